@@ -1,0 +1,137 @@
+"""The command line: thin commands over the library."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from agentmon import __version__, config
+from agentmon.metrics import WINDOWS, agent_metrics, snapshot
+from agentmon.store import AgentmonError, Store, connect
+from agentmon.tail import DEFAULT_MAX_LINE
+from agentmon.text import literal
+
+db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+                         help="Database file [default: $AGENTMON_DB, else agentmon.db in the user data dir].")
+window_option = click.option("--window", type=click.Choice(list(WINDOWS)), default="all", show_default=True,
+                             help="Count what happened in this last stretch of time.")
+
+
+class Group(click.Group):
+    """Turns AgentmonError and OS errors into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (AgentmonError, OSError) as e:
+            click.echo(f"agentmon: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__)
+def main() -> None:
+    """agentmon: are your AI agents in production actually working?"""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@db_option
+@click.option("--follow", "-f", is_flag=True, help="Keep watching and ingest lines as they are written.")
+@click.option("--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True,
+              help="Longer lines are quarantined and skipped.")
+@click.option("--wait", is_flag=True, help="Wait for another ingester of this database instead of refusing.")
+def ingest(paths, db, follow, max_line_bytes, wait) -> None:
+    """Read every complete new line of the logs under PATHS into the database."""
+    from agentmon.pipeline import Ingester
+    with Store(config.db_path(db), wait_for_lock=wait) as store:
+        ingester = Ingester(store, list(paths), max_line=max_line_bytes, keep_open=follow)
+        try:
+            if follow:
+                from agentmon.watch import follow as follow_loop
+                stop = threading.Event()
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+                signal.signal(signal.SIGINT, lambda *_: stop.set())
+                follow_loop(ingester, stop)
+            else:
+                ingester.run_once()
+        finally:
+            ingester.close()
+        s = ingester.stats
+        click.echo(f"{s.lines} lines, {s.events} events, {s.quarantined} quarantined, "
+                   f"{s.files} files -> {store.path}", err=True)
+
+
+@main.command()
+@db_option
+@window_option
+@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable snapshot.")
+def status(db, window, as_json) -> None:
+    """Show each agent's outcome metrics and verdict."""
+    conn = connect(config.db_path(db), readonly=True)
+    if as_json:
+        click.echo(json.dumps(snapshot(conn, window), indent=2))
+        return
+    doc = snapshot(conn, window)
+    ing = doc["ingest"]
+    click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · "
+               f"{ing['quarantined']} quarantined")
+    rows = [("AGENT", "VERDICT", "TASKS", "SUCCESS", "AUTONOMY", "$/SUCCESS", "ESCAL", "TOOL-ERR",
+             "REJECT", "EVAL", "REASON")]
+    for a in doc["agents"]:
+        rows.append((literal(a["agent"]), a["verdict"].upper(), str(a["tasks"]), _pct(a["task_success_rate"]),
+                     _pct(a["autonomy_rate"]), _usd(a["cost_per_successful_task"]), _pct(a["escalation_rate"]),
+                     _pct(a["tool_error_rate"]), _pct(a["confirmation_rejection_rate"]),
+                     _pct(a["eval_pass_rate"]), literal(a["reasons"][0] if a["reasons"] else "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    if not doc["agents"]:
+        click.echo("no agents yet: ingest some logs with `agentmon ingest PATH`")
+
+
+@main.command()
+@db_option
+@window_option
+@click.option("--csv", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write, or - for stdout.")
+@click.option("--by", type=click.Choice(["agent", "model", "hour"]), default="agent", show_default=True)
+def export(db, window, out, by) -> None:
+    """Write a CSV snapshot of the metrics."""
+    from agentmon.export import rows, write_csv
+    conn = connect(config.db_path(db), readonly=True)
+    header, body = rows(conn, by, window)
+    if out == "-":
+        write_csv(sys.stdout, header, body)
+    else:
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            write_csv(f, header, body)
+        click.echo(f"wrote {len(body)} rows to {out}", err=True)
+
+
+@main.command()
+@click.option("--events", default=300_000, show_default=True, help="Events in the ingest run.")
+@click.option("--large", default=1_000_000, show_default=True, help="Stored events for the big status read.")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the logs and databases [default: a temporary directory].")
+def bench(events, large, workdir) -> None:
+    """Measure ingest throughput, peak memory and the cost of a status read."""
+    from agentmon.bench import run
+    run(events, large, workdir)
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _usd(x) -> str:
+    return "-" if x is None else f"${x:.4f}"
+
+
+if __name__ == "__main__":
+    main()

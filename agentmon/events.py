@@ -1,0 +1,97 @@
+"""The normalized events: the only thing that crosses from sources to the store.
+
+The native JSONL format (docs/events.md) is these structs encoded as JSON, so
+the native source decodes straight into them and msgspec's validation errors
+("Expected `bool`, got `str` - at `$.ok`") become quarantine reasons.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+# RFC 3339 with an offset, or Unix seconds. Naive datetimes are rejected: a
+# timestamp whose zone is a guess would put events in the wrong bucket.
+Timestamp = Union[
+    Annotated[datetime, msgspec.Meta(tz=True)],
+    Annotated[float, msgspec.Meta(ge=0, lt=1e11)],  # before the year 5138
+]
+Name = Annotated[str, msgspec.Meta(min_length=1)]
+Tokens = Annotated[int, msgspec.Meta(ge=0)]
+Usd = Annotated[float, msgspec.Meta(ge=0)]
+Outcome = Literal["success", "failure", "abandoned"]
+
+
+class _Base(msgspec.Struct, tag_field="event", kw_only=True, omit_defaults=True):
+    ts: Timestamp
+    agent: Name
+
+
+class _TaskEvent(_Base, kw_only=True):
+    task: Name
+
+
+class TaskStart(_TaskEvent, tag="task_start", kw_only=True):
+    key: str | None = None
+    model: str | None = None
+
+
+class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
+    model: Name
+    input_tokens: Tokens  # excluding cache reads and writes, as Anthropic reports it
+    output_tokens: Tokens
+    cache_read_tokens: Tokens = 0
+    cache_write_tokens: Tokens = 0
+    cost_usd: Usd | None = None
+
+
+class ToolCall(_TaskEvent, tag="tool_call", kw_only=True):
+    tool: Name
+    ok: bool
+    error: str | None = None
+
+
+class Escalation(_TaskEvent, tag="escalation", kw_only=True):
+    reason: str | None = None
+
+
+class Confirmation(_TaskEvent, tag="confirmation", kw_only=True):
+    approved: bool
+    action: str | None = None
+
+
+class HumanIntervention(_TaskEvent, tag="human_intervention", kw_only=True):
+    kind: str | None = None
+
+
+class Cost(_TaskEvent, tag="cost", kw_only=True):
+    cost_usd: Usd
+    kind: str | None = None
+
+
+class TaskEnd(_TaskEvent, tag="task_end", kw_only=True):
+    outcome: Outcome
+    reason: str | None = None
+
+
+class EvalResult(_Base, tag="eval_result", kw_only=True):
+    suite: Name
+    case: Name
+    passed: bool
+    run: str | None = None
+    agent_version: str | None = None
+    critical: bool = False
+
+
+Event = Union[
+    TaskStart, LlmCall, ToolCall, Escalation, Confirmation,
+    HumanIntervention, Cost, TaskEnd, EvalResult,
+]
+EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
+
+
+def epoch_seconds(ts: Timestamp) -> float:
+    """Unix seconds of an event timestamp."""
+    return ts.timestamp() if isinstance(ts, datetime) else float(ts)

@@ -1,0 +1,152 @@
+"""The core four, the leading signals and the eval pass rate, read from aggregates.
+
+A read touches the all-time totals, or for a bounded window at most an hour of
+minute buckets plus the window's hour buckets: never the raw history, so its
+cost does not grow with the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+
+from agentmon.pricing import NANO
+from agentmon.taskstate import AGG_COLUMNS, COL, WIDTH
+from agentmon.verdict import verdict
+
+WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
+_SUMS = ", ".join(f"sum({c})" for c in AGG_COLUMNS)
+_COLS = ", ".join(AGG_COLUMNS)
+
+
+def rate(num: float, den: float) -> float | None:
+    """A share; None (JSON null) when nothing was counted, never 0."""
+    return num / den if den else None
+
+
+@dataclass
+class ModelMetrics:
+    model: str
+    tasks: int
+    successes: int
+    task_success_rate: float | None
+    cost_usd: float
+    cost_per_successful_task: float | None
+
+
+@dataclass
+class AgentMetrics:
+    agent: str
+    tasks: int
+    successes: int
+    task_success_rate: float | None
+    autonomy_rate: float | None
+    cost_usd: float
+    cost_per_successful_task: float | None
+    escalation_rate: float | None
+    tool_error_rate: float | None
+    confirmation_rejection_rate: float | None
+    eval_pass_rate: float | None
+    tool_calls: int
+    tool_errors: int
+    unpriced_llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    verdict: str = "hold"
+    reasons: list[str] = field(default_factory=list)
+    models: list[ModelMetrics] = field(default_factory=list)
+
+
+def window_rows(conn: sqlite3.Connection, window: str, now: float | None = None) -> list[tuple]:
+    """(agent, model, *counters) summed over the window."""
+    seconds = WINDOWS[window]
+    if seconds is None:
+        return conn.execute(f"SELECT agent, model, {_COLS} FROM agg_total").fetchall()
+    start = int(((now or time.time()) - seconds) // 60 * 60)
+    first_hour = -(-start // 3600) * 3600
+    return conn.execute(
+        f"SELECT agent, model, {_SUMS} FROM ("
+        f" SELECT agent, model, {_COLS} FROM agg_minute WHERE bucket >= ? AND bucket < ?"
+        f" UNION ALL SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ?"
+        f") GROUP BY agent, model", (start, first_hour, first_hour)).fetchall()
+
+
+def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:
+    """Per agent: passed / cases over the latest run of each suite."""
+    latest: dict[tuple[str, str], tuple] = {}
+    for agent, suite, run, newest, cases, passed in conn.execute(
+            "SELECT agent, suite, run, newest_ts, cases, passed FROM eval_runs"):
+        cur = latest.get((agent, suite))
+        if cur is None or (newest, run) > cur[:2]:
+            latest[(agent, suite)] = (newest, run, cases, passed)
+    totals: dict[str, list[int]] = {}
+    for (agent, _), (_, _, cases, passed) in latest.items():
+        acc = totals.setdefault(agent, [0, 0])
+        acc[0] += passed
+        acc[1] += cases
+    return {agent: rate(p, c) for agent, (p, c) in totals.items()}
+
+
+def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None) -> list[AgentMetrics]:
+    """Metrics of every agent ever seen, over `window`, worst verdict first."""
+    agents = [a for (a,) in conn.execute("SELECT DISTINCT agent FROM agg_total")]
+    evals = eval_pass_rates(conn)
+    by_agent: dict[str, dict[str, list[int]]] = {a: {} for a in set(agents) | set(evals)}
+    for agent, model, *counters in window_rows(conn, window, now):
+        by_agent.setdefault(agent, {})[model] = counters
+    result = []
+    for agent, models in by_agent.items():
+        total = [sum(col) for col in zip(*models.values())] if models else [0] * WIDTH
+        m = build(agent, total, evals.get(agent))
+        m.models = sorted(
+            (model_metrics(model, c) for model, c in models.items() if c[COL["ended"]]),
+            key=lambda x: (-x.tasks, x.model))
+        m.verdict, m.reasons = verdict(m)
+        result.append(m)
+    order = {"no-go": 0, "hold": 1, "go": 2}
+    return sorted(result, key=lambda m: (order[m.verdict], m.agent))
+
+
+def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetrics:
+    g = lambda name: c[COL[name]]  # noqa: E731
+    cost = g("cost_nanos") / NANO
+    return AgentMetrics(
+        agent=agent, tasks=g("ended"), successes=g("successes"),
+        task_success_rate=rate(g("successes"), g("ended")),
+        autonomy_rate=rate(g("autonomous"), g("ended")),
+        cost_usd=cost, cost_per_successful_task=rate(cost, g("successes")),
+        escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
+        tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
+        confirmation_rejection_rate=rate(g("rejections"), g("confirmations")),
+        eval_pass_rate=eval_pass_rate,
+        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"),
+        unpriced_llm_calls=g("unpriced_llm_calls"),
+        input_tokens=g("input_tokens"), output_tokens=g("output_tokens"),
+        cache_read_tokens=g("cache_read_tokens"), cache_write_tokens=g("cache_write_tokens"),
+    )
+
+
+def model_metrics(model: str, c: list[int]) -> ModelMetrics:
+    cost = c[COL["cost_nanos"]] / NANO
+    ended, ok = c[COL["ended"]], c[COL["successes"]]
+    return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended), cost, rate(cost, ok))
+
+
+def ingest_totals(conn: sqlite3.Connection) -> dict[str, int]:
+    lines, quarantined = conn.execute("SELECT lines, quarantined FROM ingest_totals").fetchone()
+    (files,) = conn.execute("SELECT count(*) FROM files").fetchone()
+    return {"files": files, "lines": lines, "quarantined": quarantined}
+
+
+def snapshot(conn: sqlite3.Connection, window: str = "all", now: float | None = None) -> dict:
+    """The `agentmon status --json` document."""
+    now = time.time() if now is None else now
+    return {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "window": window,
+        "ingest": ingest_totals(conn),
+        "agents": [asdict(m) for m in agent_metrics(conn, window, now)],
+    }

@@ -1,0 +1,263 @@
+"""The ingest pipeline: tailed lines -> events -> one store transaction per batch.
+
+The CLI, the TUI and (later) the OTLP receiver all drive this one class.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmon.sources import BadLine
+from agentmon.sources.native import parse_line
+from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
+from agentmon.tail import (
+    DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, discover, fingerprint, read_chunk, resumable,
+)
+
+READ_BYTES = 4 << 20
+MAX_OPEN_FILES = 256
+
+
+@dataclass
+class IngestStats:
+    files: int = 0
+    lines: int = 0
+    events: int = 0
+    quarantined: int = 0
+    commits: int = 0
+    last_error: str | None = None
+
+
+class Ingester:
+    """Reads every complete new line under `paths` into `store`, exactly once."""
+
+    def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
+                 batch_lines: int = 10_000, keep_open: bool = False):
+        self.store = store
+        self.paths = [Path(p) for p in paths]
+        self.max_line = max_line
+        self.batch_lines = batch_lines
+        self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
+        self.stats = IngestStats()
+        self.batch = Batch()
+        self._pending: list[Chunk] = []
+        self._load()
+
+    def _load(self) -> None:
+        self.tracked = {row["id"]: Tracked.from_row(row) for row in self.store.files()}
+
+    def close(self) -> None:
+        for t in self.tracked.values():
+            self._close(t)
+
+    # --- one pass ----------------------------------------------------------------
+
+    def run_once(self) -> IngestStats:
+        """Scan the paths and ingest everything complete that is new."""
+        self.scan()
+        self.drain()
+        return self.stats
+
+    def scan(self) -> None:
+        """Match the files on disk to the tracked ones (see agentmon.tail)."""
+        primary, rotated = discover(self.paths)
+        found: dict[tuple[int, int], tuple[str, os.stat_result, bool]] = {}
+        for is_primary, paths in ((True, primary), (False, rotated)):
+            for path in paths:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                found.setdefault((st.st_dev, st.st_ino), (path, st, is_primary))
+        claimed: set[tuple[int, int]] = set()
+        orphans = []
+        for t in list(self.tracked.values()):
+            hit = found.get((t.dev, t.ino))
+            if hit is None:
+                orphans.append(t)
+                continue
+            path, st, _ = hit
+            if path == t.path and t.seen == (st.st_size, st.st_mtime_ns):
+                claimed.add((t.dev, t.ino))
+                continue
+            fd = self._fd(t, path)
+            if fd is not None and resumable(fd, st.st_size, t):
+                claimed.add((t.dev, t.ino))
+                if path != t.path:
+                    t.path = path
+                    self.store.update_file(t.id, path=path)
+            else:
+                orphans.append(t)
+        for t in orphans:
+            self._resolve_orphan(t, found, claimed)
+        for key, (path, st, is_primary) in found.items():
+            if key in claimed or not is_primary:
+                continue
+            self._track_new(path, st)
+        self.stats.files = len(self.tracked)
+
+    def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
+        """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""
+        if t.fd is not None:
+            st = os.fstat(t.fd)
+            if st.st_nlink == 0 and resumable(t.fd, st.st_size, t):
+                self._drain_file(t, final=True)  # deleted: read what is left
+        if t.offset > 0 and t.fp_len >= FP_MIN_TO_MATCH:
+            for key, (path, st, _) in found.items():
+                if key in claimed or st.st_size < t.offset:
+                    continue
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except OSError:
+                    continue
+                if resumable(fd, st.st_size, t):  # a copy or move of t: continue in it
+                    self._close(t)
+                    t.fd, t.path, t.dev, t.ino, t.seen = fd, path, *key, ()
+                    self.store.update_file(t.id, path=path, dev=key[0], ino=key[1])
+                    claimed.add(key)
+                    return
+                os.close(fd)
+        self._close(t)
+        self.flush()
+        self.store.update_file(t.id, state="gone")
+        del self.tracked[t.id]
+
+    def _track_new(self, path: str, st: os.stat_result) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        fp_len, fp_hash = fingerprint(fd, st.st_size)
+        file_id = self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash)
+        t = Tracked(file_id, path, st.st_dev, st.st_ino, fp_len, fp_hash, 0, "", False, fd=fd)
+        self.tracked[file_id] = t
+        if not self.keep_open:
+            self._close(t)
+
+    def _fd(self, t: Tracked, path: str) -> int | None:
+        if t.fd is not None and t.path == path:
+            return t.fd
+        self._close(t)
+        try:
+            t.fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        st = os.fstat(t.fd)
+        if (st.st_dev, st.st_ino) != (t.dev, t.ino):  # replaced between stat and open
+            self._close(t)
+            return None
+        return t.fd
+
+    def _close(self, t: Tracked) -> None:
+        if t.fd is not None:
+            os.close(t.fd)
+            t.fd = None
+
+    # --- reading -----------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Read every tracked file to its last complete line and commit."""
+        for t in list(self.tracked.values()):
+            self._drain_file(t)
+        self.flush()
+        if not self.keep_open:
+            for t in self.tracked.values():
+                self._close(t)
+        elif sum(t.fd is not None for t in self.tracked.values()) > MAX_OPEN_FILES:
+            for t in sorted(self.tracked.values(), key=lambda t: t.offset)[:-MAX_OPEN_FILES]:
+                self._close(t)
+
+    def _drain_file(self, t: Tracked, final: bool = False) -> None:
+        fd = t.fd if t.fd is not None else self._fd(t, t.path)
+        if fd is None:
+            return
+        while True:
+            st = os.fstat(fd)
+            if (st.st_size, st.st_mtime_ns) == t.seen and not final:
+                return
+            if not resumable(fd, st.st_size, t):
+                return  # changed under us: the next scan decides what it became
+            chunk = read_chunk(t, fd, st.st_size, self.max_line, READ_BYTES)
+            if chunk is None:
+                if final and st.st_size > t.offset:
+                    self._quarantine_tail(t, fd, st.st_size)
+                t.seen = (st.st_size, st.st_mtime_ns)
+                return
+            self._add_chunk(chunk)
+
+    def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
+        """A deleted file's last line never got its newline: keep it as evidence, not as data."""
+        head = os.pread(fd, 200, t.offset)
+        chunk = Chunk(t, t.offset, size, [], [], False, "", t.fp_len, t.fp_hash)
+        self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
+
+    def _add_chunk(self, chunk: Chunk, extra_bad: list | None = None) -> None:
+        t = chunk.file
+        batch = self.batch
+        bad = list(extra_bad or [])
+        bad.extend((off, f"line longer than {self.max_line} bytes; skipped to its end", head)
+                   for off, head in chunk.too_long)
+        events = batch.events
+        for off, line in chunk.lines:
+            if not line.strip():
+                continue
+            try:
+                events.append(parse_line(line))
+            except BadLine as e:
+                bad.append((off, str(e), line))
+        for off, reason, head in bad:
+            batch.bad.append((t.id, t.path, off, reason, head))
+        n_lines = len(chunk.lines) + len(chunk.too_long)
+        batch.lines += n_lines
+        batch.advances.append(FileAdvance(
+            t.id, t.offset, chunk.end, chunk.marker, chunk.fp_len, chunk.fp_hash,
+            chunk.skipping, n_lines, len(bad)))
+        # Later chunks of this file read on from here; a failed commit reloads the truth.
+        t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
+        t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
+        self._pending.append(chunk)
+        if batch.lines >= self.batch_lines:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the batch: its rows and its offsets together, or neither."""
+        batch = self.batch
+        if not batch.advances:
+            return
+        self.batch, pending, self._pending = Batch(), self._pending, []
+        try:
+            self.store.commit(_merge_advances(batch))
+        except OffsetConflict as e:
+            self.stats.last_error = str(e)
+            self.close()
+            self._load()
+            return
+        except BaseException:
+            # Nothing of the batch is stored: forget the offsets it moved in memory.
+            self.close()
+            self._load()
+            raise
+        self.stats.commits += 1
+        self.stats.lines += batch.lines
+        self.stats.events += len(batch.events)
+        self.stats.quarantined += len(batch.bad)
+        del pending
+
+
+def _merge_advances(batch: Batch) -> Batch:
+    """One advance per file: consecutive chunks of a file chain into one offset move."""
+    merged: dict[int, FileAdvance] = {}
+    for adv in batch.advances:
+        cur = merged.get(adv.file_id)
+        if cur is None:
+            merged[adv.file_id] = adv
+        else:
+            adv.old_offset = cur.old_offset
+            adv.lines += cur.lines
+            adv.quarantined += cur.quarantined
+            merged[adv.file_id] = adv
+    batch.advances = list(merged.values())
+    return batch

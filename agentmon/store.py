@@ -1,0 +1,345 @@
+"""The SQLite store: schema and migrations, the single writer, the ingest transaction.
+
+Everything one batch produced (task states, aggregate deltas, eval results,
+quarantined lines and the file offsets that cover them) commits in one
+transaction, so a crash at any moment leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from agentmon.events import EvalResult, epoch_seconds
+from agentmon.pricing import NANO, Pricer
+from agentmon.taskstate import (
+    AGG_COLUMNS, TASK_FIELDS, WIDTH, TaskState, contribution, event_signals, fold,
+)
+
+EXCERPT_BYTES = 200
+TASK_CACHE_LIMIT = 200_000  # task states kept in memory by the writer between batches
+
+migrations = Migrations("agentmon")
+
+
+class AgentmonError(Exception):
+    """A failure to report to the user in one line."""
+
+
+class OffsetConflict(AgentmonError):
+    """Another writer moved a file's offset: this batch was already ingested."""
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in AGG_COLUMNS)
+    db.executescript(f"""
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER,
+            fp_len INTEGER NOT NULL DEFAULT 0, fp_hash TEXT NOT NULL DEFAULT '',
+            offset INTEGER NOT NULL DEFAULT 0, marker TEXT NOT NULL DEFAULT '',
+            skipping INTEGER NOT NULL DEFAULT 0,
+            lines INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'active', updated REAL
+        );
+        CREATE INDEX files_by_inode ON files (dev, ino);
+        CREATE TABLE tasks (
+            {", ".join(TASK_FIELDS)}, PRIMARY KEY (agent, task)
+        ) WITHOUT ROWID;
+        CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
+        CREATE TABLE agg_total (agent TEXT, model TEXT, {counters},
+            PRIMARY KEY (agent, model)) WITHOUT ROWID;
+        CREATE TABLE agg_hour (bucket INTEGER, agent TEXT, model TEXT, {counters},
+            PRIMARY KEY (bucket, agent, model)) WITHOUT ROWID;
+        CREATE TABLE agg_minute (bucket INTEGER, agent TEXT, model TEXT, {counters},
+            PRIMARY KEY (bucket, agent, model)) WITHOUT ROWID;
+        CREATE TABLE eval_results (
+            agent TEXT, suite TEXT, run TEXT, "case" TEXT, passed INTEGER, ts REAL,
+            critical INTEGER, agent_version TEXT,
+            PRIMARY KEY (agent, suite, run, "case")) WITHOUT ROWID;
+        CREATE TABLE eval_runs (
+            agent TEXT, suite TEXT, run TEXT, newest_ts REAL, cases INTEGER, passed INTEGER,
+            critical_failed INTEGER, agent_version TEXT,
+            PRIMARY KEY (agent, suite, run)) WITHOUT ROWID;
+        CREATE INDEX eval_runs_latest ON eval_runs (agent, suite, newest_ts);
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY, file_id INTEGER, path TEXT, offset INTEGER,
+            reason TEXT, excerpt TEXT, at REAL);
+        CREATE TABLE ingest_totals (id INTEGER PRIMARY KEY CHECK (id = 1),
+            lines INTEGER NOT NULL, quarantined INTEGER NOT NULL);
+        INSERT INTO ingest_totals VALUES (1, 0, 0);
+    """)
+
+
+@dataclass
+class FileAdvance:
+    """Move a file's committed offset from `old_offset` to `offset`."""
+
+    file_id: int
+    old_offset: int
+    offset: int
+    marker: str
+    fp_len: int
+    fp_hash: str
+    skipping: bool
+    lines: int
+    quarantined: int
+    state: str = "active"
+
+
+@dataclass
+class Batch:
+    """Everything one ingest transaction commits."""
+
+    events: list = field(default_factory=list)
+    bad: list[tuple] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt bytes)
+    advances: list[FileAdvance] = field(default_factory=list)
+    lines: int = 0
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.bad)
+
+
+def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise AgentmonError(f"no database at {path}: run `agentmon ingest PATH` first")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+class WriterLock:
+    """One writer per database: an advisory lock on `<db>.lock`, released by the OS on any exit."""
+
+    def __init__(self, db_path: Path):
+        self.path = Path(f"{db_path}.lock")
+        self.fd: int | None = None
+
+    def acquire(self, wait: bool = False) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise AgentmonError(
+                f"{self.path.with_suffix('')} is being written by pid {holder}; "
+                "only one ingester per database (readers such as `agentmon status` are fine)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class Store:
+    """The single writer of one database."""
+
+    def __init__(self, path: Path | str, wait_for_lock: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = WriterLock(self.path)
+        self.lock.acquire(wait=wait_for_lock)
+        self.conn = connect(self.path)
+        self.conn.execute("PRAGMA journal_mode = wal")
+        self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+        migrations.apply(sqlite_utils.Database(self.conn))
+        self.pricer = Pricer()
+        self._tasks: dict[tuple[str, str], TaskState] = {}
+        self._upsert_sql = {name: _upsert_sql(name) for name in ("agg_minute", "agg_hour", "agg_total")}
+
+    def close(self) -> None:
+        self.conn.close()
+        self.lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- files -----------------------------------------------------------------
+
+    def files(self) -> list[dict]:
+        cur = self.conn.execute("SELECT * FROM files WHERE state != 'retired'")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur]
+
+    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated) VALUES (?, ?, ?, ?, ?, ?)",
+            (path, dev, ino, fp_len, fp_hash, time.time()))
+        return cur.lastrowid
+
+    def update_file(self, file_id: int, **values) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
+
+    # --- the ingest transaction -----------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        """Apply a batch atomically; raise OffsetConflict if a file moved under us."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for adv in batch.advances:
+                cur = conn.execute(
+                    "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
+                    " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?"
+                    " WHERE id = ? AND offset = ?",
+                    (adv.offset, adv.marker, adv.fp_len, adv.fp_hash, int(adv.skipping),
+                     adv.lines, adv.quarantined, adv.state, time.time(), adv.file_id, adv.old_offset))
+                if cur.rowcount != 1:
+                    raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
+            self._apply_events(batch.events)
+            if batch.bad:
+                now = time.time()
+                conn.executemany(
+                    "INSERT INTO quarantine (file_id, path, offset, reason, excerpt, at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(fid, path, off, reason, excerpt[:EXCERPT_BYTES].decode("utf-8", "backslashreplace"), now)
+                     for fid, path, off, reason, excerpt in batch.bad])
+            conn.execute("UPDATE ingest_totals SET lines = lines + ?, quarantined = quarantined + ?",
+                         (batch.lines, len(batch.bad)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._tasks.clear()  # the cache may hold states of the rolled-back batch
+            raise
+
+    def _apply_events(self, events: list) -> None:
+        by_task: dict[tuple[str, str], list] = defaultdict(list)
+        deltas: dict[tuple[str, str, int], list[int]] = {}
+        evals = []
+        for ev in events:
+            ts = epoch_seconds(ev.ts)
+            if type(ev) is EvalResult:
+                evals.append((ev, ts))
+                continue
+            by_task[(ev.agent, ev.task)].append((ev, ts))
+            signals = event_signals(ev, ts)
+            if signals is not None:
+                _add(deltas, ev.agent, "", ts, signals, 1)
+        changed = []
+        for key, task_events in by_task.items():
+            state = self._load_task(key)
+            before = contribution(state) if state is not None else []
+            if state is None:
+                state = self._tasks[key] = TaskState(*key)
+            for ev, ts in task_events:
+                fold(state, ev, ts, self._cost_nanos(ev, ts))
+            after = contribution(state)
+            if before != after:
+                for model, ts, vec in before:
+                    _add(deltas, key[0], model, ts, vec, -1)
+                for model, ts, vec in after:
+                    _add(deltas, key[0], model, ts, vec, 1)
+            changed.append(state.row())
+        if changed:
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
+        self._flush(deltas)
+        for ev, ts in evals:
+            self._apply_eval(ev, ts)
+        if len(self._tasks) > TASK_CACHE_LIMIT:
+            self._tasks.clear()
+
+    def _load_task(self, key: tuple[str, str]) -> TaskState | None:
+        state = self._tasks.get(key)
+        if state is None:
+            row = self.conn.execute("SELECT * FROM tasks WHERE agent = ? AND task = ?", key).fetchone()
+            if row is not None:
+                state = self._tasks[key] = TaskState(*row)
+        return state
+
+    def _cost_nanos(self, ev, ts: float) -> int | None:
+        cost = getattr(ev, "cost_usd", None)
+        if cost is not None:
+            return round(cost * NANO)
+        if hasattr(ev, "input_tokens"):
+            return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
+                                          ev.cache_read_tokens, ev.cache_write_tokens)
+        return None
+
+    def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
+        hours: dict[tuple, list[int]] = {}
+        totals: dict[tuple, list[int]] = {}
+        for (agent, model, minute), vec in deltas.items():
+            for acc, key in ((hours, (minute // 60 * 60, agent, model)), (totals, (agent, model))):
+                cur = acc.get(key)
+                if cur is None:
+                    acc[key] = list(vec)
+                else:
+                    for i, v in enumerate(vec):
+                        cur[i] += v
+        minutes = {(minute, agent, model): vec for (agent, model, minute), vec in deltas.items()}
+        for table, rows in (("agg_minute", minutes), ("agg_hour", hours), ("agg_total", totals)):
+            self.conn.executemany(self._upsert_sql[table],
+                                  [(*key, *vec) for key, vec in rows.items() if any(vec)])
+
+    def _apply_eval(self, ev: EvalResult, ts: float) -> None:
+        """Keep the latest result of each case in a run (ties: a failure wins), and its run's counts."""
+        conn = self.conn
+        run = ev.run or ""
+        key = (ev.agent, ev.suite, run, ev.case)
+        old = conn.execute(
+            'SELECT passed, ts, critical FROM eval_results WHERE agent = ? AND suite = ? AND run = ? AND "case" = ?',
+            key).fetchone()
+        passed, critical = int(ev.passed), int(ev.critical)
+        conn.execute(
+            "INSERT INTO eval_runs VALUES (?, ?, ?, ?, 0, 0, 0, ?) ON CONFLICT DO UPDATE SET"
+            " newest_ts = max(newest_ts, excluded.newest_ts),"
+            " agent_version = CASE WHEN excluded.newest_ts >= newest_ts"
+            "   THEN coalesce(excluded.agent_version, agent_version) ELSE agent_version END",
+            (ev.agent, ev.suite, run, ts, ev.agent_version))
+        if old is not None and (ts, -passed) <= (old[1], -old[0]):
+            return
+        d_cases = 0 if old else 1
+        d_passed = passed - (old[0] if old else 0)
+        d_crit = (critical and not passed) - ((old[2] and not old[0]) if old else 0)
+        conn.execute(
+            'INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            (*key, passed, ts, critical, ev.agent_version))
+        conn.execute(
+            "UPDATE eval_runs SET cases = cases + ?, passed = passed + ?, critical_failed = critical_failed + ?"
+            " WHERE agent = ? AND suite = ? AND run = ?",
+            (d_cases, d_passed, int(d_crit), ev.agent, ev.suite, run))
+
+
+def _add(deltas: dict, agent: str, model: str, ts: float, vec: list[int], sign: int) -> None:
+    key = (agent, model, int(ts // 60) * 60)
+    cur = deltas.get(key)
+    if cur is None:
+        deltas[key] = [sign * v for v in vec]
+    else:
+        for i, v in enumerate(vec):
+            if v:
+                cur[i] += sign * v
+
+
+def _upsert_sql(table: str) -> str:
+    keys = ("agent", "model") if table == "agg_total" else ("bucket", "agent", "model")
+    cols = (*keys, *AGG_COLUMNS)
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGG_COLUMNS)
+    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f" ON CONFLICT DO UPDATE SET {updates}")
+
+
+assert WIDTH == len(AGG_COLUMNS)

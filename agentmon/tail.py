@@ -1,0 +1,152 @@
+"""Following log files by byte offset: identity, complete lines, rotation, truncation.
+
+A file is known by device + inode and a fingerprint of its first bytes; its
+progress by the offset just past the last complete line taken, plus a marker
+(a hash of the bytes just before that offset) checked before resuming. This
+module never parses a line: it hands out complete lines and their offsets.
+
+What happens to files, and what the tailer does:
+- appended: the new complete lines are read; a partial last line waits for its `\n`.
+- renamed (rotation): found by inode, under its new name even if that no longer
+  matches the patterns (`app.jsonl.1`), and read to its end.
+- copied then truncated (copytruncate): the copy carries the fingerprint, so it
+  is read from the old offset to its end; the truncated file starts again at 0.
+- truncated or rewritten in place: size below the offset, or a marker or
+  fingerprint mismatch, restarts it at 0.
+- deleted: in follow mode the open descriptor is read to its end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PATTERNS = (".jsonl", ".ndjson", ".log")
+# Rotated names keep a pattern inside: app.jsonl.1, app.log-20260101, app.jsonl.2026-01-01.
+ROTATED = re.compile(r"\.(jsonl|ndjson|log)[.-][^/]*$")
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+FP_MAX = 1024  # fingerprint: a hash of up to this many first bytes
+FP_MIN_TO_MATCH = 32  # a shorter fingerprint is too weak to recognise a moved file by
+MARKER_BYTES = 64
+DEFAULT_MAX_LINE = 1 << 20
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+@dataclass
+class Tracked:
+    """A followed file, as stored in the `files` table plus runtime state."""
+
+    id: int
+    path: str
+    dev: int
+    ino: int
+    fp_len: int
+    fp_hash: str
+    offset: int
+    marker: str
+    skipping: bool
+    state: str = "active"
+    fd: int | None = field(default=None, repr=False)
+    seen: tuple = field(default=(), repr=False)  # (size, mtime_ns) when last read to its end
+
+    @classmethod
+    def from_row(cls, row: dict) -> Tracked:
+        return cls(row["id"], row["path"], row["dev"], row["ino"], row["fp_len"], row["fp_hash"],
+                   row["offset"], row["marker"], bool(row["skipping"]), row["state"])
+
+
+@dataclass
+class Chunk:
+    """Complete lines read from one file, and where its offset moves once they commit."""
+
+    file: Tracked
+    start: int
+    end: int
+    lines: list[tuple[int, bytes]]
+    too_long: list[tuple[int, bytes]]  # (offset, first bytes) of lines over the cap
+    skipping: bool
+    marker: str
+    fp_len: int
+    fp_hash: str
+
+
+def discover(paths: list[Path]) -> tuple[list[str], list[str]]:
+    """Files under `paths`: those matching the patterns, and rotated-looking ones."""
+    primary, rotated = [], []
+    for root in paths:
+        if root.is_file():
+            primary.append(str(root))
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.endswith(PATTERNS):
+                    primary.append(os.path.join(dirpath, name))
+                elif ROTATED.search(name) and not name.endswith(COMPRESSED):
+                    rotated.append(os.path.join(dirpath, name))
+    return primary, rotated
+
+
+def fingerprint(fd: int, size: int, fp_len: int | None = None) -> tuple[int, str]:
+    n = min(size, FP_MAX) if fp_len is None else fp_len
+    data = os.pread(fd, n, 0)
+    return len(data), digest(data)
+
+
+def marker_at(fd: int, offset: int) -> str:
+    start = max(0, offset - MARKER_BYTES)
+    return digest(os.pread(fd, offset - start, start))
+
+
+def resumable(fd: int, size: int, t: Tracked) -> bool:
+    """Whether the open file is `t`'s content, unchanged up to `t.offset`."""
+    if size < t.offset or size < t.fp_len:
+        return False
+    if fingerprint(fd, size, t.fp_len) != (t.fp_len, t.fp_hash):
+        return False
+    return t.offset == 0 or marker_at(fd, t.offset) == t.marker
+
+
+def read_chunk(t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) -> Chunk | None:
+    """The complete lines from `t.offset`, at most about `max_bytes` of them."""
+    if size <= t.offset:
+        return None
+    want = min(size - t.offset, max(max_bytes, max_line + 1))
+    data = os.pread(fd, want, t.offset)
+    base = t.offset
+    pos = 0
+    skipping = t.skipping
+    lines: list[tuple[int, bytes]] = []
+    too_long: list[tuple[int, bytes]] = []
+    if skipping:  # the rest of a line already quarantined as too long
+        nl = data.find(b"\n")
+        if nl < 0:
+            pos = len(data)
+        else:
+            pos, skipping = nl + 1, False
+    find = data.find
+    while pos < len(data):
+        nl = find(b"\n", pos)
+        if nl < 0:
+            if len(data) - pos > max_line:
+                too_long.append((base + pos, data[pos:pos + 200]))
+                pos, skipping = len(data), True
+            break
+        if nl - pos > max_line:
+            too_long.append((base + pos, data[pos:pos + 200]))
+        else:
+            lines.append((base + pos, data[pos:nl]))
+        pos = nl + 1
+    if pos == 0:
+        return None
+    end = base + pos
+    fp_len, fp_hash = t.fp_len, t.fp_hash
+    if fp_len < FP_MAX and size > fp_len:
+        fp_len, fp_hash = fingerprint(fd, size)
+    return Chunk(t, base, end, lines, too_long, skipping, marker_at(fd, end), fp_len, fp_hash)

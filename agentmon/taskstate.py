@@ -1,0 +1,186 @@
+"""What the store keeps per task, and what each task adds to the aggregates.
+
+A task's contribution to the aggregates is a pure function of its state, and
+the state is a pure, order-free fold of its events (minimums, maximums and
+sums). The store folds a batch into the affected tasks and adds
+`contribution(new) - contribution(old)` to the aggregates, so no result
+depends on the order lines arrive in or on how they are split across files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+from agentmon.events import (
+    Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
+    TaskStart, ToolCall,
+)
+
+REASON_CHARS = 200  # reasons are cut here: the store keeps no prompts or outputs
+INF = float("inf")
+
+# The counters kept per (agent, model, time bucket). Outcome counters belong to
+# the bucket of the task's end; the leading signals to their own timestamps.
+AGG_COLUMNS = (
+    "ended", "successes", "failures", "abandoned", "autonomous",
+    "cost_nanos", "llm_calls", "unpriced_llm_calls",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "tasks_seen", "escalated_tasks",
+    "tool_calls", "tool_errors", "confirmations", "rejections",
+)
+COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
+WIDTH = len(AGG_COLUMNS)
+
+
+@dataclass(slots=True)
+class TaskState:
+    agent: str
+    task: str
+    key: str | None = None
+    model: str | None = None
+    model_rank: float = INF  # 0: from task_start, 1: from an llm_call; the lowest (rank, ts, name) wins
+    model_ts: float = INF
+    first_ts: float = INF
+    last_ts: float = -INF
+    end_ts: float | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    cost_nanos: int = 0
+    llm_calls: int = 0
+    unpriced_llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    escalations: int = 0
+    first_escalation_ts: float | None = None
+    escalation_reason: str | None = None
+    escalation_reason_ts: float | None = None
+    confirmations: int = 0
+    rejections: int = 0
+    rejected_action: str | None = None
+    rejected_ts: float | None = None
+    interventions: int = 0
+
+    def row(self) -> tuple:
+        return astuple(self)
+
+
+TASK_FIELDS = tuple(f.name for f in fields(TaskState))
+
+
+def cut(text: str | None) -> str | None:
+    return None if text is None else text[:REASON_CHARS]
+
+
+def _later(ts: float, text: str | None, cur_ts: float | None, cur_text: str | None) -> bool:
+    """Whether (ts, text) replaces the current pick: the latest wins, ties by text."""
+    return cur_ts is None or (ts, text or "") > (cur_ts, cur_text or "")
+
+
+def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
+    """Fold one task event (with its epoch `ts` and, for llm_call, its price) into `state`."""
+    if ts < state.first_ts:
+        state.first_ts = ts
+    if ts > state.last_ts:
+        state.last_ts = ts
+    kind = type(event)
+    if kind is ToolCall:
+        state.tool_calls += 1
+        state.tool_errors += not event.ok
+    elif kind is LlmCall:
+        state.llm_calls += 1
+        state.input_tokens += event.input_tokens
+        state.output_tokens += event.output_tokens
+        state.cache_read_tokens += event.cache_read_tokens
+        state.cache_write_tokens += event.cache_write_tokens
+        if cost_nanos is None:
+            state.unpriced_llm_calls += 1
+        else:
+            state.cost_nanos += cost_nanos
+        _offer_model(state, 1, ts, event.model)
+    elif kind is Cost:
+        state.cost_nanos += cost_nanos
+    elif kind is TaskStart:
+        if event.key is not None and state.key is None:
+            state.key = cut(event.key)
+        if event.model:
+            _offer_model(state, 0, ts, event.model)
+    elif kind is TaskEnd:
+        if state.end_ts is None or (ts, event.outcome, event.reason or "") > (
+                state.end_ts, state.outcome, state.reason or ""):
+            state.end_ts, state.outcome, state.reason = ts, event.outcome, cut(event.reason)
+    elif kind is Escalation:
+        state.escalations += 1
+        if state.first_escalation_ts is None or ts < state.first_escalation_ts:
+            state.first_escalation_ts = ts
+        if _later(ts, event.reason, state.escalation_reason_ts, state.escalation_reason):
+            state.escalation_reason_ts, state.escalation_reason = ts, cut(event.reason)
+    elif kind is Confirmation:
+        state.confirmations += 1
+        if not event.approved:
+            state.rejections += 1
+            if _later(ts, event.action, state.rejected_ts, state.rejected_action):
+                state.rejected_ts, state.rejected_action = ts, cut(event.action)
+    elif kind is HumanIntervention:
+        state.interventions += 1
+    else:
+        raise TypeError(f"not a task event: {kind.__name__}")
+
+
+def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
+    if (rank, ts, model) < (state.model_rank, state.model_ts, state.model or ""):
+        state.model_rank, state.model_ts, state.model = rank, ts, model
+
+
+def contribution(state: TaskState | None) -> list[tuple[str, float, list[int]]]:
+    """The (model, timestamp, counters) this task adds to its agent's aggregates.
+
+    Model "" holds what belongs to no model: the leading signals, and the
+    outcomes of tasks that never named one.
+    """
+    if state is None:
+        return []
+    out = [("", state.first_ts, _unit("tasks_seen"))]
+    if state.first_escalation_ts is not None:
+        out.append(("", state.first_escalation_ts, _unit("escalated_tasks")))
+    if state.end_ts is not None:
+        v = [0] * WIDTH
+        v[COL["ended"]] = 1
+        v[COL["successes"]] = state.outcome == "success"
+        v[COL["failures"]] = state.outcome == "failure"
+        v[COL["abandoned"]] = state.outcome == "abandoned"
+        v[COL["autonomous"]] = not (state.escalations or state.confirmations or state.interventions)
+        v[COL["cost_nanos"]] = state.cost_nanos
+        v[COL["llm_calls"]] = state.llm_calls
+        v[COL["unpriced_llm_calls"]] = state.unpriced_llm_calls
+        v[COL["input_tokens"]] = state.input_tokens
+        v[COL["output_tokens"]] = state.output_tokens
+        v[COL["cache_read_tokens"]] = state.cache_read_tokens
+        v[COL["cache_write_tokens"]] = state.cache_write_tokens
+        out.append((state.model or "", state.end_ts, v))
+    return out
+
+
+def _unit(column: str) -> list[int]:
+    v = [0] * WIDTH
+    v[COL[column]] = 1
+    return v
+
+
+def event_signals(event, ts: float) -> list[int] | None:
+    """Counters that an event adds by its own timestamp, whatever its task's state."""
+    kind = type(event)
+    if kind is ToolCall:
+        v = [0] * WIDTH
+        v[COL["tool_calls"]] = 1
+        v[COL["tool_errors"]] = not event.ok
+        return v
+    if kind is Confirmation:
+        v = [0] * WIDTH
+        v[COL["confirmations"]] = 1
+        v[COL["rejections"]] = not event.approved
+        return v
+    return None

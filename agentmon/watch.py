@@ -1,0 +1,36 @@
+"""Follow mode: watchfiles wakes the ingester; a periodic rescan catches what it misses.
+
+watchfiles' events are only a wake-up call: files present at start make none,
+an inotify overflow drops them silently, network mounts need polling. So every
+wake drains all tracked files, and every `rescan` seconds the tree is walked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import watchfiles
+
+from agentmon.pipeline import Ingester
+
+
+def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
+           force_polling: bool | None = None, on_pass: Callable[[Ingester], None] | None = None) -> None:
+    """Ingest until `stop` is set; `on_pass` runs after every pass (for status displays)."""
+    ingester.run_once()
+    if on_pass:
+        on_pass(ingester)
+    last_scan = time.monotonic()
+    watched = [str(p) for p in ingester.paths]
+    for changes in watchfiles.watch(
+            *watched, watch_filter=None, debounce=50, step=20, rust_timeout=int(rescan * 1000),
+            yield_on_timeout=True, stop_event=stop, force_polling=force_polling, raise_interrupt=False):
+        structural = any(change != watchfiles.Change.modified for change, _ in changes)
+        if structural or not changes or time.monotonic() - last_scan >= rescan:
+            ingester.scan()
+            last_scan = time.monotonic()
+        ingester.drain()
+        if on_pass:
+            on_pass(ingester)
