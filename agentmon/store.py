@@ -18,10 +18,11 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from agentmon.events import EvalResult, epoch_seconds
+from agentmon.events import Cost, EvalResult, LlmCall, epoch_seconds
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
-    AGG_COLUMNS, TASK_FIELDS, WIDTH, TaskState, contribution, event_signals, fold,
+    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, add_event_signals, contribution, fold,
+    task_row,
 )
 
 EXCERPT_BYTES = 200
@@ -234,9 +235,12 @@ class Store:
                 evals.append((ev, ts))
                 continue
             by_task[(ev.agent, ev.task)].append((ev, ts))
-            signals = event_signals(ev, ts)
-            if signals is not None:
-                _add(deltas, ev.agent, "", ts, signals, 1)
+            if type(ev) in SIGNAL_EVENTS:
+                key = (ev.agent, "", int(ts // 60) * 60)
+                counters = deltas.get(key)
+                if counters is None:
+                    counters = deltas[key] = [0] * WIDTH
+                add_event_signals(counters, ev)
         changed = []
         for key, task_events in by_task.items():
             state = self._load_task(key)
@@ -251,7 +255,7 @@ class Store:
                     _add(deltas, key[0], model, ts, vec, -1)
                 for model, ts, vec in after:
                     _add(deltas, key[0], model, ts, vec, 1)
-            changed.append(state.row())
+            changed.append(task_row(state))
         if changed:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
@@ -270,19 +274,21 @@ class Store:
         return state
 
     def _cost_nanos(self, ev, ts: float) -> int | None:
-        cost = getattr(ev, "cost_usd", None)
-        if cost is not None:
-            return round(cost * NANO)
-        if hasattr(ev, "input_tokens"):
+        kind = type(ev)
+        if kind is LlmCall:
+            if ev.cost_usd is not None:
+                return round(ev.cost_usd * NANO)
             return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
                                           ev.cache_read_tokens, ev.cache_write_tokens)
+        if kind is Cost:
+            return round(ev.cost_usd * NANO)
         return None
 
     def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
         hours: dict[tuple, list[int]] = {}
         totals: dict[tuple, list[int]] = {}
         for (agent, model, minute), vec in deltas.items():
-            for acc, key in ((hours, (minute // 60 * 60, agent, model)), (totals, (agent, model))):
+            for acc, key in ((hours, (minute // 3600 * 3600, agent, model)), (totals, (agent, model))):
                 cur = acc.get(key)
                 if cur is None:
                     acc[key] = list(vec)

@@ -9,7 +9,8 @@ depends on the order lines arrive in or on how they are split across files.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from agentmon.events import (
     Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
@@ -64,11 +65,10 @@ class TaskState:
     rejected_ts: float | None = None
     interventions: int = 0
 
-    def row(self) -> tuple:
-        return astuple(self)
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
+task_row = attrgetter(*TASK_FIELDS)  # TaskState -> the tasks table's row
 
 
 def cut(text: str | None) -> str | None:
@@ -170,17 +170,19 @@ def _unit(column: str) -> list[int]:
     return v
 
 
-def event_signals(event, ts: float) -> list[int] | None:
-    """Counters that an event adds by its own timestamp, whatever its task's state."""
+_TOOL_CALLS, _TOOL_ERRORS = COL["tool_calls"], COL["tool_errors"]
+_CONFIRMATIONS, _REJECTIONS = COL["confirmations"], COL["rejections"]
+
+
+def add_event_signals(counters: list[int], event) -> None:
+    """Add the counters an event adds by its own timestamp, whatever its task's state."""
     kind = type(event)
     if kind is ToolCall:
-        v = [0] * WIDTH
-        v[COL["tool_calls"]] = 1
-        v[COL["tool_errors"]] = not event.ok
-        return v
-    if kind is Confirmation:
-        v = [0] * WIDTH
-        v[COL["confirmations"]] = 1
-        v[COL["rejections"]] = not event.approved
-        return v
-    return None
+        counters[_TOOL_CALLS] += 1
+        counters[_TOOL_ERRORS] += not event.ok
+    elif kind is Confirmation:
+        counters[_CONFIRMATIONS] += 1
+        counters[_REJECTIONS] += not event.approved
+
+
+SIGNAL_EVENTS = (ToolCall, Confirmation)

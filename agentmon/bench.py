@@ -1,0 +1,190 @@
+"""`agentmon bench`: ingest throughput against the bare floor, peak memory, read cost, follow latency.
+
+A benchmark, not a test: it prints figures and judges nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from agentmon.simulate import fleet_events
+
+
+def write_log(path: Path, n: int, seed: int = 7) -> None:
+    with open(path, "wb") as f:
+        for line in fleet_events(n, seed=seed):
+            f.write(line + b"\n")
+
+
+def floor(path: Path, db: Path) -> float:
+    """The bare floor: each line parsed with orjson, its fields inserted with executemany in 10k-row transactions."""
+    try:
+        import orjson
+        loads = orjson.loads
+    except ImportError:  # pragma: no cover - orjson is in the test extra
+        import msgspec
+        loads = msgspec.json.decode
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = wal")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE events (ts, agent, task, event, model, input_tokens, output_tokens,"
+                 " tool, ok, outcome, cost_usd)")
+    sql = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    start = time.perf_counter()
+    rows = []
+    with open(path, "rb") as f:
+        for line in f:
+            d = loads(line)
+            rows.append((d["ts"], d["agent"], d.get("task"), d["event"], d.get("model"), d.get("input_tokens"),
+                         d.get("output_tokens"), d.get("tool"), d.get("ok"), d.get("outcome"), d.get("cost_usd")))
+            if len(rows) == 10_000:
+                conn.execute("BEGIN")
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+                rows = []
+    if rows:
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def ingest_child(path: str, db: str) -> None:
+    """Run in a fresh process so its peak RSS is the ingest's own."""
+    from agentmon.pipeline import Ingester
+    from agentmon.store import Store
+    start = time.perf_counter()
+    with Store(db) as store:
+        ingester = Ingester(store, [Path(path)])
+        stats = ingester.run_once()
+        ingester.close()
+    elapsed = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak_kb / 1024, "events": stats.events}))
+
+
+def ingest(path: Path, db: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "agentmon.bench", "ingest-child", str(path), str(db)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def read_cost(db: Path, window: str, repeat: int = 15) -> float:
+    """Median seconds of one metrics snapshot (what `status --json` computes)."""
+    from agentmon.metrics import snapshot
+    from agentmon.store import connect
+    conn = connect(db, readonly=True)
+    now = conn.execute("SELECT max(last_ts) FROM tasks").fetchone()[0]  # the data's own "now"
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        snapshot(conn, window, now=now)
+        times.append(time.perf_counter() - start)
+    conn.close()
+    return statistics.median(times)
+
+
+def cli_status_seconds(db: Path, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "agentmon.cli", "status", "--json", "--db", str(db)],
+                       check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def follow_latency(workdir: Path, samples: int = 20) -> float:
+    """Median seconds from a line appended to a followed file to its commit being readable."""
+    from agentmon.pipeline import Ingester
+    from agentmon.store import Store, connect
+    from agentmon.watch import follow
+    logs = workdir / "follow"
+    logs.mkdir()
+    log = logs / "live.jsonl"
+    log.write_bytes(b"")
+    db = workdir / "follow.db"
+    store = Store(db)
+    ingester = Ingester(store, [logs], keep_open=True)
+    stop = threading.Event()
+    worker = threading.Thread(target=follow, args=(ingester, stop), daemon=True)
+    worker.start()
+    reader = connect(db, readonly=True)
+    lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
+    time.sleep(0.5)
+    latencies = []
+    with open(log, "ab", buffering=0) as f:
+        for i in range(samples):
+            before = lines()
+            line = (b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
+                    % (time.time(), i))
+            start = time.perf_counter()
+            f.write(line)
+            while lines() == before:
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.1)
+    stop.set()
+    worker.join(timeout=5)
+    ingester.close()
+    store.close()
+    return statistics.median(latencies)
+
+
+def run(n_events: int, large: int, workdir: Path | None) -> None:
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="agentmon-bench-")
+        workdir = Path(tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    say(f"agentmon bench in {workdir} ({os.cpu_count()} cores)")
+
+    log = workdir / "fleet.jsonl"
+    write_log(log, n_events)
+    size_mb = log.stat().st_size / 1e6
+    floor_s = floor(log, workdir / "floor.db")
+    say(f"floor   {n_events:,} events ({size_mb:.0f} MB): orjson + executemany {floor_s:.2f} s "
+        f"= {n_events / floor_s:,.0f} events/s")
+    result = ingest(log, workdir / "ingest.db")
+    say(f"ingest  {result['events']:,} events: {result['seconds']:.2f} s = "
+        f"{result['events'] / result['seconds']:,.0f} events/s, {result['seconds'] / floor_s:.2f}x the floor "
+        f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB (target < 200)")
+
+    small_log, small_db = workdir / "small.jsonl", workdir / "small.db"
+    write_log(small_log, 10_000, seed=1)
+    ingest(small_log, small_db)
+    big_log, big_db = workdir / "big.jsonl", workdir / "big.db"
+    write_log(big_log, large, seed=2)
+    big = ingest(big_log, big_db)
+    big_log.unlink()
+    say(f"ingest  {big['events']:,} events: {big['seconds']:.1f} s = {big['events'] / big['seconds']:,.0f} "
+        f"events/s, peak RSS {big['peak_rss_mb']:.0f} MB")
+    for window in ("all", "24h", "7d"):
+        small_s, big_s = read_cost(small_db, window), read_cost(big_db, window)
+        say(f"read    status window={window:<4} 10k events {small_s * 1e3:.2f} ms, "
+            f"{large // 1000}k events {big_s * 1e3:.2f} ms ({big_s / small_s:.2f}x)")
+    small_cli, big_cli = cli_status_seconds(small_db), cli_status_seconds(big_db)
+    say(f"cli     `agentmon status --json` 10k {small_cli * 1e3:.0f} ms, {large // 1000}k "
+        f"{big_cli * 1e3:.0f} ms ({big_cli / small_cli:.2f}x, target <= 1.5x)")
+    say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms "
+        "(target <= 300)")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "ingest-child":
+        ingest_child(sys.argv[2], sys.argv[3])
