@@ -43,7 +43,6 @@ class Ingester:
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.stats = IngestStats()
         self.batch = Batch()
-        self._pending: list[Chunk] = []
         self._load()
 
     def _load(self) -> None:
@@ -105,7 +104,7 @@ class Ingester:
             st = os.fstat(t.fd)
             if st.st_nlink == 0 and resumable(t.fd, st.st_size, t):
                 self._drain_file(t, final=True)  # deleted: read what is left
-        if t.offset > 0 and t.fp_len >= FP_MIN_TO_MATCH:
+        if t.fp_len >= FP_MIN_TO_MATCH:
             for key, (path, st, _) in found.items():
                 if key in claimed or st.st_size < t.offset:
                     continue
@@ -131,9 +130,9 @@ class Ingester:
         except OSError:
             return
         fp_len, fp_hash = fingerprint(fd, st.st_size)
-        file_id = self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash)
-        t = Tracked(file_id, path, st.st_dev, st.st_ino, fp_len, fp_hash, 0, "", False, fd=fd)
-        self.tracked[file_id] = t
+        t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash))
+        t.fd = fd
+        self.tracked[t.id] = t
         if not self.keep_open:
             self._close(t)
 
@@ -160,8 +159,10 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        for t in list(self.tracked.values()):
-            self._drain_file(t)
+        for file_id in list(self.tracked):
+            t = self.tracked.get(file_id)  # a conflicting commit reloads them all
+            if t is not None:
+                self._drain_file(t)
         self.flush()
         if not self.keep_open:
             for t in self.tracked.values():
@@ -186,7 +187,8 @@ class Ingester:
                     self._quarantine_tail(t, fd, st.st_size)
                 t.seen = (st.st_size, st.st_mtime_ns)
                 return
-            self._add_chunk(chunk)
+            if not self._add_chunk(chunk):
+                return  # another writer got there first: `t` is stale
 
     def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
         """A deleted file's last line never got its newline: keep it as evidence, not as data."""
@@ -194,7 +196,7 @@ class Ingester:
         chunk = Chunk(t, t.offset, size, [], [], False, "", t.fp_len, t.fp_hash)
         self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
 
-    def _add_chunk(self, chunk: Chunk, extra_bad: list | None = None) -> None:
+    def _add_chunk(self, chunk: Chunk, extra_bad: list | None = None) -> bool:
         t = chunk.file
         batch = self.batch
         bad = list(extra_bad or [])
@@ -210,7 +212,7 @@ class Ingester:
                 bad.append((off, str(e), line))
         for off, reason, head in bad:
             batch.bad.append((t.id, t.path, off, reason, head))
-        n_lines = len(chunk.lines) + len(chunk.too_long)
+        n_lines = len(chunk.lines) + len(chunk.too_long) + len(extra_bad or ())
         batch.lines += n_lines
         batch.advances.append(FileAdvance(
             t.id, t.offset, chunk.end, chunk.marker, chunk.fp_len, chunk.fp_hash,
@@ -218,23 +220,27 @@ class Ingester:
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
         t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
-        self._pending.append(chunk)
         if batch.lines >= self.batch_lines:
-            self.flush()
+            return self.flush()
+        return True
 
-    def flush(self) -> None:
-        """Commit the batch: its rows and its offsets together, or neither."""
+    def flush(self) -> bool:
+        """Commit the batch: its rows and its offsets together, or neither.
+
+        False when another writer had moved a file's offset: the batch is
+        dropped and the files reloaded, so nothing is counted twice.
+        """
         batch = self.batch
         if not batch.advances:
-            return
-        self.batch, pending, self._pending = Batch(), self._pending, []
+            return True
+        self.batch = Batch()
         try:
             self.store.commit(_merge_advances(batch))
         except OffsetConflict as e:
             self.stats.last_error = str(e)
             self.close()
             self._load()
-            return
+            return False
         except BaseException:
             # Nothing of the batch is stored: forget the offsets it moved in memory.
             self.close()
@@ -244,7 +250,7 @@ class Ingester:
         self.stats.lines += batch.lines
         self.stats.events += len(batch.events)
         self.stats.quarantined += len(batch.bad)
-        del pending
+        return True
 
 
 def _merge_advances(batch: Batch) -> Batch:

@@ -51,7 +51,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             lines INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
             state TEXT NOT NULL DEFAULT 'active', updated REAL
         );
-        CREATE INDEX files_by_inode ON files (dev, ino);
+        CREATE UNIQUE INDEX files_active_inode ON files (dev, ino) WHERE state = 'active';
         CREATE TABLE tasks (
             {", ".join(TASK_FIELDS)}, PRIMARY KEY (agent, task)
         ) WITHOUT ROWID;
@@ -180,15 +180,17 @@ class Store:
     # --- files -----------------------------------------------------------------
 
     def files(self) -> list[dict]:
-        cur = self.conn.execute("SELECT * FROM files WHERE state != 'retired'")
+        cur = self.conn.execute("SELECT * FROM files WHERE state = 'active'")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur]
 
-    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated) VALUES (?, ?, ?, ?, ?, ?)",
-            (path, dev, ino, fp_len, fp_hash, time.time()))
-        return cur.lastrowid
+    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str) -> dict:
+        """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
+        self.conn.execute(
+            "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time()))
+        cur = self.conn.execute("SELECT * FROM files WHERE dev = ? AND ino = ? AND state = 'active'", (dev, ino))
+        return dict(zip([d[0] for d in cur.description], cur.fetchone()))
 
     def update_file(self, file_id: int, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)

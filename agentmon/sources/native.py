@@ -18,6 +18,8 @@ def parse_line(line: bytes) -> Event:
         raise BadLine(_explain(str(e))) from None
     except msgspec.DecodeError as e:
         raise BadLine(f"not JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise BadLine("invalid UTF-8 inside a JSON string") from None
 
 
 def _explain(msg: str) -> str:

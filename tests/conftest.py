@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agentmon.metrics import snapshot
+from agentmon.pipeline import Ingester
+from agentmon.store import Store, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+REALDATA = ROOT.parent / "shared" / "realdata"
+
+
+def ingest(paths, db: Path, **kwargs) -> Ingester:
+    """One-shot ingest, the way `agentmon ingest` does it."""
+    with Store(db) as store:
+        ingester = Ingester(store, [Path(p) for p in paths], **kwargs)
+        ingester.run_once()
+        ingester.close()
+    return ingester
+
+
+def agents(db: Path, window: str = "all", now: float | None = None) -> dict[str, dict]:
+    """The status --json agents, by name."""
+    conn = connect(db, readonly=True)
+    try:
+        return {a["agent"]: a for a in snapshot(conn, window, now)["agents"]}
+    finally:
+        conn.close()
+
+
+def totals(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    try:
+        lines, quarantined = conn.execute("SELECT lines, quarantined FROM ingest_totals").fetchone()
+        (tool_calls,) = conn.execute("SELECT coalesce(sum(tool_calls), 0) FROM agg_total").fetchone()
+        return {"lines": lines, "quarantined": quarantined, "tool_calls": tool_calls}
+    finally:
+        conn.close()
+
+
+def tool_line(i: int, task: str = "t", agent: str = "a", ok: bool = True) -> bytes:
+    return (b'{"ts":%d,"agent":"%s","event":"tool_call","task":"%s","tool":"x","ok":%s}\n'
+            % (1_780_000_000 + i, agent.encode(), task.encode(), b"true" if ok else b"false"))
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    return tmp_path / "agentmon.db"
+
+
+@pytest.fixture
+def logs(tmp_path) -> Path:
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
