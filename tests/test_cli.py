@@ -1,0 +1,100 @@
+"""The command line: status --json shape, CSV export, exit codes, hostile text."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES
+
+NATIVE = FIXTURES / "native"
+AGENT_KEYS = [
+    "agent", "tasks", "successes", "task_success_rate", "autonomy_rate", "cost_usd",
+    "cost_per_successful_task", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
+    "eval_pass_rate", "tool_calls", "tool_errors", "unpriced_llm_calls", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "verdict", "reasons", "models",
+]
+MODEL_KEYS = ["model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task"]
+
+
+def run(*args, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "agentmon.cli", *map(str, args)],
+                          capture_output=True, text=True, env=env)
+    if check and proc.returncode:
+        raise AssertionError(proc.stderr)
+    return proc
+
+
+@pytest.fixture
+def fleet_db(db):
+    run("ingest", NATIVE, "--db", db)
+    return db
+
+
+def test_status_json_has_exactly_the_documented_shape(fleet_db):
+    doc = json.loads(run("status", "--json", "--db", fleet_db).stdout)
+    assert list(doc) == ["generated_at", "window", "ingest", "agents"]
+    assert list(doc["ingest"]) == ["files", "lines", "quarantined"]
+    assert doc["ingest"] == {"files": 3, "lines": 38, "quarantined": 6}
+    for agent in doc["agents"]:
+        assert list(agent) == AGENT_KEYS
+        for model in agent["models"]:
+            assert list(model) == MODEL_KEYS
+
+
+def test_status_table_is_readable(fleet_db):
+    out = run("status", "--db", fleet_db).stdout
+    assert "refund-agent" in out and "HOLD" in out and "too few tasks: 4 of 30 needed" in out
+
+
+def test_db_from_environment(fleet_db, tmp_path):
+    import os
+    env = {**os.environ, "AGENTMON_DB": str(fleet_db)}
+    assert json.loads(run("status", "--json", env=env).stdout)["ingest"]["files"] == 3
+
+
+def test_export_by_agent_model_and_hour(fleet_db, tmp_path):
+    out = tmp_path / "snap.csv"
+    run("export", "--csv", out, "--db", fleet_db)
+    rows = list(csv.DictReader(out.open()))
+    assert {r["agent"] for r in rows} == {"refund-agent", "support-bot"}
+    refund = next(r for r in rows if r["agent"] == "refund-agent")
+    assert float(refund["task_success_rate"]) == 0.5 and refund["eval_pass_rate"] == ""
+    by_model = list(csv.DictReader(io.StringIO(run("export", "--csv", "-", "--by", "model", "--db", fleet_db).stdout)))
+    assert len(by_model) == 5
+    by_hour = list(csv.DictReader(io.StringIO(run("export", "--csv", "-", "--by", "hour", "--db", fleet_db).stdout)))
+    assert sum(int(r["tasks"]) for r in by_hour) == 6
+    assert by_hour[0]["hour"] < by_hour[-1]["hour"]
+
+
+def test_hostile_agent_names_are_exported_safely_and_shown_literally(db, logs):
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", "\x1b[31mred", "[bold]rich[/bold]"]
+    lines = [json.dumps({"ts": 1, "agent": n, "event": "task_end", "task": "t", "outcome": "success"})
+             for n in names]
+    (logs / "x.jsonl").write_text("\n".join(lines) + "\n")
+    run("ingest", logs, "--db", db)
+    cells = [r[0] for r in csv.reader(io.StringIO(run("export", "--csv", "-", "--db", db).stdout))][1:]
+    for cell in cells:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert "'=HYPERLINK(\"http://x\")" in cells
+    table = run("status", "--db", db).stdout
+    assert "\x1b" not in table and "\\x1b[31mred" in table and "[bold]rich[/bold]" in table
+
+
+def test_usage_errors_exit_2_and_runtime_failures_exit_1(tmp_path):
+    assert run("status", "--window", "2h", check=False).returncode == 2
+    assert run("ingest", check=False).returncode == 2
+    missing = run("status", "--db", tmp_path / "nope.db", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1 and "no database at" in missing.stderr
+
+
+def test_a_second_ingester_gets_exit_1_and_a_clear_message(db, logs):
+    from agentmon.store import Store
+    with Store(db):
+        proc = run("ingest", logs, "--db", db, check=False)
+    assert proc.returncode == 1
+    assert "only one ingester per database" in proc.stderr

@@ -1,0 +1,37 @@
+"""Token cost: exactly what genai-prices' calc_price says, at a fraction of its cost."""
+
+import random
+from datetime import datetime, timezone
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from agentmon.pricing import NANO, Pricer
+
+MODELS = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1", "gpt-4o-mini", "gemini-2.5-pro"]
+TS = 1_780_000_000.0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_matches_calc_price_across_tiers(model):
+    pricer = Pricer()
+    rng = random.Random(model)
+    when = datetime.fromtimestamp(TS, tz=timezone.utc)
+    for _ in range(200):
+        # totals on both sides of the 200k-token tier some models have
+        i, o = rng.randint(0, 300_000), rng.randint(0, 20_000)
+        r, w = rng.choice([0, rng.randint(0, 100_000)]), rng.choice([0, rng.randint(0, 10_000)])
+        expected = calc_price(Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r,
+                                    cache_write_tokens=w), model, genai_request_timestamp=when).total_price
+        assert pricer.cost_nanos(model, TS, i, o, r, w) == pytest.approx(float(expected) * NANO, abs=1)
+
+
+def test_tier_applies_per_request_not_to_a_sum():
+    pricer = Pricer()
+    small = pricer.cost_nanos("claude-sonnet-4-5", TS, 150_000, 0)
+    big = pricer.cost_nanos("claude-sonnet-4-5", TS, 300_000, 0)
+    assert big > 2 * small  # above 200k the whole request pays the higher rate
+
+
+def test_unknown_model_is_unpriced_not_guessed():
+    assert Pricer().cost_nanos("in-house-model-x", TS, 1000, 1000) is None
