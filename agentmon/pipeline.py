@@ -193,7 +193,7 @@ class Ingester:
     def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
         """A deleted file's last line never got its newline: keep it as evidence, not as data."""
         head = os.pread(fd, 200, t.offset)
-        chunk = Chunk(t, t.offset, size, [], [], False, "", t.fp_len, t.fp_hash)
+        chunk = Chunk(t, t.offset, size, [], [], False, False, "", t.fp_len, t.fp_hash)
         self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
 
     def _add_chunk(self, chunk: Chunk, extra_bad: list | None = None) -> bool:
@@ -202,17 +202,20 @@ class Ingester:
         bad = list(extra_bad or [])
         bad.extend((off, f"line longer than {self.max_line} bytes; skipped to its end", head)
                    for off, head in chunk.too_long)
+        long_at = {off for off, _ in chunk.too_long}
         events = batch.events
-        for off, line in chunk.lines:
-            if not line.strip():
-                continue
-            try:
-                events.append(parse_line(line))
-            except BadLine as e:
-                bad.append((off, str(e), line))
+        off = chunk.start
+        for line in chunk.lines:
+            if line and not (long_at and off in long_at):
+                try:
+                    events.append(parse_line(line))
+                except BadLine as e:
+                    if line.strip():  # blank lines are skipped, not quarantined
+                        bad.append((off, str(e), line))
+            off += len(line) + 1
         for off, reason, head in bad:
             batch.bad.append((t.id, t.path, off, reason, head))
-        n_lines = len(chunk.lines) + len(chunk.too_long) + len(extra_bad or ())
+        n_lines = len(chunk.lines) + chunk.tail_too_long + len(extra_bad or ())
         batch.lines += n_lines
         batch.advances.append(FileAdvance(
             t.id, t.offset, chunk.end, chunk.marker, chunk.fp_len, chunk.fp_hash,

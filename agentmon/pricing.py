@@ -12,10 +12,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import datetime, timezone
 
-from genai_prices import Usage, calc_price
-from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import TieredPrices
-
 NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 
 
@@ -23,6 +19,10 @@ class Pricer:
     """Prices LLM calls in nano-dollars; None for a model genai-prices does not know."""
 
     def __init__(self) -> None:
+        # Imported here, not at the top: it takes 120 ms, and readers such as `status` never price.
+        from genai_prices.data_snapshot import get_snapshot
+        from genai_prices.types import TieredPrices
+        self._snapshot, self._tiered = get_snapshot, TieredPrices
         self._models: dict[str, tuple | None] = {}  # model name -> (provider, model info) or None
         self._prices: dict[tuple[str, int], object] = {}  # (model, hour) -> ModelPrice
         self._rates: dict[tuple[int, int], tuple[float, ...]] = {}  # (id(ModelPrice), regime) -> rates
@@ -57,7 +57,7 @@ class Pricer:
             return price
         if model not in self._models:
             try:
-                self._models[model] = get_snapshot().find_provider_model(model, None, None, None)
+                self._models[model] = self._snapshot().find_provider_model(model, None, None, None)
             except LookupError:
                 self._models[model] = None
         found = self._models[model]
@@ -68,13 +68,14 @@ class Pricer:
                 self._keep.append(price)
                 self._thresholds[id(price)] = sorted({
                     tier.start for value in vars(price).values()
-                    if isinstance(value, TieredPrices) for tier in value.tiers
+                    if isinstance(value, self._tiered) for tier in value.tiers
                 })
         self._prices[key] = price
         return price
 
     def _derive(self, model: str, ts: float, thresholds: list[int], regime: int) -> tuple[float, ...]:
         # A total input inside the regime with room for one more token.
+        from genai_prices import Usage, calc_price
         r = 1 if regime == 0 else thresholds[regime - 1] + 1
         when = _utc(ts)
 

@@ -15,9 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from agentmon.events import Cost, EvalResult, LlmCall, epoch_seconds
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
@@ -26,10 +23,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-TASK_CACHE_LIMIT = 200_000  # task states kept in memory by the writer between batches
-
-migrations = Migrations("agentmon")
-
+TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
     """A failure to report to the user in one line."""
@@ -37,47 +31,6 @@ class AgentmonError(Exception):
 
 class OffsetConflict(AgentmonError):
     """Another writer moved a file's offset: this batch was already ingested."""
-
-
-@migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
-    counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in AGG_COLUMNS)
-    db.executescript(f"""
-        CREATE TABLE files (
-            id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER,
-            fp_len INTEGER NOT NULL DEFAULT 0, fp_hash TEXT NOT NULL DEFAULT '',
-            offset INTEGER NOT NULL DEFAULT 0, marker TEXT NOT NULL DEFAULT '',
-            skipping INTEGER NOT NULL DEFAULT 0,
-            lines INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
-            state TEXT NOT NULL DEFAULT 'active', updated REAL
-        );
-        CREATE UNIQUE INDEX files_active_inode ON files (dev, ino) WHERE state = 'active';
-        CREATE TABLE tasks (
-            {", ".join(TASK_FIELDS)}, PRIMARY KEY (agent, task)
-        ) WITHOUT ROWID;
-        CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
-        CREATE TABLE agg_total (agent TEXT, model TEXT, {counters},
-            PRIMARY KEY (agent, model)) WITHOUT ROWID;
-        CREATE TABLE agg_hour (bucket INTEGER, agent TEXT, model TEXT, {counters},
-            PRIMARY KEY (bucket, agent, model)) WITHOUT ROWID;
-        CREATE TABLE agg_minute (bucket INTEGER, agent TEXT, model TEXT, {counters},
-            PRIMARY KEY (bucket, agent, model)) WITHOUT ROWID;
-        CREATE TABLE eval_results (
-            agent TEXT, suite TEXT, run TEXT, "case" TEXT, passed INTEGER, ts REAL,
-            critical INTEGER, agent_version TEXT,
-            PRIMARY KEY (agent, suite, run, "case")) WITHOUT ROWID;
-        CREATE TABLE eval_runs (
-            agent TEXT, suite TEXT, run TEXT, newest_ts REAL, cases INTEGER, passed INTEGER,
-            critical_failed INTEGER, agent_version TEXT,
-            PRIMARY KEY (agent, suite, run)) WITHOUT ROWID;
-        CREATE INDEX eval_runs_latest ON eval_runs (agent, suite, newest_ts);
-        CREATE TABLE quarantine (
-            id INTEGER PRIMARY KEY, file_id INTEGER, path TEXT, offset INTEGER,
-            reason TEXT, excerpt TEXT, at REAL);
-        CREATE TABLE ingest_totals (id INTEGER PRIMARY KEY CHECK (id = 1),
-            lines INTEGER NOT NULL, quarantined INTEGER NOT NULL);
-        INSERT INTO ingest_totals VALUES (1, 0, 0);
-    """)
 
 
 @dataclass
@@ -162,7 +115,9 @@ class Store:
         self.conn = connect(self.path)
         self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
-        migrations.apply(sqlite_utils.Database(self.conn))
+        self.conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the aggregates' hot pages stay in memory
+        from agentmon.schema import migrate  # sqlite-utils costs readers 40 ms of start-up: writers only
+        migrate(self.conn)
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
         self._upsert_sql = {name: _upsert_sql(name) for name in ("agg_minute", "agg_hour", "agg_total")}
@@ -232,25 +187,32 @@ class Store:
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
         for ev in events:
-            ts = epoch_seconds(ev.ts)
-            if type(ev) is EvalResult:
+            ts = ev.ts
+            if type(ts) is not float:
+                ts = epoch_seconds(ts)
+            kind = type(ev)
+            if kind is EvalResult:
                 evals.append((ev, ts))
                 continue
             by_task[(ev.agent, ev.task)].append((ev, ts))
-            if type(ev) in SIGNAL_EVENTS:
+            if kind in SIGNAL_EVENTS:
                 key = (ev.agent, "", int(ts // 60) * 60)
                 counters = deltas.get(key)
                 if counters is None:
                     counters = deltas[key] = [0] * WIDTH
                 add_event_signals(counters, ev)
+        states = self._load_tasks(list(by_task))
+        cost_nanos = self._cost_nanos
         changed = []
         for key, task_events in by_task.items():
-            state = self._load_task(key)
-            before = contribution(state) if state is not None else []
+            state = states.get(key)
             if state is None:
+                before = []
                 state = self._tasks[key] = TaskState(*key)
+            else:
+                before = contribution(state)
             for ev, ts in task_events:
-                fold(state, ev, ts, self._cost_nanos(ev, ts))
+                fold(state, ev, ts, cost_nanos(ev, ts) if type(ev) in PRICED_EVENTS else None)
             after = contribution(state)
             if before != after:
                 for model, ts, vec in before:
@@ -267,40 +229,46 @@ class Store:
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
 
-    def _load_task(self, key: tuple[str, str]) -> TaskState | None:
-        state = self._tasks.get(key)
-        if state is None:
-            row = self.conn.execute("SELECT * FROM tasks WHERE agent = ? AND task = ?", key).fetchone()
-            if row is not None:
-                state = self._tasks[key] = TaskState(*row)
-        return state
+    def _load_tasks(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], TaskState]:
+        """The stored states of these tasks: from the cache, else a few multi-row SELECTs."""
+        cache = self._tasks
+        found = {key: cache[key] for key in keys if key in cache}
+        missing: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            if key not in found:
+                missing[key[0]].append(key[1])
+        for agent, tasks in missing.items():
+            for i in range(0, len(tasks), 500):
+                part = tasks[i:i + 500]
+                for row in self.conn.execute(
+                        f"SELECT * FROM tasks WHERE agent = ? AND task IN ({', '.join('?' * len(part))})",
+                        (agent, *part)):
+                    state = cache[row[:2]] = TaskState(*row)
+                    found[row[:2]] = state
+        return found
 
     def _cost_nanos(self, ev, ts: float) -> int | None:
-        kind = type(ev)
-        if kind is LlmCall:
-            if ev.cost_usd is not None:
-                return round(ev.cost_usd * NANO)
-            return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
-                                          ev.cache_read_tokens, ev.cache_write_tokens)
-        if kind is Cost:
+        if ev.cost_usd is not None:
             return round(ev.cost_usd * NANO)
-        return None
+        return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
+                                      ev.cache_read_tokens, ev.cache_write_tokens)
 
     def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
-        hours: dict[tuple, list[int]] = {}
-        totals: dict[tuple, list[int]] = {}
+        """Upsert the batch's deltas into the minute, hour and all-time aggregates."""
+        minutes, hours, totals = [], {}, {}
         for (agent, model, minute), vec in deltas.items():
-            for acc, key in ((hours, (minute // 3600 * 3600, agent, model)), (totals, (agent, model))):
-                cur = acc.get(key)
-                if cur is None:
-                    acc[key] = list(vec)
-                else:
-                    for i, v in enumerate(vec):
-                        cur[i] += v
-        minutes = {(minute, agent, model): vec for (agent, model, minute), vec in deltas.items()}
-        for table, rows in (("agg_minute", minutes), ("agg_hour", hours), ("agg_total", totals)):
-            self.conn.executemany(self._upsert_sql[table],
-                                  [(*key, *vec) for key, vec in rows.items() if any(vec)])
+            if any(vec):
+                minutes.append((minute, agent, model, *vec))
+                key = (minute // 3600 * 3600, agent, model)
+                cur = hours.get(key)
+                hours[key] = vec if cur is None else [a + b for a, b in zip(cur, vec)]
+        for (_, agent, model), vec in hours.items():
+            cur = totals.get((agent, model))
+            totals[(agent, model)] = vec if cur is None else [a + b for a, b in zip(cur, vec)]
+        upsert = self._upsert_sql
+        self.conn.executemany(upsert["agg_minute"], minutes)
+        self.conn.executemany(upsert["agg_hour"], [(*key, *vec) for key, vec in hours.items()])
+        self.conn.executemany(upsert["agg_total"], [(*key, *vec) for key, vec in totals.items()])
 
     def _apply_eval(self, ev: EvalResult, ts: float) -> None:
         """Keep the latest result of each case in a run (ties: a failure wins), and its run's counts."""
@@ -331,6 +299,9 @@ class Store:
             (d_cases, d_passed, int(d_crit), ev.agent, ev.suite, run))
 
 
+PRICED_EVENTS = (LlmCall, Cost)
+
+
 def _add(deltas: dict, agent: str, model: str, ts: float, vec: list[int], sign: int) -> None:
     key = (agent, model, int(ts // 60) * 60)
     cur = deltas.get(key)
@@ -348,6 +319,3 @@ def _upsert_sql(table: str) -> str:
     updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGG_COLUMNS)
     return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             f" ON CONFLICT DO UPDATE SET {updates}")
-
-
-assert WIDTH == len(AGG_COLUMNS)

@@ -66,10 +66,11 @@ class Chunk:
     """Complete lines read from one file, and where its offset moves once they commit."""
 
     file: Tracked
-    start: int
+    start: int  # offset of lines[0]
     end: int
-    lines: list[tuple[int, bytes]]
+    lines: list[bytes]  # without their newline; those over the cap are in too_long too
     too_long: list[tuple[int, bytes]]  # (offset, first bytes) of lines over the cap
+    tail_too_long: bool  # too_long ends with the unfinished last line, not one of `lines`
     skipping: bool
     marker: str
     fp_len: int
@@ -119,34 +120,38 @@ def read_chunk(t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) ->
         return None
     want = min(size - t.offset, max(max_bytes, max_line + 1))
     data = os.pread(fd, want, t.offset)
-    base = t.offset
     pos = 0
     skipping = t.skipping
-    lines: list[tuple[int, bytes]] = []
-    too_long: list[tuple[int, bytes]] = []
     if skipping:  # the rest of a line already quarantined as too long
         nl = data.find(b"\n")
         if nl < 0:
             pos = len(data)
         else:
             pos, skipping = nl + 1, False
-    find = data.find
-    while pos < len(data):
-        nl = find(b"\n", pos)
-        if nl < 0:
-            if len(data) - pos > max_line:
-                too_long.append((base + pos, data[pos:pos + 200]))
-                pos, skipping = len(data), True
-            break
-        if nl - pos > max_line:
-            too_long.append((base + pos, data[pos:pos + 200]))
-        else:
-            lines.append((base + pos, data[pos:nl]))
-        pos = nl + 1
-    if pos == 0:
+    lines = data[pos:].split(b"\n")
+    tail = lines.pop()  # after the last newline: a partial line, or b""
+    too_long: list[tuple[int, bytes]] = []
+    if lines and max(map(len, lines)) > max_line:
+        too_long = _long_lines(lines, t.offset + pos, max_line)
+    consumed = len(data) - len(tail)
+    tail_too_long = len(tail) > max_line
+    if tail_too_long:  # no newline within the cap: quarantine it and skip to its end
+        too_long.append((t.offset + consumed, tail[:200]))
+        consumed, skipping = len(data), True
+    if consumed == 0:
         return None
-    end = base + pos
+    end = t.offset + consumed
     fp_len, fp_hash = t.fp_len, t.fp_hash
     if fp_len < FP_MAX and size > fp_len:
         fp_len, fp_hash = fingerprint(fd, size)
-    return Chunk(t, base, end, lines, too_long, skipping, marker_at(fd, end), fp_len, fp_hash)
+    return Chunk(t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fd, end),
+                 fp_len, fp_hash)
+
+
+def _long_lines(lines: list[bytes], offset: int, max_line: int) -> list[tuple[int, bytes]]:
+    long = []
+    for line in lines:
+        if len(line) > max_line:
+            long.append((offset, line[:200]))
+        offset += len(line) + 1
+    return long
