@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,9 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `agentmon status | head`: the reader left, which is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (AgentmonError, OSError) as e:
             click.echo(f"agentmon: {e}", err=True)
             sys.exit(1)
@@ -65,6 +69,8 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
         s = ingester.stats
         click.echo(f"{s.lines} lines, {s.events} events, {s.quarantined} quarantined, "
                    f"{s.files} files -> {store.path}", err=True)
+        if s.last_error:
+            click.echo(f"agentmon: warning: {s.last_error}", err=True)
 
 
 @main.command()

@@ -37,7 +37,7 @@ class Ingester:
     def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
                  batch_lines: int = 10_000, keep_open: bool = False):
         self.store = store
-        self.paths = [Path(p) for p in paths]
+        self.paths = [Path(os.path.abspath(p)) for p in paths]
         self.max_line = max_line
         self.batch_lines = batch_lines
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
@@ -46,7 +46,11 @@ class Ingester:
         self._load()
 
     def _load(self) -> None:
-        self.tracked = {row["id"]: Tracked.from_row(row) for row in self.store.files()}
+        # Only the files under our paths: another run may follow other directories into the same
+        # database, and their files are not ours to retire.
+        roots = [str(p) for p in self.paths]
+        self.tracked = {row["id"]: Tracked.from_row(row) for row in self.store.files()
+                        if any(_within(row["path"], root) for root in roots)}
 
     def close(self) -> None:
         for t in self.tracked.values():
@@ -127,7 +131,8 @@ class Ingester:
     def _track_new(self, path: str, st: os.stat_result) -> None:
         try:
             fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        except OSError as e:
+            self.stats.last_error = f"cannot read {path}: {e.strerror}"
             return
         fp_len, fp_hash = fingerprint(fd, st.st_size)
         t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash))
@@ -142,7 +147,8 @@ class Ingester:
         self._close(t)
         try:
             t.fd = os.open(path, os.O_RDONLY)
-        except OSError:
+        except OSError as e:
+            self.stats.last_error = f"cannot read {path}: {e.strerror}"
             return None
         st = os.fstat(t.fd)
         if (st.st_dev, st.st_ino) != (t.dev, t.ino):  # replaced between stat and open
@@ -254,6 +260,10 @@ class Ingester:
         self.stats.events += len(batch.events)
         self.stats.quarantined += len(batch.bad)
         return True
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _merge_advances(batch: Batch) -> Batch:

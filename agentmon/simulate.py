@@ -17,18 +17,17 @@ _encode = msgspec.json.Encoder().encode
 
 
 def fleet_events(n_events: int, agents: int = 20, seed: int = 7, start: float = 1_780_000_000.0,
-                 span: float = 7 * 86400) -> Iterator[bytes]:
+                 span: float = 7 * 86400, prefix: str = "t") -> Iterator[bytes]:
     """About `n_events` JSON lines: tasks of about ten events each, spread over `span` seconds."""
     rng = random.Random(seed)
     names = [f"agent-{i:02d}" for i in range(agents)]
-    step = span / max(1, n_events / 9)  # about nine events a task
     emitted = 0
     i = -1
     while emitted < n_events:
         i += 1
         agent = names[i % agents]
-        task = f"t-{i:07d}"
-        ts = start + i * step
+        task = f"{prefix}-{i:07d}"
+        ts = start + span * emitted / n_events
         model = MODELS[(i // agents + i) % 3] if rng.random() < 0.9 else "in-house-model-x"
         events = [TaskStart(ts=ts, agent=agent, task=task, key=f"cust-{rng.randrange(5000)}", model=model)]
         for _ in range(rng.randint(2, 4)):

@@ -121,6 +121,31 @@ def test_deleted_file_is_finished_in_follow_mode(logs, db):
     assert totals(db)["quarantined"] == 1  # the incomplete last line, kept as evidence
 
 
+def test_runs_over_other_directories_leave_our_files_alone(tmp_path, db):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write(a / "x.jsonl", *lines(4))
+    write(b / "y.jsonl", *lines(3, 10, task="y"))
+    ingest([a], db)
+    ingest([b], db)  # must not retire a's files as gone
+    ingest([a], db)
+    ingest([tmp_path], db)
+    ingest([a / "x.jsonl"], db)
+    assert counted(db) == 7
+
+
+def test_unreadable_files_are_reported_not_fatal(logs, db):
+    write(logs / "ok.jsonl", *lines(2))
+    locked = logs / "locked.jsonl"
+    write(locked, *lines(2, 5))
+    locked.chmod(0)
+    if os.access(locked, os.R_OK):
+        pytest.skip("running as a user who can read any file")
+    ing = ingest([logs], db)
+    assert counted(db) == 2 and "cannot read" in ing.stats.last_error
+
+
 def test_new_files_and_directories_are_found(logs, db):
     write(logs / "a.jsonl", *lines(2))
     ingest([logs], db)
