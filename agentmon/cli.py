@@ -121,6 +121,20 @@ def export(db, window, out, by) -> None:
 
 
 @main.command()
+@db_option
+@click.option("--limit", default=50, show_default=True, help="Show the latest this many.")
+def quarantine(db, limit) -> None:
+    """List the quarantined lines: file, byte offset, reason and the line's start."""
+    conn = connect(config.db_path(db), readonly=True)
+    (total,) = conn.execute("SELECT count(*) FROM quarantine").fetchone()
+    rows = conn.execute("SELECT path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?",
+                        (limit,)).fetchall()
+    for path, offset, reason, excerpt in reversed(rows):
+        click.echo(f"{literal(path)}:{offset}: {literal(reason)}\n    {literal(excerpt[:120])}")
+    click.echo(f"{total} quarantined line{'s' * (total != 1)}" + (f", latest {len(rows)} shown" if total > len(rows) else ""))
+
+
+@main.command()
 @click.option("--events", default=300_000, show_default=True, help="Events in the ingest run.")
 @click.option("--large", default=1_000_000, show_default=True, help="Stored events for the big status read.")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),

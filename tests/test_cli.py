@@ -50,6 +50,13 @@ def test_status_table_is_readable(fleet_db):
     assert "refund-agent" in out and "HOLD" in out and "too few tasks: 4 of 30 needed" in out
 
 
+def test_quarantine_lists_file_offset_and_reason(fleet_db):
+    out = run("quarantine", "--db", fleet_db).stdout
+    assert "refund.jsonl:412: not JSON" in out
+    assert "Expected `bool`, got `str` - at `$.ok`" in out
+    assert out.rstrip().endswith("6 quarantined lines")
+
+
 def test_db_from_environment(fleet_db, tmp_path):
     import os
     env = {**os.environ, "AGENTMON_DB": str(fleet_db)}

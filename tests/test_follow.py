@@ -1,0 +1,44 @@
+"""Follow mode: watchfiles wakes the ingester; lines, new files and new directories arrive quickly."""
+
+import threading
+import time
+
+from agentmon.pipeline import Ingester
+from agentmon.store import Store
+from agentmon.watch import follow
+from conftest import tool_line, totals
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_follow_ingests_appends_new_files_and_directories_then_stops(logs, db):
+    (logs / "a.jsonl").write_bytes(tool_line(0))
+    store = Store(db)
+    ingester = Ingester(store, [logs], keep_open=True)
+    stop = threading.Event()
+    passes = []
+    worker = threading.Thread(target=follow, args=(ingester, stop),
+                              kwargs={"rescan": 0.5, "on_pass": lambda ing: passes.append(ing.stats.lines)})
+    worker.start()
+    try:
+        assert wait_for(lambda: totals(db)["lines"] == 1)  # what was there at start
+        with open(logs / "a.jsonl", "ab") as f:
+            f.write(tool_line(1))
+        assert wait_for(lambda: totals(db)["lines"] == 2, timeout=1.0)
+        (logs / "new" / "deeper").mkdir(parents=True)
+        (logs / "new" / "deeper" / "b.ndjson").write_bytes(tool_line(2) + tool_line(3))
+        assert wait_for(lambda: totals(db)["lines"] == 4)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        ingester.close()
+        store.close()
+    assert not worker.is_alive()
+    assert passes and passes[-1] == 4
