@@ -215,10 +215,10 @@ class Store:
                 fold(state, ev, ts, cost_nanos(ev, ts) if type(ev) in PRICED_EVENTS else None)
             after = contribution(state)
             if before != after:
-                for model, ts, vec in before:
-                    _add(deltas, key[0], model, ts, vec, -1)
-                for model, ts, vec in after:
-                    _add(deltas, key[0], model, ts, vec, 1)
+                for model, ts, first, values in before:
+                    _add(deltas, key[0], model, ts, first, values, -1)
+                for model, ts, first, values in after:
+                    _add(deltas, key[0], model, ts, first, values, 1)
             changed.append(task_row(state))
         if changed:
             self.conn.executemany(
@@ -302,15 +302,14 @@ class Store:
 PRICED_EVENTS = (LlmCall, Cost)
 
 
-def _add(deltas: dict, agent: str, model: str, ts: float, vec: list[int], sign: int) -> None:
+def _add(deltas: dict, agent: str, model: str, ts: float, first: int, values: tuple, sign: int) -> None:
     key = (agent, model, int(ts // 60) * 60)
     cur = deltas.get(key)
     if cur is None:
-        deltas[key] = [sign * v for v in vec]
-    else:
-        for i, v in enumerate(vec):
-            if v:
-                cur[i] += sign * v
+        cur = deltas[key] = [0] * WIDTH
+    for i, v in enumerate(values, first):
+        if v:
+            cur[i] += sign * v
 
 
 def _upsert_sql(table: str) -> str:

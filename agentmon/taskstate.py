@@ -135,39 +135,33 @@ def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
         state.model_rank, state.model_ts, state.model = rank, ts, model
 
 
-def contribution(state: TaskState | None) -> list[tuple[str, float, list[int]]]:
-    """The (model, timestamp, counters) this task adds to its agent's aggregates.
+_SEEN, _ESCALATED = COL["tasks_seen"], COL["escalated_tasks"]
 
-    Model "" holds what belongs to no model: the leading signals, and the
-    outcomes of tasks that never named one.
+
+def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...]]]:
+    """What this task adds to its agent's aggregates: (model, timestamp, first column, values).
+
+    The values fill consecutive columns of AGG_COLUMNS from the first one. Model "" holds what
+    belongs to no model: the leading signals, and the outcomes of tasks that never named one.
     """
-    if state is None:
-        return []
-    out = [("", state.first_ts, _unit("tasks_seen"))]
+    out = [("", state.first_ts, _SEEN, (1,))]
     if state.first_escalation_ts is not None:
-        out.append(("", state.first_escalation_ts, _unit("escalated_tasks")))
+        out.append(("", state.first_escalation_ts, _ESCALATED, (1,)))
     if state.end_ts is not None:
-        v = [0] * WIDTH
-        v[COL["ended"]] = 1
-        v[COL["successes"]] = state.outcome == "success"
-        v[COL["failures"]] = state.outcome == "failure"
-        v[COL["abandoned"]] = state.outcome == "abandoned"
-        v[COL["autonomous"]] = not (state.escalations or state.confirmations or state.interventions)
-        v[COL["cost_nanos"]] = state.cost_nanos
-        v[COL["llm_calls"]] = state.llm_calls
-        v[COL["unpriced_llm_calls"]] = state.unpriced_llm_calls
-        v[COL["input_tokens"]] = state.input_tokens
-        v[COL["output_tokens"]] = state.output_tokens
-        v[COL["cache_read_tokens"]] = state.cache_read_tokens
-        v[COL["cache_write_tokens"]] = state.cache_write_tokens
-        out.append((state.model or "", state.end_ts, v))
+        outcome = state.outcome
+        out.append((state.model or "", state.end_ts, 0, (  # the columns "ended" .. "cache_write_tokens"
+            1, outcome == "success", outcome == "failure", outcome == "abandoned",
+            not (state.escalations or state.confirmations or state.interventions),
+            state.cost_nanos, state.llm_calls, state.unpriced_llm_calls,
+            state.input_tokens, state.output_tokens, state.cache_read_tokens, state.cache_write_tokens,
+        )))
     return out
 
 
-def _unit(column: str) -> list[int]:
-    v = [0] * WIDTH
-    v[COL[column]] = 1
-    return v
+assert AGG_COLUMNS[:12] == (
+    "ended", "successes", "failures", "abandoned", "autonomous", "cost_nanos", "llm_calls",
+    "unpriced_llm_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+), "contribution() writes these columns in this order"
 
 
 _TOOL_CALLS, _TOOL_ERRORS = COL["tool_calls"], COL["tool_errors"]
