@@ -104,10 +104,10 @@ class Ingester:
 
     def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
         """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""
-        if t.fd is not None:
+        if t.fd is not None:  # deleted, or moved out of our paths: read what is left
             st = os.fstat(t.fd)
-            if st.st_nlink == 0 and resumable(t.fd, st.st_size, t):
-                self._drain_file(t, final=True)  # deleted: read what is left
+            if resumable(t.fd, st.st_size, t):
+                self._drain_file(t, final=st.st_nlink == 0)
         if t.fp_len >= FP_MIN_TO_MATCH:
             for key, (path, st, _) in found.items():
                 if key in claimed or st.st_size < t.offset:
@@ -174,7 +174,9 @@ class Ingester:
             for t in self.tracked.values():
                 self._close(t)
         elif sum(t.fd is not None for t in self.tracked.values()) > MAX_OPEN_FILES:
-            for t in sorted(self.tracked.values(), key=lambda t: t.offset)[:-MAX_OPEN_FILES]:
+            # Keep the descriptors of the files written most recently; reopen the others by path.
+            by_mtime = sorted(self.tracked.values(), key=lambda t: t.seen[1] if t.seen else 0)
+            for t in by_mtime[:-MAX_OPEN_FILES]:
                 self._close(t)
 
     def _drain_file(self, t: Tracked, final: bool = False) -> None:

@@ -146,6 +146,19 @@ def test_unreadable_files_are_reported_not_fatal(logs, db):
     assert counted(db) == 2 and "cannot read" in ing.stats.last_error
 
 
+def test_moved_out_of_the_watched_paths_is_finished_in_follow_mode(tmp_path, logs, db):
+    f = logs / "app.jsonl"
+    write(f, *lines(3))
+    with Store(db) as store:
+        ing = Ingester(store, [logs], keep_open=True)
+        ing.run_once()
+        write(f, *lines(2, 3))
+        os.rename(f, tmp_path / "elsewhere.jsonl")
+        ing.run_once()
+        ing.close()
+    assert counted(db) == 5
+
+
 def test_new_files_and_directories_are_found(logs, db):
     write(logs / "a.jsonl", *lines(2))
     ingest([logs], db)
