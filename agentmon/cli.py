@@ -37,10 +37,54 @@ class Group(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__)
-def main() -> None:
-    """agentmon: are your AI agents in production actually working?"""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """agentmon: are your AI agents in production actually working?
+
+    With no command, opens the live monitor on the database (see `agentmon watch`).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(watch)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@db_option
+@click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
+              help="The window the screen starts in (w cycles it).")
+def watch(paths, db, window) -> None:
+    """Open the live monitor, following the logs under PATHS into the database.
+
+    Without PATHS it only reads the database, which another process (`agentmon ingest
+    --follow`) may be writing; so does it when another process already ingests.
+    """
+    from agentmon.tui.app import AgentmonApp
+    AgentmonApp(config.db_path(db), list(paths), window=window).run()
+
+
+@main.command()
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the simulated logs and database here [default: a temporary directory].")
+def demo(workdir) -> None:
+    """Open the live monitor on a simulated fleet: no config, no network."""
+    import tempfile
+
+    from agentmon.demo import DemoFleet
+    from agentmon.tui.app import AgentmonApp
+    with tempfile.TemporaryDirectory(prefix="agentmon-demo-") as tmp:
+        root = workdir or Path(tmp)
+        fleet = DemoFleet(root / "logs")
+        fleet.start()
+        stop = threading.Event()
+        writer = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+        writer.start()
+        try:
+            AgentmonApp(root / "demo.db", [root / "logs"], window="1h", banner="demo").run()
+        finally:
+            stop.set()
+            writer.join(timeout=2)
 
 
 @main.command()

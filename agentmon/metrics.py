@@ -65,13 +65,39 @@ def window_rows(conn: sqlite3.Connection, window: str, now: float | None = None)
     seconds = WINDOWS[window]
     if seconds is None:
         return conn.execute(f"SELECT agent, model, {_COLS} FROM agg_total").fetchall()
-    start = int(((now or time.time()) - seconds) // 60 * 60)
-    first_hour = -(-start // 3600) * 3600
-    return conn.execute(
-        f"SELECT agent, model, {_SUMS} FROM ("
-        f" SELECT agent, model, {_COLS} FROM agg_minute WHERE bucket >= ? AND bucket < ?"
-        f" UNION ALL SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ?"
-        f") GROUP BY agent, model", (start, first_hour, first_hour)).fetchall()
+    return range_rows(conn, (now or time.time()) - seconds, None)
+
+
+def range_rows(conn: sqlite3.Connection, start: float, end: float | None) -> list[tuple]:
+    """(agent, model, *counters) summed over [start, end), to the minute; `end` None is open.
+
+    Whole hours come from the hour buckets and only the ragged edges from the minute
+    buckets, so a read costs at most two hours of minute rows plus the window's hour rows.
+    """
+    start_m = int(start // 60 * 60)
+    first_hour = -(-start_m // 3600) * 3600
+    parts, params = [], []
+
+    def minutes(lo, hi):
+        parts.append(f"SELECT agent, model, {_COLS} FROM agg_minute WHERE bucket >= ? AND bucket < ?")
+        params.extend((lo, hi))
+
+    if end is None:
+        minutes(start_m, first_hour)
+        parts.append(f"SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ?")
+        params.append(first_hour)
+    else:
+        end_m = int(end // 60 * 60)
+        last_hour = end_m // 3600 * 3600
+        if first_hour <= last_hour:
+            minutes(start_m, first_hour)
+            parts.append(f"SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ? AND bucket < ?")
+            params.extend((first_hour, last_hour))
+            minutes(last_hour, end_m)
+        else:
+            minutes(start_m, end_m)
+    union = " UNION ALL ".join(parts)
+    return conn.execute(f"SELECT agent, model, {_SUMS} FROM ({union}) GROUP BY agent, model", params).fetchall()
 
 
 def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:
@@ -90,12 +116,13 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:
     return {agent: rate(p, c) for agent, (p, c) in totals.items()}
 
 
-def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None) -> list[AgentMetrics]:
-    """Metrics of every agent ever seen, over `window`, worst verdict first."""
+def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
+                  rows: list[tuple] | None = None) -> list[AgentMetrics]:
+    """Metrics of every agent ever seen, over `window` (or over `rows`), worst verdict first."""
     agents = [a for (a,) in conn.execute("SELECT DISTINCT agent FROM agg_total")]
     evals = eval_pass_rates(conn)
     by_agent: dict[str, dict[str, list[int]]] = {a: {} for a in set(agents) | set(evals)}
-    for agent, model, *counters in window_rows(conn, window, now):
+    for agent, model, *counters in rows if rows is not None else window_rows(conn, window, now):
         by_agent.setdefault(agent, {})[model] = counters
     result = []
     for agent, models in by_agent.items():

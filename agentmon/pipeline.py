@@ -29,6 +29,7 @@ class IngestStats:
     quarantined: int = 0
     commits: int = 0
     last_error: str | None = None
+    stored_error: str | None = None  # the last_error already written to the database
 
 
 class Ingester:
@@ -63,6 +64,11 @@ class Ingester:
         self.scan()
         self.drain()
         return self.stats
+
+    def _publish_error(self) -> None:
+        if self.stats.last_error != self.stats.stored_error:
+            self.store.set_last_error(self.stats.last_error)
+            self.stats.stored_error = self.stats.last_error
 
     def scan(self) -> None:
         """Match the files on disk to the tracked ones (see agentmon.tail)."""
@@ -170,6 +176,7 @@ class Ingester:
             if t is not None:
                 self._drain_file(t)
         self.flush()
+        self._publish_error()
         if not self.keep_open:
             for t in self.tracked.values():
                 self._close(t)

@@ -55,3 +55,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             lines INTEGER NOT NULL, quarantined INTEGER NOT NULL);
         INSERT INTO ingest_totals VALUES (1, 0, 0);
     """)
+
+
+@migrations()
+def m002_live_monitor(db: sqlite_utils.Database) -> None:
+    """What the live monitor shows besides the aggregates: the last event of each agent, the last
+    ingest error, and indexes for the latest escalated and rejected tasks."""
+    db.executescript("""
+        CREATE TABLE agents (agent TEXT PRIMARY KEY, first_ts REAL, last_ts REAL) WITHOUT ROWID;
+        INSERT INTO agents SELECT agent, min(first_ts), max(last_ts) FROM tasks GROUP BY agent;
+        ALTER TABLE ingest_totals ADD COLUMN last_error TEXT;
+        ALTER TABLE ingest_totals ADD COLUMN last_error_at REAL;
+        CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
+        CREATE INDEX tasks_rejected ON tasks (agent, rejected_ts) WHERE rejections > 0;
+        CREATE INDEX tasks_failed ON tasks (agent, end_ts) WHERE outcome IN ('failure', 'abandoned');
+    """)

@@ -120,6 +120,7 @@ class Store:
         migrate(self.conn)
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
+        self._agent_spans: dict[str, list[float]] = {}
         self._upsert_sql = {name: _upsert_sql(name) for name in ("agg_minute", "agg_hour", "agg_total")}
 
     def close(self) -> None:
@@ -193,6 +194,7 @@ class Store:
             kind = type(ev)
             if kind is EvalResult:
                 evals.append((ev, ts))
+                self._touch_agent(ev.agent, ts, ts)
                 continue
             by_task[(ev.agent, ev.task)].append((ev, ts))
             if kind in SIGNAL_EVENTS:
@@ -220,6 +222,13 @@ class Store:
                 for model, ts, first, values in after:
                     _add(deltas, key[0], model, ts, first, values, 1)
             changed.append(task_row(state))
+            self._touch_agent(key[0], state.first_ts, state.last_ts)
+        if self._agent_spans:
+            self.conn.executemany(
+                "INSERT INTO agents VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
+                [(agent, *span) for agent, span in self._agent_spans.items()])
+            self._agent_spans.clear()
         if changed:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
@@ -228,6 +237,17 @@ class Store:
             self._apply_eval(ev, ts)
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
+
+    def _touch_agent(self, agent: str, first: float, last: float) -> None:
+        span = self._agent_spans.get(agent)
+        if span is None:
+            self._agent_spans[agent] = [first, last]
+        else:
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+
+    def set_last_error(self, message: str | None) -> None:
+        """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
+        self.conn.execute("UPDATE ingest_totals SET last_error = ?, last_error_at = ?", (message, time.time()))
 
     def _load_tasks(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], TaskState]:
         """The stored states of these tasks: from the cache, else a few multi-row SELECTs."""

@@ -1,0 +1,129 @@
+"""What the live monitor shows, read from the aggregates: a pure function of the database.
+
+The TUI renders these dataclasses and nothing else, so everything on screen can be
+tested without a terminal, and no read scans the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from agentmon.metrics import (
+    _SUMS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows, window_rows,
+)
+
+SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
+SERIES = ("task_success_rate", "autonomy_rate", "cost_per_successful_task",
+          "escalation_rate", "tool_error_rate", "confirmation_rejection_rate")
+
+
+@dataclass
+class AgentView:
+    metrics: AgentMetrics
+    previous: AgentMetrics | None  # the window before this one, for trend arrows
+    series: dict[str, list[float | None]]  # SERIES over equal time buckets, oldest first
+    open_tasks: int
+    last_event_ts: float | None
+
+
+@dataclass
+class FleetView:
+    window: str
+    now: float
+    bucket_seconds: float
+    ingest: dict
+    agents: list[AgentView] = field(default_factory=list)
+
+
+@dataclass
+class AgentDetail:
+    view: AgentView
+    bucket_seconds: float
+    failures: list[tuple]  # (end_ts, task, outcome, reason)
+    escalations: list[tuple]  # (ts, task, reason)
+    rejections: list[tuple]  # (ts, task, action)
+    eval_runs: list[tuple]  # (suite, run, newest_ts, cases, passed, critical_failed, agent_version)
+
+
+def span(window: str) -> float:
+    return WINDOWS[window] or SERIES_SPAN_ALL
+
+
+def series(conn: sqlite3.Connection, window: str, now: float, buckets: int,
+           agent: str | None = None) -> tuple[float, dict[str, dict[str, list]]]:
+    """Per agent, each of SERIES over `buckets` equal buckets ending now."""
+    total = span(window)
+    width = total / buckets
+    start = now - total
+    table = "agg_minute" if width < 3600 else "agg_hour"
+    where, params = "bucket >= ?", [int(start // 60 * 60)]
+    if agent is not None:
+        where += " AND agent = ?"
+        params.append(agent)
+    counters: dict[str, list[list[int]]] = {}
+    for bucket, name, *c in conn.execute(
+            f"SELECT bucket, agent, {_SUMS} FROM {table} WHERE {where} GROUP BY bucket, agent", params):
+        i = min(buckets - 1, max(0, int((bucket - start) // width)))
+        per_bucket = counters.setdefault(name, [[0] * len(c) for _ in range(buckets)])
+        per_bucket[i] = [a + b for a, b in zip(per_bucket[i], c)]
+    out = {}
+    for name, per_bucket in counters.items():
+        built = [build(name, c, None) for c in per_bucket]
+        out[name] = {s: [getattr(m, s) for m in built] for s in SERIES}
+    return width, out
+
+
+def _empty_series(buckets: int) -> dict[str, list]:
+    return {s: [None] * buckets for s in SERIES}
+
+
+def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None,
+               buckets: int = 12) -> FleetView:
+    now = time.time() if now is None else now
+    current = agent_metrics(conn, window, now, rows=window_rows(conn, window, now))
+    previous = {}
+    if WINDOWS[window]:
+        w = WINDOWS[window]
+        previous = {m.agent: m for m in agent_metrics(conn, rows=range_rows(conn, now - 2 * w, now - w))}
+    width, per_agent = series(conn, window, now, buckets)
+    open_tasks = dict(conn.execute(
+        "SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall())
+    last_seen = dict(conn.execute("SELECT agent, last_ts FROM agents").fetchall())
+    view = FleetView(window, now, width, ingest_state(conn))
+    for m in current:
+        view.agents.append(AgentView(
+            m, previous.get(m.agent), per_agent.get(m.agent) or _empty_series(buckets),
+            open_tasks.get(m.agent, 0), last_seen.get(m.agent)))
+    return view
+
+
+def ingest_state(conn: sqlite3.Connection) -> dict:
+    state = ingest_totals(conn)
+    state["last_error"], state["last_error_at"] = conn.execute(
+        "SELECT last_error, last_error_at FROM ingest_totals").fetchone()
+    return state
+
+
+def agent_detail(conn: sqlite3.Connection, agent: str, window: str = "24h", now: float | None = None,
+                 points: int = 24, limit: int = 8) -> AgentDetail | None:
+    now = time.time() if now is None else now
+    fleet = fleet_view(conn, window, now)
+    view = next((a for a in fleet.agents if a.metrics.agent == agent), None)
+    if view is None:
+        return None
+    width, per_agent = series(conn, window, now, points, agent)
+    view.series = per_agent.get(agent) or _empty_series(points)
+    q = conn.execute
+    return AgentDetail(
+        view, width,
+        failures=q("SELECT end_ts, task, outcome, reason FROM tasks WHERE agent = ?"
+                   " AND outcome IN ('failure', 'abandoned') ORDER BY end_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+        escalations=q("SELECT escalation_reason_ts, task, escalation_reason FROM tasks WHERE agent = ?"
+                      " AND escalations > 0 ORDER BY escalation_reason_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+        rejections=q("SELECT rejected_ts, task, rejected_action FROM tasks WHERE agent = ?"
+                     " AND rejections > 0 ORDER BY rejected_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+        eval_runs=q("SELECT suite, run, newest_ts, cases, passed, critical_failed, agent_version FROM eval_runs"
+                    " WHERE agent = ? ORDER BY newest_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+    )

@@ -1,0 +1,130 @@
+"""Enter: one agent over time, its models, its latest failures, escalations and rejections, its evals."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from agentmon.fleet import AgentDetail, agent_detail
+from agentmon.tui.charts import line_chart
+from agentmon.tui.render import badge, clock, pct, plain, usd
+
+
+class AgentScreen(Screen):
+    BINDINGS = [("escape,backspace", "app.pop_screen", "Back"), ("w", "app.cycle_window", "Window")]
+
+    def __init__(self, agent: str):
+        super().__init__()
+        self.agent = agent
+        self.detail: AgentDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="agent-title")
+        with VerticalScroll(id="agent-body"):
+            with Horizontal(id="charts"):
+                yield Static(id="outcome-chart", classes="chart")
+                yield Static(id="signal-chart", classes="chart")
+            yield Static(id="models", classes="section")
+            yield Static(id="why", classes="section")
+            yield Static(id="latest", classes="section")
+            yield Static(id="evals", classes="section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def reload_on_fleet(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True)
+    def load(self) -> None:
+        app = self.app
+        detail = app.read(lambda conn: agent_detail(conn, self.agent, app.window, app.clock()))
+        app.call_from_thread(self.show, detail)
+
+    def on_resize(self) -> None:
+        if self.detail is not None:
+            self.show(self.detail)
+
+    def show(self, detail: AgentDetail | None) -> None:
+        title = self.query_one("#agent-title", Static)
+        if detail is None:
+            title.update(Text.assemble(plain(self.agent), " · nothing in this database · esc back"))
+            return
+        self.detail = detail
+        m = detail.view.metrics
+        title.update(Text.assemble((" ", ""), (plain(m.agent).plain, "bold"), "  ", badge(m.verdict),
+                                   f"  {self.app.window}  ·  esc back"))
+        half = max(30, (self.size.width - 2) // 2)
+        now, width = self.app.clock(), detail.bucket_seconds
+        color = not self.app.no_color
+        s = detail.view.series
+        self.query_one("#outcome-chart", Static).update(line_chart(
+            {"success": s["task_success_rate"], "autonomy": s["autonomy_rate"]},
+            half, 12, now, width, "success and autonomy, %", color=color))
+        self.query_one("#signal-chart", Static).update(line_chart(
+            {"escalations": s["escalation_rate"], "tool errors": s["tool_error_rate"],
+             "rejections": s["confirmation_rejection_rate"]},
+            half, 12, now, width, "leading signals, %", color=color))
+        self.query_one("#models", Static).update(self._models(detail))
+        why = Text(f"why {m.verdict.upper()}\n", style="bold")
+        for reason in m.reasons:
+            why.append_text(Text("  · ") + plain(reason) + Text("\n"))
+        why.append(f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks · {m.unpriced_llm_calls} unpriced llm calls · "
+                   f"tokens in {m.input_tokens:,} out {m.output_tokens:,} cache read {m.cache_read_tokens:,}",
+                   style="dim")
+        self.query_one("#why", Static).update(why)
+        self.query_one("#latest", Static).update(self._latest(detail))
+        self.query_one("#evals", Static).update(self._evals(detail))
+
+    def _models(self, detail: AgentDetail) -> Text:
+        """Which model is cheapest per *successful* task."""
+        models = detail.view.metrics.models
+        width = max([len(mm.model) for mm in models] + [5])
+        out = Text("by model (ended tasks in the window)\n", style="bold")
+        out.append(f"  {'model':<{width}}  {'tasks':>6}  {'success':>7}  {'cost':>9}  {'$/success':>9}\n", style="bold")
+        for mm in models:
+            out.append("  ")
+            out.append_text(plain(mm.model.ljust(width)))
+            out.append(f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  {usd(mm.cost_usd):>9}  "
+                       f"{usd(mm.cost_per_successful_task):>9}\n")
+        if not models:
+            out.append("  no ended tasks in this window\n", style="dim")
+        return out
+
+    def _latest(self, detail: AgentDetail) -> Text:
+        out = Text()
+        for heading, rows, style in (("latest failures", detail.failures, "red"),
+                                     ("latest escalations", detail.escalations, "yellow"),
+                                     ("latest rejected confirmations", detail.rejections, "magenta")):
+            out.append(f"{heading}\n", style="bold")
+            if not rows:
+                out.append("  none\n", style="dim")
+            for row in rows:
+                ts, task, *rest = row
+                what = " ".join(str(x) for x in rest if x) or "(no reason given)"
+                out.append(f"  {clock(ts) if ts else '':<12} ")
+                out.append_text(plain(task))
+                out.append("  ")
+                out.append_text(plain(what, style))
+                out.append("\n")
+        return out
+
+    def _evals(self, detail: AgentDetail) -> Text:
+        out = Text("eval runs (latest first)\n", style="bold")
+        if not detail.eval_runs:
+            out.append("  none\n", style="dim")
+        for suite, run, newest, cases, passed, critical_failed, version in detail.eval_runs:
+            line = Text("  ")
+            line.append_text(plain(f"{suite} {run or '(no run)'}"))
+            line.append(f"  {clock(newest)}  {passed}/{cases} passed ({pct(passed / cases if cases else None).strip()})")
+            if critical_failed:
+                line.append(f"  {critical_failed} critical failed", style="bold red")
+            if version:
+                line.append_text(Text("  version ") + plain(version))
+            out.append_text(line + Text("\n"))
+        return out

@@ -1,0 +1,316 @@
+"""The live monitor: the fleet screen, and the app that owns the workers and the state.
+
+Threading rule (as in harlequin): ingest and database reads run in thread
+workers that never touch widgets; they post messages, and the handlers here,
+on the app's thread, own the state and update the screen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
+
+from agentmon.fleet import FleetView, fleet_view
+from agentmon.metrics import WINDOWS
+from agentmon.store import AgentmonError, connect
+from agentmon.tui.panel import AgentPanel
+from agentmon.tui.render import count, plain
+
+WINDOW_CYCLE = tuple(WINDOWS)  # 1h, 24h, 7d, 30d, all
+FULL_REDRAW_EVERY = 5.0  # seconds: ages on screen move even when no data does
+
+
+class FleetRefreshed(Message):
+    def __init__(self, view: FleetView | None, error: str | None = None):
+        super().__init__()
+        self.view, self.error = view, error
+
+
+class IngestPass(Message):
+    """The ingest worker finished a pass (it may have committed new lines)."""
+
+    def __init__(self, lines: int, files: int, error: str | None):
+        super().__init__()
+        self.lines, self.files, self.error = lines, files, error
+
+
+class IngestMode(Message):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class AgentmonApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "agentmon"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("enter", "open_agent", "Details"),
+        Binding("slash", "filter", "Filter"),
+        Binding("w", "cycle_window", "Window"),
+        Binding("e", "export", "Export"),
+        Binding("x", "quarantine", "Quarantine"),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("up,k", "move(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, db_path: Path, paths: Sequence[Path] = (), window: str = "24h",
+                 clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
+                 export_dir: Path | None = None, banner: str | None = None):
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.paths = [Path(p) for p in paths]
+        self.window = window
+        self.clock = clock
+        self.refresh_interval = refresh_interval
+        self.export_dir = export_dir
+        self.banner = banner
+        self.name_filter = ""
+        self.view: FleetView | None = None
+        self.ingest_mode = "reading only" if not self.paths else ""
+        self.stop_ingest = threading.Event()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self._data_version: int | None = None
+        self._last_full = 0.0
+        self._rate: tuple[float, int] | None = None  # (time, lines) of the previous refresh
+        self.lines_per_second = 0.0
+        self.panels: dict[str, AgentPanel] = {}
+
+    # --- layout --------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        yield VerticalScroll(id="panels")
+        yield Static("no agents yet", id="empty")
+        yield Input(placeholder="filter agents by name; enter keeps it, esc clears", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        if self.paths:
+            self.run_ingest()
+        self.set_interval(self.refresh_interval, self.poll)
+        self.refresh_fleet(force=True)
+
+    def on_unmount(self) -> None:
+        self.stop_ingest.set()
+
+    # --- reading the database (worker threads) -------------------------------------------
+
+    def read(self, query: Callable[[sqlite3.Connection], object]):
+        """Run `query` on the shared read-only connection (from any worker thread)."""
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = connect(self.db_path, readonly=True)
+            return query(self._reader)
+
+    def poll(self) -> None:
+        self.refresh_fleet()
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def refresh_fleet(self, force: bool = False) -> None:
+        try:
+            def load(conn):
+                (version,) = conn.execute("PRAGMA data_version").fetchone()
+                now = self.clock()
+                stale = now - self._last_full >= FULL_REDRAW_EVERY
+                if not force and not stale and version == self._data_version:
+                    return None
+                self._data_version, self._last_full = version, now
+                return fleet_view(conn, self.window, now)
+            view = self.read(load)
+        except (AgentmonError, sqlite3.Error) as e:
+            self.post_message(FleetRefreshed(None, str(e)))
+            return
+        if view is not None:
+            self.post_message(FleetRefreshed(view))
+
+    @work(thread=True, exclusive=True, group="ingest")
+    def run_ingest(self) -> None:
+        """Follow the paths into the database, unless another process already writes it."""
+        from agentmon.pipeline import Ingester
+        from agentmon.store import Store
+        from agentmon.watch import follow
+        try:
+            store = Store(self.db_path)
+        except AgentmonError as e:
+            self.post_message(IngestMode(f"reading only: {e}"))
+            return
+        ingester = Ingester(store, self.paths, keep_open=True)
+        self.post_message(IngestMode(""))  # following: the normal state needs no words
+        try:
+            follow(ingester, self.stop_ingest, on_pass=lambda ing: self.post_message(
+                IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
+        except Exception as e:  # keep the screen up: say what stopped, in the status bar
+            self.post_message(IngestMode(f"ingest stopped: {e}"))
+        finally:
+            ingester.close()
+            store.close()
+
+    # --- handlers (the app's thread) --------------------------------------------------------
+
+    def on_ingest_mode(self, message: IngestMode) -> None:
+        self.ingest_mode = message.text
+        self._show_status()
+
+    def on_ingest_pass(self, message: IngestPass) -> None:
+        self.refresh_fleet()
+
+    def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
+        if message.view is None:
+            self.query_one("#empty", Static).update(
+                plain(message.error or "no data") + Text("\nrun `agentmon demo`, or `agentmon watch PATH`"))
+            self.query_one("#empty").display = True
+            return
+        view = self.view = message.view
+        now = time.monotonic()
+        if self._rate is not None and now > self._rate[0]:
+            instant = (view.ingest["lines"] - self._rate[1]) / (now - self._rate[0])
+            self.lines_per_second = 0.5 * self.lines_per_second + 0.5 * instant
+        self._rate = (now, view.ingest["lines"])
+        self._show_panels(view)
+        self._show_status()
+        reload = getattr(self.screen, "reload_on_fleet", None)  # the agent and quarantine screens
+        if reload is not None:
+            reload()
+
+    def _show_status(self) -> None:
+        view = self.view
+        parts = [Text(" agentmon ", style="bold reverse")]
+        if self.banner:
+            parts.append(Text(f" {self.banner} ·", style="bold"))
+        if view is not None:
+            shown = sum(p.display for p in self.panels.values())
+            agents = f"{len(view.agents)} agents" if shown == len(view.agents) else f"{shown}/{len(view.agents)} agents"
+            ing = view.ingest
+            parts.append(Text(f" {agents} · {view.window} · {count(ing['files'])} files · "
+                              f"{count(round(self.lines_per_second))} lines/s · "))
+            parts.append(Text(f"{count(ing['quarantined'])} quarantined",
+                              style="yellow" if ing["quarantined"] else ""))
+            if ing["last_error"]:
+                parts.append(Text(" · ") + plain(ing["last_error"], "red"))
+        if self.ingest_mode:
+            parts.append(Text(f" · {self.ingest_mode}", style="dim"))
+        if self.name_filter:
+            parts.append(Text(" · filter ") + plain(self.name_filter, "bold"))
+        line = Text.assemble(*parts)
+        line.no_wrap = True
+        self.query_one("#status", Static).update(line)
+
+    def _show_panels(self, view: FleetView) -> None:
+        container = self.query_one("#panels", VerticalScroll)
+        order = [a.metrics.agent for a in view.agents]
+        focused = self.focused.agent if isinstance(self.focused, AgentPanel) else None
+        if order != list(self.panels):
+            for panel in self.panels.values():
+                panel.remove()
+            self.panels = {a.metrics.agent: AgentPanel(a, view.now) for a in view.agents}
+            container.mount_all(self.panels.values())
+            if focused in self.panels:
+                self.call_after_refresh(self.panels[focused].focus)
+        else:
+            for a in view.agents:
+                self.panels[a.metrics.agent].update_view(a, view.now)
+        self._apply_filter()
+        self.query_one("#empty").display = not view.agents
+
+    def _apply_filter(self) -> None:
+        needle = self.name_filter.lower()
+        for name, panel in self.panels.items():
+            panel.display = needle in name.lower()
+
+    # --- actions -----------------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        visible = [p for p in self.panels.values() if p.display]
+        if not visible:
+            return
+        current = visible.index(self.focused) if self.focused in visible else -1
+        target = visible[max(0, min(len(visible) - 1, current + step))]
+        target.focus()
+        target.scroll_visible()
+
+    def action_open_agent(self) -> None:
+        from agentmon.tui.agent_screen import AgentScreen
+        panel = self.focused if isinstance(self.focused, AgentPanel) else next(
+            (p for p in self.panels.values() if p.display), None)
+        if panel is not None:
+            self.push_screen(AgentScreen(panel.agent))
+
+    def action_cycle_window(self) -> None:
+        self.window = WINDOW_CYCLE[(WINDOW_CYCLE.index(self.window) + 1) % len(WINDOW_CYCLE)]
+        self.notify(f"window: {self.window}", timeout=2)
+        self.refresh_fleet(force=True)
+
+    def action_refresh(self) -> None:
+        self.refresh_fleet(force=True)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.name_filter
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.name_filter = event.value
+        self._apply_filter()
+        self._show_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.action_move(0)
+
+    def on_key(self, event) -> None:
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.display:
+            box.value = ""
+            box.display = False
+            self.action_move(0)
+            event.stop()
+
+    def action_help(self) -> None:
+        from agentmon.tui.help_screen import HelpScreen
+        self.push_screen(HelpScreen())
+
+    def action_quarantine(self) -> None:
+        from agentmon.tui.quarantine_screen import QuarantineScreen
+        self.push_screen(QuarantineScreen())
+
+    def action_export(self) -> None:
+        self.export_csv()
+
+    @work(thread=True, exclusive=True, group="export")
+    def export_csv(self) -> Path | None:
+        """The agents on screen, in the current window: the file `agentmon export` writes."""
+        from agentmon.export import rows, write_csv
+        now = self.clock()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        directory = self.export_dir or Path.cwd()
+        path = directory / f"agentmon-{self.window}-{stamp}.csv"
+        try:
+            header, body = self.read(lambda conn: rows(conn, "agent", self.window, now))
+            needle = self.name_filter.lower()
+            body = [row for row in body if needle in row[0].lower()]
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                write_csv(f, header, body)
+        except (OSError, AgentmonError, sqlite3.Error) as e:
+            self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
+            return None
+        self.call_from_thread(self.notify, f"exported {len(body)} agents to {path}", timeout=8)
+        return path

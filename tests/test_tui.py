@@ -1,0 +1,199 @@
+"""The live monitor, driven with Pilot: every key and screen, asserting on what is displayed."""
+
+import csv
+import json
+
+import pytest
+
+from agentmon.tui.agent_screen import AgentScreen
+from agentmon.tui.app import FleetRefreshed
+from agentmon.tui.help_screen import HelpScreen
+from agentmon.tui.panel import AgentPanel
+from agentmon.tui.quarantine_screen import QuarantineScreen
+from conftest import FIXTURES, ingest
+from tui_helpers import FROZEN, demo_db, make_app, text_of
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    return demo_db(tmp_path)
+
+
+async def settle(pilot, app):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def panels(app):
+    return {p.agent: text_of(p) for p in app.query(AgentPanel) if p.display}
+
+
+async def test_fleet_screen_shows_every_agent_worst_first(fleet):
+    seen = []
+    app = make_app(fleet)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await settle(pilot, app)
+        shown = [p.agent for p in app.query(AgentPanel)]
+        assert set(shown) == {"refund-agent", "support-bot", "invoice-triage", "code-reviewer", "sales-assistant"}
+        order = {"no-go": 0, "hold": 1, "go": 2}
+        verdicts = [app.panels[a].view.metrics.verdict for a in shown]
+        assert [order[v] for v in verdicts] == sorted(order[v] for v in verdicts)
+        text = panels(app)["sales-assistant"]
+        assert "success" in text and "escalate" in text and "too few tasks" in text
+        status = text_of(app.query_one("#status"))
+        assert "5 agents" in status and "1h" in status and "quarantined" in status
+    assert any(isinstance(m, FleetRefreshed) for m in seen)
+
+
+async def test_drifting_agent_leading_signals_turn_first(fleet):
+    app = make_app(fleet)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        refund = app.panels["refund-agent"].view
+        esc, success = refund.series["escalation_rate"], refund.series["task_success_rate"]
+        assert esc[-1] > esc[0]  # escalations rose over the hour
+        assert success[-1] < success[0]  # and success fell
+        assert refund.metrics.verdict in ("hold", "no-go")
+        assert app.panels["invoice-triage"].view.metrics.verdict == "go"
+
+
+async def test_w_cycles_the_window(fleet):
+    app = make_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        for expected in ("24h", "7d", "30d", "all", "1h"):
+            await pilot.press("w")
+            await settle(pilot, app)
+            assert app.window == expected
+            assert f" {expected} " in text_of(app.query_one("#status"))
+
+
+async def test_slash_filters_by_name_and_escape_clears(fleet):
+    app = make_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("slash", "r", "e", "f")
+        assert list(panels(app)) == ["refund-agent"]
+        await pilot.press("enter")
+        assert list(panels(app)) == ["refund-agent"] and "1/5 agents" in text_of(app.query_one("#status"))
+        await pilot.press("slash", "escape")
+        assert len(panels(app)) == 5
+
+
+async def test_enter_opens_the_agent_screen_and_escape_returns(fleet):
+    app = make_app(fleet)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        first = next(iter(app.panels))
+        await pilot.press("down", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, AgentScreen) and app.screen.agent == first
+        models = text_of(app.screen.query_one("#models"))
+        why = text_of(app.screen.query_one("#why"))
+        latest = text_of(app.screen.query_one("#latest"))
+        evals = text_of(app.screen.query_one("#evals"))
+        assert "by model" in models and "claude-" in models and "$/success" in models
+        assert f"why {app.panels[first].view.metrics.verdict.upper()}" in why
+        assert "latest failures" in latest and "latest escalations" in latest
+        assert "golden v2" in evals and "passed" in evals
+        assert "success and autonomy" in text_of(app.screen.query_one("#outcome-chart"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, AgentScreen)
+
+
+async def test_x_shows_quarantined_lines(tmp_path):
+    db = tmp_path / "f.db"
+    ingest([FIXTURES / "native"], db)
+    app = make_app(db, window="all")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("x")
+        await settle(pilot, app)
+        assert isinstance(app.screen, QuarantineScreen)
+        table = app.screen.query_one("#quarantine-table")
+        assert table.row_count == 6
+        reasons = {str(table.get_row_at(i)[3]) for i in range(table.row_count)}
+        assert "Expected `bool`, got `str` - at `$.ok`" in reasons
+        assert "6 quarantined lines" in text_of(app.screen.query_one("#quarantine-title"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QuarantineScreen)
+
+
+async def test_question_mark_lists_every_key(fleet):
+    app = make_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        from agentmon.tui.help_screen import KEYS
+        listed = " ".join(k for _, keys in KEYS for k, _ in keys)
+        for binding in app.BINDINGS:
+            key = {"question_mark": "?", "slash": "/", "down,j": "↓", "up,k": "↑"}.get(binding.key, binding.key)
+            assert key in listed, binding.key
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_e_exports_what_is_on_screen(fleet, tmp_path):
+    app = make_app(fleet, export_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("e")
+        await settle(pilot, app)
+        files = list(tmp_path.glob("agentmon-1h-*.csv"))
+        assert len(files) == 1
+        assert any(str(files[0]) in str(n.message) for n in app._notifications)
+        rows = list(csv.DictReader(files[0].open()))
+        assert [r["agent"] for r in rows] == list(app.panels)  # same agents, same order as the screen
+        refund = next(r for r in rows if r["agent"] == "refund-agent")
+        view = app.panels["refund-agent"].view.metrics
+        assert float(refund["task_success_rate"]) == pytest.approx(view.task_success_rate)
+
+
+async def test_log_text_is_shown_literally(tmp_path):
+    logs, db = tmp_path / "logs", tmp_path / "h.db"
+    logs.mkdir()
+    name = "[red]evil[/red]\x1b[2J"
+    (logs / "h.jsonl").write_text(json.dumps(
+        {"ts": FROZEN - 60, "agent": name, "event": "task_end", "task": "t", "outcome": "failure",
+         "reason": "[bold]boom[/bold] \x1b]0;pwned\x07"}) + "\n")
+    ingest([logs], db)
+    app = make_app(db, window="1h")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        panel = next(iter(app.query(AgentPanel)))
+        from rich.text import Text
+        assert Text.from_markup(panel.border_title).plain == "[red]evil[/red]\\x1b[2J"  # what is drawn
+        await pilot.press("enter")
+        await settle(pilot, app)
+        latest = text_of(app.screen.query_one("#latest"))
+        assert "[bold]boom[/bold] \\x1b]0;pwned\\x07" in latest
+        assert "\x1b" not in latest
+
+
+async def test_appending_to_a_watched_file_changes_a_panel(tmp_path):
+    logs, db = tmp_path / "logs", tmp_path / "w.db"
+    logs.mkdir()
+    log = logs / "a.jsonl"
+
+    def task(i, outcome):
+        return json.dumps({"ts": FROZEN - 100 + i, "agent": "live-agent", "event": "task_end",
+                           "task": f"t{i}", "outcome": outcome}) + "\n"
+
+    log.write_text(task(0, "success"))
+    app = make_app(db, paths=[logs], refresh_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "live-agent" in app.panels:
+                break
+        assert app.panels["live-agent"].view.metrics.tasks == 1
+        with open(log, "a") as f:
+            f.write(task(1, "failure"))
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.panels["live-agent"].view.metrics.tasks == 2:
+                break
+        m = app.panels["live-agent"].view.metrics
+        assert (m.tasks, m.task_success_rate) == (2, 0.5)
+        assert "50.0%" in text_of(app.panels["live-agent"])

@@ -1,0 +1,30 @@
+"""Shared set-up of the TUI tests: a deterministic fleet and a frozen clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentmon.demo import DemoFleet
+from agentmon.tui.app import AgentmonApp
+from conftest import ingest
+
+FROZEN = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+
+
+def demo_db(tmp_path: Path) -> Path:
+    """The demo fleet's two hours before FROZEN, ingested."""
+    logs, db = tmp_path / "demo-logs", tmp_path / "demo.db"
+    DemoFleet(logs, now=FROZEN, seed=7).start()
+    ingest([logs], db)
+    return db
+
+
+def make_app(db: Path, window: str = "1h", **kwargs) -> AgentmonApp:
+    kwargs.setdefault("refresh_interval", 3600)  # no timer refreshes during a test
+    return AgentmonApp(db, window=window, clock=lambda: FROZEN, **kwargs)
+
+
+def text_of(widget) -> str:
+    """What a widget shows, as plain text."""
+    visual = widget.render()
+    return getattr(visual, "plain", None) or str(visual)
