@@ -128,7 +128,8 @@ async def test_question_mark_lists_every_key(fleet):
         from agentmon.tui.help_screen import KEYS
         listed = " ".join(k for _, keys in KEYS for k, _ in keys)
         for binding in app.BINDINGS:
-            key = {"question_mark": "?", "slash": "/", "down,j": "↓", "up,k": "↑"}.get(binding.key, binding.key)
+            key = {"question_mark": "?", "slash": "/", "down,j": "↓", "up,k": "↑", "escape": "esc"}.get(
+                binding.key, binding.key)
             assert key in listed, binding.key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

@@ -57,7 +57,11 @@ class AgentmonApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("enter", "open_agent", "Details"),
-        Binding("slash", "filter", "Filter"),
+        # Priority bindings act when the key arrives, before the keys typed after it are routed:
+        # over SSH keys come in bursts ("/ref⏎⏎"), and focus must move in between.
+        Binding("slash", "filter", "Filter", priority=True),
+        Binding("enter", "filter_done", show=False, priority=True),
+        Binding("escape", "filter_clear", show=False, priority=True),
         Binding("w", "cycle_window", "Window"),
         Binding("e", "export", "Export"),
         Binding("x", "quarantine", "Quarantine"),
@@ -241,7 +245,7 @@ class AgentmonApp(App):
             return
         current = visible.index(self.focused) if self.focused in visible else -1
         target = visible[max(0, min(len(visible) - 1, current + step))]
-        target.focus()
+        self.set_focus(target)
         target.scroll_visible()
 
     def action_open_agent(self) -> None:
@@ -263,7 +267,7 @@ class AgentmonApp(App):
         box = self.query_one("#filter", Input)
         box.display = True
         box.value = self.name_filter
-        box.focus()
+        self.set_focus(box)  # at once, not after a refresh: the keys typed next are already queued
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -271,18 +275,26 @@ class AgentmonApp(App):
         self._apply_filter()
         self._show_status()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.display = False
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        on_fleet = self.screen is self.screen_stack[0]
+        filtering = on_fleet and self.query_one("#filter", Input).display
+        if action == "filter":
+            return on_fleet and not filtering  # while filtering, "/" is just a character
+        if action in ("filter_done", "filter_clear"):
+            return filtering  # otherwise enter and escape do their usual work
+        return True
+
+    def action_filter_done(self) -> None:
+        self.query_one("#filter", Input).display = False
         self.action_move(0)
 
-    def on_key(self, event) -> None:
+    def action_filter_clear(self) -> None:
         box = self.query_one("#filter", Input)
-        if event.key == "escape" and box.display:
-            box.value = ""
-            box.display = False
-            self.action_move(0)
-            event.stop()
+        box.value = ""
+        self.name_filter = ""
+        self._apply_filter()
+        self._show_status()
+        self.action_filter_done()
 
     def action_help(self) -> None:
         from agentmon.tui.help_screen import HelpScreen
