@@ -187,6 +187,8 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
         f"{big_cli * 1e3:.0f} ms ({big_cli / small_cli:.2f}x, target <= 1.5x)")
     say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms "
         "(target <= 300)")
+    from agentmon.tui.bench import run as tui_bench  # the monitor's own figures
+    tui_bench(big_db, now, workdir, say)
     if tmp is not None:
         tmp.cleanup()
 

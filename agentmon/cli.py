@@ -71,20 +71,9 @@ def demo(workdir) -> None:
     """Open the live monitor on a simulated fleet: no config, no network."""
     import tempfile
 
-    from agentmon.demo import DemoFleet
-    from agentmon.tui.app import AgentmonApp
+    from agentmon.tui.demo import DemoApp
     with tempfile.TemporaryDirectory(prefix="agentmon-demo-") as tmp:
-        root = workdir or Path(tmp)
-        fleet = DemoFleet(root / "logs")
-        fleet.start()
-        stop = threading.Event()
-        writer = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
-        writer.start()
-        try:
-            AgentmonApp(root / "demo.db", [root / "logs"], window="1h", banner="demo").run()
-        finally:
-            stop.set()
-            writer.join(timeout=2)
+        DemoApp(workdir or Path(tmp)).run()
 
 
 @main.command()

@@ -198,3 +198,19 @@ async def test_appending_to_a_watched_file_changes_a_panel(tmp_path):
         m = app.panels["live-agent"].view.metrics
         assert (m.tasks, m.task_success_rate) == (2, 0.5)
         assert "50.0%" in text_of(app.panels["live-agent"])
+
+
+async def test_agentmon_demo_opens_on_a_live_fleet(tmp_path):
+    from agentmon.tui.demo import DemoApp
+    app = DemoApp(tmp_path, refresh_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if len(app.panels) == 5:
+                break
+        assert set(app.panels) >= {"refund-agent", "support-bot", "invoice-triage", "code-reviewer"}
+        assert "demo" in text_of(app.query_one("#status"))
+        first = sum(p.view.metrics.tasks for p in app.panels.values())
+        assert first > 100  # two hours of history before the first paint
+        await pilot.press("q")
+    assert app.stop_fleet.is_set()

@@ -282,6 +282,8 @@ class AgentmonApp(App):
             return on_fleet and not filtering  # while filtering, "/" is just a character
         if action in ("filter_done", "filter_clear"):
             return filtering  # otherwise enter and escape do their usual work
+        if action in ("open_agent", "move"):
+            return on_fleet
         return True
 
     def action_filter_done(self) -> None:

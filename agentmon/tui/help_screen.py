@@ -12,8 +12,8 @@ KEYS = (
     ("Fleet", (
         ("↑ ↓  k j  tab", "move between agents"),
         ("enter", "open the agent's details"),
-        ("/", "filter agents by name: enter keeps it, esc clears it"),
-        ("w", "cycle the window: 1h, 24h, 7d, 30d, all"),
+        ("/", "filter by name (enter keeps, esc clears)"),
+        ("w", "cycle the window: 1h 24h 7d 30d all"),
         ("e", "export what is on screen to CSV"),
         ("x", "quarantined lines"),
         ("r", "refresh now"),
