@@ -98,6 +98,8 @@ async def test_enter_opens_the_agent_screen_and_escape_returns(fleet):
         assert "latest failures" in latest and "latest escalations" in latest
         assert "golden v2" in evals and "passed" in evals
         assert "success and autonomy" in text_of(app.screen.query_one("#outcome-chart"))
+        assert "leading signals" in text_of(app.screen.query_one("#signal-chart"))
+        assert "cost per successful task" in text_of(app.screen.query_one("#cost-chart"))
         await pilot.press("escape")
         assert not isinstance(app.screen, AgentScreen)
 
@@ -149,6 +151,37 @@ async def test_e_exports_what_is_on_screen(fleet, tmp_path):
         refund = next(r for r in rows if r["agent"] == "refund-agent")
         view = app.panels["refund-agent"].view.metrics
         assert float(refund["task_success_rate"]) == pytest.approx(view.task_success_rate)
+    # byte for byte what `agentmon export --csv F --window 1h` writes at that moment
+    import io
+    from agentmon.export import rows as export_rows, write_csv
+    from agentmon.store import connect
+    expected = io.StringIO(newline="")
+    write_csv(expected, *export_rows(connect(fleet, readonly=True), "agent", "1h", FROZEN))
+    assert files[0].read_bytes().decode() == expected.getvalue()
+
+
+async def test_no_color_draws_without_colour(fleet, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.no_color
+        await pilot.press("enter")
+        await settle(pilot, app)
+        chart = app.screen.query_one("#outcome-chart").render()
+        assert not any(span.style and "color" in repr(span.style) for span in chart.spans)
+
+
+async def test_a_second_monitor_on_the_same_database_only_reads(fleet, tmp_path):
+    from agentmon.store import Store
+    logs = tmp_path / "more-logs"
+    logs.mkdir()
+    with Store(fleet):  # another process is ingesting
+        app = make_app(fleet, paths=[logs])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app)
+            assert "reading only" in text_of(app.query_one("#status"))
+            assert len(app.panels) == 5
 
 
 async def test_log_text_is_shown_literally(tmp_path):

@@ -25,9 +25,10 @@ class AgentScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="agent-title")
         with VerticalScroll(id="agent-body"):
-            with Horizontal(id="charts"):
+            with Horizontal(classes="charts"):
                 yield Static(id="outcome-chart", classes="chart")
                 yield Static(id="signal-chart", classes="chart")
+            yield Static(id="cost-chart", classes="chart")
             yield Static(id="models", classes="section")
             yield Static(id="why", classes="section")
             yield Static(id="latest", classes="section")
@@ -70,6 +71,9 @@ class AgentScreen(Screen):
             {"escalations": s["escalation_rate"], "tool errors": s["tool_error_rate"],
              "rejections": s["confirmation_rejection_rate"]},
             half, 12, now, width, "leading signals, %", color=color))
+        self.query_one("#cost-chart", Static).update(line_chart(
+            {"$ per successful task": s["cost_per_successful_task"]},
+            min(2 * half, 100), 9, now, width, "cost per successful task, $", percent=False, color=color))
         self.query_one("#models", Static).update(self._models(detail))
         why = Text(f"why {m.verdict.upper()}\n", style="bold")
         for reason in m.reasons:
