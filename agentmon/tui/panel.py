@@ -35,7 +35,7 @@ class AgentPanel(Static, can_focus=True):
 
     def lines(self, width: int) -> list[Text]:
         v, m, prev = self.view, self.view.metrics, self.view.previous
-        spark = 12 if width >= WIDE else 8
+        spark = 12 if width >= WIDE else 8 if width >= 78 else 7  # 80 columns less borders and a scrollbar
 
         def rate(label: str, metric: str, value, fmt=pct, with_spark=True) -> Text:
             arrow, style = trend(metric, value, getattr(prev, metric, None) if prev else None)
