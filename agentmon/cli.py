@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from agentmon import __version__, config
-from agentmon.metrics import WINDOWS, agent_metrics, snapshot
+from agentmon.metrics import WINDOWS, snapshot
 from agentmon.store import AgentmonError, Store, connect
 from agentmon.tail import DEFAULT_MAX_LINE
 from agentmon.text import literal

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from agentmon.metrics import (
-    _SUMS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows, window_rows,
+    SUM_COLUMNS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows, window_rows,
 )
 
 SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
@@ -64,7 +64,7 @@ def series(conn: sqlite3.Connection, window: str, now: float, buckets: int,
         params.append(agent)
     counters: dict[str, list[list[int]]] = {}
     for bucket, name, *c in conn.execute(
-            f"SELECT bucket, agent, {_SUMS} FROM {table} WHERE {where} GROUP BY bucket, agent", params):
+            f"SELECT bucket, agent, {SUM_COLUMNS} FROM {table} WHERE {where} GROUP BY bucket, agent", params):
         i = min(buckets - 1, max(0, int((bucket - start) // width)))
         per_bucket = counters.setdefault(name, [[0] * len(c) for _ in range(buckets)])
         per_bucket[i] = [a + b for a, b in zip(per_bucket[i], c)]

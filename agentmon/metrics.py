@@ -16,8 +16,8 @@ from agentmon.taskstate import AGG_COLUMNS, COL, WIDTH
 from agentmon.verdict import verdict
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
-_SUMS = ", ".join(f"sum({c})" for c in AGG_COLUMNS)
-_COLS = ", ".join(AGG_COLUMNS)
+SUM_COLUMNS = ", ".join(f"sum({c})" for c in AGG_COLUMNS)
+COLUMNS_SQL = ", ".join(AGG_COLUMNS)
 
 
 def rate(num: float, den: float) -> float | None:
@@ -64,7 +64,7 @@ def window_rows(conn: sqlite3.Connection, window: str, now: float | None = None)
     """(agent, model, *counters) summed over the window."""
     seconds = WINDOWS[window]
     if seconds is None:
-        return conn.execute(f"SELECT agent, model, {_COLS} FROM agg_total").fetchall()
+        return conn.execute(f"SELECT agent, model, {COLUMNS_SQL} FROM agg_total").fetchall()
     return range_rows(conn, (now or time.time()) - seconds, None)
 
 
@@ -79,25 +79,25 @@ def range_rows(conn: sqlite3.Connection, start: float, end: float | None) -> lis
     parts, params = [], []
 
     def minutes(lo, hi):
-        parts.append(f"SELECT agent, model, {_COLS} FROM agg_minute WHERE bucket >= ? AND bucket < ?")
+        parts.append(f"SELECT agent, model, {COLUMNS_SQL} FROM agg_minute WHERE bucket >= ? AND bucket < ?")
         params.extend((lo, hi))
 
     if end is None:
         minutes(start_m, first_hour)
-        parts.append(f"SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ?")
+        parts.append(f"SELECT agent, model, {COLUMNS_SQL} FROM agg_hour WHERE bucket >= ?")
         params.append(first_hour)
     else:
         end_m = int(end // 60 * 60)
         last_hour = end_m // 3600 * 3600
         if first_hour <= last_hour:
             minutes(start_m, first_hour)
-            parts.append(f"SELECT agent, model, {_COLS} FROM agg_hour WHERE bucket >= ? AND bucket < ?")
+            parts.append(f"SELECT agent, model, {COLUMNS_SQL} FROM agg_hour WHERE bucket >= ? AND bucket < ?")
             params.extend((first_hour, last_hour))
             minutes(last_hour, end_m)
         else:
             minutes(start_m, end_m)
     union = " UNION ALL ".join(parts)
-    return conn.execute(f"SELECT agent, model, {_SUMS} FROM ({union}) GROUP BY agent, model", params).fetchall()
+    return conn.execute(f"SELECT agent, model, {SUM_COLUMNS} FROM ({union}) GROUP BY agent, model", params).fetchall()
 
 
 def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:

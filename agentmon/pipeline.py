@@ -6,7 +6,6 @@ The CLI, the TUI and (later) the OTLP receiver all drive this one class.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
