@@ -60,3 +60,25 @@ def test_7d_and_empty_windows(windowed_db):
     assert later["tasks"] == 0
     assert all(later[k] is None for k in ("task_success_rate", "autonomy_rate", "cost_per_successful_task",
                                           "escalation_rate", "tool_error_rate", "confirmation_rejection_rate"))
+
+
+def test_range_reads_compose_hours_and_minutes_exactly(db, logs):
+    """[start, end) to the minute: whole hours from hour buckets, ragged edges from minute buckets."""
+    import random
+
+    from agentmon.metrics import COL, range_rows
+    from agentmon.store import connect
+    rng = random.Random(3)
+    stamps = [NOW - rng.uniform(0, 3 * 86400) for _ in range(3000)]
+    (logs / "t.jsonl").write_text("".join(
+        json.dumps({"ts": ts, "agent": "a", "event": "tool_call", "task": f"t{i}", "tool": "x", "ok": True}) + "\n"
+        for i, ts in enumerate(stamps)))
+    ingest([logs], db)
+    conn = connect(db, readonly=True)
+    minute = lambda t: t // 60 * 60  # noqa: E731
+    for _ in range(200):
+        start = NOW - rng.uniform(0, 3.2 * 86400)
+        end = None if rng.random() < 0.2 else start + rng.uniform(0, 2 * 86400)
+        got = sum(r[2 + COL["tool_calls"]] for r in range_rows(conn, start, end))
+        expected = sum(1 for ts in stamps if minute(ts) >= minute(start) and (end is None or minute(ts) < minute(end)))
+        assert got == expected, (start, end)
