@@ -118,7 +118,7 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:
 
 def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
                   rows: list[tuple] | None = None) -> list[AgentMetrics]:
-    """Metrics of every agent ever seen, over `window` (or over `rows`), worst verdict first."""
+    """Metrics of every agent ever seen, over `window` (or over `rows`), worst first."""
     agents = [a for (a,) in conn.execute("SELECT DISTINCT agent FROM agg_total")]
     evals = eval_pass_rates(conn)
     by_agent: dict[str, dict[str, list[int]]] = {a: {} for a in set(agents) | set(evals)}
@@ -133,8 +133,14 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
             key=lambda x: (-x.tasks, x.model))
         m.verdict, m.reasons = verdict(m)
         result.append(m)
-    order = {"no-go": 0, "hold": 1, "go": 2}
-    return sorted(result, key=lambda m: (order[m.verdict], m.agent))
+    return sorted(result, key=severity)
+
+
+def severity(m: AgentMetrics) -> tuple:
+    """Worst first: by verdict, then by how many limits it crosses, then by success rate."""
+    order = {"no-go": 0, "hold": 1, "go": 2}[m.verdict]
+    success = 2.0 if m.task_success_rate is None else m.task_success_rate
+    return order, -len(m.reasons) if m.verdict != "go" else 0, success, m.agent
 
 
 def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetrics:
