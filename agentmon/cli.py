@@ -18,7 +18,8 @@ from agentmon.tail import DEFAULT_MAX_LINE
 from agentmon.text import literal
 
 db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
-                         help="Database file [default: $AGENTMON_DB, else agentmon.db in the user data dir].")
+                         help="Database file [default: $AGENTMON_DB, else agentmon.toml's db, "
+                              "else agentmon.db in the user data dir].")
 window_option = click.option("--window", type=click.Choice(list(WINDOWS)), default="all", show_default=True,
                              help="Count what happened in this last stretch of time.")
 
@@ -57,11 +58,13 @@ def main(ctx: click.Context) -> None:
 def watch(paths, db, window) -> None:
     """Open the live monitor, following the logs under PATHS into the database.
 
-    Without PATHS it only reads the database, which another process (`agentmon ingest
-    --follow`) may be writing; so does it when another process already ingests.
+    Without PATHS it follows the `sources.paths` of agentmon.toml; with none, it only
+    reads the database, which another process (`agentmon ingest --follow`) may be
+    writing. It also only reads when another process already ingests.
     """
     from agentmon.tui.app import AgentmonApp
-    AgentmonApp(config.db_path(db), list(paths), window=window).run()
+    cfg = config.load()
+    AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window).run()
 
 
 @main.command()
@@ -86,7 +89,7 @@ def demo(workdir) -> None:
 def ingest(paths, db, follow, max_line_bytes, wait) -> None:
     """Read every complete new line of the logs under PATHS into the database."""
     from agentmon.pipeline import Ingester
-    with Store(config.db_path(db), wait_for_lock=wait) as store:
+    with Store(_db(db), wait_for_lock=wait) as store:
         ingester = Ingester(store, list(paths), max_line=max_line_bytes, keep_open=follow)
         try:
             if follow:
@@ -112,7 +115,7 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable snapshot.")
 def status(db, window, as_json) -> None:
     """Show each agent's outcome metrics and verdict."""
-    conn = connect(config.db_path(db), readonly=True)
+    conn = connect(_db(db), readonly=True)
     if as_json:
         click.echo(json.dumps(snapshot(conn, window), indent=2))
         return
@@ -143,7 +146,7 @@ def status(db, window, as_json) -> None:
 def export(db, window, out, by) -> None:
     """Write a CSV snapshot of the metrics."""
     from agentmon.export import rows, write_csv
-    conn = connect(config.db_path(db), readonly=True)
+    conn = connect(_db(db), readonly=True)
     header, body = rows(conn, by, window)
     if out == "-":
         write_csv(sys.stdout, header, body)
@@ -158,7 +161,7 @@ def export(db, window, out, by) -> None:
 @click.option("--limit", default=50, show_default=True, help="Show the latest this many.")
 def quarantine(db, limit) -> None:
     """List the quarantined lines: file, byte offset, reason and the line's start."""
-    conn = connect(config.db_path(db), readonly=True)
+    conn = connect(_db(db), readonly=True)
     (total,) = conn.execute("SELECT count(*) FROM quarantine").fetchone()
     rows = conn.execute("SELECT path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?",
                         (limit,)).fetchall()
@@ -176,6 +179,10 @@ def bench(events, large, workdir) -> None:
     """Measure ingest throughput, peak memory and the cost of a status read."""
     from agentmon.bench import run
     run(events, large, workdir)
+
+
+def _db(flag: Path | None) -> Path:
+    return config.db_path(flag, config.load())
 
 
 def _pct(x) -> str:

@@ -1,16 +1,90 @@
-"""Where settings come from, merged in one place: flags, then environment, then defaults."""
+"""Where settings come from, merged in one place: flags, then environment, then agentmon.toml, then defaults.
+
+agentmon.toml (the first found of `$AGENTMON_CONFIG`, ./agentmon.toml, then the user config dir):
+
+    db = "~/agents/agentmon.db"        # the database, unless --db or $AGENTMON_DB say otherwise
+    [sources]
+    paths = ["/var/log/agents"]        # what `agentmon watch` and plain `agentmon` follow by default
+"""
 
 from __future__ import annotations
 
 import os
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentmon.store import AgentmonError
 
-def db_path(flag: str | Path | None) -> Path:
-    """`--db`, else `$AGENTMON_DB`, else agentmon.db in the user data dir."""
+KNOWN = {"db": str, "sources": dict}
+KNOWN_SOURCES = {"paths": list}
+
+
+@dataclass
+class Config:
+    file: Path | None = None
+    db: Path | None = None
+    paths: list[Path] = field(default_factory=list)
+
+
+def config_file() -> Path | None:
+    if os.environ.get("AGENTMON_CONFIG"):
+        path = Path(os.environ["AGENTMON_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise AgentmonError(f"$AGENTMON_CONFIG names {path}, which is not a file")
+        return path
+    import platformdirs
+    for path in (Path("agentmon.toml"), Path(platformdirs.user_config_dir("agentmon")) / "agentmon.toml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def load() -> Config:
+    """The settings file, checked: a typo is an error that names it, not a silent default."""
+    path = config_file()
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise AgentmonError(f"{path}: {e}") from None
+    _check(path, data, KNOWN, "")
+    sources = data.get("sources", {})
+    _check(path, sources, KNOWN_SOURCES, "sources.")
+    paths = sources.get("paths", [])
+    if not all(isinstance(p, str) for p in paths):
+        raise AgentmonError(f"{path}: sources.paths must be a list of strings")
+    base = path.parent
+    resolve = lambda p: (base / Path(p).expanduser()).resolve()  # noqa: E731 - relative to the file
+    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths])
+
+
+def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
+    for key, value in table.items():
+        if key not in known:
+            raise AgentmonError(f"{path}: unknown setting `{prefix}{key}` (known: {', '.join(prefix + k for k in known)})")
+        if not isinstance(value, known[key]):
+            raise AgentmonError(f"{path}: `{prefix}{key}` must be a {known[key].__name__}")
+
+
+def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:
+    """`--db`, else `$AGENTMON_DB`, else agentmon.toml's `db`, else agentmon.db in the user data dir."""
     if flag:
         return Path(flag).expanduser()
     if os.environ.get("AGENTMON_DB"):
         return Path(os.environ["AGENTMON_DB"]).expanduser()
+    if cfg is not None and cfg.db is not None:
+        return cfg.db
     import platformdirs
     return Path(platformdirs.user_data_dir("agentmon")) / "agentmon.db"
+
+
+def source_paths(flags: list[Path], cfg: Config) -> list[Path]:
+    """What to follow: the paths given, else the configured sources (which must exist)."""
+    if flags:
+        return flags
+    missing = [p for p in cfg.paths if not p.exists()]
+    if missing:
+        raise AgentmonError(f"{cfg.file}: source path {missing[0]} does not exist")
+    return cfg.paths
