@@ -315,16 +315,30 @@ class AgentmonApp(App):
         from agentmon.export import rows, write_csv
         now = self.clock()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        directory = self.export_dir or Path.cwd()
-        path = directory / f"agentmon-{self.window}-{stamp}.csv"
+        name = f"agentmon-{self.window}-{stamp}.csv"
         try:
             header, body = self.read(lambda conn: rows(conn, "agent", self.window, now))
             needle = self.name_filter.lower()
             body = [row for row in body if needle in row[0].lower()]
-            with open(path, "w", newline="", encoding="utf-8") as f:
-                write_csv(f, header, body)
+            path = self._write_export(name, header, body, write_csv)
         except (OSError, AgentmonError, sqlite3.Error) as e:
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return None
         self.call_from_thread(self.notify, f"exported {len(body)} agents to {path}", timeout=8)
         return path
+
+    def _write_export(self, name: str, header, body, write_csv) -> Path:
+        """Into the current directory, else (read-only, say) the user data directory."""
+        def write(directory: Path) -> Path:
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(directory / name, "w", newline="", encoding="utf-8") as f:
+                write_csv(f, header, body)
+            return directory / name
+
+        if self.export_dir is not None:
+            return write(self.export_dir)
+        try:
+            return write(Path.cwd())
+        except OSError:
+            import platformdirs
+            return write(Path(platformdirs.user_data_dir("agentmon")))
