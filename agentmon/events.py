@@ -21,7 +21,7 @@ Timestamp = Union[
 Name = Annotated[str, msgspec.Meta(min_length=1)]
 Tokens = Annotated[int, msgspec.Meta(ge=0)]
 Usd = Annotated[float, msgspec.Meta(ge=0)]
-Outcome = Literal["success", "failure", "abandoned"]
+Outcome = Literal["success", "failure", "abandoned", "unknown"]
 
 
 class _Base(msgspec.Struct, tag_field="event", kw_only=True, omit_defaults=True):
@@ -45,6 +45,9 @@ class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
     cache_read_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
     cost_usd: Usd | None = None
+    # The same request logged more than once (streamed, or in two files) counts once, with the
+    # largest usage seen: Claude Code writes a line per content block, repeating the usage.
+    request_id: str | None = None
 
 
 class ToolCall(_TaskEvent, tag="tool_call", kw_only=True):

@@ -40,6 +40,7 @@ class AgentMetrics:
     agent: str
     tasks: int
     successes: int
+    unlabeled_tasks: int
     task_success_rate: float | None
     autonomy_rate: float | None
     cost_usd: float
@@ -147,8 +148,8 @@ def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetric
     g = lambda name: c[COL[name]]  # noqa: E731
     cost = g("cost_nanos") / NANO
     return AgentMetrics(
-        agent=agent, tasks=g("ended"), successes=g("successes"),
-        task_success_rate=rate(g("successes"), g("ended")),
+        agent=agent, tasks=g("ended"), successes=g("successes"), unlabeled_tasks=g("unlabeled"),
+        task_success_rate=rate(g("successes"), g("ended") - g("unlabeled")),
         autonomy_rate=rate(g("autonomous"), g("ended")),
         cost_usd=cost, cost_per_successful_task=rate(cost, g("successes")),
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
@@ -165,7 +166,7 @@ def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetric
 def model_metrics(model: str, c: list[int]) -> ModelMetrics:
     cost = c[COL["cost_nanos"]] / NANO
     ended, ok = c[COL["ended"]], c[COL["successes"]]
-    return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended), cost, rate(cost, ok))
+    return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended - c[COL["unlabeled"]]), cost, rate(cost, ok))
 
 
 def ingest_totals(conn: sqlite3.Connection) -> dict[str, int]:

@@ -7,9 +7,21 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from agentmon.taskstate import AGG_COLUMNS, TASK_FIELDS
-
 migrations = Migrations("agentmon")
+
+# Migrations are history: they name their columns literally, never from code that evolves.
+M001_COUNTERS = (
+    "ended", "successes", "failures", "abandoned", "autonomous", "cost_nanos", "llm_calls",
+    "unpriced_llm_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "tasks_seen", "escalated_tasks", "tool_calls", "tool_errors", "confirmations", "rejections",
+)
+M001_TASK_FIELDS = (
+    "agent", "task", "key", "model", "model_rank", "model_ts", "first_ts", "last_ts", "end_ts", "outcome",
+    "reason", "cost_nanos", "llm_calls", "unpriced_llm_calls", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "tool_calls", "tool_errors", "escalations",
+    "first_escalation_ts", "escalation_reason", "escalation_reason_ts", "confirmations", "rejections",
+    "rejected_action", "rejected_ts", "interventions",
+)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -18,7 +30,7 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
-    counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in AGG_COLUMNS)
+    counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in M001_COUNTERS)
     db.executescript(f"""
         CREATE TABLE files (
             id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER,
@@ -30,7 +42,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         );
         CREATE UNIQUE INDEX files_active_inode ON files (dev, ino) WHERE state = 'active';
         CREATE TABLE tasks (
-            {", ".join(TASK_FIELDS)}, PRIMARY KEY (agent, task)
+            {", ".join(M001_TASK_FIELDS)}, PRIMARY KEY (agent, task)
         ) WITHOUT ROWID;
         CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
         CREATE TABLE agg_total (agent TEXT, model TEXT, {counters},
@@ -69,4 +81,18 @@ def m002_live_monitor(db: sqlite_utils.Database) -> None:
         CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
         CREATE INDEX tasks_rejected ON tasks (agent, rejected_ts) WHERE rejections > 0;
         CREATE INDEX tasks_failed ON tasks (agent, end_ts) WHERE outcome IN ('failure', 'abandoned');
+    """)
+
+
+@migrations()
+def m003_unlabeled_and_requests(db: sqlite_utils.Database) -> None:
+    """Tasks that ended with an unknown outcome (Claude Code transcripts carry none), and the
+    LLM requests seen so far, so a request logged more than once counts once."""
+    for table in ("agg_total", "agg_hour", "agg_minute"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN unlabeled INTEGER NOT NULL DEFAULT 0")
+    db.executescript("""
+        CREATE TABLE llm_requests (
+            request_id TEXT PRIMARY KEY, agent TEXT, task TEXT, ts REAL,
+            input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER, cost_nanos INTEGER, priced INTEGER) WITHOUT ROWID;
     """)

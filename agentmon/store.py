@@ -18,8 +18,8 @@ from pathlib import Path
 from agentmon.events import Cost, EvalResult, LlmCall, epoch_seconds
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
-    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, add_event_signals, contribution, fold,
-    task_row,
+    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, UsageDelta, add_event_signals, contribution,
+    fold, task_row,
 )
 
 EXCERPT_BYTES = 200
@@ -187,6 +187,7 @@ class Store:
         by_task: dict[tuple[str, str], list] = defaultdict(list)
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
+        requests: dict[str, list] = {}  # request_id -> its llm_requests row, as this batch leaves it
         for ev in events:
             ts = ev.ts
             if type(ts) is not float:
@@ -196,6 +197,10 @@ class Store:
                 evals.append((ev, ts))
                 self._touch_agent(ev.agent, ts, ts)
                 continue
+            if kind is LlmCall and ev.request_id is not None:
+                ev = self._dedupe_request(ev, ts, requests)
+                if ev is None:
+                    continue  # a repeat that adds nothing
             by_task[(ev.agent, ev.task)].append((ev, ts))
             if kind in SIGNAL_EVENTS:
                 key = (ev.agent, "", int(ts // 60) * 60)
@@ -214,7 +219,9 @@ class Store:
             else:
                 before = contribution(state)
             for ev, ts in task_events:
-                fold(state, ev, ts, cost_nanos(ev, ts) if type(ev) in PRICED_EVENTS else None)
+                kind = type(ev)
+                cost = ev.cost_nanos if kind is UsageDelta else cost_nanos(ev, ts) if kind in PRICED_EVENTS else None
+                fold(state, ev, ts, cost)
             after = contribution(state)
             if before != after:
                 for model, ts, first, values in before:
@@ -229,6 +236,9 @@ class Store:
                 " first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
                 [(agent, *span) for agent, span in self._agent_spans.items()])
             self._agent_spans.clear()
+        if requests:
+            self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  [(rid, *row) for rid, row in requests.items()])
         if changed:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
@@ -237,6 +247,31 @@ class Store:
             self._apply_eval(ev, ts)
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
+
+    def _dedupe_request(self, ev: LlmCall, ts: float, requests: dict[str, list]):
+        """The first sight of a request is an llm_call; a repeat only adds what its usage grew by
+        (elementwise maximum), to the task the request was first seen in."""
+        row = requests.get(ev.request_id)
+        if row is None:
+            found = self.conn.execute("SELECT * FROM llm_requests WHERE request_id = ?", (ev.request_id,)).fetchone()
+            row = list(found[1:]) if found else None
+        usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
+        if row is None:
+            cost = self._cost_nanos(ev, ts)
+            requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None]
+            return ev
+        agent, task, first_ts, *old, old_cost, priced = row
+        new = [max(a, b) for a, b in zip(old, usage)]
+        cost = old_cost
+        if ev.cost_usd is not None:
+            cost = max(old_cost, round(ev.cost_usd * NANO))
+        elif priced and new != old:
+            cost = self.pricer.cost_nanos(ev.model, first_ts, *new) or 0
+        if new == old and cost == old_cost:
+            return None
+        requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced]
+        return UsageDelta(ts=first_ts, agent=agent, task=task, cost_nanos=cost - old_cost,
+                          tokens=tuple(n - o for n, o in zip(new, old)))
 
     def _touch_agent(self, agent: str, first: float, last: float) -> None:
         span = self._agent_spans.get(agent)

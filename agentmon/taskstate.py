@@ -12,10 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from operator import attrgetter
 
+import msgspec
+
 from agentmon.events import (
     Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
     TaskStart, ToolCall,
 )
+
+
+class UsageDelta(msgspec.Struct, kw_only=True):
+    """What a repeated LLM request adds: the growth of its usage (see Store._dedupe_request)."""
+
+    ts: float
+    agent: str
+    task: str
+    cost_nanos: int
+    tokens: tuple[int, int, int, int]  # input, output, cache read, cache write
+
 
 REASON_CHARS = 200  # reasons are cut here: the store keeps no prompts or outputs
 INF = float("inf")
@@ -28,6 +41,7 @@ AGG_COLUMNS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "tasks_seen", "escalated_tasks",
     "tool_calls", "tool_errors", "confirmations", "rejections",
+    "unlabeled",  # ended with outcome "unknown": counted, but not in the success rate
 )
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
 WIDTH = len(AGG_COLUMNS)
@@ -103,6 +117,12 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         _offer_model(state, 1, ts, event.model)
     elif kind is Cost:
         state.cost_nanos += cost_nanos
+    elif kind is UsageDelta:
+        state.cost_nanos += cost_nanos
+        state.input_tokens += event.tokens[0]
+        state.output_tokens += event.tokens[1]
+        state.cache_read_tokens += event.tokens[2]
+        state.cache_write_tokens += event.tokens[3]
     elif kind is TaskStart:
         if event.key is not None and state.key is None:
             state.key = cut(event.key)
@@ -135,7 +155,7 @@ def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
         state.model_rank, state.model_ts, state.model = rank, ts, model
 
 
-_SEEN, _ESCALATED = COL["tasks_seen"], COL["escalated_tasks"]
+_SEEN, _ESCALATED, _UNLABELED = COL["tasks_seen"], COL["escalated_tasks"], COL["unlabeled"]
 
 
 def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...]]]:
@@ -155,6 +175,8 @@ def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...
             state.cost_nanos, state.llm_calls, state.unpriced_llm_calls,
             state.input_tokens, state.output_tokens, state.cache_read_tokens, state.cache_write_tokens,
         )))
+        if outcome == "unknown":
+            out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
     return out
 
 

@@ -21,7 +21,11 @@ def _pct(x: float) -> str:
 
 def verdict(m) -> tuple[str, list[str]]:
     """(verdict, reasons) for an AgentMetrics-like object."""
-    if m.tasks < MIN_TASKS:
+    labeled = m.tasks - m.unlabeled_tasks
+    if labeled < MIN_TASKS:
+        if m.unlabeled_tasks:
+            return "hold", [f"too few labeled tasks: {labeled} of {MIN_TASKS} needed "
+                            f"({m.unlabeled_tasks} ended without an outcome)"]
         return "hold", [f"too few tasks: {m.tasks} of {MIN_TASKS} needed"]
     no_go, hold = [], []
     s = m.task_success_rate
@@ -41,4 +45,5 @@ def verdict(m) -> tuple[str, list[str]]:
         return "no-go", no_go + hold
     if hold:
         return "hold", hold
-    return "go", [f"success {_pct(s)} over {m.tasks} tasks; no limit crossed"]
+    tasks = f"{labeled} labeled tasks" if m.unlabeled_tasks else f"{labeled} tasks"
+    return "go", [f"success {_pct(s)} over {tasks}; no limit crossed"]

@@ -115,3 +115,59 @@ def test_no_result_depends_on_line_order_or_file_split(tmp_path, db, seed):
                 out.write(line)
         ingest([root], db, batch_lines=rng.choice([1, 3, 10_000]))
     assert agents(db) == reference
+
+
+def test_the_schema_migrations_build_the_columns_the_code_writes(db):
+    """A fresh database, migrated from m001 on, has exactly the columns taskstate writes."""
+    import sqlite3
+
+    from agentmon.store import Store
+    from agentmon.taskstate import AGG_COLUMNS, TASK_FIELDS
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    cols = lambda t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]  # noqa: E731
+    assert cols("tasks") == list(TASK_FIELDS)
+    for table in ("agg_total", "agg_hour", "agg_minute"):
+        assert [c for c in cols(table) if c not in ("agent", "model", "bucket")] == list(AGG_COLUMNS)
+
+
+def test_a_request_logged_several_times_counts_once_with_its_largest_usage(db, logs):
+    """As Claude Code streams: one line per content block, the usage repeated, output growing."""
+    import json
+    lines = [
+        {"ts": 10, "agent": "a", "event": "task_start", "task": "t"},
+        {"ts": 11, "agent": "a", "event": "llm_call", "task": "t", "model": "claude-haiku-4-5",
+         "input_tokens": 100, "output_tokens": 2, "cache_read_tokens": 1000, "request_id": "req-1"},
+        {"ts": 12, "agent": "a", "event": "llm_call", "task": "t", "model": "claude-haiku-4-5",
+         "input_tokens": 100, "output_tokens": 350, "cache_read_tokens": 1000, "request_id": "req-1"},
+        {"ts": 13, "agent": "a", "event": "llm_call", "task": "t", "model": "claude-haiku-4-5",
+         "input_tokens": 100, "output_tokens": 350, "cache_read_tokens": 1000, "request_id": "req-1"},
+        {"ts": 14, "agent": "a", "event": "task_end", "task": "t", "outcome": "success"},
+    ]
+    rng = random.Random(5)
+    for seed in range(4):  # whatever the order and the split
+        rng.shuffle(lines)
+        d = logs / f"run{seed}"
+        d.mkdir()
+        cut = rng.randint(0, len(lines))
+        (d / "x.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines[:cut]))
+        (d / "y.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines[cut:]))
+        run_db = logs / f"run{seed}.db"
+        ingest([d], run_db, batch_lines=rng.choice([1, 100]))
+        a = agents(run_db)["a"]
+        assert (a["input_tokens"], a["output_tokens"], a["cache_read_tokens"]) == (100, 350, 1000)
+        expected = float(calc_price(Usage(input_tokens=1100, output_tokens=350, cache_read_tokens=1000),
+                                    "claude-haiku-4-5").total_price)
+        assert a["cost_usd"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_unknown_outcomes_count_as_ended_but_not_in_the_success_rate(db, logs):
+    import json
+    lines = [{"ts": i, "agent": "cc", "event": "task_end", "task": f"t{i}", "outcome": o}
+             for i, o in enumerate(["success", "failure", "unknown", "unknown", "success"])]
+    (logs / "u.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    ingest([logs], db)
+    a = agents(db)["cc"]
+    assert (a["tasks"], a["successes"], a["unlabeled_tasks"]) == (5, 2, 2)
+    assert a["task_success_rate"] == pytest.approx(2 / 3)
+    assert a["reasons"] == ["too few labeled tasks: 3 of 30 needed (2 ended without an outcome)"]
