@@ -68,6 +68,33 @@ def watch(paths, db, window) -> None:
 
 
 @main.command()
+@click.argument("agent")
+@click.argument("task")
+@click.argument("outcome", type=click.Choice(["success", "failure", "abandoned"]))
+@click.option("--reason", help="Why, in a few words (kept to 200 characters).")
+@db_option
+def label(agent, task, outcome, reason, db) -> None:
+    """Give a task its outcome (Claude Code tasks end without one).
+
+    Appends a native task_end event to the labels file beside the database, which every
+    ingest reads: the label counts once, and the latest label of a task wins.
+    """
+    import time as _time
+
+    db_file = _db(db)
+    conn = connect(db_file, readonly=True)
+    if conn.execute("SELECT 1 FROM tasks WHERE agent = ? AND task = ?", (agent, task)).fetchone() is None:
+        raise AgentmonError(f"no task {task!r} of agent {agent!r} in {db_file}")
+    event = {"ts": round(_time.time(), 3), "agent": agent, "event": "task_end", "task": task, "outcome": outcome}
+    if reason:
+        event["reason"] = reason[:200]
+    path = config.labels_path(db_file)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(event) + "\n")
+    click.echo(f"labeled {task} of {agent} {outcome}: {path} (counted at the next ingest)", err=True)
+
+
+@main.command()
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the simulated logs and database here [default: a temporary directory].")
 def demo(workdir) -> None:
@@ -80,17 +107,28 @@ def demo(workdir) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
 @click.option("--follow", "-f", is_flag=True, help="Keep watching and ingest lines as they are written.")
 @click.option("--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True,
               help="Longer lines are quarantined and skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another ingester of this database instead of refusing.")
 def ingest(paths, db, follow, max_line_bytes, wait) -> None:
-    """Read every complete new line of the logs under PATHS into the database."""
+    """Read every complete new line of the logs under PATHS into the database.
+
+    Without PATHS: the `sources.paths` of agentmon.toml, else the Claude Code projects
+    directories. Native JSONL events and Claude Code transcripts are told apart by content.
+    """
     from agentmon.pipeline import Ingester
-    with Store(_db(db), wait_for_lock=wait) as store:
-        ingester = Ingester(store, list(paths), max_line=max_line_bytes, keep_open=follow)
+    cfg = config.load()
+    sources = config.source_paths(list(paths), cfg)
+    if not sources:
+        raise click.UsageError("no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects "
+                               "directory found")
+    db_file = config.db_path(db, cfg)
+    with Store(db_file, wait_for_lock=wait) as store:
+        ingester = Ingester(store, sources, max_line=max_line_bytes, keep_open=follow,
+                            extra_files=[config.labels_path(db_file)])
         try:
             if follow:
                 from agentmon.watch import follow as follow_loop

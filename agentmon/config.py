@@ -81,10 +81,26 @@ def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:
 
 
 def source_paths(flags: list[Path], cfg: Config) -> list[Path]:
-    """What to follow: the paths given, else the configured sources (which must exist)."""
+    """What to follow: the paths given, else the configured sources (which must exist), else the
+    Claude Code projects directories that exist."""
     if flags:
         return flags
     missing = [p for p in cfg.paths if not p.exists()]
     if missing:
         raise AgentmonError(f"{cfg.file}: source path {missing[0]} does not exist")
-    return cfg.paths
+    return cfg.paths or claude_code_projects()
+
+
+def claude_code_projects() -> list[Path]:
+    """`$CLAUDE_CONFIG_DIR/projects` (a comma-separated list of config dirs is allowed), else
+    ~/.claude/projects and ~/.config/claude/projects: those that exist."""
+    if os.environ.get("CLAUDE_CONFIG_DIR"):
+        roots = [Path(p.strip()).expanduser() for p in os.environ["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
+    else:
+        roots = [Path("~/.claude").expanduser(), Path("~/.config/claude").expanduser()]
+    return [root / "projects" for root in roots if (root / "projects").is_dir()]
+
+
+def labels_path(db: Path) -> Path:
+    """Where `agentmon label` appends its task_end events: beside the database, and always ingested."""
+    return db.with_name(db.stem + ".labels.jsonl")

@@ -144,9 +144,15 @@ def severity(m: AgentMetrics) -> tuple:
     return order, -len(m.reasons) if m.verdict != "go" else 0, success, m.agent
 
 
+# Claude Code transcripts record rejected tool uses but not approved ones: for those agents the
+# rejection rate is over tool calls (docs/claude-code.md).
+REJECTIONS_OVER_TOOL_CALLS = ("claude-code:",)
+
+
 def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetrics:
     g = lambda name: c[COL[name]]  # noqa: E731
     cost = g("cost_nanos") / NANO
+    asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     return AgentMetrics(
         agent=agent, tasks=g("ended"), successes=g("successes"), unlabeled_tasks=g("unlabeled"),
         task_success_rate=rate(g("successes"), g("ended") - g("unlabeled")),
@@ -154,7 +160,7 @@ def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetric
         cost_usd=cost, cost_per_successful_task=rate(cost, g("successes")),
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
-        confirmation_rejection_rate=rate(g("rejections"), g("confirmations")),
+        confirmation_rejection_rate=rate(g("rejections"), asked),
         eval_pass_rate=eval_pass_rate,
         tool_calls=g("tool_calls"), tool_errors=g("tool_errors"),
         unpriced_llm_calls=g("unpriced_llm_calls"),

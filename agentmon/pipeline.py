@@ -6,10 +6,15 @@ The CLI, the TUI and (later) the OTLP receiver all drive this one class.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentmon.events import TaskEnd
 from agentmon.sources import BadLine
+from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
+from agentmon.sources.claude_code import ClaudeCodeSource
+from agentmon.sources.detect import CLAUDE_CODE, detect
 from agentmon.sources.native import parse_line
 from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
 from agentmon.tail import (
@@ -18,6 +23,7 @@ from agentmon.tail import (
 
 READ_BYTES = 4 << 20
 MAX_OPEN_FILES = 256
+IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
 
 
 @dataclass
@@ -35,8 +41,13 @@ class Ingester:
     """Reads every complete new line under `paths` into `store`, exactly once."""
 
     def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
-                 batch_lines: int = 10_000, keep_open: bool = False):
+                 batch_lines: int = 10_000, keep_open: bool = False, idle_task_seconds: float = IDLE_TASK_SECONDS,
+                 clock=time.time, extra_files: list[Path] = ()):
         self.store = store
+        self.extra_files = [Path(os.path.abspath(f)) for f in extra_files]  # read when they exist (labels)
+        self.claude_code = ClaudeCodeSource(store.session_prompts)
+        self.idle_task_seconds = idle_task_seconds
+        self.clock = clock
         self.paths = [Path(os.path.abspath(p)) for p in paths]
         self.max_line = max_line
         self.batch_lines = batch_lines
@@ -48,7 +59,7 @@ class Ingester:
     def _load(self) -> None:
         # Only the files under our paths: another run may follow other directories into the same
         # database, and their files are not ours to retire.
-        roots = [str(p) for p in self.paths]
+        roots = [str(p) for p in self.paths + self.extra_files]
         self.tracked = {row["id"]: Tracked.from_row(row) for row in self.store.files()
                         if any(_within(row["path"], root) for root in roots)}
 
@@ -62,7 +73,20 @@ class Ingester:
         """Scan the paths and ingest everything complete that is new."""
         self.scan()
         self.drain()
+        self.close_idle()
         return self.stats
+
+    def close_idle(self) -> None:
+        """End, unlabeled, the Claude Code tasks that have had no line for the idle timeout.
+
+        Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
+        """
+        idle = self.store.idle_tasks(CLAUDE_CODE_AGENTS, self.clock() - self.idle_task_seconds)
+        if idle:
+            self.store.commit(Batch(events=[
+                TaskEnd(ts=last + self.idle_task_seconds, agent=agent, task=task, outcome="unknown",
+                        reason=f"no line for {self.idle_task_seconds / 60:.0f} minutes")
+                for agent, task, last in idle]))
 
     def _publish_error(self) -> None:
         if self.stats.last_error != self.stats.stored_error:
@@ -72,6 +96,7 @@ class Ingester:
     def scan(self) -> None:
         """Match the files on disk to the tracked ones (see agentmon.tail)."""
         primary, rotated = discover(self.paths)
+        primary += [str(f) for f in self.extra_files if f.is_file()]
         found: dict[tuple[int, int], tuple[str, os.stat_result, bool]] = {}
         for is_primary, paths in ((True, primary), (False, rotated)):
             for path in paths:
@@ -170,7 +195,9 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        for file_id in list(self.tracked):
+        # By path, so a session's transcript comes before its subagents' files ("s.jsonl" < "s/…"):
+        # a subagent's lines are attributed to the prompt that launched them.
+        for file_id in [t.id for t in sorted(self.tracked.values(), key=lambda t: t.path)]:
             t = self.tracked.get(file_id)  # a conflicting commit reloads them all
             if t is not None:
                 self._drain_file(t)
@@ -217,23 +244,40 @@ class Ingester:
         bad.extend((off, f"line longer than {self.max_line} bytes; skipped to its end", head)
                    for off, head in chunk.too_long)
         long_at = {off for off, _ in chunk.too_long}
+        new_format = None
+        if t.format is None:
+            first = next((line for line in chunk.lines if line.strip()), None)
+            if first is not None:
+                t.format = new_format = detect(first)
         events = batch.events
         off = chunk.start
-        for line in chunk.lines:
-            if line and not (long_at and off in long_at):
-                try:
-                    events.append(parse_line(line))
-                except BadLine as e:
-                    if line.strip():  # blank lines are skipped, not quarantined
+        if t.format == CLAUDE_CODE:
+            parse, path = self.claude_code.parse, t.path
+            for line in chunk.lines:
+                if line and not (long_at and off in long_at):
+                    try:
+                        events.extend(parse(line, path))
+                    except BadLine as e:
                         bad.append((off, str(e), line))
-            off += len(line) + 1
+                off += len(line) + 1
+            batch.prompts.extend(self.claude_code.new_prompts)
+            self.claude_code.new_prompts.clear()
+        else:
+            for line in chunk.lines:
+                if line and not (long_at and off in long_at):
+                    try:
+                        events.append(parse_line(line))
+                    except BadLine as e:
+                        if line.strip():  # blank lines are skipped, not quarantined
+                            bad.append((off, str(e), line))
+                off += len(line) + 1
         for off, reason, head in bad:
             batch.bad.append((t.id, t.path, off, reason, head))
         n_lines = len(chunk.lines) + chunk.tail_too_long + len(extra_bad or ())
         batch.lines += n_lines
         batch.advances.append(FileAdvance(
             t.id, t.offset, chunk.end, chunk.marker, chunk.fp_len, chunk.fp_hash,
-            chunk.skipping, n_lines, len(bad)))
+            chunk.skipping, n_lines, len(bad), format=new_format))
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
         t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
@@ -255,19 +299,23 @@ class Ingester:
             self.store.commit(_merge_advances(batch))
         except OffsetConflict as e:
             self.stats.last_error = str(e)
-            self.close()
-            self._load()
+            self._forget()
             return False
         except BaseException:
-            # Nothing of the batch is stored: forget the offsets it moved in memory.
-            self.close()
-            self._load()
+            self._forget()
             raise
         self.stats.commits += 1
         self.stats.lines += batch.lines
         self.stats.events += len(batch.events)
         self.stats.quarantined += len(batch.bad)
         return True
+
+
+    def _forget(self) -> None:
+        """Nothing of the batch is stored: drop what it moved in memory, and reload the truth."""
+        self.close()
+        self._load()
+        self.claude_code.reset()
 
 
 def _within(path: str, root: str) -> bool:
@@ -283,6 +331,7 @@ def _merge_advances(batch: Batch) -> Batch:
             merged[adv.file_id] = adv
         else:
             adv.old_offset = cur.old_offset
+            adv.format = adv.format or cur.format
             adv.lines += cur.lines
             adv.quarantined += cur.quarantined
             merged[adv.file_id] = adv

@@ -96,3 +96,14 @@ def m003_unlabeled_and_requests(db: sqlite_utils.Database) -> None:
             input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,
             cache_write_tokens INTEGER, cost_nanos INTEGER, priced INTEGER) WITHOUT ROWID;
     """)
+
+
+@migrations()
+def m004_formats_and_prompts(db: sqlite_utils.Database) -> None:
+    """Each file's format, found from its first line; and the human prompts of Claude Code
+    sessions, which decide the task of every later line of the session."""
+    db.executescript("""
+        ALTER TABLE files ADD COLUMN format TEXT;
+        CREATE TABLE session_prompts (session TEXT, ts REAL, task TEXT, PRIMARY KEY (session, ts, task))
+            WITHOUT ROWID;
+    """)

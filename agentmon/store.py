@@ -47,6 +47,7 @@ class FileAdvance:
     lines: int
     quarantined: int
     state: str = "active"
+    format: str | None = None
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Batch:
 
     events: list = field(default_factory=list)
     bad: list[tuple] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt bytes)
+    prompts: list[tuple] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0
 
@@ -162,13 +164,16 @@ class Store:
             for adv in batch.advances:
                 cur = conn.execute(
                     "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
-                    " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?"
-                    " WHERE id = ? AND offset = ?",
+                    " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
+                    " format = coalesce(?, format) WHERE id = ? AND offset = ?",
                     (adv.offset, adv.marker, adv.fp_len, adv.fp_hash, int(adv.skipping),
-                     adv.lines, adv.quarantined, adv.state, time.time(), adv.file_id, adv.old_offset))
+                     adv.lines, adv.quarantined, adv.state, time.time(), adv.format, adv.file_id,
+                     adv.old_offset))
                 if cur.rowcount != 1:
                     raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
             self._apply_events(batch.events)
+            if batch.prompts:
+                conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:
                 now = time.time()
                 conn.executemany(
@@ -279,6 +284,17 @@ class Store:
             self._agent_spans[agent] = [first, last]
         else:
             span[0], span[1] = min(span[0], first), max(span[1], last)
+
+    def session_prompts(self, session: str) -> list[tuple[float, str]]:
+        """The stored human prompts of a Claude Code session: [(ts, task)], oldest first."""
+        return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
+                                 (session,)).fetchall()
+
+    def idle_tasks(self, agent_prefix: str, idle_since: float) -> list[tuple[str, str, float]]:
+        """Open tasks of agents named `agent_prefix…` whose last event is older than `idle_since`."""
+        return self.conn.execute(
+            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
+            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", idle_since)).fetchall()
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""

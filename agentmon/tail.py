@@ -52,13 +52,14 @@ class Tracked:
     marker: str
     skipping: bool
     state: str = "active"
+    format: str | None = None  # found from the first complete line (agentmon.sources.detect)
     fd: int | None = field(default=None, repr=False)
     seen: tuple = field(default=(), repr=False)  # (size, mtime_ns) when last read to its end
 
     @classmethod
     def from_row(cls, row: dict) -> Tracked:
         return cls(row["id"], row["path"], row["dev"], row["ino"], row["fp_len"], row["fp_hash"],
-                   row["offset"], row["marker"], bool(row["skipping"]), row["state"])
+                   row["offset"], row["marker"], bool(row["skipping"]), row["state"], row.get("format"))
 
 
 @dataclass

@@ -28,9 +28,12 @@ def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
             *watched, watch_filter=None, debounce=50, step=20, rust_timeout=int(rescan * 1000),
             yield_on_timeout=True, stop_event=stop, force_polling=force_polling, raise_interrupt=False):
         structural = any(change != watchfiles.Change.modified for change, _ in changes)
-        if structural or not changes or time.monotonic() - last_scan >= rescan:
+        periodic = structural or not changes or time.monotonic() - last_scan >= rescan
+        if periodic:
             ingester.scan()
             last_scan = time.monotonic()
         ingester.drain()
+        if periodic:
+            ingester.close_idle()
         if on_pass:
             on_pass(ingester)

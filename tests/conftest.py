@@ -47,6 +47,18 @@ def tool_line(i: int, task: str = "t", agent: str = "a", ok: bool = True) -> byt
             % (1_780_000_000 + i, agent.encode(), task.encode(), b"true" if ok else b"false"))
 
 
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real ~/.claude, ~/.config or ~/.local/share."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / "claude"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("AGENTMON_DB", raising=False)
+    monkeypatch.delenv("AGENTMON_CONFIG", raising=False)
+    return home
+
+
 @pytest.fixture
 def db(tmp_path) -> Path:
     return tmp_path / "agentmon.db"

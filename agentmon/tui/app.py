@@ -21,6 +21,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
+from agentmon.config import labels_path
 from agentmon.fleet import FleetView, fleet_view
 from agentmon.metrics import WINDOWS
 from agentmon.store import AgentmonError, connect
@@ -154,7 +155,7 @@ class AgentmonApp(App):
         except AgentmonError as e:
             self.post_message(IngestMode(f"reading only: {e}"))
             return
-        ingester = Ingester(store, self.paths, keep_open=True)
+        ingester = Ingester(store, self.paths, keep_open=True, extra_files=[labels_path(self.db_path)])
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         try:
             follow(ingester, self.stop_ingest, on_pass=lambda ing: self.post_message(

@@ -1,0 +1,267 @@
+"""Claude Code session transcripts: `~/.claude/projects/<project>/<session>.jsonl`.
+
+A task is one human prompt and everything until the next human prompt of that
+session; subagent lines (inline with `isSidechain`, or in `<session>/subagents/`
+files) belong to the task whose prompt precedes them in time. Transcripts carry
+no outcome: a task ends `unknown` at the next prompt (or after an idle timeout,
+see Ingester.close_idle), until `agentmon label` says otherwise.
+
+Each line is decoded into structs that name only the fields the metrics need, so
+prompts, outputs and file contents are skipped by the decoder, never copied.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right, insort
+from collections.abc import Callable
+from datetime import datetime
+
+import msgspec
+
+from agentmon.events import (
+    Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+)
+from agentmon.sources import BadLine
+
+AGENT_PREFIX = "claude-code:"
+REJECTIONS = ("The user doesn't want to proceed with this tool use", "Permission for this tool use was denied",
+              "Permission to use")
+INTERRUPT = "[Request interrupted by user"
+NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<bash-stdout>", "<bash-stderr>")
+# Lines that carry nothing for the metrics, recognised before any parsing.
+SKIP = (b'"type":"file-history-snapshot"', b'"type":"queue-operation"', b'"type":"last-prompt"',
+        b'"type":"summary"', b'"type":"progress"')
+TOOL_NAMES_KEPT = 50_000
+
+
+class Usage(msgspec.Struct):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    content: msgspec.Raw = msgspec.Raw(b'""')
+    usage: Usage | None = None
+
+
+class Line(msgspec.Struct):
+    type: str = ""
+    timestamp: datetime | None = None
+    sessionId: str | None = None
+    uuid: str | None = None
+    cwd: str | None = None
+    isSidechain: bool = False
+    isMeta: bool = False
+    isCompactSummary: bool = False
+    requestId: str | None = None
+    costUSD: float | None = None
+    message: Message | None = None
+
+
+class Block(msgspec.Struct):
+    type: str = ""
+    id: str | None = None
+    name: str | None = None
+    text: str | None = None
+    tool_use_id: str | None = None
+    is_error: bool | None = None
+    content: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class TextBlock(msgspec.Struct):
+    type: str = ""
+    text: str = ""
+
+
+_line = msgspec.json.Decoder(Line)
+_blocks = msgspec.json.Decoder(str | list[Block])
+_result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
+
+
+LINE_TYPES = {"user", "assistant", "system", "summary", "file-history-snapshot", "queue-operation", "last-prompt",
+              "progress"}
+
+
+def looks_like(first_line: bytes) -> bool:
+    """Whether a file whose first complete line is this is a Claude Code transcript."""
+    try:
+        obj = msgspec.json.decode(first_line)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(obj, dict) and "event" not in obj and (
+        "sessionId" in obj or obj.get("type") in LINE_TYPES)
+
+
+class ClaudeCodeSource:
+    """Parses transcript lines into events; remembers each session's prompts to attribute lines."""
+
+    def __init__(self, load_prompts: Callable[[str], list[tuple[float, str]]]):
+        self.load_prompts = load_prompts  # a session's stored prompts: [(ts, task)], oldest first
+        self.sessions: dict[str, list[tuple[float, str]]] = {}
+        self.new_prompts: list[tuple[str, float, str]] = []  # (session, ts, task): to store with the batch
+        self.tool_names: dict[str, str] = {}
+        self._agents: dict[tuple[str, str | None], str] = {}
+
+    def reset(self) -> None:
+        """Forget what a failed commit may have left half-applied."""
+        self.sessions.clear()
+        self.new_prompts.clear()
+
+    def parse(self, raw: bytes, path: str) -> list:
+        if any(marker in raw for marker in SKIP):
+            return []
+        try:
+            line = _line.decode(raw)
+        except msgspec.ValidationError as e:
+            raise BadLine(f"not a Claude Code transcript line: {e}") from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+            raise BadLine(f"not JSON: {e}") from None
+        if line.type not in ("user", "assistant") or line.message is None or not line.sessionId:
+            return []
+        if line.timestamp is None:
+            raise BadLine("transcript line without a timestamp")
+        ts = line.timestamp.timestamp()
+        agent = self.agent(path, line.cwd)
+        if line.type == "assistant":
+            return self._assistant(line, ts, agent)
+        return self._user(line, ts, agent)
+
+    # --- what a line means ------------------------------------------------------------
+
+    def _assistant(self, line: Line, ts: float, agent: str) -> list:
+        m = line.message
+        task = self.task_at(line.sessionId, ts)
+        events = []
+        if m.usage is not None and m.model and m.model != "<synthetic>":
+            u = m.usage
+            events.append(LlmCall(
+                ts=ts, agent=agent, task=task, model=m.model, input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
+                cache_write_tokens=u.cache_creation_input_tokens, cost_usd=line.costUSD,
+                request_id=f"{m.id}/{line.requestId}" if m.id else None))
+        content = _decode_blocks(m.content)
+        if isinstance(content, list):
+            for block in content:
+                if block.type == "tool_use" and block.id:
+                    self._remember_tool(block.id, block.name or "tool")
+                    if block.name == "AskUserQuestion":
+                        events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
+        return events
+
+    def _user(self, line: Line, ts: float, agent: str) -> list:
+        content = _decode_blocks(line.message.content)
+        session = line.sessionId
+        if isinstance(content, str):
+            texts = [content]
+        else:
+            results = [b for b in content if b.type == "tool_result"]
+            if results:
+                task = self.task_at(session, ts)
+                return [e for b in results for e in self._tool_result(b, ts, agent, task)]
+            texts = [b.text or "" for b in content if b.type == "text"]
+        text = texts[0].lstrip() if texts else ""
+        if text.startswith(INTERRUPT):
+            return [HumanIntervention(ts=ts, agent=agent, task=self.task_at(session, ts), kind="interrupt")]
+        if line.isSidechain or line.isMeta or line.isCompactSummary or not text or text.startswith(NOT_PROMPTS):
+            return []
+        return self._prompt(session, ts, line.uuid or f"{session}@{ts}", agent)
+
+    def _prompt(self, session: str, ts: float, task: str, agent: str) -> list:
+        """A human prompt starts a task and ends the one before it, unlabeled."""
+        prompts = self._prompts(session)
+        i = bisect_right(prompts, (ts, task))
+        if i and prompts[i - 1] == (ts, task):
+            return []  # seen before
+        insort(prompts, (ts, task))
+        self.new_prompts.append((session, ts, task))
+        events = [TaskStart(ts=ts, agent=agent, task=task)]
+        if i:
+            events.append(TaskEnd(ts=ts, agent=agent, task=prompts[i - 1][1], outcome="unknown",
+                                  reason="next prompt"))
+        if i + 1 < len(prompts):  # a later prompt is already known: it ends this one
+            events.append(TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown",
+                                  reason="next prompt"))
+        return events
+
+    def _tool_result(self, block: Block, ts: float, agent: str, task: str) -> list:
+        tool = self.tool_names.get(block.tool_use_id or "", "tool")
+        if not block.is_error:
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True)]
+        text = _result(block.content)
+        if text.startswith(REJECTIONS) or "has been denied" in text[:200]:
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
+                    Confirmation(ts=ts, agent=agent, task=task, approved=False, action=tool)]
+        if text.startswith(INTERRUPT):
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
+                    HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")]
+        return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=False, error=text[:200])]
+
+    # --- attribution ----------------------------------------------------------------------
+
+    def _prompts(self, session: str) -> list[tuple[float, str]]:
+        prompts = self.sessions.get(session)
+        if prompts is None:
+            prompts = self.sessions[session] = sorted(self.load_prompts(session))
+        return prompts
+
+    def task_at(self, session: str, ts: float) -> str:
+        """The task of the latest prompt at or before `ts`; lines before any prompt form their own."""
+        prompts = self._prompts(session)
+        i = bisect_right(prompts, (ts, "\uffff"))
+        return prompts[i - 1][1] if i else f"{session}:before-first-prompt"
+
+    def _remember_tool(self, tool_use_id: str, name: str) -> None:
+        if len(self.tool_names) >= TOOL_NAMES_KEPT:
+            self.tool_names.clear()
+        self.tool_names[tool_use_id] = name
+
+    def agent(self, path: str, cwd: str | None) -> str:
+        """`claude-code:<project>`: the project's working directory when the encoded name matches it."""
+        key = (path, cwd)
+        name = self._agents.get(key)
+        if name is None:
+            project = project_dir_name(path)
+            if cwd and _encode(cwd) == project:
+                project = cwd
+            name = self._agents[key] = AGENT_PREFIX + project
+        return name
+
+
+def project_dir_name(path: str) -> str:
+    """The directory under `projects/` (or, elsewhere, the transcript's own directory)."""
+    parts = os.path.normpath(path).split(os.sep)
+    if "projects" in parts[:-1]:
+        i = len(parts) - 1 - parts[::-1].index("projects")
+        if i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    parent = parts[-2] if len(parts) > 1 else ""
+    if parent == "subagents" and len(parts) > 3:
+        return parts[-4]
+    return parent
+
+
+def _encode(cwd: str) -> str:
+    """Claude Code names a project's directory by its path with every other character made '-'."""
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in cwd)
+
+
+def _decode_blocks(raw: msgspec.Raw):
+    try:
+        return _blocks.decode(raw)
+    except msgspec.ValidationError:
+        return []
+
+
+def _result(raw: msgspec.Raw) -> str:
+    try:
+        value = _result_text.decode(raw)
+    except msgspec.ValidationError:
+        return ""
+    if isinstance(value, list):
+        return " ".join(b.text for b in value if b.type == "text")
+    return value or ""

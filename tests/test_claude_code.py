@@ -1,0 +1,153 @@
+"""Claude Code transcripts: tasks per human prompt, signals from tool results, deduplicated usage."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from conftest import FIXTURES, REALDATA, agents, ingest
+
+PROJECTS = FIXTURES / "claude-code" / "projects"
+AGENT = "claude-code:/work/demo"
+NOW = 1_780_000_000.0
+
+
+def tasks(db):
+    import sqlite3
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
+
+
+def test_the_fixture_session_by_hand(db):
+    ingest([PROJECTS], db)
+    t = tasks(db)
+    assert set(t) == {"p1", "p2", "p3"}  # prompts; meta, command output and the summary are not
+    p1, p2, p3 = t["p1"], t["p2"], t["p3"]
+    # p1: one streamed request (two lines, output 3 then 250) and one more; the largest usage counts
+    assert (p1["llm_calls"], p1["input_tokens"], p1["output_tokens"]) == (2, 30, 650)
+    assert (p1["cache_read_tokens"], p1["cache_write_tokens"]) == (12000, 2100)
+    # Bash failed, Read ok, Edit rejected, Bash interrupted; then the user interrupted
+    assert (p1["tool_calls"], p1["tool_errors"], p1["rejections"], p1["interventions"]) == (4, 1, 1, 2)
+    assert (p1["outcome"], p1["end_ts"]) == ("unknown", t["p2"]["first_ts"])  # ended by the next prompt
+    # p2: a slash command is a prompt; AskUserQuestion escalates; the subagent's file belongs to p2
+    assert (p2["escalations"], p2["tool_calls"], p2["tool_errors"]) == (1, 3, 1)
+    assert (p2["llm_calls"], p2["input_tokens"], p2["output_tokens"]) == (2, 55, 140)
+    assert p2["model"] == "claude-sonnet-4-5-20250929"  # its first llm_call, not the subagent's haiku
+    # p3: nothing after it: ended by the idle timeout, 30 minutes after its last line
+    assert p3["end_ts"] == p3["first_ts"] + 1800 and p3["reason"] == "no line for 30 minutes"
+
+
+def test_the_fixture_metrics(db):
+    ingest([PROJECTS], db)
+    a = agents(db)[AGENT]  # the project directory decoded to the working directory
+    assert (a["tasks"], a["unlabeled_tasks"], a["task_success_rate"]) == (3, 3, None)
+    assert a["autonomy_rate"] == pytest.approx(1 / 3)  # only p3 had no human step
+    assert a["confirmation_rejection_rate"] == pytest.approx(1 / 7)  # rejections over tool calls here
+    assert a["tool_error_rate"] == pytest.approx(2 / 7)
+    price = lambda model, i, o, r, w: float(calc_price(  # noqa: E731
+        Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w), model).total_price)
+    expected = (price("claude-sonnet-4-5-20250929", 10, 250, 5000, 2000) + price("claude-sonnet-4-5-20250929", 20, 400, 7000, 100)
+                + price("claude-sonnet-4-5-20250929", 5, 60, 7100, 0) + price("claude-haiku-4-5-20251001", 50, 80, 0, 0))
+    assert a["cost_usd"] == pytest.approx(expected, rel=1e-6)
+    assert a["verdict"] == "hold" and "3 ended without an outcome" in a["reasons"][0]
+
+
+def test_truncated_lines_are_quarantined_and_the_rest_is_read(db):
+    ingest([PROJECTS], db)
+    import sqlite3
+    reasons = [r for (r,) in sqlite3.connect(db).execute("SELECT reason FROM quarantine")]
+    assert len(reasons) == 1 and reasons[0].startswith("not JSON")
+    assert "p3" in tasks(db)  # the line after it
+
+
+def test_labels_are_ingested_once_and_the_latest_wins(db, tmp_path):
+    ingest([PROJECTS], db)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "agentmon.cli", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run("label", AGENT, "p1", "failure", "--db", db).returncode == 0
+    assert run("label", AGENT, "p2", "success", "--reason", "shipped", "--db", db).returncode == 0
+    bad = run("label", AGENT, "nope", "success", "--db", db)
+    assert bad.returncode == 1 and "no task 'nope'" in bad.stderr
+    for _ in range(2):
+        assert run("ingest", PROJECTS, "--db", db).returncode == 0
+    a = agents(db)[AGENT]
+    assert (a["tasks"], a["unlabeled_tasks"], a["successes"], a["task_success_rate"]) == (3, 1, 1, 0.5)
+    assert run("label", AGENT, "p1", "success", "--db", db).returncode == 0  # changed our mind
+    run("ingest", PROJECTS, "--db", db)
+    assert agents(db)[AGENT]["task_success_rate"] == 1.0
+
+
+def test_recognised_by_content_whatever_the_name(db, tmp_path):
+    odd = tmp_path / "exports" / "session.log"
+    odd.parent.mkdir()
+    shutil.copy(next(PROJECTS.glob("*/*.jsonl")), odd)
+    ingest([odd.parent], db)
+    assert {"p1", "p2", "p3"} <= set(tasks(db))
+
+
+def test_found_by_default_under_claude_config_dir(tmp_path, monkeypatch):
+    config_dir = tmp_path / "claude-home"
+    shutil.copytree(PROJECTS, config_dir / "projects")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'missing'},{config_dir}")
+    db = tmp_path / "default.db"
+    out = subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", "--db", str(db)],
+                         capture_output=True, text=True, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert agents(db)[AGENT]["tasks"] == 3
+
+
+def test_ingesting_again_changes_nothing(db):
+    ingest([PROJECTS], db)
+    before = (agents(db), tasks(db))
+    ingest([PROJECTS], db)
+    assert (agents(db), tasks(db)) == before
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is not here")
+def test_real_transcripts_tool_counts_match_their_source_notes(tmp_path):
+    # SOURCE.md: A07 12 tool calls, 1 error; A08 3 errors; A09 167 tool calls, 23 errors; A13 2 errors
+    expected = {"A07": (12, 1), "A08": (None, 3), "A09": (167, 23), "A13": (None, 2)}
+    for prefix, (calls, errors) in expected.items():
+        f = next((REALDATA / "claude-code").glob(f"{prefix}_*.jsonl"))
+        db = tmp_path / f"{prefix}.db"
+        ingest([f], db)
+        a = next(iter(agents(db).values()))
+        assert a["tool_errors"] == errors, prefix
+        if calls is not None:
+            assert a["tool_calls"] == calls, prefix
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is not here")
+def test_real_transcripts_usage_is_deduplicated_per_request(tmp_path):
+    """Token totals equal those of each (message.id, requestId) counted once with its largest usage,
+    computed here independently with the json module."""
+    src = REALDATA / "claude-code"
+    best: dict = {}
+    for f in sorted(src.glob("*.jsonl")):
+        for raw in f.read_text().splitlines():
+            try:
+                d = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            m = d.get("message") or {}
+            if d.get("type") != "assistant" or not m.get("usage") or m.get("model") == "<synthetic>":
+                continue
+            u = m["usage"]
+            key = (m.get("id"), d.get("requestId"))
+            row = (u.get("input_tokens", 0), u.get("output_tokens", 0), u.get("cache_read_input_tokens", 0),
+                   u.get("cache_creation_input_tokens", 0))
+            best[key] = tuple(max(a, b) for a, b in zip(best.get(key, row), row))
+    totals = [sum(col) for col in zip(*best.values())]
+    db = tmp_path / "real.db"
+    ingest([src], db)
+    got = Counter()
+    for a in agents(db).values():
+        for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+            got[k] += a[k]
+    assert [got["input_tokens"], got["output_tokens"], got["cache_read_tokens"], got["cache_write_tokens"]] == totals
