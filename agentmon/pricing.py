@@ -19,10 +19,6 @@ class Pricer:
     """Prices LLM calls in nano-dollars; None for a model genai-prices does not know."""
 
     def __init__(self) -> None:
-        # Imported here, not at the top: it takes 120 ms, and readers such as `status` never price.
-        from genai_prices.data_snapshot import get_snapshot
-        from genai_prices.types import TieredPrices
-        self._snapshot, self._tiered = get_snapshot, TieredPrices
         self._models: dict[str, tuple | None] = {}  # model name -> (provider, model info) or None
         self._prices: dict[tuple[str, int], object] = {}  # (model, hour) -> ModelPrice
         self._rates: dict[tuple[int, int], tuple[float, ...]] = {}  # (id(ModelPrice), regime) -> rates
@@ -56,19 +52,22 @@ class Pricer:
         if price is not False:
             return price
         if model not in self._models:
+            # Imported here, not at the top: it takes 90 ms, and a run with nothing new never prices.
+            from genai_prices.data_snapshot import get_snapshot
             try:
-                self._models[model] = self._snapshot().find_provider_model(model, None, None, None)
+                self._models[model] = get_snapshot().find_provider_model(model, None, None, None)
             except LookupError:
                 self._models[model] = None
         found = self._models[model]
         price = None
         if found is not None:
+            from genai_prices.types import TieredPrices
             price = found[1].get_prices(_utc(ts))
             if id(price) not in self._thresholds:
                 self._keep.append(price)
                 self._thresholds[id(price)] = sorted({
                     tier.start for value in vars(price).values()
-                    if isinstance(value, self._tiered) for tier in value.tiers
+                    if isinstance(value, TieredPrices) for tier in value.tiers
                 })
         self._prices[key] = price
         return price

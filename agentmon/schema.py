@@ -25,7 +25,10 @@ M001_TASK_FIELDS = (
 
 
 def migrate(conn: sqlite3.Connection) -> None:
+    """Apply what is pending; then record the count in `user_version`, which Store checks first so
+    that an up-to-date database opens without importing this module."""
     migrations.apply(sqlite_utils.Database(conn))
+    conn.execute(f"PRAGMA user_version = {len(migrations._migrations)}")
 
 
 @migrations()

@@ -23,6 +23,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
+SCHEMA_VERSION = 4  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -118,8 +119,10 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
         self.conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the aggregates' hot pages stay in memory
-        from agentmon.schema import migrate  # sqlite-utils costs readers 40 ms of start-up: writers only
-        migrate(self.conn)
+        (version,) = self.conn.execute("PRAGMA user_version").fetchone()
+        if version != SCHEMA_VERSION:
+            from agentmon.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
+            migrate(self.conn)
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
         self._agent_spans: dict[str, list[float]] = {}
@@ -192,7 +195,8 @@ class Store:
         by_task: dict[tuple[str, str], list] = defaultdict(list)
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
-        requests: dict[str, list] = {}  # request_id -> its llm_requests row, as this batch leaves it
+        requests = self._load_requests(events)  # request_id -> its llm_requests row, as this batch leaves it
+        cost_nanos = self._cost_nanos
         for ev in events:
             ts = ev.ts
             if type(ts) is not float:
@@ -202,11 +206,15 @@ class Store:
                 evals.append((ev, ts))
                 self._touch_agent(ev.agent, ts, ts)
                 continue
-            if kind is LlmCall and ev.request_id is not None:
-                ev = self._dedupe_request(ev, ts, requests)
-                if ev is None:
-                    continue  # a repeat that adds nothing
-            by_task[(ev.agent, ev.task)].append((ev, ts))
+            cost = None
+            if kind in PRICED_EVENTS:
+                if kind is LlmCall and ev.request_id is not None:
+                    ev, cost = self._dedupe_request(ev, ts, requests)
+                    if ev is None:
+                        continue  # a repeat that adds nothing
+                else:
+                    cost = cost_nanos(ev, ts)
+            by_task[(ev.agent, ev.task)].append((ev, ts, cost))
             if kind in SIGNAL_EVENTS:
                 key = (ev.agent, "", int(ts // 60) * 60)
                 counters = deltas.get(key)
@@ -214,7 +222,6 @@ class Store:
                     counters = deltas[key] = [0] * WIDTH
                 add_event_signals(counters, ev)
         states = self._load_tasks(list(by_task))
-        cost_nanos = self._cost_nanos
         changed = []
         for key, task_events in by_task.items():
             state = states.get(key)
@@ -223,9 +230,7 @@ class Store:
                 state = self._tasks[key] = TaskState(*key)
             else:
                 before = contribution(state)
-            for ev, ts in task_events:
-                kind = type(ev)
-                cost = ev.cost_nanos if kind is UsageDelta else cost_nanos(ev, ts) if kind in PRICED_EVENTS else None
+            for ev, ts, cost in task_events:
                 fold(state, ev, ts, cost)
             after = contribution(state)
             if before != after:
@@ -243,7 +248,7 @@ class Store:
             self._agent_spans.clear()
         if requests:
             self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [(rid, *row) for rid, row in requests.items()])
+                                  [(rid, *row) for rid, row in requests.items() if row is not None])
         if changed:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
@@ -253,18 +258,26 @@ class Store:
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
 
-    def _dedupe_request(self, ev: LlmCall, ts: float, requests: dict[str, list]):
-        """The first sight of a request is an llm_call; a repeat only adds what its usage grew by
-        (elementwise maximum), to the task the request was first seen in."""
-        row = requests.get(ev.request_id)
-        if row is None:
-            found = self.conn.execute("SELECT * FROM llm_requests WHERE request_id = ?", (ev.request_id,)).fetchone()
-            row = list(found[1:]) if found else None
+    def _load_requests(self, events: list) -> dict[str, list | None]:
+        """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
+        ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
+        found: dict[str, list | None] = dict.fromkeys(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for rid, *row in self.conn.execute(
+                    f"SELECT * FROM llm_requests WHERE request_id IN ({', '.join('?' * len(part))})", part):
+                found[rid] = row
+        return found
+
+    def _dedupe_request(self, ev: LlmCall, ts: float, requests: dict[str, list | None]) -> tuple:
+        """(event, cost): the first sight of a request is an llm_call; a repeat only adds what its
+        usage grew by (elementwise maximum), to the task the request was first seen in."""
+        row = requests[ev.request_id]
         usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
         if row is None:
             cost = self._cost_nanos(ev, ts)
             requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None]
-            return ev
+            return ev, cost
         agent, task, first_ts, *old, old_cost, priced = row
         new = [max(a, b) for a, b in zip(old, usage)]
         cost = old_cost
@@ -273,10 +286,10 @@ class Store:
         elif priced and new != old:
             cost = self.pricer.cost_nanos(ev.model, first_ts, *new) or 0
         if new == old and cost == old_cost:
-            return None
+            return None, None
         requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced]
-        return UsageDelta(ts=first_ts, agent=agent, task=task, cost_nanos=cost - old_cost,
-                          tokens=tuple(n - o for n, o in zip(new, old)))
+        delta = UsageDelta(ts=first_ts, agent=agent, task=task, tokens=tuple(n - o for n, o in zip(new, old)))
+        return delta, cost - old_cost
 
     def _touch_agent(self, agent: str, first: float, last: float) -> None:
         span = self._agent_spans.get(agent)

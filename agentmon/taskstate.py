@@ -26,8 +26,7 @@ class UsageDelta(msgspec.Struct, kw_only=True):
     ts: float
     agent: str
     task: str
-    cost_nanos: int
-    tokens: tuple[int, int, int, int]  # input, output, cache read, cache write
+    tokens: tuple[int, int, int, int]  # input, output, cache read, cache write; the cost comes beside
 
 
 REASON_CHARS = 200  # reasons are cut here: the store keeps no prompts or outputs

@@ -121,10 +121,12 @@ def test_the_schema_migrations_build_the_columns_the_code_writes(db):
     """A fresh database, migrated from m001 on, has exactly the columns taskstate writes."""
     import sqlite3
 
-    from agentmon.store import Store
+    from agentmon.schema import migrations
+    from agentmon.store import SCHEMA_VERSION, Store
     from agentmon.taskstate import AGG_COLUMNS, TASK_FIELDS
     Store(db).close()
     conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
     cols = lambda t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]  # noqa: E731
     assert cols("tasks") == list(TASK_FIELDS)
     for table in ("agg_total", "agg_hour", "agg_minute"):

@@ -29,9 +29,6 @@ REJECTIONS = ("The user doesn't want to proceed with this tool use", "Permission
               "Permission to use")
 INTERRUPT = "[Request interrupted by user"
 NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<bash-stdout>", "<bash-stderr>")
-# Lines that carry nothing for the metrics, recognised before any parsing.
-SKIP = (b'"type":"file-history-snapshot"', b'"type":"queue-operation"', b'"type":"last-prompt"',
-        b'"type":"summary"', b'"type":"progress"')
 TOOL_NAMES_KEPT = 50_000
 
 
@@ -84,7 +81,7 @@ _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
 
 
 LINE_TYPES = {"user", "assistant", "system", "summary", "file-history-snapshot", "queue-operation", "last-prompt",
-              "progress"}
+              "progress"}  # only user and assistant lines carry anything for the metrics
 
 
 def looks_like(first_line: bytes) -> bool:
@@ -113,8 +110,6 @@ class ClaudeCodeSource:
         self.new_prompts.clear()
 
     def parse(self, raw: bytes, path: str) -> list:
-        if any(marker in raw for marker in SKIP):
-            return []
         try:
             line = _line.decode(raw)
         except msgspec.ValidationError as e:
