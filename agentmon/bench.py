@@ -142,6 +142,36 @@ def follow_latency(workdir: Path, samples: int = 20) -> float:
     return statistics.median(latencies)
 
 
+def claude_code(workdir: Path, say, size: int = 100_000_000) -> None:
+    """Cold and warm ingest of about 100 MB of Claude Code transcripts, beside ccusage when it is
+    installed (`npm install ccusage@18`; found on PATH or through $CCUSAGE)."""
+    import shutil
+
+    from agentmon.simulate import claude_code_transcripts
+    home = workdir / "claude-home"
+    lines = claude_code_transcripts(home / "projects", size)
+    db = workdir / "claude-code.db"
+    cmd = [sys.executable, "-m", "agentmon.cli", "ingest", str(home / "projects"), "--db", str(db)]
+    timings = []
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        timings.append(time.perf_counter() - start)
+    cold, warm = timings
+    say(f"claude  {size / 1e6:.0f} MB of transcripts ({lines:,} lines): cold {cold:.2f} s "
+        f"({size / 1e6 / cold:.0f} MB/s), warm with nothing new {warm:.2f} s")
+    ccusage = os.environ.get("CCUSAGE") or shutil.which("ccusage")
+    if not ccusage:
+        say("claude  ccusage not found: `npm install ccusage@18` and set $CCUSAGE to compare")
+        return
+    start = time.perf_counter()
+    subprocess.run([ccusage, "session", "--offline", "--json"], check=True, capture_output=True,
+                   env={**os.environ, "CLAUDE_CONFIG_DIR": str(home)})
+    theirs = time.perf_counter() - start
+    say(f"claude  ccusage session --offline --json: {theirs:.2f} s; agentmon cold is {theirs / cold:.1f}x faster "
+        f"(target >= 2x), warm takes {warm / theirs:.0%} of ccusage's time (target < 10%)")
+
+
 def run(n_events: int, large: int, workdir: Path | None) -> None:
     tmp = None
     if workdir is None:
@@ -187,6 +217,7 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
         f"{big_cli * 1e3:.0f} ms ({big_cli / small_cli:.2f}x, target <= 1.5x)")
     say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms "
         "(target <= 300)")
+    claude_code(workdir, say)
     from agentmon.tui.bench import run as tui_bench  # the monitor's own figures
     tui_bench(big_db, now, workdir, say)
     if tmp is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 
 import msgspec
@@ -54,3 +55,60 @@ def fleet_events(n_events: int, agents: int = 20, seed: int = 7, start: float = 
         for ev in events[:n_events - emitted]:
             yield _encode(ev)
         emitted += len(events)
+
+
+def claude_code_transcripts(projects: "Path", total_bytes: int, seed: int = 3) -> int:
+    """Claude Code-like transcripts under `projects/`, about `total_bytes` in all: sessions of
+    prompts, streamed assistant messages (usage repeated per content block), tool uses and
+    results with file-sized contents. Returns the number of lines written."""
+    import json
+    import uuid
+    from pathlib import Path
+
+    rng = random.Random(seed)
+    projects = Path(projects)
+    written = lines = session_no = 0
+    filler = "x" * 4000
+    while written < total_bytes:
+        session_no += 1
+        project = projects / f"-work-project{session_no % 12}"
+        project.mkdir(parents=True, exist_ok=True)
+        sid = str(uuid.UUID(int=rng.getrandbits(128)))
+        ts = 1_780_000_000.0 + session_no * 3600
+        out = []
+
+        def line(**fields):
+            nonlocal ts
+            ts += rng.uniform(0.5, 20)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+            out.append(json.dumps({"sessionId": sid, "cwd": f"/work/project{session_no % 12}", "version": "2.0.76",
+                                   "uuid": str(uuid.UUID(int=rng.getrandbits(128))), "timestamp": stamp, **fields},
+                                  separators=(",", ":")))
+
+        for prompt in range(rng.randint(2, 6)):
+            line(type="user", isSidechain=False, message={"role": "user", "content": f"do step {prompt}"})
+            for turn in range(rng.randint(2, 8)):
+                msg, req = f"msg_{session_no}_{prompt}_{turn}", f"req_{session_no}_{prompt}_{turn}"
+                usage = {"input_tokens": rng.randint(3, 50), "cache_creation_input_tokens": rng.randint(0, 5000),
+                         "cache_read_input_tokens": rng.randint(1000, 90000), "output_tokens": 2}
+                tool_id = f"toolu_{session_no}_{prompt}_{turn}"
+                blocks = [[{"type": "thinking", "thinking": filler[:rng.randint(200, 2000)]}],
+                          [{"type": "text", "text": filler[:rng.randint(100, 800)]}],
+                          [{"type": "tool_use", "id": tool_id, "name": rng.choice(["Read", "Bash", "Edit", "Grep"]),
+                            "input": {"file_path": "/work/x.py"}}]]
+                for i, content in enumerate(blocks):  # one line per content block, as Claude Code streams
+                    if i == len(blocks) - 1:
+                        usage = {**usage, "output_tokens": rng.randint(50, 900)}
+                    line(type="assistant", isSidechain=False, requestId=req,
+                         message={"model": rng.choice(MODELS), "id": msg, "type": "message", "role": "assistant",
+                                  "content": content, "usage": usage})
+                error = rng.random() < 0.08
+                line(type="user", isSidechain=False,
+                     message={"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id,
+                                                           "content": filler[:rng.randint(500, 4000)],
+                                                           **({"is_error": True} if error else {})}]})
+        data = "\n".join(out) + "\n"
+        (project / f"{sid}.jsonl").write_text(data)
+        written += len(data)
+        lines += len(out)
+    return lines

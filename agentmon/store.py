@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from agentmon.events import Cost, EvalResult, LlmCall, epoch_seconds
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
@@ -196,6 +198,7 @@ class Store:
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
         requests = self._load_requests(events)  # request_id -> its llm_requests row, as this batch leaves it
+        repeated: dict[str, list] = {}  # request_id -> [event with the largest usage so far, earliest ts]
         cost_nanos = self._cost_nanos
         for ev in events:
             ts = ev.ts
@@ -209,11 +212,9 @@ class Store:
             cost = None
             if kind in PRICED_EVENTS:
                 if kind is LlmCall and ev.request_id is not None:
-                    ev, cost = self._dedupe_request(ev, ts, requests)
-                    if ev is None:
-                        continue  # a repeat that adds nothing
-                else:
-                    cost = cost_nanos(ev, ts)
+                    _merge_repeat(repeated, ev, ts)  # a request's lines in this batch become one
+                    continue
+                cost = cost_nanos(ev, ts)
             by_task[(ev.agent, ev.task)].append((ev, ts, cost))
             if kind in SIGNAL_EVENTS:
                 key = (ev.agent, "", int(ts // 60) * 60)
@@ -221,6 +222,10 @@ class Store:
                 if counters is None:
                     counters = deltas[key] = [0] * WIDTH
                 add_event_signals(counters, ev)
+        for ev, ts in repeated.values():
+            ev, cost = self._dedupe_request(ev, ts, requests)
+            if ev is not None:  # None: a repeat that adds nothing
+                by_task[(ev.agent, ev.task)].append((ev, ts, cost))
         states = self._load_tasks(list(by_task))
         changed = []
         for key, task_events in by_task.items():
@@ -384,6 +389,22 @@ class Store:
 
 
 PRICED_EVENTS = (LlmCall, Cost)
+_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def _merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
+    """Fold the lines of one request within a batch: the earliest line's task and time, the
+    largest usage and cost (the order of the lines does not matter)."""
+    seen = repeated.get(ev.request_id)
+    if seen is None:
+        repeated[ev.request_id] = [ev, ts]
+        return
+    first, first_ts = seen if seen[1] <= ts else (ev, ts)
+    other = ev if first is seen[0] else seen[0]
+    grown = {k: max(getattr(first, k), getattr(other, k)) for k in _USAGE}
+    if first.cost_usd is not None or other.cost_usd is not None:
+        grown["cost_usd"] = max(c for c in (first.cost_usd, other.cost_usd) if c is not None)
+    repeated[ev.request_id] = [msgspec.structs.replace(first, **grown), first_ts]
 
 
 def _add(deltas: dict, agent: str, model: str, ts: float, first: int, values: tuple, sign: int) -> None:

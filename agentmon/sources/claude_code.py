@@ -70,6 +70,14 @@ class Block(msgspec.Struct):
     content: msgspec.Raw = msgspec.Raw(b"null")
 
 
+class ToolUse(msgspec.Struct):
+    """An assistant content block, of which only tool uses matter (text and thinking are skipped)."""
+
+    type: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
 class TextBlock(msgspec.Struct):
     type: str = ""
     text: str = ""
@@ -77,6 +85,7 @@ class TextBlock(msgspec.Struct):
 
 _line = msgspec.json.Decoder(Line)
 _blocks = msgspec.json.Decoder(str | list[Block])
+_tool_uses = msgspec.json.Decoder(list[ToolUse])
 _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
 
 
@@ -123,12 +132,12 @@ class ClaudeCodeSource:
         ts = line.timestamp.timestamp()
         agent = self.agent(path, line.cwd)
         if line.type == "assistant":
-            return self._assistant(line, ts, agent)
+            return self._assistant(line, ts, agent, b'"tool_use"' in raw)
         return self._user(line, ts, agent)
 
     # --- what a line means ------------------------------------------------------------
 
-    def _assistant(self, line: Line, ts: float, agent: str) -> list:
+    def _assistant(self, line: Line, ts: float, agent: str, has_tool_use: bool) -> list:
         m = line.message
         task = self.task_at(line.sessionId, ts)
         events = []
@@ -139,8 +148,11 @@ class ClaudeCodeSource:
                 output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
                 cache_write_tokens=u.cache_creation_input_tokens, cost_usd=line.costUSD,
                 request_id=f"{m.id}/{line.requestId}" if m.id else None))
-        content = _decode_blocks(m.content)
-        if isinstance(content, list):
+        if has_tool_use:  # most assistant lines are text or thinking: their content is never decoded
+            try:
+                content = _tool_uses.decode(m.content)
+            except msgspec.ValidationError:
+                content = []
             for block in content:
                 if block.type == "tool_use" and block.id:
                     self._remember_tool(block.id, block.name or "tool")
