@@ -195,6 +195,36 @@ def export(db, window, out, by) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=4318, show_default=True, help="Port (OTLP/HTTP's usual one).")
+@click.option("--token", envvar="AGENTMON_TOKEN", help="Bearer token clients must send [env: AGENTMON_TOKEN].")
+@click.option("--no-token", is_flag=True, help="Listen beyond loopback without a token (a trusted network only).")
+@db_option
+def serve(host, port, token, no_token, db) -> None:
+    """Receive OpenTelemetry over OTLP/HTTP (/v1/traces, /v1/logs) into the database."""
+    import ipaddress
+
+    from agentmon.serve import Receiver
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not token and not no_token:
+        raise click.UsageError(f"{host} is not loopback: give --token (or $AGENTMON_TOKEN), or --no-token")
+    with Store(_db(db)) as store:
+        receiver = Receiver(store, (host, port), token=token)
+        click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {store.path}", err=True)
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=receiver.shutdown).start())
+        try:
+            receiver.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            receiver.server_close()
+        click.echo(f"agentmon: {receiver.accepted} spans and log records accepted", err=True)
+
+
+@main.command()
 @db_option
 @click.option("--limit", default=50, show_default=True, help="Show the latest this many.")
 def quarantine(db, limit) -> None:

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmon.events import TaskEnd
 from agentmon.sources import BadLine
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
@@ -81,12 +80,7 @@ class Ingester:
 
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
-        idle = self.store.idle_tasks(CLAUDE_CODE_AGENTS, self.clock() - self.idle_task_seconds)
-        if idle:
-            self.store.commit(Batch(events=[
-                TaskEnd(ts=last + self.idle_task_seconds, agent=agent, task=task, outcome="unknown",
-                        reason=f"no line for {self.idle_task_seconds / 60:.0f} minutes")
-                for agent, task, last in idle]))
+        self.store.close_idle_tasks(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())
 
     def _publish_error(self) -> None:
         if self.stats.last_error != self.stats.stored_error:

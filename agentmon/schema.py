@@ -110,3 +110,15 @@ def m004_formats_and_prompts(db: sqlite_utils.Database) -> None:
         CREATE TABLE session_prompts (session TEXT, ts REAL, task TEXT, PRIMARY KEY (session, ts, task))
             WITHOUT ROWID;
     """)
+
+
+@migrations()
+def m005_opentelemetry(db: sqlite_utils.Database) -> None:
+    """OpenTelemetry: the spans and log records already counted (a retried export counts once),
+    the agent of each trace, and the events of traces whose agent is not known yet."""
+    db.executescript("""
+        CREATE TABLE otel_seen (key TEXT PRIMARY KEY, at REAL) WITHOUT ROWID;
+        CREATE TABLE otel_traces (trace_id TEXT PRIMARY KEY, agent TEXT) WITHOUT ROWID;
+        CREATE TABLE otel_pending (trace_id TEXT, event BLOB);
+        CREATE INDEX otel_pending_by_trace ON otel_pending (trace_id);
+    """)

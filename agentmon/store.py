@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from agentmon.events import Cost, EvalResult, LlmCall, epoch_seconds
+from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
     AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, UsageDelta, add_event_signals, contribution,
@@ -25,7 +25,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 4  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 5  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -60,6 +60,7 @@ class Batch:
     events: list = field(default_factory=list)
     bad: list[tuple] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt bytes)
     prompts: list[tuple] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
+    otel: list = field(default_factory=list)  # agentmon.sources.otlp.Mapped, one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0
 
@@ -176,7 +177,10 @@ class Store:
                      adv.old_offset))
                 if cur.rowcount != 1:
                     raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
-            self._apply_events(batch.events)
+            events = batch.events
+            if batch.otel:
+                events = events + self._otel_events(batch.otel)
+            self._apply_events(events)
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:
@@ -263,6 +267,45 @@ class Store:
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
 
+    def _otel_events(self, mapped: list) -> list:
+        """The events of the spans and records not counted before; events of traces whose agent is
+        still unknown wait in otel_pending until the trace's invoke_agent span names it."""
+        conn = self.conn
+        keys = list({m.key for m in mapped})
+        seen = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            seen.update(k for (k,) in conn.execute(
+                f"SELECT key FROM otel_seen WHERE key IN ({', '.join('?' * len(part))})", part))
+        fresh, now = [], time.time()
+        for m in mapped:
+            if m.key not in seen:
+                seen.add(m.key)
+                fresh.append(m)
+        conn.executemany("INSERT INTO otel_seen VALUES (?, ?)", [(m.key, now) for m in fresh])
+        named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
+        conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named.items())
+        events = [ev for m in fresh for ev in m.events]
+        waiting = []
+        for ev in (ev for m in fresh for ev in m.agentless):
+            agent = named.get(ev.task)
+            if agent is None:
+                row = conn.execute("SELECT agent FROM otel_traces WHERE trace_id = ?", (ev.task,)).fetchone()
+                agent = named[ev.task] = row[0] if row else None
+            if agent is None:
+                waiting.append((ev.task, msgspec.json.encode(msgspec.structs.replace(ev, agent="?"))))
+            else:
+                events.append(msgspec.structs.replace(ev, agent=agent))
+        conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)
+        for trace, agent in named.items():
+            if agent is None:
+                continue
+            rows = conn.execute("SELECT event FROM otel_pending WHERE trace_id = ?", (trace,)).fetchall()
+            if rows:
+                events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=agent) for (blob,) in rows]
+                conn.execute("DELETE FROM otel_pending WHERE trace_id = ?", (trace,))
+        return events
+
     def _load_requests(self, events: list) -> dict[str, list | None]:
         """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
         ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
@@ -308,11 +351,19 @@ class Store:
         return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
                                  (session,)).fetchall()
 
-    def idle_tasks(self, agent_prefix: str, idle_since: float) -> list[tuple[str, str, float]]:
-        """Open tasks of agents named `agent_prefix…` whose last event is older than `idle_since`."""
-        return self.conn.execute(
+    def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> int:
+        """End, unlabeled, the open tasks of agents named `agent_prefix…` (sources that never say
+        when a task is over) that have had no event for `idle_seconds`. Idempotent: the end is a
+        pure function of the task's last event."""
+        idle = self.conn.execute(
             "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
-            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", idle_since)).fetchall()
+            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
+        if idle:
+            self.commit(Batch(events=[
+                TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
+                        reason=f"no event for {idle_seconds / 60:.0f} minutes")
+                for agent, task, last in idle]))
+        return len(idle)
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
@@ -389,6 +440,7 @@ class Store:
 
 
 PRICED_EVENTS = (LlmCall, Cost)
+_event_decoder = msgspec.json.Decoder(Event)
 _USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 

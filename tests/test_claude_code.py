@@ -40,7 +40,7 @@ def test_the_fixture_session_by_hand(db):
     assert (p2["llm_calls"], p2["input_tokens"], p2["output_tokens"]) == (2, 55, 140)
     assert p2["model"] == "claude-sonnet-4-5-20250929"  # its first llm_call, not the subagent's haiku
     # p3: nothing after it: ended by the idle timeout, 30 minutes after its last line
-    assert p3["end_ts"] == p3["first_ts"] + 1800 and p3["reason"] == "no line for 30 minutes"
+    assert p3["end_ts"] == p3["first_ts"] + 1800 and p3["reason"] == "no event for 30 minutes"
 
 
 def test_the_fixture_metrics(db):

@@ -1,0 +1,250 @@
+"""OpenTelemetry: GenAI spans and Claude Code's log events, from OTLP protobuf or OTLP JSON.
+
+Both encodings are first read into the same small records (Span, Record), then one mapping
+turns those into events (docs/otel.md). Every span and log record also yields a key that the
+store keeps, so a batch a client sends twice (a retry after a lost response) counts once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from agentmon.events import (
+    Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+)
+
+LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
+OUTCOMES = {"success", "failure", "abandoned", "unknown"}
+CLAUDE_CODE_SERVICE = "claude-code"
+APPROVED = {"user_temporary", "user_permanent"}
+REJECTED = {"user_reject", "user_abort"}
+
+
+@dataclass
+class Span:
+    trace_id: str
+    span_id: str
+    name: str
+    start: float
+    end: float
+    error: bool
+    status_message: str
+    attrs: dict
+    events: list[tuple[str, float, dict]]
+    service: str
+
+
+@dataclass
+class Record:
+    """A log record: Claude Code's events are these."""
+
+    name: str
+    ts: float
+    attrs: dict
+    service: str
+    key: str = field(default="")
+
+
+@dataclass
+class Mapped:
+    """The events of one span or log record; `agentless` ones wait for their trace's agent."""
+
+    key: str
+    events: list
+    agentless: list = field(default_factory=list)
+    trace_agent: tuple[str, str] | None = None  # (trace id, agent): an invoke_agent span names it
+
+
+# --- reading OTLP protobuf -----------------------------------------------------------------
+
+def _any_value(v):
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_any_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind)
+
+
+def _attrs_proto(kvs) -> dict:
+    return {kv.key: _any_value(kv.value) for kv in kvs}
+
+
+def spans_from_proto(request) -> Iterator[Span]:
+    for rs in request.resource_spans:
+        service = str(_attrs_proto(rs.resource.attributes).get("service.name") or "")
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                yield Span(s.trace_id.hex(), s.span_id.hex(), s.name, s.start_time_unix_nano / 1e9,
+                           s.end_time_unix_nano / 1e9, s.status.code == 2, s.status.message,
+                           _attrs_proto(s.attributes),
+                           [(e.name, e.time_unix_nano / 1e9, _attrs_proto(e.attributes)) for e in s.events], service)
+
+
+def records_from_proto(request) -> Iterator[Record]:
+    for rl in request.resource_logs:
+        service = str(_attrs_proto(rl.resource.attributes).get("service.name") or "")
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                attrs = _attrs_proto(r.attributes)
+                name = r.event_name or str(attrs.get("event.name") or "")
+                ts = (r.time_unix_nano or r.observed_time_unix_nano) / 1e9
+                yield Record(name, ts, attrs, service, _record_key(r.SerializeToString(deterministic=True)))
+
+
+# --- reading OTLP JSON ------------------------------------------------------------------------
+
+def _any_json(v: dict):
+    if not isinstance(v, dict) or not v:
+        return None
+    kind, value = next(iter(v.items()))
+    if kind == "intValue":
+        return int(value)
+    if kind == "doubleValue":
+        return float(value)
+    if kind == "arrayValue":
+        return [_any_json(x) for x in value.get("values", [])]
+    if kind == "kvlistValue":
+        return _attrs_json(value.get("values", []))
+    return value
+
+
+def _attrs_json(kvs: list) -> dict:
+    return {kv.get("key"): _any_json(kv.get("value")) for kv in kvs or [] if isinstance(kv, dict)}
+
+
+def _nanos(value) -> float:
+    return int(value or 0) / 1e9
+
+
+def spans_from_json(doc: dict) -> Iterator[Span]:
+    for rs in doc.get("resourceSpans") or []:
+        service = str(_attrs_json((rs.get("resource") or {}).get("attributes")).get("service.name") or "")
+        for ss in rs.get("scopeSpans") or []:
+            for s in ss.get("spans") or []:
+                status = s.get("status") or {}
+                yield Span(str(s.get("traceId", "")).lower(), str(s.get("spanId", "")).lower(), s.get("name", ""),
+                           _nanos(s.get("startTimeUnixNano")), _nanos(s.get("endTimeUnixNano")),
+                           status.get("code") in (2, "STATUS_CODE_ERROR"), status.get("message", ""),
+                           _attrs_json(s.get("attributes")),
+                           [(e.get("name", ""), _nanos(e.get("timeUnixNano")), _attrs_json(e.get("attributes")))
+                            for e in s.get("events") or []], service)
+
+
+def records_from_json(doc: dict, raw_key: bytes) -> Iterator[Record]:
+    for rl in doc.get("resourceLogs") or []:
+        service = str(_attrs_json((rl.get("resource") or {}).get("attributes")).get("service.name") or "")
+        for i, sl in enumerate(rl.get("scopeLogs") or []):
+            for j, r in enumerate(sl.get("logRecords") or []):
+                attrs = _attrs_json(r.get("attributes"))
+                name = r.get("eventName") or str(attrs.get("event.name") or "")
+                ts = _nanos(r.get("timeUnixNano") or r.get("observedTimeUnixNano"))
+                key = _record_key(repr((name, ts, sorted(attrs.items(), key=lambda kv: kv[0]))).encode())
+                yield Record(name, ts, attrs, service, key)
+
+
+def _record_key(data: bytes) -> str:
+    return "log:" + hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+# --- the mapping ----------------------------------------------------------------------------------
+
+def _int(attrs: dict, *names: str) -> int:
+    for name in names:
+        value = attrs.get(name)
+        if value is not None:
+            try:
+                return max(0, int(value))
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
+def _operation(span: Span) -> str:
+    op = span.attrs.get("gen_ai.operation.name")
+    if op:
+        return str(op)
+    return span.name.split(" ", 1)[0]
+
+
+def map_span(span: Span) -> Mapped:
+    """A GenAI span's events. A task is a trace; its agent comes from the `invoke_agent` span."""
+    a = span.attrs
+    op = _operation(span)
+    task = span.trace_id
+    agent = str(a.get("gen_ai.agent.name") or "")
+    out = Mapped(f"span:{span.trace_id}:{span.span_id}", [])
+    events: list = []
+    if op == "invoke_agent":
+        agent = agent or span.service or "unknown-agent"
+        outcome = str(a.get("agentmon.task.outcome") or ("failure" if span.error else "success"))
+        if outcome not in OUTCOMES:
+            outcome = "failure" if span.error else "success"
+        model = a.get("gen_ai.request.model")
+        events += [TaskStart(ts=span.start, agent=agent, task=task, model=str(model) if model else None),
+                   TaskEnd(ts=span.end, agent=agent, task=task, outcome=outcome,
+                           reason=span.status_message or None)]
+        out.trace_agent = (span.trace_id, agent)
+    elif op in LLM_OPERATIONS:
+        model = str(a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or "unknown-model")
+        cache_read = _int(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+        cache_write = _int(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
+        total_input = _int(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+        events.append(LlmCall(  # OpenTelemetry counts cache tokens inside input_tokens; we keep them apart
+            ts=span.end, agent=agent, task=task, model=model,
+            input_tokens=max(0, total_input - cache_read - cache_write),
+            output_tokens=_int(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+            cache_read_tokens=cache_read, cache_write_tokens=cache_write))
+    elif op == "execute_tool":
+        failed = span.error or bool(a.get("error.type"))
+        events.append(ToolCall(ts=span.end, agent=agent, task=task, tool=str(a.get("gen_ai.tool.name") or "tool"),
+                               ok=not failed, error=str(a.get("error.type") or span.status_message or "")[:200] or None))
+    for name, ts, attrs in span.events:
+        if name == "agentmon.escalation":
+            events.append(Escalation(ts=ts, agent=agent, task=task, reason=_opt(attrs.get("reason"))))
+        elif name == "agentmon.confirmation":
+            events.append(Confirmation(ts=ts, agent=agent, task=task, approved=bool(attrs.get("approved")),
+                                       action=_opt(attrs.get("action"))))
+        elif name == "agentmon.human_intervention":
+            events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind=_opt(attrs.get("kind"))))
+    for ev in events:
+        (out.events if ev.agent else out.agentless).append(ev)
+    return out
+
+
+def _opt(value) -> str | None:
+    return None if value is None else str(value)[:200]
+
+
+def map_record(record: Record) -> Mapped:
+    """Claude Code's OpenTelemetry events: a task per `prompt.id`."""
+    a = record.attrs
+    name = record.name.removeprefix("claude_code.")
+    agent = "claude-code:" + (record.service if record.service and record.service != CLAUDE_CODE_SERVICE else "otel")
+    task = str(a.get("prompt.id") or a.get("session.id") or "")
+    out = Mapped(record.key, [])
+    if not task or not record.name.startswith("claude_code."):
+        return out
+    ts = record.ts
+    if name == "user_prompt":
+        out.events.append(TaskStart(ts=ts, agent=agent, task=task))
+    elif name == "api_request":
+        out.events.append(LlmCall(
+            ts=ts, agent=agent, task=task, model=str(a.get("model") or "unknown-model"),
+            input_tokens=_int(a, "input_tokens"), output_tokens=_int(a, "output_tokens"),
+            cache_read_tokens=_int(a, "cache_read_tokens"), cache_write_tokens=_int(a, "cache_creation_tokens"),
+            cost_usd=float(a["cost_usd"]) if a.get("cost_usd") is not None else None))
+    elif name == "tool_result":
+        ok = str(a.get("success")).lower() == "true"
+        out.events.append(ToolCall(ts=ts, agent=agent, task=task, tool=str(a.get("tool_name") or "tool"), ok=ok,
+                                   error=_opt(a.get("error"))))
+    elif name == "tool_decision":
+        source = str(a.get("source") or "")
+        if source in APPROVED or source in REJECTED:
+            out.events.append(Confirmation(ts=ts, agent=agent, task=task, approved=source in APPROVED,
+                                           action=_opt(a.get("tool_name"))))
+    return out
