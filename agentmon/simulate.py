@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 
@@ -57,13 +58,12 @@ def fleet_events(n_events: int, agents: int = 20, seed: int = 7, start: float = 
         emitted += len(events)
 
 
-def claude_code_transcripts(projects: "Path", total_bytes: int, seed: int = 3) -> int:
+def claude_code_transcripts(projects: Path, total_bytes: int, seed: int = 3) -> int:
     """Claude Code-like transcripts under `projects/`, about `total_bytes` in all: sessions of
     prompts, streamed assistant messages (usage repeated per content block), tool uses and
     results with file-sized contents. Returns the number of lines written."""
     import json
     import uuid
-    from pathlib import Path
 
     rng = random.Random(seed)
     projects = Path(projects)
