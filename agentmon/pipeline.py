@@ -13,7 +13,8 @@ from pathlib import Path
 from agentmon.sources import BadLine
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
-from agentmon.sources.detect import CLAUDE_CODE, detect
+from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON, detect
+from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 from agentmon.sources.native import parse_line
 from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
 from agentmon.tail import (
@@ -256,6 +257,14 @@ class Ingester:
                 off += len(line) + 1
             batch.prompts.extend(self.claude_code.new_prompts)
             self.claude_code.new_prompts.clear()
+        elif t.format == OTLP_JSON:
+            for line in chunk.lines:
+                if line.strip() and not (long_at and off in long_at):
+                    try:
+                        batch.otel.extend(parse_otlp_line(line))
+                    except BadLine as e:
+                        bad.append((off, str(e), line))
+                off += len(line) + 1
         else:
             for line in chunk.lines:
                 if line and not (long_at and off in long_at):

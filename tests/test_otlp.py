@@ -169,3 +169,30 @@ def test_claude_code_log_events(receiver, db):
     assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (1, 1, 2, 1)
     assert a["cost_usd"] == pytest.approx(0.0123)
     assert a["confirmation_rejection_rate"] == 0.5  # Claude Code: rejections over tool calls
+
+
+def test_collector_file_exporter_output_is_tailed_like_any_log(db, logs):
+    """The Collector's file exporter writes one OTLP JSON export request per line."""
+    from conftest import ingest
+    span = lambda sid, name, attrs: {  # noqa: E731
+        "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": sid, "name": name,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000003000000000",
+        "attributes": [{"key": k, "value": v} for k, v in attrs.items()]}
+    lines = [
+        {"resourceSpans": [{"scopeSpans": [{"spans": [span("00f067aa0ba902b1", "execute_tool search", {
+            "gen_ai.operation.name": {"stringValue": "execute_tool"}, "gen_ai.tool.name": {"stringValue": "search"},
+            "error.type": {"stringValue": "timeout"}})]}]}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": [span("00f067aa0ba902b2", "invoke_agent file-agent", {
+            "gen_ai.operation.name": {"stringValue": "invoke_agent"},
+            "gen_ai.agent.name": {"stringValue": "file-agent"},
+            "agentmon.task.outcome": {"stringValue": "abandoned"}})]}]}]},
+    ]
+    path = logs / "otel-traces.json"  # a name the patterns do not know: given explicitly, found by content
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + "not json\n")
+    ingest([path], db)
+    ingest([path], db)
+    a = agents(db)["file-agent"]
+    assert (a["tasks"], a["successes"], a["tool_errors"]) == (1, 0, 1)
+    import sqlite3
+    assert sqlite3.connect(db).execute("SELECT outcome FROM tasks").fetchone() == ("abandoned",)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM quarantine").fetchone() == (1,)

@@ -7,9 +7,13 @@ from agentmon.sources.claude_code import looks_like as looks_like_claude_code
 
 NATIVE = "native"
 CLAUDE_CODE = "claude-code"
+OTLP_JSON = "otlp-json"  # the OpenTelemetry Collector's file exporter: an export request per line
 
 
 def detect(first_line: bytes) -> str:
+    head = first_line[:64]
+    if head.lstrip().startswith(b"{") and (b'"resourceSpans"' in head or b'"resourceLogs"' in head):
+        return OTLP_JSON
     if looks_like_claude_code(first_line):
         return CLAUDE_CODE
     return NATIVE  # including garbage: the native parser says what is wrong with each line

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agentmon.events import (
     Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
 )
+from agentmon.sources import BadLine
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
 OUTCOMES = {"success", "failure", "abandoned", "unknown"}
@@ -248,3 +249,19 @@ def map_record(record: Record) -> Mapped:
             out.events.append(Confirmation(ts=ts, agent=agent, task=task, approved=source in APPROVED,
                                            action=_opt(a.get("tool_name"))))
     return out
+
+
+def parse_json_line(line: bytes) -> list[Mapped]:
+    """One line of the Collector's file exporter: an ExportTraceServiceRequest or
+    ExportLogsServiceRequest in OTLP JSON."""
+    import json
+    try:
+        doc = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadLine(f"not JSON: {e}") from None
+    if not isinstance(doc, dict) or not ({"resourceSpans", "resourceLogs"} & doc.keys()):
+        raise BadLine("not an OTLP export request (no resourceSpans or resourceLogs)")
+    try:
+        return [map_span(s) for s in spans_from_json(doc)] + [map_record(r) for r in records_from_json(doc, line)]
+    except (TypeError, ValueError, AttributeError) as e:
+        raise BadLine(f"unreadable telemetry: {e}") from None

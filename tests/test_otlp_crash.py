@@ -1,0 +1,89 @@
+"""kill -9 of `agentmon serve` while an SDK exporter retries: nothing lost, nothing doubled."""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import agents
+
+pytest.importorskip("opentelemetry.sdk.trace")
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+KILLS = 8
+TASKS = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spans(tasks: int):
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("crash")
+    for i in range(tasks):
+        with tracer.start_as_current_span("invoke_agent crash-agent") as task:
+            task.set_attribute("gen_ai.operation.name", "invoke_agent")
+            task.set_attribute("gen_ai.agent.name", "crash-agent")
+            with tracer.start_as_current_span("execute_tool t") as tool:
+                tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                tool.set_attribute("gen_ai.tool.name", "t")
+    return memory.get_finished_spans()
+
+
+def test_sigkill_of_the_receiver_loses_and_doubles_nothing(tmp_path):
+    db, port = tmp_path / "otlp.db", free_port()
+    cmd = [sys.executable, "-m", "agentmon.cli", "serve", "--port", str(port), "--db", str(db)]
+    all_spans = spans(TASKS)
+    done = threading.Event()
+    attempts = []
+
+    def client():
+        exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
+        for i in range(0, len(all_spans), 10):
+            batch = all_spans[i:i + 10]
+            time.sleep(0.01)
+            while True:  # the client retries until the receiver says the batch is stored
+                attempts.append(i)
+                try:
+                    if exporter.export(batch) == SpanExportResult.SUCCESS:
+                        break
+                except Exception:  # noqa: BLE001 - a refused connection while the receiver is down
+                    pass
+                time.sleep(0.05)
+        done.set()
+
+    server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    worker = threading.Thread(target=client)
+    worker.start()
+    rng = random.Random(4)
+    try:
+        for _ in range(KILLS):
+            if done.is_set():
+                break
+            time.sleep(rng.uniform(0.2, 0.5))
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
+            server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        worker.join(timeout=120)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+    assert done.is_set()
+    a = agents(db)["crash-agent"]
+    assert (a["tasks"], a["tool_calls"]) == (TASKS, TASKS)
+    assert len(attempts) > len(range(0, len(all_spans), 10))  # some batches were sent more than once
