@@ -271,12 +271,8 @@ class Store:
         """The events of the spans and records not counted before; events of traces whose agent is
         still unknown wait in otel_pending until the trace's invoke_agent span names it."""
         conn = self.conn
-        keys = list({m.key for m in mapped})
-        seen = set()
-        for i in range(0, len(keys), 500):
-            part = keys[i:i + 500]
-            seen.update(k for (k,) in conn.execute(
-                f"SELECT key FROM otel_seen WHERE key IN ({', '.join('?' * len(part))})", part))
+        seen = {k for (k,) in self._in_chunks("SELECT key FROM otel_seen WHERE key IN ({})",
+                                              list({m.key for m in mapped}))}
         fresh, now = [], time.time()
         for m in mapped:
             if m.key not in seen:
@@ -286,25 +282,32 @@ class Store:
         named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
         conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named.items())
         events = [ev for m in fresh for ev in m.events]
+        agentless = [ev for m in fresh for ev in m.agentless]
+        known = dict(named)
+        unknown = list({ev.task for ev in agentless} - known.keys())
+        known.update(self._in_chunks("SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
         waiting = []
-        for ev in (ev for m in fresh for ev in m.agentless):
-            agent = named.get(ev.task)
-            if agent is None:
-                row = conn.execute("SELECT agent FROM otel_traces WHERE trace_id = ?", (ev.task,)).fetchone()
-                agent = named[ev.task] = row[0] if row else None
+        for ev in agentless:
+            agent = known.get(ev.task)
             if agent is None:
                 waiting.append((ev.task, msgspec.json.encode(msgspec.structs.replace(ev, agent="?"))))
             else:
                 events.append(msgspec.structs.replace(ev, agent=agent))
         conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)
-        for trace, agent in named.items():
-            if agent is None:
-                continue
-            rows = conn.execute("SELECT event FROM otel_pending WHERE trace_id = ?", (trace,)).fetchall()
-            if rows:
-                events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=agent) for (blob,) in rows]
-                conn.execute("DELETE FROM otel_pending WHERE trace_id = ?", (trace,))
+        released = self._in_chunks("SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", list(named))
+        if released:
+            events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=named[trace])
+                       for trace, blob in released]
+            self._in_chunks("DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in released}))
         return events
+
+    def _in_chunks(self, sql: str, values: list) -> list[tuple]:
+        """Run `sql`, whose `IN ({})` takes `values`, 500 values at a time; the rows it returns."""
+        rows = []
+        for i in range(0, len(values), 500):
+            part = values[i:i + 500]
+            rows += self.conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
+        return rows
 
     def _load_requests(self, events: list) -> dict[str, list | None]:
         """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
