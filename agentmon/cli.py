@@ -55,7 +55,9 @@ def main(ctx: click.Context) -> None:
 @db_option
 @click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
               help="The window the screen starts in (w cycles it).")
-def watch(paths, db, window) -> None:
+@click.option("--otlp", is_flag=True, help="Also receive OTLP/HTTP on 127.0.0.1 (see `agentmon serve`).")
+@click.option("--otlp-port", default=4318, show_default=True)
+def watch(paths, db, window, otlp, otlp_port) -> None:
     """Open the live monitor, following the logs under PATHS into the database.
 
     Without PATHS it follows the `sources.paths` of agentmon.toml; with none, it only
@@ -64,7 +66,8 @@ def watch(paths, db, window) -> None:
     """
     from agentmon.tui.app import AgentmonApp
     cfg = config.load()
-    AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window).run()
+    AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window,
+                otlp_port=otlp_port if otlp else None).run()
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ class Store:
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
         self._agent_spans: dict[str, list[float]] = {}
+        self._commit_lock = threading.RLock()
         self._upsert_sql = {name: _upsert_sql(name) for name in ("agg_minute", "agg_hour", "agg_total")}
 
     def close(self) -> None:
@@ -163,7 +165,13 @@ class Store:
     # --- the ingest transaction -----------------------------------------------
 
     def commit(self, batch: Batch) -> None:
-        """Apply a batch atomically; raise OffsetConflict if a file moved under us."""
+        """Apply a batch atomically; raise OffsetConflict if a file moved under us.
+
+        Thread-safe: the file ingester and the OTLP receiver of one process share this writer."""
+        with self._commit_lock:
+            self._commit(batch)
+
+    def _commit(self, batch: Batch) -> None:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:

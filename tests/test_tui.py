@@ -247,3 +247,33 @@ async def test_agentmon_demo_opens_on_a_live_fleet(tmp_path):
         assert first > 100  # two hours of history before the first paint
         await pilot.press("q")
     assert app.stop_fleet.is_set()
+
+
+async def test_watch_with_otlp_receives_spans_into_the_screen(tmp_path):
+    import socket
+    import urllib.request
+
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = make_app(tmp_path / "otlp.db", otlp_port=port, refresh_interval=0.2)
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = b"\x07" * 16, b"\x08" * 8, "invoke_agent tui-agent"
+    span.start_time_unix_nano, span.end_time_unix_nano = int((FROZEN - 60) * 1e9), int((FROZEN - 30) * 1e9)
+    kv = span.attributes.add()
+    kv.key, kv.value.string_value = "gen_ai.agent.name", "otel-in-tui"
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "OTLP on" in text_of(app.query_one("#status")):
+                break
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=request.SerializeToString(),
+                                     headers={"Content-Type": "application/x-protobuf"}, method="POST")
+        assert urllib.request.urlopen(req, timeout=5).status == 200
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "otel-in-tui" in app.panels:
+                break
+        assert app.panels["otel-in-tui"].view.metrics.tasks == 1

@@ -74,8 +74,9 @@ class AgentmonApp(App):
 
     def __init__(self, db_path: Path, paths: Sequence[Path] = (), window: str = "24h",
                  clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
-                 export_dir: Path | None = None, banner: str | None = None):
+                 export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None):
         super().__init__()
+        self.otlp_port = otlp_port  # also receive OTLP/HTTP on 127.0.0.1:otlp_port
         self.db_path = Path(db_path)
         self.paths = [Path(p) for p in paths]
         self.window = window
@@ -106,7 +107,7 @@ class AgentmonApp(App):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        if self.paths:
+        if self.paths or self.otlp_port is not None:
             self.run_ingest()
         self.set_interval(self.refresh_interval, self.poll)
         self.refresh_fleet(force=True)
@@ -146,7 +147,7 @@ class AgentmonApp(App):
 
     @work(thread=True, exclusive=True, group="ingest")
     def run_ingest(self) -> None:
-        """Follow the paths into the database, unless another process already writes it."""
+        """Follow the paths (and receive OTLP) into the database, unless another process writes it."""
         from agentmon.pipeline import Ingester
         from agentmon.store import Store
         from agentmon.watch import follow
@@ -157,14 +158,31 @@ class AgentmonApp(App):
             return
         ingester = Ingester(store, self.paths, keep_open=True, extra_files=[labels_path(self.db_path)])
         self.post_message(IngestMode(""))  # following: the normal state needs no words
+        receiver = self._start_receiver(store)
         try:
             follow(ingester, self.stop_ingest, on_pass=lambda ing: self.post_message(
                 IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
         except Exception as e:  # keep the screen up: say what stopped, in the status bar
             self.post_message(IngestMode(f"ingest stopped: {e}"))
         finally:
+            if receiver is not None:
+                receiver.shutdown()
+                receiver.server_close()
             ingester.close()
             store.close()
+
+    def _start_receiver(self, store):
+        if self.otlp_port is None:
+            return None
+        from agentmon.serve import Receiver
+        try:
+            receiver = Receiver(store, ("127.0.0.1", self.otlp_port))
+        except OSError as e:
+            self.post_message(IngestMode(f"OTLP receiver not started: {e.strerror}"))
+            return None
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        self.post_message(IngestMode(f"OTLP on :{receiver.server_port}"))
+        return receiver
 
     # --- handlers (the app's thread) --------------------------------------------------------
 
