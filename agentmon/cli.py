@@ -167,7 +167,8 @@ def status(db, window, as_json) -> None:
     rows = [("AGENT", "VERDICT", "TASKS", "SUCCESS", "AUTONOMY", "$/SUCCESS", "ESCAL", "TOOL-ERR",
              "REJECT", "EVAL", "REASON")]
     for a in doc["agents"]:
-        rows.append((literal(a["agent"]), a["verdict"].upper(), str(a["tasks"]), _pct(a["task_success_rate"]),
+        tasks = str(a["tasks"]) + (f" ({a['unlabeled_tasks']} unlabeled)" if a["unlabeled_tasks"] else "")
+        rows.append((literal(a["agent"]), a["verdict"].upper(), tasks, _pct(a["task_success_rate"]),
                      _pct(a["autonomy_rate"]), _usd(a["cost_per_successful_task"]), _pct(a["escalation_rate"]),
                      _pct(a["tool_error_rate"]), _pct(a["confirmation_rejection_rate"]),
                      _pct(a["eval_pass_rate"]), literal(a["reasons"][0] if a["reasons"] else "")))
@@ -238,7 +239,8 @@ def quarantine(db, limit) -> None:
                         (limit,)).fetchall()
     for path, offset, reason, excerpt in reversed(rows):
         click.echo(f"{literal(path)}:{offset}: {literal(reason)}\n    {literal(excerpt[:120])}")
-    click.echo(f"{total} quarantined line{'s' * (total != 1)}" + (f", latest {len(rows)} shown" if total > len(rows) else ""))
+    shown = f", latest {len(rows)} shown" if total > len(rows) else ""
+    click.echo(f"{total} quarantined line{'s' * (total != 1)}{shown}")
 
 
 @main.command()

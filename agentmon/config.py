@@ -63,7 +63,8 @@ def load() -> Config:
 def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
     for key, value in table.items():
         if key not in known:
-            raise AgentmonError(f"{path}: unknown setting `{prefix}{key}` (known: {', '.join(prefix + k for k in known)})")
+            names = ", ".join(prefix + k for k in known)
+            raise AgentmonError(f"{path}: unknown setting `{prefix}{key}` (known: {names})")
         if not isinstance(value, known[key]):
             raise AgentmonError(f"{path}: `{prefix}{key}` must be a {known[key].__name__}")
 

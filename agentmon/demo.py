@@ -94,7 +94,8 @@ class DemoFleet:
             self._emit(p, ts, "cost", task, cost_usd=round(rng.uniform(0.0002, 0.002), 6), kind="vector-db")
         ok = rng.random() < success + (0.03 if not human else -0.05)
         ts += rng.uniform(1, 6)
-        self._emit(p, ts, "task_end", task, outcome="success" if ok else rng.choice(("failure", "failure", "abandoned")),
+        outcome = "success" if ok else rng.choice(("failure", "failure", "abandoned"))
+        self._emit(p, ts, "task_end", task, outcome=outcome,
                    **({} if ok else {"reason": rng.choice(("refund amount mismatch", "order not found",
                                                            "gave up after retries", "wrong customer record"))}))
 

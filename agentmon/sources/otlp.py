@@ -202,8 +202,9 @@ def map_span(span: Span) -> Mapped:
             cache_read_tokens=cache_read, cache_write_tokens=cache_write))
     elif op == "execute_tool":
         failed = span.error or bool(a.get("error.type"))
+        error = str(a.get("error.type") or span.status_message or "")[:200] or None
         events.append(ToolCall(ts=span.end, agent=agent, task=task, tool=str(a.get("gen_ai.tool.name") or "tool"),
-                               ok=not failed, error=str(a.get("error.type") or span.status_message or "")[:200] or None))
+                               ok=not failed, error=error))
     for name, ts, attrs in span.events:
         if name == "agentmon.escalation":
             events.append(Escalation(ts=ts, agent=agent, task=task, reason=_opt(attrs.get("reason"))))

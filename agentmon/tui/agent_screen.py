@@ -78,7 +78,9 @@ class AgentScreen(Screen):
         why = Text(f"why {m.verdict.upper()}\n", style="bold")
         for reason in m.reasons:
             why.append_text(Text("  · ") + plain(reason) + Text("\n"))
-        why.append(f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks · {m.unpriced_llm_calls} unpriced llm calls · "
+        unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
+        why.append(f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks{unlabeled} · "
+                   f"{m.unpriced_llm_calls} unpriced llm calls · "
                    f"tokens in {m.input_tokens:,} out {m.output_tokens:,} cache read {m.cache_read_tokens:,}",
                    style="dim")
         self.query_one("#why", Static).update(why)
@@ -125,7 +127,8 @@ class AgentScreen(Screen):
         for suite, run, newest, cases, passed, critical_failed, version in detail.eval_runs:
             line = Text("  ")
             line.append_text(plain(f"{suite} {run or '(no run)'}"))
-            line.append(f"  {clock(newest)}  {passed}/{cases} passed ({pct(passed / cases if cases else None).strip()})")
+            share = pct(passed / cases if cases else None).strip()
+            line.append(f"  {clock(newest)}  {passed}/{cases} passed ({share})")
             if critical_failed:
                 line.append(f"  {critical_failed} critical failed", style="bold red")
             if version:
