@@ -79,6 +79,12 @@ class TaskEnd(_TaskEvent, tag="task_end", kw_only=True):
     reason: str | None = None
 
 
+class ApiError(_TaskEvent, tag="api_error", kw_only=True):
+    """The model provider's API failed the agent (overloaded, rate limited, 5xx)."""
+
+    status: str | None = None
+
+
 class EvalResult(_Base, tag="eval_result", kw_only=True):
     suite: Name
     case: Name
@@ -90,7 +96,7 @@ class EvalResult(_Base, tag="eval_result", kw_only=True):
 
 Event = Union[
     TaskStart, LlmCall, ToolCall, Escalation, Confirmation,
-    HumanIntervention, Cost, TaskEnd, EvalResult,
+    HumanIntervention, Cost, TaskEnd, ApiError, EvalResult,
 ]
 EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
 

@@ -51,6 +51,7 @@ class AgentMetrics:
     eval_pass_rate: float | None
     tool_calls: int
     tool_errors: int
+    api_errors: int
     unpriced_llm_calls: int
     input_tokens: int
     output_tokens: int
@@ -162,7 +163,7 @@ def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetric
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),
         eval_pass_rate=eval_pass_rate,
-        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"),
+        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), api_errors=g("api_errors"),
         unpriced_llm_calls=g("unpriced_llm_calls"),
         input_tokens=g("input_tokens"), output_tokens=g("output_tokens"),
         cache_read_tokens=g("cache_read_tokens"), cache_write_tokens=g("cache_write_tokens"),

@@ -122,3 +122,10 @@ def m005_opentelemetry(db: sqlite_utils.Database) -> None:
         CREATE TABLE otel_pending (trace_id TEXT, event BLOB);
         CREATE INDEX otel_pending_by_trace ON otel_pending (trace_id);
     """)
+
+
+@migrations()
+def m006_api_errors(db: sqlite_utils.Database) -> None:
+    """API errors the agents hit: a leading signal."""
+    for table in ("agg_total", "agg_hour", "agg_minute"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN api_errors INTEGER NOT NULL DEFAULT 0")

@@ -15,7 +15,7 @@ from operator import attrgetter
 import msgspec
 
 from agentmon.events import (
-    Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
+    ApiError, Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
     TaskStart, ToolCall,
 )
 
@@ -41,6 +41,7 @@ AGG_COLUMNS = (
     "tasks_seen", "escalated_tasks",
     "tool_calls", "tool_errors", "confirmations", "rejections",
     "unlabeled",  # ended with outcome "unknown": counted, but not in the success rate
+    "api_errors",  # a leading signal, by its own timestamp
 )
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
 WIDTH = len(AGG_COLUMNS)
@@ -145,6 +146,8 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
                 state.rejected_ts, state.rejected_action = ts, cut(event.action)
     elif kind is HumanIntervention:
         state.interventions += 1
+    elif kind is ApiError:
+        pass  # counted by its own timestamp (add_event_signals); nothing about the task changes
     else:
         raise TypeError(f"not a task event: {kind.__name__}")
 
@@ -186,7 +189,7 @@ assert AGG_COLUMNS[:12] == (
 
 
 _TOOL_CALLS, _TOOL_ERRORS = COL["tool_calls"], COL["tool_errors"]
-_CONFIRMATIONS, _REJECTIONS = COL["confirmations"], COL["rejections"]
+_CONFIRMATIONS, _REJECTIONS, _API_ERRORS = COL["confirmations"], COL["rejections"], COL["api_errors"]
 
 
 def add_event_signals(counters: list[int], event) -> None:
@@ -198,6 +201,8 @@ def add_event_signals(counters: list[int], event) -> None:
     elif kind is Confirmation:
         counters[_CONFIRMATIONS] += 1
         counters[_REJECTIONS] += not event.approved
+    elif kind is ApiError:
+        counters[_API_ERRORS] += 1
 
 
-SIGNAL_EVENTS = (ToolCall, Confirmation)
+SIGNAL_EVENTS = (ToolCall, Confirmation, ApiError)

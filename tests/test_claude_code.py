@@ -50,6 +50,7 @@ def test_the_fixture_metrics(db):
     assert a["autonomy_rate"] == pytest.approx(1 / 3)  # only p3 had no human step
     assert a["confirmation_rejection_rate"] == pytest.approx(1 / 7)  # rejections over tool calls here
     assert a["tool_error_rate"] == pytest.approx(2 / 7)
+    assert a["api_errors"] == 1  # the <synthetic> API error message, which is no LLM call
     price = lambda model, i, o, r, w: float(calc_price(  # noqa: E731
         Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w), model).total_price)
     expected = (price("claude-sonnet-4-5-20250929", 10, 250, 5000, 2000) + price("claude-sonnet-4-5-20250929", 20, 400, 7000, 100)

@@ -14,7 +14,7 @@ NATIVE = FIXTURES / "native"
 AGENT_KEYS = [
     "agent", "tasks", "successes", "unlabeled_tasks", "task_success_rate", "autonomy_rate", "cost_usd",
     "cost_per_successful_task", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
-    "eval_pass_rate", "tool_calls", "tool_errors", "unpriced_llm_calls", "input_tokens", "output_tokens",
+    "eval_pass_rate", "tool_calls", "tool_errors", "api_errors", "unpriced_llm_calls", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "verdict", "reasons", "models",
 ]
 MODEL_KEYS = ["model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task"]

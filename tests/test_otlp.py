@@ -158,6 +158,7 @@ def test_claude_code_log_events(receiver, db):
     record("claude_code.tool_decision", 3, tool_name="Read", decision="accept", source="config")
     record("claude_code.tool_result", 4, tool_name="Read", success="true")
     record("claude_code.tool_result", 5, tool_name="Edit", success="false", error="no match")
+    record("claude_code.api_error", 5, status_code="529", model="claude-sonnet-4-5")
     assert post(receiver, "/v1/logs", request.SerializeToString(), "application/x-protobuf").status == 200
     import sqlite3
     row = sqlite3.connect(db).execute("SELECT confirmations, rejections, input_tokens, output_tokens, end_ts"
@@ -169,6 +170,7 @@ def test_claude_code_log_events(receiver, db):
     assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (1, 1, 2, 1)
     assert a["cost_usd"] == pytest.approx(0.0123)
     assert a["confirmation_rejection_rate"] == 0.5  # Claude Code: rejections over tool calls
+    assert a["api_errors"] == 1
 
 
 def test_collector_file_exporter_output_is_tailed_like_any_log(db, logs):

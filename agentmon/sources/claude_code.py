@@ -20,7 +20,7 @@ from datetime import datetime
 import msgspec
 
 from agentmon.events import (
-    Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+    ApiError, Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
 )
 from agentmon.sources import BadLine
 
@@ -48,6 +48,8 @@ class Message(msgspec.Struct):
 
 class Line(msgspec.Struct):
     type: str = ""
+    subtype: str | None = None
+    isApiErrorMessage: bool = False
     timestamp: datetime | None = None
     sessionId: str | None = None
     uuid: str | None = None
@@ -125,6 +127,9 @@ class ClaudeCodeSource:
             raise BadLine(f"not a Claude Code transcript line: {e}") from None
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
             raise BadLine(f"not JSON: {e}") from None
+        if line.type == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
+            ts = line.timestamp.timestamp()
+            return [ApiError(ts=ts, agent=self.agent(path, line.cwd), task=self.task_at(line.sessionId, ts))]
         if line.type not in ("user", "assistant") or line.message is None or not line.sessionId:
             return []
         if line.timestamp is None:
@@ -141,6 +146,8 @@ class ClaudeCodeSource:
         m = line.message
         task = self.task_at(line.sessionId, ts)
         events = []
+        if line.isApiErrorMessage:  # written by Claude Code itself when the API failed: no model call
+            events.append(ApiError(ts=ts, agent=agent, task=task))
         if m.usage is not None and m.model and m.model != "<synthetic>":
             u = m.usage
             events.append(LlmCall(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agentmon.events import (
-    Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+    ApiError, Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
 )
 from agentmon.sources import BadLine
 
@@ -244,6 +244,8 @@ def map_record(record: Record) -> Mapped:
         ok = str(a.get("success")).lower() == "true"
         out.events.append(ToolCall(ts=ts, agent=agent, task=task, tool=str(a.get("tool_name") or "tool"), ok=ok,
                                    error=_opt(a.get("error"))))
+    elif name == "api_error":
+        out.events.append(ApiError(ts=ts, agent=agent, task=task, status=_opt(a.get("status_code"))))
     elif name == "tool_decision":
         source = str(a.get("source") or "")
         if source in APPROVED or source in REJECTED:
