@@ -53,8 +53,9 @@ def test_the_fixture_metrics(db):
     assert a["api_errors"] == 1  # the <synthetic> API error message, which is no LLM call
     price = lambda model, i, o, r, w: float(calc_price(  # noqa: E731
         Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w), model).total_price)
-    expected = (price("claude-sonnet-4-5-20250929", 10, 250, 5000, 2000) + price("claude-sonnet-4-5-20250929", 20, 400, 7000, 100)
-                + price("claude-sonnet-4-5-20250929", 5, 60, 7100, 0) + price("claude-haiku-4-5-20251001", 50, 80, 0, 0))
+    sonnet, haiku = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
+    expected = (price(sonnet, 10, 250, 5000, 2000) + price(sonnet, 20, 400, 7000, 100)
+                + price(sonnet, 5, 60, 7100, 0) + price(haiku, 50, 80, 0, 0))
     assert a["cost_usd"] == pytest.approx(expected, rel=1e-6)
     assert a["verdict"] == "hold" and "3 ended without an outcome" in a["reasons"][0]
 
