@@ -123,6 +123,9 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
         self.conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the aggregates' hot pages stay in memory
+        # Checkpoint the WAL every ~40 MB instead of every 4 MB: small commits (an OTLP request each)
+        # spent half their time in checkpoints.
+        self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
         (version,) = self.conn.execute("PRAGMA user_version").fetchone()
         if version != SCHEMA_VERSION:
             from agentmon.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
