@@ -49,7 +49,6 @@ def test_sigkill_of_the_receiver_loses_and_doubles_nothing(tmp_path):
     cmd = [sys.executable, "-m", "agentmon.cli", "serve", "--port", str(port), "--db", str(db)]
     all_spans = spans(TASKS)
     done = threading.Event()
-    attempts = []
 
     def client():
         exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
@@ -57,7 +56,6 @@ def test_sigkill_of_the_receiver_loses_and_doubles_nothing(tmp_path):
             batch = all_spans[i:i + 10]
             time.sleep(0.02)
             while True:  # the client retries until the receiver says the batch is stored
-                attempts.append(i)
                 try:
                     if exporter.export(batch) == SpanExportResult.SUCCESS:
                         break
