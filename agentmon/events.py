@@ -44,6 +44,7 @@ class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
     output_tokens: Tokens
     cache_read_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
+    cache_write_1h_tokens: Tokens = 0  # of cache_write_tokens, those kept an hour (a higher price)
     cost_usd: Usd | None = None
     # The same request logged more than once (streamed, or in two files) counts once, with the
     # largest usage seen: Claude Code writes a line per content block, repeating the usage.

@@ -27,7 +27,7 @@ class Pricer:
 
     def cost_nanos(
         self, model: str, ts: float, input_tokens: int, output_tokens: int,
-        cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+        cache_read_tokens: int = 0, cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0,
     ) -> int | None:
         """Cost of one API request. `input_tokens` excludes cache tokens (Anthropic's
         convention); genai-prices wants the total, converted here and only here."""
@@ -40,10 +40,11 @@ class Pricer:
         rates = self._rates.get((id(price), regime))
         if rates is None:
             rates = self._rates[(id(price), regime)] = self._derive(model, ts, thresholds, regime)
-        base, per_input, per_output, per_read, per_write = rates
+        base, per_input, per_output, per_read, per_write, per_write_1h = rates
+        write_1h = min(cache_write_1h_tokens, cache_write_tokens)
         return round(
-            base + per_input * input_tokens + per_output * output_tokens
-            + per_read * cache_read_tokens + per_write * cache_write_tokens
+            base + per_input * input_tokens + per_output * output_tokens + per_read * cache_read_tokens
+            + per_write * (cache_write_tokens - write_1h) + per_write_1h * write_1h
         )
 
     def _model_price(self, model: str, ts: float):
@@ -78,9 +79,9 @@ class Pricer:
         r = 1 if regime == 0 else thresholds[regime - 1] + 1
         when = _utc(ts)
 
-        def price(input_total=r, output=0, read=0, write=0) -> float:
-            usage = Usage(input_tokens=input_total, output_tokens=output,
-                          cache_read_tokens=read, cache_write_tokens=write)
+        def price(input_total=r, output=0, read=0, write=0, write_1h=0) -> float:
+            usage = Usage(input_tokens=input_total, output_tokens=output, cache_read_tokens=read,
+                          cache_write_tokens=write, **({"cache_write_1h_tokens": write_1h} if write_1h else {}))
             return float(calc_price(usage, model, genai_request_timestamp=when).total_price) * NANO
 
         p0 = price()
@@ -89,7 +90,11 @@ class Pricer:
         per_output = price(output=1) - p0
         per_read = price(read=1) - p0 + per_input  # a read replaces an uncached input token
         per_write = price(write=1) - p0 + per_input
-        return base, per_input, per_output, per_read, per_write
+        try:
+            per_write_1h = price(write=1, write_1h=1) - p0 + per_input
+        except (LookupError, ValueError):  # no one-hour price known: the five-minute one
+            per_write_1h = per_write
+        return base, per_input, per_output, per_read, per_write, per_write_1h
 
 
 def _utc(ts: float) -> datetime:

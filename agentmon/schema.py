@@ -129,3 +129,9 @@ def m006_api_errors(db: sqlite_utils.Database) -> None:
     """API errors the agents hit: a leading signal."""
     for table in ("agg_total", "agg_hour", "agg_minute"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN api_errors INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m007_one_hour_cache_writes(db: sqlite_utils.Database) -> None:
+    """Cache writes kept an hour cost more: a repeated request is repriced with them."""
+    db.execute("ALTER TABLE llm_requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0")

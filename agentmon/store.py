@@ -26,7 +26,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 6  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 7  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -267,7 +267,7 @@ class Store:
                 [(agent, *span) for agent, span in self._agent_spans.items()])
             self._agent_spans.clear()
         if requests:
-            self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   [(rid, *row) for rid, row in requests.items() if row is not None])
         if changed:
             self.conn.executemany(
@@ -338,18 +338,20 @@ class Store:
         usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
         if row is None:
             cost = self._cost_nanos(ev, ts)
-            requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None]
+            requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None,
+                                       ev.cache_write_1h_tokens]
             return ev, cost
-        agent, task, first_ts, *old, old_cost, priced = row
+        agent, task, first_ts, *old, old_cost, priced, old_1h = row
         new = [max(a, b) for a, b in zip(old, usage)]
+        new_1h = max(old_1h, ev.cache_write_1h_tokens)
         cost = old_cost
         if ev.cost_usd is not None:
             cost = max(old_cost, round(ev.cost_usd * NANO))
-        elif priced and new != old:
-            cost = self.pricer.cost_nanos(ev.model, first_ts, *new) or 0
-        if new == old and cost == old_cost:
+        elif priced and (new != old or new_1h != old_1h):
+            cost = self.pricer.cost_nanos(ev.model, first_ts, *new, new_1h) or 0
+        if new == old and cost == old_cost and new_1h == old_1h:
             return None, None
-        requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced]
+        requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced, new_1h]
         delta = UsageDelta(ts=first_ts, agent=agent, task=task, tokens=tuple(n - o for n, o in zip(new, old)))
         return delta, cost - old_cost
 
@@ -405,7 +407,7 @@ class Store:
         if ev.cost_usd is not None:
             return round(ev.cost_usd * NANO)
         return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
-                                      ev.cache_read_tokens, ev.cache_write_tokens)
+                                      ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens)
 
     def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
         """Upsert the batch's deltas into the minute, hour and all-time aggregates."""
@@ -455,7 +457,7 @@ class Store:
 
 PRICED_EVENTS = (LlmCall, Cost)
 _event_decoder = msgspec.json.Decoder(Event)
-_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
 
 def _merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:

@@ -35,3 +35,14 @@ def test_tier_applies_per_request_not_to_a_sum():
 
 def test_unknown_model_is_unpriced_not_guessed():
     assert Pricer().cost_nanos("in-house-model-x", TS, 1000, 1000) is None
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"])
+def test_one_hour_cache_writes_cost_what_genai_prices_says(model):
+    pricer = Pricer()
+    when = datetime.fromtimestamp(TS, tz=timezone.utc)
+    expected = calc_price(Usage(input_tokens=100 + 5000, output_tokens=50, cache_write_tokens=5000,
+                                cache_write_1h_tokens=3000), model, genai_request_timestamp=when).total_price
+    got = pricer.cost_nanos(model, TS, 100, 50, 0, 5000, 3000)
+    assert got == pytest.approx(float(expected) * NANO, abs=1)
+    assert got > pricer.cost_nanos(model, TS, 100, 50, 0, 5000)  # an hour costs more than five minutes

@@ -32,11 +32,16 @@ NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<
 TOOL_NAMES_KEPT = 50_000
 
 
+class CacheCreation(msgspec.Struct):
+    ephemeral_1h_input_tokens: int = 0
+
+
 class Usage(msgspec.Struct):
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation: CacheCreation | None = None
 
 
 class Message(msgspec.Struct):
@@ -153,7 +158,9 @@ class ClaudeCodeSource:
             events.append(LlmCall(
                 ts=ts, agent=agent, task=task, model=m.model, input_tokens=u.input_tokens,
                 output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
-                cache_write_tokens=u.cache_creation_input_tokens, cost_usd=line.costUSD,
+                cache_write_tokens=u.cache_creation_input_tokens,
+                cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
+                cost_usd=line.costUSD,
                 request_id=f"{m.id}/{line.requestId}" if m.id else None))
         if has_tool_use:  # most assistant lines are text or thinking: their content is never decoded
             try:
