@@ -53,6 +53,9 @@ def fake_agent(endpoint: str, tasks: int, fail_every: int = 4, headers=None) -> 
                     tool.set_status(Status(StatusCode.ERROR, "timeout"))
             if i % 10 == 0:
                 task.add_event("agentmon.escalation", {"reason": "asked for a human"})
+            task.add_event("gen_ai.evaluation.result", {
+                "gen_ai.evaluation.name": "groundedness",
+                "gen_ai.evaluation.score.label": "fail" if i % 8 == 0 else "pass"})
             if i % fail_every == 0:
                 task.set_status(Status(StatusCode.ERROR, "wrong answer"))
     provider.force_flush()
@@ -68,6 +71,7 @@ def test_an_sdk_instrumented_agent_shows_up_with_the_right_numbers(receiver, db)
     assert (a["input_tokens"], a["cache_read_tokens"], a["output_tokens"]) == (40 * 200, 40 * 1000, 40 * 100)
     assert a["cost_usd"] > 0 and a["unpriced_llm_calls"] == 0
     assert [m["model"] for m in a["models"]] == ["claude-haiku-4-5"]  # from the first llm call
+    assert a["eval_pass_rate"] == pytest.approx(35 / 40)  # gen_ai.evaluation.result events, 5 failed
 
 
 def test_a_retried_export_counts_once(receiver, db):

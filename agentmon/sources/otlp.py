@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agentmon.events import (
-    ApiError, Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+    ApiError, Confirmation, Escalation, EvalResult, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
 )
 from agentmon.sources import BadLine
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
+PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
+FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES = {"success", "failure", "abandoned", "unknown"}
 CLAUDE_CODE_SERVICE = "claude-code"
 APPROVED = {"user_temporary", "user_permanent"}
@@ -213,9 +215,34 @@ def map_span(span: Span) -> Mapped:
                                        action=_opt(attrs.get("action"))))
         elif name == "agentmon.human_intervention":
             events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind=_opt(attrs.get("kind"))))
+        elif name == "gen_ai.evaluation.result":
+            result = evaluation(attrs, ts, agent or span.service, f"{span.trace_id}/{span.span_id}")
+            if result is not None:
+                out.events.append(result)
     for ev in events:
         (out.events if ev.agent else out.agentless).append(ev)
     return out
+
+
+def evaluation(attrs: dict, ts: float, agent: str, operation: str) -> EvalResult | None:
+    """A `gen_ai.evaluation.result` event as an eval result: the suite is `gen_ai.evaluation.name`, the case the
+    evaluated response (`gen_ai.response.id`, else the span). Passed by `gen_ai.evaluation.score.label`
+    (pass/fail words), else by `gen_ai.evaluation.score.value` against `agentmon.eval.threshold`; with
+    neither, nothing is guessed and the result is left out."""
+    suite = attrs.get("gen_ai.evaluation.name")
+    if not suite or not agent:
+        return None
+    label = str(attrs.get("gen_ai.evaluation.score.label") or "").strip().lower()
+    score, threshold = attrs.get("gen_ai.evaluation.score.value"), attrs.get("agentmon.eval.threshold")
+    if label in PASS_LABELS or label in FAIL_LABELS:
+        passed = label in PASS_LABELS
+    elif isinstance(score, (int, float)) and isinstance(threshold, (int, float)):
+        passed = score >= threshold
+    else:
+        return None
+    return EvalResult(ts=ts, agent=agent, suite=str(suite), case=str(attrs.get("gen_ai.response.id") or operation),
+                      passed=passed, run=_opt(attrs.get("agentmon.eval.run")),
+                      critical=bool(attrs.get("agentmon.eval.critical")))
 
 
 def _opt(value) -> str | None:
@@ -229,6 +256,10 @@ def map_record(record: Record) -> Mapped:
     agent = "claude-code:" + (record.service if record.service and record.service != CLAUDE_CODE_SERVICE else "otel")
     task = str(a.get("prompt.id") or a.get("session.id") or "")
     out = Mapped(record.key, [])
+    if record.name == "gen_ai.evaluation.result":
+        result = evaluation(a, record.ts, record.service, record.key)
+        out.events += [result] if result is not None else []
+        return out
     if not task or not record.name.startswith("claude_code."):
         return out
     ts = record.ts
