@@ -16,13 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 
-from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
+from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
+from agentmon.llm_requests import dedupe_request, load_requests, merge_repeat
+from agentmon.otel_traces import otel_events
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
-    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, UsageDelta, add_event_signals, contribution,
-    fold, task_row,
+    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, add_event_signals, contribution, fold, task_row,
 )
 
 EXCERPT_BYTES = 200
@@ -190,7 +190,7 @@ class Store:
                     raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
             events = batch.events
             if batch.otel:
-                events = events + self._otel_events(batch.otel)
+                events = events + otel_events(conn, batch.otel)
             self._apply_events(events)
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
@@ -212,7 +212,7 @@ class Store:
         by_task: dict[tuple[str, str], list] = defaultdict(list)
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
-        requests = self._load_requests(events)  # request_id -> its llm_requests row, as this batch leaves it
+        requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
         repeated: dict[str, list] = {}  # request_id -> [event with the largest usage so far, earliest ts]
         cost_nanos = self._cost_nanos
         for ev in events:
@@ -227,7 +227,7 @@ class Store:
             cost = None
             if kind in PRICED_EVENTS:
                 if kind is LlmCall and ev.request_id is not None:
-                    _merge_repeat(repeated, ev, ts)  # a request's lines in this batch become one
+                    merge_repeat(repeated, ev, ts)  # a request's lines in this batch become one
                     continue
                 cost = cost_nanos(ev, ts)
             by_task[(ev.agent, ev.task)].append((ev, ts, cost))
@@ -238,7 +238,7 @@ class Store:
                     counters = deltas[key] = [0] * WIDTH
                 add_event_signals(counters, ev)
         for ev, ts in repeated.values():
-            ev, cost = self._dedupe_request(ev, ts, requests)
+            ev, cost = dedupe_request(ev, ts, requests, self.pricer)
             if ev is not None:  # None: a repeat that adds nothing
                 by_task[(ev.agent, ev.task)].append((ev, ts, cost))
         states = self._load_tasks(list(by_task))
@@ -277,83 +277,6 @@ class Store:
             self._apply_eval(ev, ts)
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
-
-    def _otel_events(self, mapped: list) -> list:
-        """The events of the spans and records not counted before; events of traces whose agent is
-        still unknown wait in otel_pending until the trace's invoke_agent span names it."""
-        conn = self.conn
-        seen = {k for (k,) in self._in_chunks("SELECT key FROM otel_seen WHERE key IN ({})",
-                                              list({m.key for m in mapped}))}
-        fresh, now = [], time.time()
-        for m in mapped:
-            if m.key not in seen:
-                seen.add(m.key)
-                fresh.append(m)
-        conn.executemany("INSERT INTO otel_seen VALUES (?, ?)", [(m.key, now) for m in fresh])
-        named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
-        conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named.items())
-        events = [ev for m in fresh for ev in m.events]
-        agentless = [ev for m in fresh for ev in m.agentless]
-        known = dict(named)
-        unknown = list({ev.task for ev in agentless} - known.keys())
-        known.update(self._in_chunks("SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
-        waiting = []
-        for ev in agentless:
-            agent = known.get(ev.task)
-            if agent is None:
-                waiting.append((ev.task, msgspec.json.encode(msgspec.structs.replace(ev, agent="?"))))
-            else:
-                events.append(msgspec.structs.replace(ev, agent=agent))
-        conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)
-        released = self._in_chunks("SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", list(named))
-        if released:
-            events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=named[trace])
-                       for trace, blob in released]
-            self._in_chunks("DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in released}))
-        return events
-
-    def _in_chunks(self, sql: str, values: list) -> list[tuple]:
-        """Run `sql`, whose `IN ({})` takes `values`, 500 values at a time; the rows it returns."""
-        rows = []
-        for i in range(0, len(values), 500):
-            part = values[i:i + 500]
-            rows += self.conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
-        return rows
-
-    def _load_requests(self, events: list) -> dict[str, list | None]:
-        """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
-        ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
-        found: dict[str, list | None] = dict.fromkeys(ids)
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            for rid, *row in self.conn.execute(
-                    f"SELECT * FROM llm_requests WHERE request_id IN ({', '.join('?' * len(part))})", part):
-                found[rid] = row
-        return found
-
-    def _dedupe_request(self, ev: LlmCall, ts: float, requests: dict[str, list | None]) -> tuple:
-        """(event, cost): the first sight of a request is an llm_call; a repeat only adds what its
-        usage grew by (elementwise maximum), to the task the request was first seen in."""
-        row = requests[ev.request_id]
-        usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
-        if row is None:
-            cost = self._cost_nanos(ev, ts)
-            requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None,
-                                       ev.cache_write_1h_tokens]
-            return ev, cost
-        agent, task, first_ts, *old, old_cost, priced, old_1h = row
-        new = [max(a, b) for a, b in zip(old, usage)]
-        new_1h = max(old_1h, ev.cache_write_1h_tokens)
-        cost = old_cost
-        if ev.cost_usd is not None:
-            cost = max(old_cost, round(ev.cost_usd * NANO))
-        elif priced and (new != old or new_1h != old_1h):
-            cost = self.pricer.cost_nanos(ev.model, first_ts, *new, new_1h) or 0
-        if new == old and cost == old_cost and new_1h == old_1h:
-            return None, None
-        requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced, new_1h]
-        delta = UsageDelta(ts=first_ts, agent=agent, task=task, tokens=tuple(n - o for n, o in zip(new, old)))
-        return delta, cost - old_cost
 
     def _touch_agent(self, agent: str, first: float, last: float) -> None:
         span = self._agent_spans.get(agent)
@@ -456,25 +379,6 @@ class Store:
 
 
 PRICED_EVENTS = (LlmCall, Cost)
-_event_decoder = msgspec.json.Decoder(Event)
-_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
-
-
-def _merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
-    """Fold the lines of one request within a batch: the earliest line's task and time, the
-    largest usage and cost (the order of the lines does not matter)."""
-    seen = repeated.get(ev.request_id)
-    if seen is None:
-        repeated[ev.request_id] = [ev, ts]
-        return
-    first, first_ts = seen if seen[1] <= ts else (ev, ts)
-    other = ev if first is seen[0] else seen[0]
-    grown = {k: max(getattr(first, k), getattr(other, k)) for k in _USAGE}
-    if first.cost_usd is not None or other.cost_usd is not None:
-        grown["cost_usd"] = max(c for c in (first.cost_usd, other.cost_usd) if c is not None)
-    repeated[ev.request_id] = [msgspec.structs.replace(first, **grown), first_ts]
-
-
 def _add(deltas: dict, agent: str, model: str, ts: float, first: int, values: tuple, sign: int) -> None:
     key = (agent, model, int(ts // 60) * 60)
     cur = deltas.get(key)

@@ -1,0 +1,61 @@
+"""OpenTelemetry in the store: each span and log record counts once, and a trace's events wait for
+its agent.
+
+A client retries an export whose answer it did not get, so the receiver may see a span twice:
+`otel_seen` remembers every span and record. Child spans end, and are exported, before their
+`invoke_agent` parent names the agent: until it does, their events wait in `otel_pending`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import msgspec
+
+from agentmon.events import Event
+
+_event_decoder = msgspec.json.Decoder(Event)
+
+
+def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
+    """The events of the spans and records not counted before; events of traces whose agent is
+    still unknown wait in otel_pending until the trace's invoke_agent span names it."""
+    keys = list({m.key for m in mapped})
+    seen = {k for (k,) in in_chunks(conn, "SELECT key FROM otel_seen WHERE key IN ({})", keys)}
+    fresh, now = [], time.time()
+    for m in mapped:
+        if m.key not in seen:
+            seen.add(m.key)
+            fresh.append(m)
+    conn.executemany("INSERT INTO otel_seen VALUES (?, ?)", [(m.key, now) for m in fresh])
+    named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
+    conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named.items())
+    events = [ev for m in fresh for ev in m.events]
+    agentless = [ev for m in fresh for ev in m.agentless]
+    known = dict(named)
+    unknown = list({ev.task for ev in agentless} - known.keys())
+    known.update(in_chunks(conn, "SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
+    waiting = []
+    for ev in agentless:
+        agent = known.get(ev.task)
+        if agent is None:
+            waiting.append((ev.task, msgspec.json.encode(msgspec.structs.replace(ev, agent="?"))))
+        else:
+            events.append(msgspec.structs.replace(ev, agent=agent))
+    conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)
+    released = in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", list(named))
+    if released:
+        events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=named[trace])
+                   for trace, blob in released]
+        in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in released}))
+    return events
+
+
+def in_chunks(conn: sqlite3.Connection, sql: str, values: list) -> list[tuple]:
+    """Run `sql`, whose `IN ({})` takes `values`, 500 values at a time; the rows it returns."""
+    rows = []
+    for i in range(0, len(values), 500):
+        part = values[i:i + 500]
+        rows += conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
+    return rows
