@@ -13,6 +13,7 @@ import sqlite3
 import msgspec
 
 from agentmon.events import LlmCall
+from agentmon.otel_traces import in_chunks
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import UsageDelta
 
@@ -21,12 +22,10 @@ def load_requests(conn: sqlite3.Connection, events: list) -> dict[str, list | No
     """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
     ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
     found: dict[str, list | None] = dict.fromkeys(ids)
-    for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
-        for rid, *row in conn.execute(
-                f"SELECT * FROM llm_requests WHERE request_id IN ({', '.join('?' * len(part))})", part):
-            found[rid] = row
+    for rid, *row in in_chunks(conn, "SELECT * FROM llm_requests WHERE request_id IN ({})", ids):
+        found[rid] = row
     return found
+
 
 def dedupe_request(ev: LlmCall, ts: float, requests: dict[str, list | None], pricer: Pricer) -> tuple:
     """(event, cost): the first sight of a request is an llm_call; a repeat only adds what its
