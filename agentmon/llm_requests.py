@@ -13,7 +13,7 @@ import sqlite3
 import msgspec
 
 from agentmon.events import LlmCall
-from agentmon.otel_traces import in_chunks
+from agentmon.sql import in_chunks
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import UsageDelta
 

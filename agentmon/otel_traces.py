@@ -14,6 +14,7 @@ import time
 import msgspec
 
 from agentmon.events import Event
+from agentmon.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
 
@@ -50,12 +51,3 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
                    for trace, blob in released]
         in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in released}))
     return events
-
-
-def in_chunks(conn: sqlite3.Connection, sql: str, values: list) -> list[tuple]:
-    """Run `sql`, whose `IN ({})` takes `values`, 500 values at a time; the rows it returns."""
-    rows = []
-    for i in range(0, len(values), 500):
-        part = values[i:i + 500]
-        rows += conn.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
-    return rows
