@@ -67,7 +67,7 @@ def watch(paths, db, window, otlp, otlp_port) -> None:
     from agentmon.tui.app import AgentmonApp
     cfg = config.load()
     AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window,
-                otlp_port=otlp_port if otlp else None).run()
+                otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60).run()
 
 
 @main.command()
@@ -131,7 +131,7 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
     db_file = config.db_path(db, cfg)
     with Store(db_file, wait_for_lock=wait) as store:
         ingester = Ingester(store, sources, max_line=max_line_bytes, keep_open=follow,
-                            extra_files=[config.labels_path(db_file)])
+                            extra_files=[config.labels_path(db_file)], idle_task_seconds=cfg.idle_minutes * 60)
         try:
             if follow:
                 from agentmon.watch import follow as follow_loop
@@ -215,8 +215,9 @@ def serve(host, port, token, no_token, db) -> None:
         loopback = host == "localhost"
     if not loopback and not token and not no_token:
         raise click.UsageError(f"{host} is not loopback: give --token (or $AGENTMON_TOKEN), or --no-token")
-    with Store(_db(db)) as store:
-        receiver = Receiver(store, (host, port), token=token)
+    cfg = config.load()
+    with Store(config.db_path(db, cfg)) as store:
+        receiver = Receiver(store, (host, port), token=token, idle_task_seconds=cfg.idle_minutes * 60)
         click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {store.path}", err=True)
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=receiver.shutdown).start())
         try:

@@ -5,6 +5,7 @@ agentmon.toml (the first found of `$AGENTMON_CONFIG`, ./agentmon.toml, then the 
     db = "~/agents/agentmon.db"        # the database, unless --db or $AGENTMON_DB say otherwise
     [sources]
     paths = ["/var/log/agents"]        # what `agentmon watch` and plain `agentmon` follow by default
+    idle_minutes = 30                  # a Claude Code task with no event for this long has ended
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from agentmon.store import AgentmonError
 
 KNOWN = {"db": str, "sources": dict}
-KNOWN_SOURCES = {"paths": list}
+KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float)}
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Config:
     file: Path | None = None
     db: Path | None = None
     paths: list[Path] = field(default_factory=list)
+    idle_minutes: float = 30.0
 
 
 def config_file() -> Path | None:
@@ -57,7 +59,10 @@ def load() -> Config:
         raise AgentmonError(f"{path}: sources.paths must be a list of strings")
     base = path.parent
     resolve = lambda p: (base / Path(p).expanduser()).resolve()  # noqa: E731 - relative to the file
-    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths])
+    idle = sources.get("idle_minutes", 30)
+    if idle <= 0:
+        raise AgentmonError(f"{path}: sources.idle_minutes must be above 0")
+    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle))
 
 
 def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
@@ -65,8 +70,9 @@ def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
         if key not in known:
             names = ", ".join(prefix + k for k in known)
             raise AgentmonError(f"{path}: unknown setting `{prefix}{key}` (known: {names})")
-        if not isinstance(value, known[key]):
-            raise AgentmonError(f"{path}: `{prefix}{key}` must be a {known[key].__name__}")
+        if not isinstance(value, known[key]) or isinstance(value, bool):
+            kind = "number" if isinstance(known[key], tuple) else known[key].__name__
+            raise AgentmonError(f"{path}: `{prefix}{key}` must be a {kind}")
 
 
 def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:

@@ -190,9 +190,9 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        # By path, so a session's transcript comes before its subagents' files ("s.jsonl" < "s/…"):
-        # a subagent's lines are attributed to the prompt that launched them.
-        for file_id in [t.id for t in sorted(self.tracked.values(), key=lambda t: t.path)]:
+        # Sessions' transcripts before subagents' files (<session>/subagents/agent-*.jsonl, or the older
+        # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
+        for file_id in [t.id for t in sorted(self.tracked.values(), key=_subagents_last)]:
             t = self.tracked.get(file_id)  # a conflicting commit reloads them all
             if t is not None:
                 self._drain_file(t)
@@ -319,6 +319,11 @@ class Ingester:
         self.close()
         self._load()
         self.claude_code.reset()
+
+
+def _subagents_last(t: Tracked) -> tuple[bool, str]:
+    name = os.path.basename(t.path)
+    return name.startswith("agent-") or os.path.basename(os.path.dirname(t.path)) == "subagents", t.path
 
 
 def _within(path: str, root: str) -> bool:

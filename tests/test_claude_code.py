@@ -153,3 +153,17 @@ def test_real_transcripts_usage_is_deduplicated_per_request(tmp_path):
         for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
             got[k] += a[k]
     assert [got["input_tokens"], got["output_tokens"], got["cache_read_tokens"], got["cache_write_tokens"]] == totals
+
+
+def test_the_older_subagent_layout_beside_the_session(db, tmp_path):
+    """agent-<id>.jsonl files in the project directory (before `subagents/`): their lines still
+    belong to the prompt that launched them, whatever order the files are found in."""
+    project = tmp_path / "projects" / "-work-demo"
+    project.mkdir(parents=True)
+    session = next(PROJECTS.glob("*/*.jsonl"))
+    shutil.copy(session, project / ("f" + session.name[1:]))  # a name that sorts after "agent-…"
+    shutil.copy(next(PROJECTS.glob("*/*/subagents/agent-*.jsonl")), project / "agent-ag1.jsonl")
+    ingest([tmp_path / "projects"], db)
+    t = tasks(db)
+    assert not any(task.endswith("before-first-prompt") for task in t)
+    assert (t["p2"]["llm_calls"], t["p2"]["tool_errors"]) == (2, 1)  # the subagent's call and its failed Grep

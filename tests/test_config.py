@@ -24,6 +24,11 @@ def test_db_and_sources_relative_to_the_file(cfg_file, tmp_path):
     assert config.source_paths([tmp_path], cfg) == [tmp_path]
 
 
+def test_idle_minutes(cfg_file):
+    cfg_file.write_text("[sources]\nidle_minutes = 12.5\n")
+    assert config.load().idle_minutes == 12.5
+
+
 def test_environment_beats_the_file(cfg_file, tmp_path, monkeypatch):
     cfg_file.write_text('db = "a.db"\n')
     monkeypatch.setenv("AGENTMON_DB", str(tmp_path / "env.db"))
@@ -35,6 +40,8 @@ def test_environment_beats_the_file(cfg_file, tmp_path, monkeypatch):
     ('[sources]\npath = ["x"]\n', "unknown setting `sources.path`"),
     ('db = 3\n', "`db` must be a str"),
     ('[sources]\npaths = [1]\n', "must be a list of strings"),
+    ('[sources]\nidle_minutes = "soon"\n', "must be a number"),
+    ('[sources]\nidle_minutes = 0\n', "must be above 0"),
     ('db = "a.db\n', "agentmon.toml"),
 ])
 def test_bad_files_name_the_problem(cfg_file, text, message):

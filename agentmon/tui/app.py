@@ -24,6 +24,7 @@ from textual.widgets import Footer, Input, Static
 from agentmon.config import labels_path
 from agentmon.fleet import FleetView, fleet_view
 from agentmon.metrics import WINDOWS
+from agentmon.pipeline import IDLE_TASK_SECONDS
 from agentmon.store import AgentmonError, connect
 from agentmon.tui.panel import AgentPanel
 from agentmon.tui.render import count, plain
@@ -74,8 +75,10 @@ class AgentmonApp(App):
 
     def __init__(self, db_path: Path, paths: Sequence[Path] = (), window: str = "24h",
                  clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
-                 export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None):
+                 export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None,
+                 idle_task_seconds: float = IDLE_TASK_SECONDS):
         super().__init__()
+        self.idle_task_seconds = idle_task_seconds
         self.otlp_port = otlp_port  # also receive OTLP/HTTP on 127.0.0.1:otlp_port
         self.db_path = Path(db_path)
         self.paths = [Path(p) for p in paths]
@@ -156,7 +159,8 @@ class AgentmonApp(App):
         except AgentmonError as e:
             self.post_message(IngestMode(f"reading only: {e}"))
             return
-        ingester = Ingester(store, self.paths, keep_open=True, extra_files=[labels_path(self.db_path)])
+        ingester = Ingester(store, self.paths, keep_open=True, extra_files=[labels_path(self.db_path)],
+                            idle_task_seconds=self.idle_task_seconds)
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         receiver = self._start_receiver(store)
         try:
@@ -176,7 +180,7 @@ class AgentmonApp(App):
             return None
         from agentmon.serve import Receiver
         try:
-            receiver = Receiver(store, ("127.0.0.1", self.otlp_port))
+            receiver = Receiver(store, ("127.0.0.1", self.otlp_port), idle_task_seconds=self.idle_task_seconds)
         except OSError as e:
             self.post_message(IngestMode(f"OTLP receiver not started: {e.strerror}"))
             return None
