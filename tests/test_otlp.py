@@ -202,3 +202,24 @@ def test_collector_file_exporter_output_is_tailed_like_any_log(db, logs):
     import sqlite3
     assert sqlite3.connect(db).execute("SELECT outcome FROM tasks").fetchone() == ("abandoned",)
     assert sqlite3.connect(db).execute("SELECT count(*) FROM quarantine").fetchone() == (1,)
+
+
+def test_claude_code_log_events_as_otlp_json(receiver, db):
+    def record(name, t, **attrs):
+        return {"timeUnixNano": str((1_700_000_000 + t) * 10**9),
+                "attributes": [{"key": k, "value": {"stringValue": str(v)}}
+                               for k, v in {"event.name": name, "prompt.id": "p-json", **attrs}.items()]}
+    doc = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name",
+                                                          "value": {"stringValue": "claude-code"}}]},
+                             "scopeLogs": [{"logRecords": [
+                                 record("claude_code.user_prompt", 0),
+                                 record("claude_code.tool_result", 1, tool_name="Bash", success="false"),
+                                 record("claude_code.tool_decision", 2, source="user_permanent", decision="accept"),
+                             ]}]}]}
+    body = json.dumps(doc).encode()
+    for _ in range(2):  # a retry of the same body counts once
+        assert post(receiver, "/v1/logs", body, "application/json").status == 200
+    import sqlite3
+    row = sqlite3.connect(db).execute(
+        "SELECT tool_calls, tool_errors, confirmations, rejections FROM tasks WHERE task = 'p-json'").fetchone()
+    assert row == (1, 1, 1, 0)
