@@ -64,14 +64,24 @@ _USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tok
 
 def merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
     """Fold the lines of one request within a batch: the earliest line's task and time, the
-    largest usage and cost (the order of the lines does not matter)."""
+    largest usage and cost (the order of the lines does not matter). See merged()."""
     seen = repeated.get(ev.request_id)
+    usage = (ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens,
+             ev.cache_write_1h_tokens)
     if seen is None:
-        repeated[ev.request_id] = [ev, ts]
+        repeated[ev.request_id] = [ev, ts, usage, ev.cost_usd]
         return
-    first, first_ts = seen if seen[1] <= ts else (ev, ts)
-    other = ev if first is seen[0] else seen[0]
-    grown = {k: max(getattr(first, k), getattr(other, k)) for k in _USAGE}
-    if first.cost_usd is not None or other.cost_usd is not None:
-        grown["cost_usd"] = max(c for c in (first.cost_usd, other.cost_usd) if c is not None)
-    repeated[ev.request_id] = [msgspec.structs.replace(first, **grown), first_ts]
+    if ts < seen[1]:
+        seen[0], seen[1] = ev, ts
+    seen[2] = tuple(map(max, seen[2], usage))
+    if ev.cost_usd is not None and (seen[3] is None or ev.cost_usd > seen[3]):
+        seen[3] = ev.cost_usd
+
+
+def merged(repeated: dict[str, list]):
+    """(event, ts) per request folded by merge_repeat: the earliest line carrying the largest usage."""
+    for first, ts, usage, cost in repeated.values():
+        if usage != (first.input_tokens, first.output_tokens, first.cache_read_tokens, first.cache_write_tokens,
+                     first.cache_write_1h_tokens) or cost != first.cost_usd:
+            first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost)
+        yield first, ts

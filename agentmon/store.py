@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
-from agentmon.llm_requests import dedupe_request, load_requests, merge_repeat
+from agentmon.llm_requests import dedupe_request, load_requests, merge_repeat, merged
 from agentmon.otel_traces import otel_events
 from agentmon.pricing import NANO, Pricer
 from agentmon.taskstate import (
@@ -213,7 +213,7 @@ class Store:
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
         requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
-        repeated: dict[str, list] = {}  # request_id -> [event with the largest usage so far, earliest ts]
+        repeated: dict[str, list] = {}  # request_id -> its lines so far (llm_requests.merge_repeat)
         cost_nanos = self._cost_nanos
         for ev in events:
             ts = ev.ts
@@ -237,7 +237,7 @@ class Store:
                 if counters is None:
                     counters = deltas[key] = [0] * WIDTH
                 add_event_signals(counters, ev)
-        for ev, ts in repeated.values():
+        for ev, ts in merged(repeated):
             ev, cost = dedupe_request(ev, ts, requests, self.pricer)
             if ev is not None:  # None: a repeat that adds nothing
                 by_task[(ev.agent, ev.task)].append((ev, ts, cost))
