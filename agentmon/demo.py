@@ -1,9 +1,10 @@
 """`agentmon demo`: a simulated fleet writing native logs live, one agent drifting.
 
 The fleet first writes the last two hours of history, then keeps writing in real
-time. `refund-agent` drifts: its escalations and tool errors start rising 40
-minutes before launch, its success rate starts falling 12 minutes later, and
-both keep going while the demo runs. No config, no network.
+time. `refund-agent` drifts: its escalations and tool errors start rising 8
+minutes before launch and its success rate 10 minutes after them, so within
+minutes of launch its verdict turns from go to hold on the leading signals, then
+to no-go. No config, no network.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ class Persona:
 
 
 FLEET = (
-    Persona("refund-agent", "claude-haiku-4-5", 6, 0.94, 0.04, 0.03, 0.15, drifts=True),
-    Persona("support-bot", "claude-sonnet-4-5", 4, 0.91, 0.07, 0.02, 0.05),
-    Persona("invoice-triage", "claude-haiku-4-5", 8, 0.97, 0.02, 0.02, 0.02),
-    Persona("code-reviewer", "claude-opus-4-1", 1.5, 0.86, 0.12, 0.06, 0.20),
+    Persona("refund-agent", "claude-haiku-4-5", 6, 0.95, 0.03, 0.01, 0.05, drifts=True),
+    Persona("support-bot", "claude-sonnet-4-5", 4, 0.95, 0.03, 0.01, 0.04),
+    Persona("invoice-triage", "claude-haiku-4-5", 8, 0.97, 0.02, 0.01, 0.02),
+    Persona("code-reviewer", "claude-opus-4-1", 1.5, 0.88, 0.06, 0.03, 0.08),
     Persona("sales-assistant", "gpt-4o-mini", 0.3, 0.80, 0.05, 0.05, 0.10),
 )
-SIGNALS_LEAD = 40 * 60  # the drift's leading signals start this long before launch
-SUCCESS_LAG = 12 * 60  # and the success rate follows this much later
-RAMP = 30 * 60  # each reaches its worst over this long
+SIGNALS_LEAD = 8 * 60  # the drift's leading signals start this long before launch
+SUCCESS_LAG = 10 * 60  # and the success rate follows this much later
+RAMP = 12 * 60  # each reaches its worst over this long
 
 
 def ramp(seconds: float) -> float:
@@ -144,10 +145,11 @@ class DemoFleet:
                 if p.drifts and run == "v2":
                     rate = 0.86
                 for case in range(40):
+                    critical = case < 5  # the demo's critical cases pass: a release with one failing is blocked
                     lines.append(json.dumps({
                         "ts": when + case, "agent": p.agent, "event": "eval_result", "suite": "golden",
-                        "run": run, "case": f"case-{case:02d}", "passed": self.rng.random() < rate,
-                        "agent_version": f"1.{i}.{run[1]}", "critical": case < 5}))
+                        "run": run, "case": f"case-{case:02d}", "passed": critical or self.rng.random() < rate,
+                        "agent_version": f"1.{i}.{run[1]}", "critical": critical}))
         (self.directory / "evals.jsonl").write_text("\n".join(lines) + "\n")
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:

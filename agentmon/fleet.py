@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from agentmon.metrics import (
-    SUM_COLUMNS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows, window_rows,
+    SUM_COLUMNS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows,
 )
 
 SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
@@ -82,7 +82,7 @@ def _empty_series(buckets: int) -> dict[str, list]:
 def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None,
                buckets: int = 12) -> FleetView:
     now = time.time() if now is None else now
-    current = agent_metrics(conn, window, now, rows=window_rows(conn, window, now))
+    current = agent_metrics(conn, window, now)
     previous = {}
     if WINDOWS[window]:
         w = WINDOWS[window]

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 from agentmon.pricing import NANO
 from agentmon.taskstate import AGG_COLUMNS, COL, WIDTH
-from agentmon.verdict import verdict
+from agentmon.verdict import Evidence, drift, verdict
+
+DRIFT_RECENT = 3600  # the leading signals of the last hour…
+DRIFT_BASELINE = 7 * 86400  # …against the week before it
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
 SUM_COLUMNS = ", ".join(f"sum({c})" for c in AGG_COLUMNS)
@@ -102,40 +105,86 @@ def range_rows(conn: sqlite3.Connection, start: float, end: float | None) -> lis
     return conn.execute(f"SELECT agent, model, {SUM_COLUMNS} FROM ({union}) GROUP BY agent, model", params).fetchall()
 
 
-def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, float | None]:
-    """Per agent: passed / cases over the latest run of each suite."""
+def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, tuple[float | None, int]]:
+    """Per agent: (passed / cases, failing critical cases) over the latest run of each suite."""
     latest: dict[tuple[str, str], tuple] = {}
-    for agent, suite, run, newest, cases, passed in conn.execute(
-            "SELECT agent, suite, run, newest_ts, cases, passed FROM eval_runs"):
+    for agent, suite, run, newest, cases, passed, critical in conn.execute(
+            "SELECT agent, suite, run, newest_ts, cases, passed, critical_failed FROM eval_runs"):
         cur = latest.get((agent, suite))
         if cur is None or (newest, run) > cur[:2]:
-            latest[(agent, suite)] = (newest, run, cases, passed)
+            latest[(agent, suite)] = (newest, run, cases, passed, critical)
     totals: dict[str, list[int]] = {}
-    for (agent, _), (_, _, cases, passed) in latest.items():
-        acc = totals.setdefault(agent, [0, 0])
+    for (agent, _), (_, _, cases, passed, critical) in latest.items():
+        acc = totals.setdefault(agent, [0, 0, 0])
         acc[0] += passed
         acc[1] += cases
-    return {agent: rate(p, c) for agent, (p, c) in totals.items()}
+        acc[2] += critical
+    return {agent: (rate(p, c), crit) for agent, (p, c, crit) in totals.items()}
 
 
 def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
                   rows: list[tuple] | None = None) -> list[AgentMetrics]:
-    """Metrics of every agent ever seen, over `window` (or over `rows`), worst first."""
+    """Metrics of every agent ever seen, over `window` (or over `rows`), worst first.
+
+    The verdict weighs the window against the one before it (bounded windows) and the last
+    hour's leading signals against the week before (drift); given `rows`, neither."""
+    now = time.time() if now is None else now
     agents = [a for (a,) in conn.execute("SELECT DISTINCT agent FROM agg_total")]
     evals = eval_pass_rates(conn)
-    by_agent: dict[str, dict[str, list[int]]] = {a: {} for a in set(agents) | set(evals)}
-    for agent, model, *counters in rows if rows is not None else window_rows(conn, window, now):
-        by_agent.setdefault(agent, {})[model] = counters
+    judged = rows is None
+    by_agent = _by_agent(rows if rows is not None else window_rows(conn, window, now), set(agents) | set(evals))
+    previous, recent, baseline = {}, {}, {}
+    if judged:
+        if WINDOWS[window]:
+            w = WINDOWS[window]
+            previous = _totals(range_rows(conn, now - 2 * w, now - w))
+        recent = _totals(range_rows(conn, now - DRIFT_RECENT, None))
+        baseline = _totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))
     result = []
     for agent, models in by_agent.items():
         total = [sum(col) for col in zip(*models.values())] if models else [0] * WIDTH
-        m = build(agent, total, evals.get(agent))
+        eval_rate, critical = evals.get(agent, (None, 0))
+        m = build(agent, total, eval_rate)
         m.models = sorted(
             (model_metrics(model, c) for model, c in models.items() if c[COL["ended"]]),
             key=lambda x: (-x.tasks, x.model))
-        m.verdict, m.reasons = verdict(m)
+        e = evidence(agent, total, m, critical)
+        if agent in previous:
+            e.previous = evidence(agent, previous[agent])
+        if agent in recent and agent in baseline:
+            e.drifting = drift(evidence(agent, recent[agent]), evidence(agent, baseline[agent]),
+                               "in the last hour", "in the week before")
+        m.verdict, m.reasons = verdict(e)
         result.append(m)
     return sorted(result, key=severity)
+
+
+def _by_agent(rows: list[tuple], agents: set[str]) -> dict[str, dict[str, list[int]]]:
+    by_agent: dict[str, dict[str, list[int]]] = {a: {} for a in agents}
+    for agent, model, *counters in rows:
+        by_agent.setdefault(agent, {})[model] = counters
+    return by_agent
+
+
+def _totals(rows: list[tuple]) -> dict[str, list[int]]:
+    """Per agent, the counters summed over its models."""
+    totals: dict[str, list[int]] = {}
+    for agent, _, *counters in rows:
+        acc = totals.get(agent)
+        totals[agent] = list(counters) if acc is None else [a + b for a, b in zip(acc, counters)]
+    return totals
+
+
+def evidence(agent: str, c: list[int], m: AgentMetrics | None = None, critical: int = 0) -> Evidence:
+    """The counts a verdict weighs, from an agent's counters."""
+    g = lambda name: c[COL[name]]  # noqa: E731
+    asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
+    return Evidence(
+        labeled=g("ended") - g("unlabeled"), unlabeled=g("unlabeled"), successes=g("successes"),
+        ended=g("ended"), autonomous=g("autonomous"), seen=g("tasks_seen"), escalated=g("escalated_tasks"),
+        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), asked=asked, rejections=g("rejections"),
+        cost_per_successful_task=m.cost_per_successful_task if m else None,
+        eval_pass_rate=m.eval_pass_rate if m else None, critical_eval_failures=critical)
 
 
 def severity(m: AgentMetrics) -> tuple:

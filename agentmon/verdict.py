@@ -1,49 +1,152 @@
-"""Go / hold / no-go from an agent's metrics, with reasons in words.
+"""Go / hold / no-go, with reasons a manager can read, from counts (not from bare rates).
 
-A placeholder with fixed thresholds until the verdict issue replaces it; it is
-honest about small samples: under MIN_TASKS ended tasks the answer is hold.
+A rate is judged by its 95% Wilson interval, not its point value: `go` needs every rate
+clearly on the right side of its limit, `no-go` needs one clearly on the wrong side (or a
+failing eval gate, or success falling while autonomy rises: more unchecked mistakes), and
+everything in between, too few tasks and drifting leading signals included, is `hold`.
+Pure functions: no I/O.
 """
 
 from __future__ import annotations
 
-MIN_TASKS = 30
-NO_GO_SUCCESS = 0.80
-HOLD_SUCCESS = 0.90
-NO_GO_EVAL = 0.80
-HOLD_AUTONOMY = 0.70
-HOLD_ESCALATION = 0.15
-HOLD_TOOL_ERRORS = 0.10
+import math
+from dataclasses import dataclass, field
+
+Z95 = 1.959964  # two-sided 95%
+DRIFT_Z = 3.0  # a leading signal drifts when its recent rate is this many standard errors above baseline
+TREND_Z = 2.0  # success falling / autonomy rising against the previous window
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds of one agent (agentmon.toml will set them per agent)."""
+
+    min_tasks: int = 30
+    min_samples: int = 30  # a rate over fewer (say 12 confirmations) can fail an agent, not hold it
+    task_success_rate: float = 0.85  # at least
+    autonomy_rate: float = 0.70  # at least
+    escalation_rate: float = 0.10  # at most
+    tool_error_rate: float = 0.05  # at most
+    confirmation_rejection_rate: float = 0.15  # at most
+    eval_pass_rate: float = 0.85  # at least, over the latest run of each suite
+    cost_per_successful_task: float | None = None  # at most, in USD; None: no ceiling
+
+
+@dataclass
+class Evidence:
+    """The counts behind an agent's rates in one window."""
+
+    labeled: int = 0  # ended tasks with a known outcome
+    unlabeled: int = 0
+    successes: int = 0
+    ended: int = 0
+    autonomous: int = 0
+    seen: int = 0
+    escalated: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    asked: int = 0  # confirmations (Claude Code: tool calls)
+    rejections: int = 0
+    cost_per_successful_task: float | None = None
+    eval_pass_rate: float | None = None
+    critical_eval_failures: int = 0
+    previous: Evidence | None = None  # the window before, for the trend
+    drifting: list[str] = field(default_factory=list)  # reasons, from drift()
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of k successes in n trials."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float:
+    """z of p1 − p2 under the pooled null hypothesis p1 = p2; 0 when either sample is empty."""
+    if n1 == 0 or n2 == 0:
+        return 0.0
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return 0.0 if se == 0 else (k1 / n1 - k2 / n2) / se
+
+
+SIGNALS = (  # (label, numerator, denominator) of the leading signals, in Evidence fields
+    ("escalations", "escalated", "seen"),
+    ("tool errors", "tool_errors", "tool_calls"),
+    ("rejected confirmations", "rejections", "asked"),
+)
+
+
+def drift(recent: Evidence, baseline: Evidence, recent_label: str, baseline_label: str) -> list[str]:
+    """Reasons for each leading signal whose recent rate is significantly above its baseline."""
+    reasons = []
+    for label, num, den in SIGNALS:
+        k1, n1, k2, n2 = getattr(recent, num), getattr(recent, den), getattr(baseline, num), getattr(baseline, den)
+        z = two_proportion_z(k1, n1, k2, n2)
+        if z >= DRIFT_Z:
+            reasons.append(f"{label} drifting up: {_pct(k1 / n1)} {recent_label} against {_pct(k2 / n2)} "
+                           f"{baseline_label} (z = {z:.1f})")
+    return reasons
 
 
 def _pct(x: float) -> str:
-    return f"{x:.1%}"
+    return f"{x * 100:.1f}%"
 
 
-def verdict(m) -> tuple[str, list[str]]:
-    """(verdict, reasons) for an AgentMetrics-like object."""
-    labeled = m.tasks - m.unlabeled_tasks
-    if labeled < MIN_TASKS:
-        if m.unlabeled_tasks:
-            return "hold", [f"too few labeled tasks: {labeled} of {MIN_TASKS} needed "
-                            f"({m.unlabeled_tasks} ended without an outcome)"]
-        return "hold", [f"too few tasks: {m.tasks} of {MIN_TASKS} needed"]
-    no_go, hold = [], []
-    s = m.task_success_rate
-    if s < NO_GO_SUCCESS:
-        no_go.append(f"success {_pct(s)} below the {_pct(NO_GO_SUCCESS)} limit")
-    elif s < HOLD_SUCCESS:
-        hold.append(f"success {_pct(s)} below the {_pct(HOLD_SUCCESS)} target")
-    if m.eval_pass_rate is not None and m.eval_pass_rate < NO_GO_EVAL:
-        no_go.append(f"eval pass rate {_pct(m.eval_pass_rate)} below {_pct(NO_GO_EVAL)}")
-    if m.autonomy_rate < HOLD_AUTONOMY:
-        hold.append(f"autonomy {_pct(m.autonomy_rate)} below {_pct(HOLD_AUTONOMY)}")
-    if m.escalation_rate is not None and m.escalation_rate > HOLD_ESCALATION:
-        hold.append(f"escalations {_pct(m.escalation_rate)} above {_pct(HOLD_ESCALATION)}")
-    if m.tool_error_rate is not None and m.tool_error_rate > HOLD_TOOL_ERRORS:
-        hold.append(f"tool errors {_pct(m.tool_error_rate)} above {_pct(HOLD_TOOL_ERRORS)}")
-    if no_go:
-        return "no-go", no_go + hold
-    if hold:
-        return "hold", hold
-    tasks = f"{labeled} labeled tasks" if m.unlabeled_tasks else f"{labeled} tasks"
-    return "go", [f"success {_pct(s)} over {tasks}; no limit crossed"]
+def _ci(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"(95% CI {lo * 100:.1f}–{hi * 100:.1f}%)"
+
+
+def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
+    """(verdict, reasons): the reasons of a no-go first, then those of a hold."""
+    if e.labeled < limits.min_tasks:
+        if e.unlabeled:
+            return "hold", [f"too few labeled tasks: {e.labeled} of {limits.min_tasks} needed "
+                            f"({e.unlabeled} ended without an outcome)"]
+        return "hold", [f"too few tasks: {e.labeled} of {limits.min_tasks} needed"]
+    bad, unsure = [], []
+    checks = (  # (label, k, n, limit, the limit is a floor)
+        ("success", e.successes, e.labeled, limits.task_success_rate, True),
+        ("autonomy", e.autonomous, e.ended, limits.autonomy_rate, True),
+        ("escalation rate", e.escalated, e.seen, limits.escalation_rate, False),
+        ("tool-error rate", e.tool_errors, e.tool_calls, limits.tool_error_rate, False),
+        ("rejection rate", e.rejections, e.asked, limits.confirmation_rejection_rate, False),
+    )
+    for label, k, n, limit, floor in checks:
+        if n == 0:
+            continue
+        lo, hi = wilson(k, n)
+        side, other = ("below", "above") if floor else ("above", "below")
+        wrong, right = (hi < limit, lo >= limit) if floor else (lo > limit, hi <= limit)
+        if wrong:
+            bad.append(f"{label} {_pct(k / n)} {_ci(k, n)} {side} the {_pct(limit)} limit")
+        elif not right and n >= limits.min_samples:
+            unsure.append(f"{label} {_pct(k / n)} {_ci(k, n)}: not clearly {other} the {_pct(limit)} limit")
+    if e.eval_pass_rate is not None and e.eval_pass_rate < limits.eval_pass_rate:
+        bad.append(f"eval pass rate {_pct(e.eval_pass_rate)} below the {_pct(limits.eval_pass_rate)} gate "
+                   "(latest run of each suite)")
+    if e.critical_eval_failures:
+        bad.append(f"{e.critical_eval_failures} critical eval case{'s' * (e.critical_eval_failures != 1)} "
+                   "failing in the latest runs")
+    p = e.previous
+    if p is not None:
+        success_z = two_proportion_z(e.successes, e.labeled, p.successes, p.labeled)
+        autonomy_z = two_proportion_z(e.autonomous, e.ended, p.autonomous, p.ended)
+        if success_z <= -TREND_Z and autonomy_z >= TREND_Z:
+            bad.append(f"success falling ({_pct(p.successes / p.labeled)} → {_pct(e.successes / e.labeled)}) "
+                       f"while autonomy rises ({_pct(p.autonomous / p.ended)} → {_pct(e.autonomous / e.ended)}): "
+                       "more mistakes go unchecked")
+    ceiling = limits.cost_per_successful_task
+    if ceiling is not None and e.cost_per_successful_task is not None and e.cost_per_successful_task > ceiling:
+        unsure.append(f"cost per successful task ${e.cost_per_successful_task:.4f} above the ${ceiling:.4f} ceiling")
+    unsure += e.drifting
+    if bad:
+        return "no-go", bad + unsure
+    if unsure:
+        return "hold", unsure
+    return "go", [f"every limit met with 95% confidence over {e.labeled} tasks; no leading signal drifting"]

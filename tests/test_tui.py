@@ -51,11 +51,12 @@ async def test_drifting_agent_leading_signals_turn_first(fleet):
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         refund = app.panels["refund-agent"].view
-        esc, success = refund.series["escalation_rate"], refund.series["task_success_rate"]
-        assert esc[-1] > esc[0]  # escalations rose over the hour
-        assert success[-1] < success[0]  # and success fell
-        assert refund.metrics.verdict in ("hold", "no-go")
+        esc, errors = refund.series["escalation_rate"], refund.series["tool_error_rate"]
+        assert esc[-1] > esc[0] and errors[-1] > errors[0]  # the leading signals rose over the hour
+        assert refund.metrics.verdict == "no-go"
+        assert any("drifting up" in r for r in refund.metrics.reasons)
         assert app.panels["invoice-triage"].view.metrics.verdict == "go"
+        assert list(app.panels)[0] == "refund-agent"  # worst first
 
 
 async def test_w_cycles_the_window(fleet):

@@ -11,10 +11,15 @@ from conftest import ingest
 FROZEN = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 
 
+DEMO_MINUTES = 12  # the demo a few minutes after launch: its drifting agent has turned
+
+
 def demo_db(tmp_path: Path) -> Path:
-    """The demo fleet's two hours before FROZEN, ingested."""
+    """The demo fleet launched DEMO_MINUTES before FROZEN (two hours of history, then live), ingested."""
     logs, db = tmp_path / "demo-logs", tmp_path / "demo.db"
-    DemoFleet(logs, now=FROZEN, seed=7).start()
+    fleet = DemoFleet(logs, now=FROZEN - DEMO_MINUTES * 60, seed=7)
+    fleet.start()
+    fleet.write_due(FROZEN)
     ingest([logs], db)
     return db
 
