@@ -230,6 +230,37 @@ def serve(host, port, token, no_token, db) -> None:
 
 
 @main.command()
+@click.option("--suite", required=True, help="The eval suite to gate on.")
+@click.option("--agent", help="Only this agent [default: every agent that ran the suite].")
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=0.85, show_default=True,
+              help="The latest run's pass rate must reach this.")
+@click.option("--no-regressions", is_flag=True, help="Fail when a case that passed in the previous run fails now.")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def gate(suite, agent, min_pass_rate, no_regressions, as_json, db) -> None:
+    """Gate a release on its eval results: exit 0 pass, 1 fail, 2 no data.
+
+    A failing critical case always fails the gate. Ingest the eval logs first
+    (`agentmon ingest evals/`).
+    """
+    from agentmon.gate import gate as run_gate
+    from agentmon.gate import report
+    conn = connect(_db(db), readonly=True)
+    results = run_gate(conn, suite, agent, min_pass_rate, no_regressions)
+    if not results:
+        click.echo(f"agentmon: no eval results for suite {suite!r}" + (f" of agent {agent!r}" if agent else ""),
+                   err=True)
+        sys.exit(2)
+    if as_json:
+        failed = any(g.result == "fail" for g in results)
+        click.echo(json.dumps({"suite": suite, "result": "fail" if failed else "pass",
+                               "agents": [g.as_dict() for g in results]}, indent=2))
+    else:
+        click.echo(literal(report(results)))
+    sys.exit(1 if any(g.result == "fail" for g in results) else 0)
+
+
+@main.command()
 @db_option
 @click.option("--limit", default=50, show_default=True, help="Show the latest this many.")
 def quarantine(db, limit) -> None:

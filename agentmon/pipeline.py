@@ -14,6 +14,7 @@ from agentmon.sources import BadLine
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON, detect
+from agentmon.sources import inspect_ai
 from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 from agentmon.sources.native import parse_line
 from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
@@ -24,6 +25,8 @@ from agentmon.tail import (
 READ_BYTES = 4 << 20
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
+DOCUMENT_SETTLE_SECONDS = 2.0  # an eval log modified more recently may still be being written
+INSPECT = "inspect"
 
 
 @dataclass
@@ -60,8 +63,9 @@ class Ingester:
         # Only the files under our paths: another run may follow other directories into the same
         # database, and their files are not ours to retire.
         roots = [str(p) for p in self.paths + self.extra_files]
-        self.tracked = {row["id"]: Tracked.from_row(row) for row in self.store.files()
-                        if any(_within(row["path"], root) for root in roots)}
+        rows = [row for row in self.store.files() if any(_within(row["path"], root) for root in roots)]
+        self.tracked = {row["id"]: Tracked.from_row(row) for row in rows if row["format"] != INSPECT}
+        self.documents = {(row["dev"], row["ino"]): row for row in rows if row["format"] == INSPECT}
 
     def close(self) -> None:
         for t in self.tracked.values():
@@ -90,8 +94,9 @@ class Ingester:
 
     def scan(self) -> None:
         """Match the files on disk to the tracked ones (see agentmon.tail)."""
-        primary, rotated = discover(self.paths)
+        primary, rotated, documents = discover(self.paths)
         primary += [str(f) for f in self.extra_files if f.is_file()]
+        primary += self._ingest_documents(documents)
         found: dict[tuple[int, int], tuple[str, os.stat_result, bool]] = {}
         for is_primary, paths in ((True, primary), (False, rotated)):
             for path in paths:
@@ -125,7 +130,55 @@ class Ingester:
             if key in claimed or not is_primary:
                 continue
             self._track_new(path, st)
-        self.stats.files = len(self.tracked)
+        self.stats.files = len(self.tracked) + len(self.documents)
+
+    def _ingest_documents(self, paths: list[str]) -> list[str]:
+        """Read whole the Inspect AI logs among `paths` that are new or changed; return the others
+        that hold OTLP JSON lines (the Collector's file exporter may name its files .json)."""
+        line_files = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+                with open(path, "rb") as f:
+                    head = f.read(4096)
+            except OSError as e:
+                self.stats.last_error = f"cannot read {path}: {e.strerror}"
+                continue
+            if not inspect_ai.looks_like(Path(path), head):
+                if detect(head.split(b"\n", 1)[0]) == OTLP_JSON:
+                    line_files.append(path)
+                continue  # some other JSON document: not a log
+            if self.clock() - st.st_mtime < DOCUMENT_SETTLE_SECONDS:
+                continue  # still being written: the next scan takes it
+            self._ingest_document(path, st)
+        return line_files
+
+    def _ingest_document(self, path: str, st: os.stat_result) -> None:
+        row = self.documents.get((st.st_dev, st.st_ino))
+        if row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns)):
+            return  # read before, unchanged
+        if row is None:
+            row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "")
+            self.documents[(st.st_dev, st.st_ino)] = row
+        batch = Batch()
+        try:
+            batch.events = inspect_ai.read(Path(path))
+        except BadLine as e:
+            with open(path, "rb") as f:
+                batch.bad.append((row["id"], path, 0, str(e), f.read(200)))
+        batch.lines = 1
+        # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
+        batch.advances.append(FileAdvance(row["id"], row["offset"], st.st_size, str(st.st_mtime_ns), 0, "", False,
+                                          1, len(batch.bad), format=INSPECT))
+        try:
+            self.store.commit(batch)
+        except OffsetConflict:
+            self._forget()
+            return
+        row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
+        self.stats.lines += 1
+        self.stats.events += len(batch.events)
+        self.stats.quarantined += len(batch.bad)
 
     def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
         """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""

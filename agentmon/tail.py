@@ -78,21 +78,28 @@ class Chunk:
     fp_hash: str
 
 
-def discover(paths: list[Path]) -> tuple[list[str], list[str]]:
-    """Files under `paths`: those matching the patterns, and rotated-looking ones."""
-    primary, rotated = [], []
+DOCUMENTS = (".json", ".eval")  # whole-document files: Inspect AI logs (or, for .json, OTLP JSON lines)
+
+
+def discover(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
+    """Files under `paths`: those matching the patterns, rotated-looking ones, and documents
+    (`.json`, `.eval`), which the caller sorts by content. A file named explicitly is primary
+    unless it is a document."""
+    primary, rotated, documents = [], [], []
     for root in paths:
         if root.is_file():
-            primary.append(str(root))
+            (documents if root.name.endswith(DOCUMENTS) else primary).append(str(root))
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if name.endswith(PATTERNS):
                     primary.append(os.path.join(dirpath, name))
+                elif name.endswith(DOCUMENTS):
+                    documents.append(os.path.join(dirpath, name))
                 elif ROTATED.search(name) and not name.endswith(COMPRESSED):
                     rotated.append(os.path.join(dirpath, name))
-    return primary, rotated
+    return primary, rotated, documents
 
 
 def fingerprint(fd: int, size: int, fp_len: int | None = None) -> tuple[int, str]:

@@ -1,0 +1,88 @@
+"""Inspect AI eval logs, `.json` and `.eval` (a zip), read without importing inspect_ai.
+
+agent = the log's `eval.metadata.agent`, else the model; suite = the task's name; run = the run
+id; case = the sample id (with `#<epoch>` after the first epoch); a sample passes when its first
+score's value is `C`, `1`, `1.0` or true. Samples without a score (a cancelled run) are left out.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from agentmon.events import EvalResult
+from agentmon.sources import BadLine
+
+PASSING = {"C", "1", "1.0", "true", "True", "correct"}
+
+
+class Score(msgspec.Struct):
+    value: Any = None
+
+
+class Sample(msgspec.Struct):
+    id: int | str
+    epoch: int = 1
+    scores: dict[str, Score] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Eval(msgspec.Struct):
+    task: str
+    run_id: str
+    created: datetime
+    model: str = "unknown-model"
+    metadata: dict[str, Any] | None = None
+
+
+class Log(msgspec.Struct):
+    eval: Eval
+    status: str = ""
+    samples: list[Sample] | None = None
+
+
+class Header(msgspec.Struct):
+    eval: Eval
+    status: str = ""
+
+
+def looks_like(path: Path, head: bytes) -> bool:
+    """An Inspect log: a `.eval` zip, or a `.json` document with a top-level `eval` and `version`."""
+    if path.suffix == ".eval":
+        return head.startswith(b"PK")
+    return path.suffix == ".json" and head.lstrip().startswith(b"{") and b'"eval"' in head and b'"version"' in head
+
+
+def read(path: Path) -> list[EvalResult]:
+    try:
+        if path.suffix == ".eval":
+            with zipfile.ZipFile(path) as z:
+                header = msgspec.json.decode(z.read("header.json"), type=Header)
+                samples = [msgspec.json.decode(z.read(name), type=Sample)
+                           for name in z.namelist() if name.startswith("samples/") and name.endswith(".json")]
+            return results(header.eval, samples)
+        log = msgspec.json.decode(path.read_bytes(), type=Log)
+        return results(log.eval, log.samples or [])
+    except (msgspec.DecodeError, msgspec.ValidationError, zipfile.BadZipFile, KeyError) as e:
+        raise BadLine(f"not a readable Inspect AI log: {e}") from None
+
+
+def results(ev: Eval, samples: list[Sample]) -> list[EvalResult]:
+    meta = ev.metadata or {}
+    agent = str(meta.get("agent") or ev.model)
+    version = meta.get("agent_version")
+    out = []
+    for s in samples:
+        if not s.scores:
+            continue
+        first = next(iter(s.scores.values())).value
+        case = str(s.id) if s.epoch <= 1 else f"{s.id}#{s.epoch}"
+        out.append(EvalResult(
+            ts=ev.created, agent=agent, suite=ev.task, case=case, run=ev.run_id,
+            passed=str(first) in PASSING or first is True, agent_version=str(version) if version else None,
+            critical=bool((s.metadata or {}).get("critical"))))
+    return out
