@@ -260,6 +260,31 @@ def gate(suite, agent, min_pass_rate, no_regressions, as_json, db) -> None:
     sys.exit(1 if any(g.result == "fail" for g in results) else 0)
 
 
+@main.group()
+def golden() -> None:
+    """Close the loop: production failures as candidate golden eval cases."""
+
+
+@golden.command("export")
+@click.option("--agent", required=True)
+@click.option("--since", type=click.Choice([w for w in WINDOWS if w != "all"]), help="Only tasks active this recently.")
+@click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
+@db_option
+def golden_export(agent, since, out, db) -> None:
+    """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review."""
+    import time as _time
+
+    from agentmon.golden import candidates, write
+    conn = connect(_db(db), readonly=True)
+    start = _time.time() - WINDOWS[since] if since else None
+    if out == "-":
+        n = write(sys.stdout, candidates(conn, agent, start))
+    else:
+        with open(out, "w", encoding="utf-8") as f:
+            n = write(f, candidates(conn, agent, start))
+    click.echo(f"{n} candidate cases of {agent}" + ("" if out == "-" else f" -> {out}"), err=True)
+
+
 @main.command()
 @db_option
 @click.option("--limit", default=50, show_default=True, help="Show the latest this many.")

@@ -85,3 +85,17 @@ def test_a_log_still_being_written_waits_for_the_next_scan(db, logs):
     os.utime(logs / "r.eval", (1_700_000_000, 1_700_000_000))
     ingest([logs], db)
     assert run("gate", "--suite", "refunds", "--db", db).returncode == 0
+
+
+def test_golden_export_writes_the_tasks_that_went_wrong(db):
+    from conftest import FIXTURES
+    ingest([FIXTURES / "native"], db)
+    out = run("golden", "export", "--agent", "refund-agent", "--db", db)
+    assert out.returncode == 0, out.stderr
+    cases = [json.loads(line) for line in out.stdout.splitlines()]
+    # r2 failed and escalated, r3 had a rejected confirmation (and succeeded), r5 was abandoned
+    assert [c["task"] for c in cases] == ["r2", "r3", "r5"]
+    r2 = cases[0]
+    assert (r2["outcome"], r2["reason"], r2["key"]) == ("failure", "refund amount mismatch", "cust-2")
+    assert r2["signals"]["escalation_reason"] == "customer asked for a human"
+    assert r2["model"] == "claude-sonnet-4-5" and r2["started"].startswith("2026-03-02T08:1")
