@@ -40,12 +40,16 @@ class Group(click.Group):
 
 @click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="agentmon.toml to use [default: $AGENTMON_CONFIG, ./agentmon.toml, the user config dir].")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, config: str | None) -> None:
     """agentmon: are your AI agents in production actually working?
 
     With no command, opens the live monitor on the database (see `agentmon watch`).
     """
+    if config:
+        os.environ["AGENTMON_CONFIG"] = config  # config.load() reads it; flags stay the only global state
     if ctx.invoked_subcommand is None:
         ctx.invoke(watch)
 
@@ -67,7 +71,8 @@ def watch(paths, db, window, otlp, otlp_port) -> None:
     from agentmon.tui.app import AgentmonApp
     cfg = config.load()
     AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window,
-                otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60).run()
+                otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60,
+                limits_for=cfg.limits_for).run()
 
 
 @main.command()
@@ -156,11 +161,12 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable snapshot.")
 def status(db, window, as_json) -> None:
     """Show each agent's outcome metrics and verdict."""
-    conn = connect(_db(db), readonly=True)
+    cfg = config.load()
+    conn = connect(config.db_path(db, cfg), readonly=True)
+    doc = snapshot(conn, window, limits_for=cfg.limits_for)
     if as_json:
-        click.echo(json.dumps(snapshot(conn, window), indent=2))
+        click.echo(json.dumps(doc, indent=2))
         return
-    doc = snapshot(conn, window)
     ing = doc["ingest"]
     click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · "
                f"{ing['quarantined']} quarantined")
@@ -189,7 +195,7 @@ def export(db, window, out, by) -> None:
     """Write a CSV snapshot of the metrics."""
     from agentmon.export import rows, write_csv
     conn = connect(_db(db), readonly=True)
-    header, body = rows(conn, by, window)
+    header, body = rows(conn, by, window, limits_for=config.load().limits_for)
     if out == "-":
         write_csv(sys.stdout, header, body)
     else:

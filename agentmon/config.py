@@ -6,19 +6,31 @@ agentmon.toml (the first found of `$AGENTMON_CONFIG`, ./agentmon.toml, then the 
     [sources]
     paths = ["/var/log/agents"]        # what `agentmon watch` and plain `agentmon` follow by default
     idle_minutes = 30                  # a Claude Code task with no event for this long has ended
+    [defaults]                         # limits of every agent (docs/config.md lists them)
+    task_success_rate = 0.85
+    [agents."support-*"]               # then, in file order, the sections whose glob matches the agent
+    success = "no_escalation"
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentmon.metrics import DEFAULT_LIMITS
 from agentmon.store import AgentmonError
+from agentmon.verdict import Limits
 
-KNOWN = {"db": str, "sources": dict}
+KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict}
 KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float)}
+RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
+         "eval_pass_rate")
+KNOWN_LIMITS = {**{r: (int, float) for r in RATES}, "min_tasks": int, "min_samples": int,
+                "cost_per_successful_task": (int, float), "infra_cost_per_task": (int, float), "success": str}
+SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step")
 
 
 @dataclass
@@ -27,6 +39,15 @@ class Config:
     db: Path | None = None
     paths: list[Path] = field(default_factory=list)
     idle_minutes: float = 30.0
+    limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
+
+    def limits_for(self, agent: str) -> Limits:
+        """The defaults, then every matching [agents."glob"] section in file order, the last word winning."""
+        merged: dict = {}
+        for glob, values in self.limits:
+            if fnmatch.fnmatchcase(agent, glob):
+                merged.update(values)
+        return Limits(**merged) if merged else DEFAULT_LIMITS
 
 
 def config_file() -> Path | None:
@@ -62,17 +83,45 @@ def load() -> Config:
     idle = sources.get("idle_minutes", 30)
     if idle <= 0:
         raise AgentmonError(f"{path}: sources.idle_minutes must be above 0")
-    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle))
+    limits = [("*", _limits(path, data.get("defaults", {}), "defaults."))]
+    for glob, section in data.get("agents", {}).items():
+        if not isinstance(section, dict):
+            raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
+        limits.append((glob, _limits(path, section, f'agents."{glob}".')))
+    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle),
+                  limits)
+
+
+def _limits(path: Path, table: dict, prefix: str) -> dict:
+    _check(path, table, KNOWN_LIMITS, prefix)
+    for key in RATES:
+        if key in table and not 0 <= table[key] <= 1:
+            raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` is a share between 0 and 1, not {table[key]}")
+    if table.get("success", "outcome") not in SUCCESS_DEFINITIONS:
+        raise AgentmonError(f"{_where(path, 'success')}: `{prefix}success` must be one of "
+                            f"{', '.join(SUCCESS_DEFINITIONS)}")
+    return dict(table)
+
+
+def _where(path: Path, key: str) -> str:
+    """`file:line` of the first line that sets `key` (tomllib reports no positions for valid TOML)."""
+    try:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip().startswith((f"{key} ", f"{key}=")):
+                return f"{path}:{number}"
+    except OSError:
+        pass
+    return str(path)
 
 
 def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
     for key, value in table.items():
         if key not in known:
             names = ", ".join(prefix + k for k in known)
-            raise AgentmonError(f"{path}: unknown setting `{prefix}{key}` (known: {names})")
+            raise AgentmonError(f"{_where(path, key)}: unknown setting `{prefix}{key}` (known: {names})")
         if not isinstance(value, known[key]) or isinstance(value, bool):
             kind = "number" if isinstance(known[key], tuple) else known[key].__name__
-            raise AgentmonError(f"{path}: `{prefix}{key}` must be a {kind}")
+            raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` must be a {kind}")
 
 
 def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import IO
 
-from agentmon.metrics import WINDOWS, agent_metrics, build
+from agentmon.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor, agent_metrics, build
 from agentmon.taskstate import AGG_COLUMNS
 from agentmon.text import csv_safe
 
@@ -24,11 +24,12 @@ HOUR_FIELDS = ("hour", "agent", "tasks", "successes", "task_success_rate", "auto
                "confirmation_rejection_rate", "tool_calls", "tool_errors")
 
 
-def rows(conn: sqlite3.Connection, by: str, window: str, now: float | None = None) -> tuple[tuple, list[list]]:
+def rows(conn: sqlite3.Connection, by: str, window: str, now: float | None = None,
+         limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> tuple[tuple, list[list]]:
     """Header and rows of the snapshot."""
     if by == "hour":
-        return HOUR_FIELDS, _hour_rows(conn, window, now)
-    agents = agent_metrics(conn, window, now)
+        return HOUR_FIELDS, _hour_rows(conn, window, now, limits_for)
+    agents = agent_metrics(conn, window, now, limits_for=limits_for)
     if by == "model":
         return MODEL_FIELDS, [[a.agent, *(getattr(m, f) for f in MODEL_FIELDS[1:])]
                               for a in agents for m in a.models]
@@ -36,7 +37,7 @@ def rows(conn: sqlite3.Connection, by: str, window: str, now: float | None = Non
                           for a in agents]
 
 
-def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None) -> list[list]:
+def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None, limits_for: LimitsFor) -> list[list]:
     seconds = WINDOWS[window]
     start = 0 if seconds is None else ((now or time.time()) - seconds) // 3600 * 3600
     per_hour: dict[tuple[int, str], list[int]] = {}
@@ -48,7 +49,7 @@ def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None) -> list
             acc[i] += v
     out = []
     for (bucket, agent), c in per_hour.items():
-        m = build(agent, c, None)
+        m = build(agent, c, None, limits_for(agent))
         out.append([time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(bucket)),
                     *(getattr(m, f) for f in HOUR_FIELDS[1:])])
     return out

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from agentmon.metrics import (
-    SUM_COLUMNS, WINDOWS, AgentMetrics, agent_metrics, build, ingest_totals, range_rows,
+    DEFAULT_LIMITS, SUM_COLUMNS, WINDOWS, AgentMetrics, LimitsFor, agent_metrics, build, ingest_totals, range_rows,
 )
 
 SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
@@ -51,8 +51,8 @@ def span(window: str) -> float:
     return WINDOWS[window] or SERIES_SPAN_ALL
 
 
-def series(conn: sqlite3.Connection, window: str, now: float, buckets: int,
-           agent: str | None = None) -> tuple[float, dict[str, dict[str, list]]]:
+def series(conn: sqlite3.Connection, window: str, now: float, buckets: int, agent: str | None = None,
+           limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> tuple[float, dict[str, dict[str, list]]]:
     """Per agent, each of SERIES over `buckets` equal buckets ending now."""
     total = span(window)
     width = total / buckets
@@ -70,7 +70,7 @@ def series(conn: sqlite3.Connection, window: str, now: float, buckets: int,
         per_bucket[i] = [a + b for a, b in zip(per_bucket[i], c)]
     out = {}
     for name, per_bucket in counters.items():
-        built = [build(name, c, None) for c in per_bucket]
+        built = [build(name, c, None, limits_for(name)) for c in per_bucket]
         out[name] = {s: [getattr(m, s) for m in built] for s in SERIES}
     return width, out
 
@@ -79,15 +79,16 @@ def _empty_series(buckets: int) -> dict[str, list]:
     return {s: [None] * buckets for s in SERIES}
 
 
-def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None,
-               buckets: int = 12) -> FleetView:
+def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None, buckets: int = 12,
+               limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> FleetView:
     now = time.time() if now is None else now
-    current = agent_metrics(conn, window, now)
+    current = agent_metrics(conn, window, now, limits_for=limits_for)
     previous = {}
     if WINDOWS[window]:
         w = WINDOWS[window]
-        previous = {m.agent: m for m in agent_metrics(conn, rows=range_rows(conn, now - 2 * w, now - w))}
-    width, per_agent = series(conn, window, now, buckets)
+        previous = {m.agent: m for m in agent_metrics(conn, rows=range_rows(conn, now - 2 * w, now - w),
+                                                      limits_for=limits_for)}
+    width, per_agent = series(conn, window, now, buckets, limits_for=limits_for)
     open_tasks = dict(conn.execute(
         "SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall())
     last_seen = dict(conn.execute("SELECT agent, last_ts FROM agents").fetchall())
@@ -107,13 +108,14 @@ def ingest_state(conn: sqlite3.Connection) -> dict:
 
 
 def agent_detail(conn: sqlite3.Connection, agent: str, window: str = "24h", now: float | None = None,
-                 points: int = 24, limit: int = 8) -> AgentDetail | None:
+                 points: int = 24, limit: int = 8,
+                 limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> AgentDetail | None:
     now = time.time() if now is None else now
-    fleet = fleet_view(conn, window, now)
+    fleet = fleet_view(conn, window, now, limits_for=limits_for)
     view = next((a for a in fleet.agents if a.metrics.agent == agent), None)
     if view is None:
         return None
-    width, per_agent = series(conn, window, now, points, agent)
+    width, per_agent = series(conn, window, now, points, agent, limits_for)
     view.series = per_agent.get(agent) or _empty_series(points)
     q = conn.execute
     return AgentDetail(

@@ -8,12 +8,17 @@ cost does not grow with the database.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 import time
 from dataclasses import asdict, dataclass, field
 
 from agentmon.pricing import NANO
 from agentmon.taskstate import AGG_COLUMNS, COL, WIDTH
-from agentmon.verdict import Evidence, drift, verdict
+from agentmon.verdict import Evidence, Limits, drift, verdict
+
+DEFAULT_LIMITS = Limits()
+SUCCESS_COLUMNS = {"outcome": "successes", "no_escalation": "successes_no_escalation",
+                   "no_human_step": "successes_no_human_step"}
 
 DRIFT_RECENT = 3600  # the leading signals of the last hour…
 DRIFT_BASELINE = 7 * 86400  # …against the week before it
@@ -123,7 +128,8 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, tuple[float | None, i
 
 
 def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
-                  rows: list[tuple] | None = None) -> list[AgentMetrics]:
+                  rows: list[tuple] | None = None,
+                  limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS) -> list[AgentMetrics]:
     """Metrics of every agent ever seen, over `window` (or over `rows`), worst first.
 
     The verdict weighs the window against the one before it (bounded windows) and the last
@@ -144,17 +150,18 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
     for agent, models in by_agent.items():
         total = [sum(col) for col in zip(*models.values())] if models else [0] * WIDTH
         eval_rate, critical = evals.get(agent, (None, 0))
-        m = build(agent, total, eval_rate)
+        limits = limits_for(agent)
+        m = build(agent, total, eval_rate, limits)
         m.models = sorted(
-            (model_metrics(model, c) for model, c in models.items() if c[COL["ended"]]),
+            (model_metrics(model, c, limits) for model, c in models.items() if c[COL["ended"]]),
             key=lambda x: (-x.tasks, x.model))
-        e = evidence(agent, total, m, critical)
+        e = evidence(agent, total, m, critical, limits)
         if agent in previous:
-            e.previous = evidence(agent, previous[agent])
+            e.previous = evidence(agent, previous[agent], limits=limits)
         if agent in recent and agent in baseline:
             e.drifting = drift(evidence(agent, recent[agent]), evidence(agent, baseline[agent]),
                                "in the last hour", "in the week before")
-        m.verdict, m.reasons = verdict(e)
+        m.verdict, m.reasons = verdict(e, limits)
         result.append(m)
     return sorted(result, key=severity)
 
@@ -175,12 +182,13 @@ def _totals(rows: list[tuple]) -> dict[str, list[int]]:
     return totals
 
 
-def evidence(agent: str, c: list[int], m: AgentMetrics | None = None, critical: int = 0) -> Evidence:
+def evidence(agent: str, c: list[int], m: AgentMetrics | None = None, critical: int = 0,
+             limits: Limits = DEFAULT_LIMITS) -> Evidence:
     """The counts a verdict weighs, from an agent's counters."""
     g = lambda name: c[COL[name]]  # noqa: E731
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     return Evidence(
-        labeled=g("ended") - g("unlabeled"), unlabeled=g("unlabeled"), successes=g("successes"),
+        labeled=g("ended") - g("unlabeled"), unlabeled=g("unlabeled"), successes=g(SUCCESS_COLUMNS[limits.success]),
         ended=g("ended"), autonomous=g("autonomous"), seen=g("tasks_seen"), escalated=g("escalated_tasks"),
         tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), asked=asked, rejections=g("rejections"),
         cost_per_successful_task=m.cost_per_successful_task if m else None,
@@ -199,15 +207,17 @@ def severity(m: AgentMetrics) -> tuple:
 REJECTIONS_OVER_TOOL_CALLS = ("claude-code:",)
 
 
-def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetrics:
+def build(agent: str, c: list[int], eval_pass_rate: float | None, limits: Limits = DEFAULT_LIMITS) -> AgentMetrics:
+    """An agent's metrics from its counters, under its definition of success and infrastructure cost."""
     g = lambda name: c[COL[name]]  # noqa: E731
-    cost = g("cost_nanos") / NANO
+    cost = g("cost_nanos") / NANO + limits.infra_cost_per_task * g("ended")
+    successes = g(SUCCESS_COLUMNS[limits.success])
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     return AgentMetrics(
-        agent=agent, tasks=g("ended"), successes=g("successes"), unlabeled_tasks=g("unlabeled"),
-        task_success_rate=rate(g("successes"), g("ended") - g("unlabeled")),
+        agent=agent, tasks=g("ended"), successes=successes, unlabeled_tasks=g("unlabeled"),
+        task_success_rate=rate(successes, g("ended") - g("unlabeled")),
         autonomy_rate=rate(g("autonomous"), g("ended")),
-        cost_usd=cost, cost_per_successful_task=rate(cost, g("successes")),
+        cost_usd=cost, cost_per_successful_task=rate(cost, successes),
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),
@@ -219,9 +229,9 @@ def build(agent: str, c: list[int], eval_pass_rate: float | None) -> AgentMetric
     )
 
 
-def model_metrics(model: str, c: list[int]) -> ModelMetrics:
-    cost = c[COL["cost_nanos"]] / NANO
-    ended, ok = c[COL["ended"]], c[COL["successes"]]
+def model_metrics(model: str, c: list[int], limits: Limits = DEFAULT_LIMITS) -> ModelMetrics:
+    ended, ok = c[COL["ended"]], c[COL[SUCCESS_COLUMNS[limits.success]]]
+    cost = c[COL["cost_nanos"]] / NANO + limits.infra_cost_per_task * ended
     return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended - c[COL["unlabeled"]]), cost, rate(cost, ok))
 
 
@@ -231,12 +241,16 @@ def ingest_totals(conn: sqlite3.Connection) -> dict[str, int]:
     return {"files": files, "lines": lines, "quarantined": quarantined}
 
 
-def snapshot(conn: sqlite3.Connection, window: str = "all", now: float | None = None) -> dict:
+LimitsFor = Callable[[str], Limits]
+
+
+def snapshot(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
+             limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> dict:
     """The `agentmon status --json` document."""
     now = time.time() if now is None else now
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "window": window,
         "ingest": ingest_totals(conn),
-        "agents": [asdict(m) for m in agent_metrics(conn, window, now)],
+        "agents": [asdict(m) for m in agent_metrics(conn, window, now, limits_for=limits_for)],
     }

@@ -135,3 +135,12 @@ def m006_api_errors(db: sqlite_utils.Database) -> None:
 def m007_one_hour_cache_writes(db: sqlite_utils.Database) -> None:
     """Cache writes kept an hour cost more: a repeated request is repriced with them."""
     db.execute("ALTER TABLE llm_requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m008_success_definitions(db: sqlite_utils.Database) -> None:
+    """Successes under stricter definitions, chosen per agent when reading. Tasks that ended before
+    this migration count under the plain definition only until their next event."""
+    for table in ("agg_total", "agg_hour", "agg_minute"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN successes_no_escalation INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN successes_no_human_step INTEGER NOT NULL DEFAULT 0")

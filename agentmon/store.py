@@ -26,7 +26,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 7  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 8  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):

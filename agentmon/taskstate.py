@@ -42,6 +42,10 @@ AGG_COLUMNS = (
     "tool_calls", "tool_errors", "confirmations", "rejections",
     "unlabeled",  # ended with outcome "unknown": counted, but not in the success rate
     "api_errors",  # a leading signal, by its own timestamp
+    # Successes under stricter definitions (agentmon.toml's `success`), so a definition is chosen
+    # when reading, without rebuilding the aggregates:
+    "successes_no_escalation",  # success, and never handed to a human
+    "successes_no_human_step",  # success, with no escalation, confirmation or intervention
 )
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
 WIDTH = len(AGG_COLUMNS)
@@ -158,6 +162,7 @@ def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
 
 
 _SEEN, _ESCALATED, _UNLABELED = COL["tasks_seen"], COL["escalated_tasks"], COL["unlabeled"]
+_STRICT_SUCCESSES = COL["successes_no_escalation"]
 
 
 def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...]]]:
@@ -179,6 +184,9 @@ def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...
         )))
         if outcome == "unknown":
             out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
+        elif outcome == "success" and not state.escalations:
+            out.append((state.model or "", state.end_ts, _STRICT_SUCCESSES, (
+                1, not (state.confirmations or state.interventions))))
     return out
 
 

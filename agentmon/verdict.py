@@ -30,6 +30,10 @@ class Limits:
     confirmation_rejection_rate: float = 0.15  # at most
     eval_pass_rate: float = 0.85  # at least, over the latest run of each suite
     cost_per_successful_task: float | None = None  # at most, in USD; None: no ceiling
+    # What success means: "outcome" (the task said success), "no_escalation" (and no human took it
+    # over) or "no_human_step" (and no confirmation or intervention either).
+    success: str = "outcome"
+    infra_cost_per_task: float = 0.0  # USD added to every ended task's cost
 
 
 @dataclass

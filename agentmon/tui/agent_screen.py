@@ -44,7 +44,8 @@ class AgentScreen(Screen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         app = self.app
-        detail = app.read(lambda conn: agent_detail(conn, self.agent, app.window, app.clock()))
+        detail = app.read(lambda conn: agent_detail(conn, self.agent, app.window, app.clock(),
+                                                    limits_for=app.limits_for))
         app.call_from_thread(self.show, detail)
 
     def on_resize(self) -> None:

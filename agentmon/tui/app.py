@@ -23,7 +23,7 @@ from textual.widgets import Footer, Input, Static
 
 from agentmon.config import labels_path
 from agentmon.fleet import FleetView, fleet_view
-from agentmon.metrics import WINDOWS
+from agentmon.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor
 from agentmon.pipeline import IDLE_TASK_SECONDS
 from agentmon.store import AgentmonError, connect
 from agentmon.tui.panel import AgentPanel
@@ -76,8 +76,9 @@ class AgentmonApp(App):
     def __init__(self, db_path: Path, paths: Sequence[Path] = (), window: str = "24h",
                  clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
                  export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None,
-                 idle_task_seconds: float = IDLE_TASK_SECONDS):
+                 idle_task_seconds: float = IDLE_TASK_SECONDS, limits_for: LimitsFor | None = None):
         super().__init__()
+        self.limits_for = limits_for or (lambda agent: DEFAULT_LIMITS)  # agentmon.toml's, per agent
         self.idle_task_seconds = idle_task_seconds
         self.otlp_port = otlp_port  # also receive OTLP/HTTP on 127.0.0.1:otlp_port
         self.db_path = Path(db_path)
@@ -140,7 +141,7 @@ class AgentmonApp(App):
                 if not force and not stale and version == self._data_version:
                     return None
                 self._data_version, self._last_full = version, now
-                return fleet_view(conn, self.window, now)
+                return fleet_view(conn, self.window, now, limits_for=self.limits_for)
             view = self.read(load)
         except (AgentmonError, sqlite3.Error) as e:
             self.post_message(FleetRefreshed(None, str(e)))
@@ -340,7 +341,7 @@ class AgentmonApp(App):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         name = f"agentmon-{self.window}-{stamp}.csv"
         try:
-            header, body = self.read(lambda conn: rows(conn, "agent", self.window, now))
+            header, body = self.read(lambda conn: rows(conn, "agent", self.window, now, self.limits_for))
             needle = self.name_filter.lower()
             body = [row for row in body if needle in row[0].lower()]
             path = self._write_export(name, header, body, write_csv)
