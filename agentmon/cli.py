@@ -143,7 +143,7 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
-                follow_loop(ingester, stop)
+                follow_loop(ingester, stop, force_polling=cfg.poll or None)
             else:
                 ingester.run_once()
         finally:

@@ -25,7 +25,7 @@ from agentmon.store import AgentmonError
 from agentmon.verdict import Limits
 
 KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict}
-KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float)}
+KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool}
 RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
          "eval_pass_rate")
 KNOWN_LIMITS = {**{r: (int, float) for r in RATES}, "min_tasks": int, "min_samples": int,
@@ -39,6 +39,7 @@ class Config:
     db: Path | None = None
     paths: list[Path] = field(default_factory=list)
     idle_minutes: float = 30.0
+    poll: bool = False  # network and container mounts send no file events: poll them
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
 
     def limits_for(self, agent: str) -> Limits:
@@ -89,7 +90,7 @@ def load() -> Config:
             raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
         limits.append((glob, _limits(path, section, f'agents."{glob}".')))
     return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle),
-                  limits)
+                  bool(sources.get("poll", False)), limits)
 
 
 def _limits(path: Path, table: dict, prefix: str) -> dict:
@@ -119,7 +120,7 @@ def _check(path: Path, table: dict, known: dict, prefix: str) -> None:
         if key not in known:
             names = ", ".join(prefix + k for k in known)
             raise AgentmonError(f"{_where(path, key)}: unknown setting `{prefix}{key}` (known: {names})")
-        if not isinstance(value, known[key]) or isinstance(value, bool):
+        if not isinstance(value, known[key]) or (isinstance(value, bool) and known[key] is not bool):
             kind = "number" if isinstance(known[key], tuple) else known[key].__name__
             raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` must be a {kind}")
 
