@@ -72,7 +72,7 @@ def watch(paths, db, window, otlp, otlp_port) -> None:
     cfg = config.load()
     AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window,
                 otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60,
-                limits_for=cfg.limits_for).run()
+                limits_for=cfg.limits_for, poll=cfg.poll).run()
 
 
 @main.command()
