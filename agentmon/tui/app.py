@@ -79,7 +79,7 @@ class AgentmonApp(App):
                  idle_task_seconds: float = IDLE_TASK_SECONDS, limits_for: LimitsFor | None = None,
                  poll: bool = False):
         super().__init__()
-        self.poll = poll  # network mounts: poll instead of waiting for file events
+        self.force_polling = poll  # network mounts: poll instead of waiting for file events
         self.limits_for = limits_for or (lambda agent: DEFAULT_LIMITS)  # agentmon.toml's, per agent
         self.idle_task_seconds = idle_task_seconds
         self.otlp_port = otlp_port  # also receive OTLP/HTTP on 127.0.0.1:otlp_port
@@ -167,7 +167,7 @@ class AgentmonApp(App):
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         receiver = self._start_receiver(store)
         try:
-            follow(ingester, self.stop_ingest, force_polling=self.poll or None, on_pass=lambda ing: self.post_message(
+            follow(ingester, self.stop_ingest, force_polling=self.force_polling or None, on_pass=lambda ing: self.post_message(
                 IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
         except Exception as e:  # keep the screen up: say what stopped, in the status bar
             self.post_message(IngestMode(f"ingest stopped: {e}"))
