@@ -207,7 +207,8 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     say(f"ingest  {big['events']:,} events: {big['seconds']:.1f} s = {big['events'] / big['seconds']:,.0f} "
         f"events/s, peak RSS {big['peak_rss_mb']:.0f} MB")
     say("read    one status snapshot; the same last 24 h, after a history of 0 or "
-        f"{(large - 10_000) // 1000}k events:")
+        f"{(large - 10_000) // 1000}k events over the 30 days before (the verdict's drift baseline reads the "
+        "7 days before the last hour, so the big database's dense week is read too; older history is not):")
     for window in ("all", "1h", "24h", "7d"):
         small_s, big_s = read_cost(small_db, window, now), read_cost(big_db, window, now)
         say(f"        window={window:<4} 10k events {small_s * 1e3:6.2f} ms, {large // 1000}k events "
