@@ -21,6 +21,8 @@ class GateResult:
     passed: int
     pass_rate: float
     min_pass_rate: float
+    agent_version: str | None = None  # of the latest run
+    previous_pass_rate: float | None = None
     regressions: list[str] = field(default_factory=list)
     critical_failures: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
@@ -47,12 +49,15 @@ def judge(conn: sqlite3.Connection, suite: str, agent: str, latest: str, previou
         (agent, suite, latest))}
     passed = sum(p for p, _ in results.values())
     g = GateResult(agent, suite, latest, previous, len(results), passed, passed / len(results), min_pass_rate)
+    (g.agent_version,) = conn.execute(
+        "SELECT agent_version FROM eval_runs WHERE agent = ? AND suite = ? AND run = ?", (agent, suite, latest)).fetchone()
     g.critical_failures = [case for case, (p, critical) in results.items() if critical and not p]
     if previous is not None:
         before = dict(conn.execute(
             'SELECT "case", passed FROM eval_results WHERE agent = ? AND suite = ? AND run = ?',
             (agent, suite, previous)).fetchall())
         g.regressions = [case for case, (p, _) in results.items() if not p and before.get(case) == 1]
+        g.previous_pass_rate = sum(before.values()) / len(before) if before else None
     if g.pass_rate < min_pass_rate:
         g.reasons.append(f"pass rate {g.pass_rate:.1%} ({passed}/{g.cases}) below {min_pass_rate:.1%}")
     if g.critical_failures:
@@ -78,8 +83,10 @@ def report(results: list[GateResult]) -> str:
     for g in results:
         run = g.run or "(no run id)"
         against = f" against {g.previous_run or '(no run id)'}" if g.previous_run is not None else ""
-        lines.append(f"gate {g.suite} · {g.agent} · run {run}{against}: {g.result.upper()}")
-        lines.append(f"  pass rate {g.pass_rate:.1%} ({g.passed}/{g.cases}), minimum {g.min_pass_rate:.1%}")
+        version = f" (version {g.agent_version})" if g.agent_version else ""
+        lines.append(f"gate {g.suite} · {g.agent} · run {run}{version}{against}: {g.result.upper()}")
+        before = f"; {g.previous_pass_rate:.1%} in the run before" if g.previous_pass_rate is not None else ""
+        lines.append(f"  pass rate {g.pass_rate:.1%} ({g.passed}/{g.cases}), minimum {g.min_pass_rate:.1%}{before}")
         lines.append(f"  regressions: {', '.join(g.regressions) or 'none'}")
         lines.append(f"  critical failures: {', '.join(g.critical_failures) or 'none'}")
         lines += [f"  ✗ {reason}" for reason in g.reasons]

@@ -35,11 +35,13 @@ def test_gate_passes_fails_and_finds_regressions(db, logs):
     ingest([logs], db)
     ok = run("gate", "--suite", "refunds", "--min-pass-rate", "0.7", "--db", db)
     assert ok.returncode == 0, ok.stdout
-    assert "run run-2 against run-1: PASS" in ok.stdout and "regressions: b" in ok.stdout
+    assert "run run-2 (version run-2) against run-1: PASS" in ok.stdout and "regressions: b" in ok.stdout
+    assert "pass rate 75.0% (3/4), minimum 70.0%; 75.0% in the run before" in ok.stdout
     strict = run("gate", "--suite", "refunds", "--min-pass-rate", "0.7", "--no-regressions", "--db", db)
     assert strict.returncode == 1 and "passed in 'run-1' and fail now: b" in strict.stdout
     doc = json.loads(run("gate", "--suite", "refunds", "--json", "--min-pass-rate", "0.7", "--db", db).stdout)
     assert doc["result"] == "pass" and doc["agents"][0]["pass_rate"] == 0.75
+    assert doc["agents"][0]["agent_version"] == "run-2" and doc["agents"][0]["previous_pass_rate"] == 0.75
 
 
 def test_a_failing_critical_case_always_fails(db, logs):
