@@ -49,8 +49,8 @@ def judge(conn: sqlite3.Connection, suite: str, agent: str, latest: str, previou
         (agent, suite, latest))}
     passed = sum(p for p, _ in results.values())
     g = GateResult(agent, suite, latest, previous, len(results), passed, passed / len(results), min_pass_rate)
-    (g.agent_version,) = conn.execute(
-        "SELECT agent_version FROM eval_runs WHERE agent = ? AND suite = ? AND run = ?", (agent, suite, latest)).fetchone()
+    (g.agent_version,) = conn.execute("SELECT agent_version FROM eval_runs WHERE agent = ? AND suite = ?"
+                                      " AND run = ?", (agent, suite, latest)).fetchone()
     g.critical_failures = [case for case, (p, critical) in results.items() if critical and not p]
     if previous is not None:
         before = dict(conn.execute(

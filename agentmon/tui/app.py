@@ -167,8 +167,9 @@ class AgentmonApp(App):
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         receiver = self._start_receiver(store)
         try:
-            follow(ingester, self.stop_ingest, force_polling=self.force_polling or None, on_pass=lambda ing: self.post_message(
-                IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
+            follow(ingester, self.stop_ingest, force_polling=self.force_polling or None,
+                   on_pass=lambda ing: self.post_message(
+                       IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
         except Exception as e:  # keep the screen up: say what stopped, in the status bar
             self.post_message(IngestMode(f"ingest stopped: {e}"))
         finally:
