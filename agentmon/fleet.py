@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from agentmon.metrics import (
-    DEFAULT_LIMITS, SUM_COLUMNS, WINDOWS, AgentMetrics, LimitsFor, agent_metrics, build, ingest_totals, range_rows,
+    DEFAULT_LIMITS, SUM_COLUMNS, WINDOWS, AgentMetrics, LimitsFor, agent_metrics, build, ingest_totals,
 )
 
 SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
@@ -82,12 +82,8 @@ def _empty_series(buckets: int) -> dict[str, list]:
 def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None, buckets: int = 12,
                limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> FleetView:
     now = time.time() if now is None else now
-    current = agent_metrics(conn, window, now, limits_for=limits_for)
-    previous = {}
-    if WINDOWS[window]:
-        w = WINDOWS[window]
-        previous = {m.agent: m for m in agent_metrics(conn, rows=range_rows(conn, now - 2 * w, now - w),
-                                                      limits_for=limits_for)}
+    previous: dict[str, AgentMetrics] = {}  # the window before, which the verdict reads anyway
+    current = agent_metrics(conn, window, now, limits_for=limits_for, previous_out=previous)
     width, per_agent = series(conn, window, now, buckets, limits_for=limits_for)
     open_tasks = dict(conn.execute(
         "SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall())

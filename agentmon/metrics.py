@@ -129,11 +129,13 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, tuple[float | None, i
 
 def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
                   rows: list[tuple] | None = None,
-                  limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS) -> list[AgentMetrics]:
+                  limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS,
+                  previous_out: dict[str, AgentMetrics] | None = None) -> list[AgentMetrics]:
     """Metrics of every agent ever seen, over `window` (or over `rows`), worst first.
 
     The verdict weighs the window against the one before it (bounded windows) and the last
-    hour's leading signals against the week before (drift); given `rows`, neither."""
+    hour's leading signals against the week before (drift); given `rows`, neither. The metrics
+    of the window before go into `previous_out` when given (for trend arrows)."""
     now = time.time() if now is None else now
     agents = [a for (a,) in conn.execute("SELECT DISTINCT agent FROM agg_total")]
     evals = eval_pass_rates(conn)
@@ -158,6 +160,8 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
         e = evidence(agent, total, m, critical, limits)
         if agent in previous:
             e.previous = evidence(agent, previous[agent], limits=limits)
+            if previous_out is not None:
+                previous_out[agent] = build(agent, previous[agent], None, limits)
         if agent in recent and agent in baseline:
             e.drifting = drift(evidence(agent, recent[agent]), evidence(agent, baseline[agent]),
                                "in the last hour", "in the week before")
