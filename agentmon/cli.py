@@ -134,7 +134,7 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
         raise click.UsageError("no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects "
                                "directory found")
     db_file = config.db_path(db, cfg)
-    with Store(db_file, wait_for_lock=wait) as store:
+    with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
         ingester = Ingester(store, sources, max_line=max_line_bytes, keep_open=follow,
                             extra_files=[config.labels_path(db_file)], idle_task_seconds=cfg.idle_minutes * 60)
         try:
@@ -222,7 +222,7 @@ def serve(host, port, token, no_token, db) -> None:
     if not loopback and not token and not no_token:
         raise click.UsageError(f"{host} is not loopback: give --token (or $AGENTMON_TOKEN), or --no-token")
     cfg = config.load()
-    with Store(config.db_path(db, cfg)) as store:
+    with Store(config.db_path(db, cfg), track_follow_ups=cfg.follows_up) as store:
         receiver = Receiver(store, (host, port), token=token, idle_task_seconds=cfg.idle_minutes * 60)
         click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {store.path}", err=True)
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=receiver.shutdown).start())

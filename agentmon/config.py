@@ -29,7 +29,8 @@ KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool}
 RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
          "eval_pass_rate")
 KNOWN_LIMITS = {**{r: (int, float) for r in RATES}, "min_tasks": int, "min_samples": int,
-                "cost_per_successful_task": (int, float), "infra_cost_per_task": (int, float), "success": str}
+                "cost_per_successful_task": (int, float), "infra_cost_per_task": (int, float), "success": str,
+                "require_no_follow_up": bool}
 SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step")
 
 
@@ -41,6 +42,10 @@ class Config:
     idle_minutes: float = 30.0
     poll: bool = False  # network and container mounts send no file events: poll them
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
+
+    def follows_up(self, agent: str) -> bool:
+        """Whether the store keeps follow-ups for this agent (its success requires none)."""
+        return self.limits_for(agent).require_no_follow_up
 
     def limits_for(self, agent: str) -> Limits:
         """The defaults, then every matching [agents."glob"] section in file order, the last word winning."""

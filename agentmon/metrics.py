@@ -13,12 +13,14 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from agentmon.pricing import NANO
-from agentmon.taskstate import AGG_COLUMNS, COL, WIDTH
+from agentmon.taskstate import AGG_COLUMNS, COL, FOLLOW_UP_SECONDS, WIDTH
 from agentmon.verdict import Evidence, Limits, drift, verdict
 
 DEFAULT_LIMITS = Limits()
 SUCCESS_COLUMNS = {"outcome": "successes", "no_escalation": "successes_no_escalation",
                    "no_human_step": "successes_no_human_step"}
+FOLLOWED_UP_COLUMNS = {"outcome": "followed_up", "no_escalation": "followed_up_no_escalation",
+                       "no_human_step": "followed_up_no_human_step"}
 
 DRIFT_RECENT = 3600  # the leading signals of the last hour…
 DRIFT_BASELINE = 7 * 86400  # …against the week before it
@@ -49,6 +51,7 @@ class AgentMetrics:
     tasks: int
     successes: int
     unlabeled_tasks: int
+    pending_tasks: int  # inside their follow-up window, where a follow-up rule applies
     task_success_rate: float | None
     autonomy_rate: float | None
     cost_usd: float
@@ -141,7 +144,14 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
     evals = eval_pass_rates(conn)
     judged = rows is None
     by_agent = _by_agent(rows if rows is not None else window_rows(conn, window, now), set(agents) | set(evals))
-    previous, recent, baseline = {}, {}, {}
+    previous, recent, baseline, pending = {}, {}, {}, {}
+    if any(limits_for(agent).require_no_follow_up for agent in by_agent):
+        # Tasks that ended within the follow-up window are pending: the part of this window after
+        # now - FOLLOW_UP_SECONDS (all of a window shorter than that).
+        start = now - WINDOWS[window] if rows is None and WINDOWS[window] else None
+        cut = now - FOLLOW_UP_SECONDS
+        pending = _totals(range_rows(conn, cut, None)) if start is None or start < cut else \
+            {a: [sum(col) for col in zip(*m.values())] for a, m in by_agent.items() if m}
     if judged:
         if WINDOWS[window]:
             w = WINDOWS[window]
@@ -153,11 +163,11 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
         total = [sum(col) for col in zip(*models.values())] if models else [0] * WIDTH
         eval_rate, critical = evals.get(agent, (None, 0))
         limits = limits_for(agent)
-        m = build(agent, total, eval_rate, limits)
+        m = build(agent, total, eval_rate, limits, pending.get(agent))
         m.models = sorted(
             (model_metrics(model, c, limits) for model, c in models.items() if c[COL["ended"]]),
             key=lambda x: (-x.tasks, x.model))
-        e = evidence(agent, total, m, critical, limits)
+        e = evidence(agent, total, m, critical, limits, pending.get(agent))
         if agent in previous:
             e.previous = evidence(agent, previous[agent], limits=limits)
             if previous_out is not None:
@@ -187,12 +197,13 @@ def _totals(rows: list[tuple]) -> dict[str, list[int]]:
 
 
 def evidence(agent: str, c: list[int], m: AgentMetrics | None = None, critical: int = 0,
-             limits: Limits = DEFAULT_LIMITS) -> Evidence:
+             limits: Limits = DEFAULT_LIMITS, pending_c: list[int] | None = None) -> Evidence:
     """The counts a verdict weighs, from an agent's counters."""
     g = lambda name: c[COL[name]]  # noqa: E731
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
+    successes, labeled, pending, _ = settled(c, limits, pending_c)
     return Evidence(
-        labeled=g("ended") - g("unlabeled"), unlabeled=g("unlabeled"), successes=g(SUCCESS_COLUMNS[limits.success]),
+        labeled=labeled, unlabeled=g("unlabeled"), pending=pending, successes=successes,
         ended=g("ended"), autonomous=g("autonomous"), seen=g("tasks_seen"), escalated=g("escalated_tasks"),
         tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), asked=asked, rejections=g("rejections"),
         cost_per_successful_task=m.cost_per_successful_task if m else None,
@@ -211,17 +222,32 @@ def severity(m: AgentMetrics) -> tuple:
 REJECTIONS_OVER_TOOL_CALLS = ("claude-code:",)
 
 
-def build(agent: str, c: list[int], eval_pass_rate: float | None, limits: Limits = DEFAULT_LIMITS) -> AgentMetrics:
+def settled(c: list[int], limits: Limits, pending_c: list[int] | None) -> tuple[int, int, int, float]:
+    """(successes, labeled tasks, pending tasks, their cost in USD) under the agent's definition of
+    success. With a follow-up rule, tasks that ended within its window (`pending_c`) are not judged
+    yet, and successes followed up by a new task with the same key do not count."""
+    def cost_of(counters):
+        return counters[COL["cost_nanos"]] / NANO + limits.infra_cost_per_task * counters[COL["ended"]]
+    if not limits.require_no_follow_up:
+        return (c[COL[SUCCESS_COLUMNS[limits.success]]], c[COL["ended"]] - c[COL["unlabeled"]], 0, cost_of(c))
+    p = pending_c or [0] * WIDTH
+    s = [a - b for a, b in zip(c, p)]
+    successes = s[COL[SUCCESS_COLUMNS[limits.success]]] - s[COL[FOLLOWED_UP_COLUMNS[limits.success]]]
+    return (successes, s[COL["ended"]] - s[COL["unlabeled"]], p[COL["ended"]] - p[COL["unlabeled"]], cost_of(s))
+
+
+def build(agent: str, c: list[int], eval_pass_rate: float | None, limits: Limits = DEFAULT_LIMITS,
+          pending_c: list[int] | None = None) -> AgentMetrics:
     """An agent's metrics from its counters, under its definition of success and infrastructure cost."""
     g = lambda name: c[COL[name]]  # noqa: E731
     cost = g("cost_nanos") / NANO + limits.infra_cost_per_task * g("ended")
-    successes = g(SUCCESS_COLUMNS[limits.success])
+    successes, labeled, pending, settled_cost = settled(c, limits, pending_c)
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     return AgentMetrics(
-        agent=agent, tasks=g("ended"), successes=successes, unlabeled_tasks=g("unlabeled"),
-        task_success_rate=rate(successes, g("ended") - g("unlabeled")),
+        agent=agent, tasks=g("ended"), successes=successes, unlabeled_tasks=g("unlabeled"), pending_tasks=pending,
+        task_success_rate=rate(successes, labeled),
         autonomy_rate=rate(g("autonomous"), g("ended")),
-        cost_usd=cost, cost_per_successful_task=rate(cost, successes),
+        cost_usd=cost, cost_per_successful_task=rate(settled_cost, successes),
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),

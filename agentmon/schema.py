@@ -144,3 +144,13 @@ def m008_success_definitions(db: sqlite_utils.Database) -> None:
     for table in ("agg_total", "agg_hour", "agg_minute"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN successes_no_escalation INTEGER NOT NULL DEFAULT 0")
         db.execute(f"ALTER TABLE {table} ADD COLUMN successes_no_human_step INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m009_follow_ups(db: sqlite_utils.Database) -> None:
+    """Follow-ups: a new task with the same key soon after a task ended (the customer came back)."""
+    db.execute("ALTER TABLE tasks ADD COLUMN follow_up_ts REAL")
+    db.execute("CREATE INDEX tasks_by_key ON tasks (agent, key) WHERE key IS NOT NULL")
+    for table in ("agg_total", "agg_hour", "agg_minute"):
+        for column in ("followed_up", "followed_up_no_escalation", "followed_up_no_human_step"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")

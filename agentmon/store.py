@@ -13,11 +13,13 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
+from agentmon.follow_ups import changed_follow_ups
 from agentmon.llm_requests import dedupe_request, load_requests, merge_repeat, merged
 from agentmon.otel_traces import otel_events
 from agentmon.pricing import NANO, Pricer
@@ -26,7 +28,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 8  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 9  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -114,8 +116,12 @@ class WriterLock:
 class Store:
     """The single writer of one database."""
 
-    def __init__(self, path: Path | str, wait_for_lock: bool = False):
+    def __init__(self, path: Path | str, wait_for_lock: bool = False,
+                 track_follow_ups: Callable[[str], bool] = lambda agent: False):
         self.path = Path(path)
+        # Follow-ups cost a query per batch and agent: kept only for the agents whose success needs
+        # them (agentmon.toml's require_no_follow_up), from the moment the rule is switched on.
+        self.track_follow_ups = track_follow_ups
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = WriterLock(self.path)
         self.lock.acquire(wait=wait_for_lock)
@@ -269,14 +275,34 @@ class Store:
         if requests:
             self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   [(rid, *row) for rid, row in requests.items() if row is not None])
+        upsert_tasks = f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})"
         if changed:
-            self.conn.executemany(
-                f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})", changed)
+            self.conn.executemany(upsert_tasks, changed)
+            tracked = [states.get(k) or self._tasks[k] for k in by_task if self.track_follow_ups(k[0])]
+            followed = self._apply_follow_ups(tracked, deltas) if tracked else []
+            if followed:
+                self.conn.executemany(upsert_tasks, followed)
         self._flush(deltas)
         for ev, ts in evals:
             self._apply_eval(ev, ts)
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
+
+    def _apply_follow_ups(self, touched: list[TaskState], deltas: dict) -> list[tuple]:
+        """Move the follow-ups the touched tasks changed (theirs and their same-key neighbours')."""
+        rows = []
+        changes = changed_follow_ups(self.conn, touched)
+        states = self._load_tasks([(agent, task) for agent, task, _ in changes])
+        for agent, task, follow_up in changes:
+            state = states[(agent, task)]
+            before = contribution(state)
+            state.follow_up_ts = follow_up
+            for model, ts, first, values in before:
+                _add(deltas, agent, model, ts, first, values, -1)
+            for model, ts, first, values in contribution(state):
+                _add(deltas, agent, model, ts, first, values, 1)
+            rows.append(task_row(state))
+        return rows
 
     def _touch_agent(self, agent: str, first: float, last: float) -> None:
         span = self._agent_spans.get(agent)

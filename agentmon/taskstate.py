@@ -46,7 +46,11 @@ AGG_COLUMNS = (
     # when reading, without rebuilding the aggregates:
     "successes_no_escalation",  # success, and never handed to a human
     "successes_no_human_step",  # success, with no escalation, confirmation or intervention
+    # Of those successes, the ones followed within FOLLOW_UP_SECONDS by a new task with the same key
+    # (a customer coming back): not successes where agentmon.toml requires no follow-up.
+    "followed_up", "followed_up_no_escalation", "followed_up_no_human_step",
 )
+FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
 WIDTH = len(AGG_COLUMNS)
 
@@ -82,6 +86,7 @@ class TaskState:
     rejected_action: str | None = None
     rejected_ts: float | None = None
     interventions: int = 0
+    follow_up_ts: float | None = None  # the earliest start, after this task's end, of a task with the same key
 
 
 
@@ -163,6 +168,7 @@ def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
 
 _SEEN, _ESCALATED, _UNLABELED = COL["tasks_seen"], COL["escalated_tasks"], COL["unlabeled"]
 _STRICT_SUCCESSES = COL["successes_no_escalation"]
+_FOLLOWED_UP = COL["followed_up"]
 
 
 def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...]]]:
@@ -187,6 +193,10 @@ def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...
         elif outcome == "success" and not state.escalations:
             out.append((state.model or "", state.end_ts, _STRICT_SUCCESSES, (
                 1, not (state.confirmations or state.interventions))))
+        if (outcome == "success" and state.follow_up_ts is not None
+                and state.follow_up_ts - state.end_ts <= FOLLOW_UP_SECONDS):
+            out.append((state.model or "", state.end_ts, _FOLLOWED_UP, (
+                1, not state.escalations, not (state.escalations or state.confirmations or state.interventions))))
     return out
 
 

@@ -34,14 +34,18 @@ class Limits:
     # over) or "no_human_step" (and no confirmation or intervention either).
     success: str = "outcome"
     infra_cost_per_task: float = 0.0  # USD added to every ended task's cost
+    # A success also needs no new task with the same key within 48 hours (the customer did not come
+    # back); until those hours have passed the task is pending, neither success nor failure.
+    require_no_follow_up: bool = False
 
 
 @dataclass
 class Evidence:
     """The counts behind an agent's rates in one window."""
 
-    labeled: int = 0  # ended tasks with a known outcome
+    labeled: int = 0  # ended tasks with a known outcome (and, under a follow-up rule, settled)
     unlabeled: int = 0
+    pending: int = 0  # ended within the follow-up window: not judged yet
     successes: int = 0
     ended: int = 0
     autonomous: int = 0
@@ -109,6 +113,9 @@ def _ci(k: int, n: int) -> str:
 def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
     """(verdict, reasons): the reasons of a no-go first, then those of a hold."""
     if e.labeled < limits.min_tasks:
+        if e.pending:
+            return "hold", [f"too few settled tasks: {e.labeled} of {limits.min_tasks} needed "
+                            f"({e.pending} still inside their 48-hour follow-up window)"]
         if e.unlabeled:
             return "hold", [f"too few labeled tasks: {e.labeled} of {limits.min_tasks} needed "
                             f"({e.unlabeled} ended without an outcome)"]

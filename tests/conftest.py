@@ -14,9 +14,9 @@ FIXTURES = ROOT / "fixtures"
 REALDATA = ROOT.parent / "shared" / "realdata"
 
 
-def ingest(paths, db: Path, **kwargs) -> Ingester:
+def ingest(paths, db: Path, track_follow_ups=lambda agent: False, **kwargs) -> Ingester:
     """One-shot ingest, the way `agentmon ingest` does it."""
-    with Store(db) as store:
+    with Store(db, track_follow_ups=track_follow_ups) as store:
         ingester = Ingester(store, [Path(p) for p in paths], **kwargs)
         ingester.run_once()
         ingester.close()

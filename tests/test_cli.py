@@ -12,7 +12,7 @@ from conftest import FIXTURES
 
 NATIVE = FIXTURES / "native"
 AGENT_KEYS = [
-    "agent", "tasks", "successes", "unlabeled_tasks", "task_success_rate", "autonomy_rate", "cost_usd",
+    "agent", "tasks", "successes", "unlabeled_tasks", "pending_tasks", "task_success_rate", "autonomy_rate", "cost_usd",
     "cost_per_successful_task", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
     "eval_pass_rate", "tool_calls", "tool_errors", "api_errors", "unpriced_llm_calls", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "verdict", "reasons", "models",

@@ -158,7 +158,7 @@ class AgentmonApp(App):
         from agentmon.store import Store
         from agentmon.watch import follow
         try:
-            store = Store(self.db_path)
+            store = Store(self.db_path, track_follow_ups=lambda agent: self.limits_for(agent).require_no_follow_up)
         except AgentmonError as e:
             self.post_message(IngestMode(f"reading only: {e}"))
             return
