@@ -121,7 +121,8 @@ def demo(workdir) -> None:
 @click.option("--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True,
               help="Longer lines are quarantined and skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another ingester of this database instead of refusing.")
-def ingest(paths, db, follow, max_line_bytes, wait) -> None:
+@click.option("--eval-agent", help="The agent of eval logs that do not name one (Inspect AI: eval.metadata.agent).")
+def ingest(paths, db, follow, max_line_bytes, wait, eval_agent) -> None:
     """Read every complete new line of the logs under PATHS into the database.
 
     Without PATHS: the `sources.paths` of agentmon.toml, else the Claude Code projects
@@ -136,7 +137,9 @@ def ingest(paths, db, follow, max_line_bytes, wait) -> None:
     db_file = config.db_path(db, cfg)
     with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
         ingester = Ingester(store, sources, max_line=max_line_bytes, keep_open=follow,
-                            extra_files=[config.labels_path(db_file)], idle_task_seconds=cfg.idle_minutes * 60)
+                            extra_files=[config.labels_path(db_file)], idle_task_seconds=cfg.idle_minutes * 60,
+                            eval_agent=eval_agent, **({"eval_pass_values": cfg.eval_pass_values}
+                                                      if cfg.eval_pass_values else {}))
         try:
             if follow:
                 from agentmon.watch import follow as follow_loop

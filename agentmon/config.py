@@ -24,7 +24,8 @@ from agentmon.metrics import DEFAULT_LIMITS
 from agentmon.store import AgentmonError
 from agentmon.verdict import Limits
 
-KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict}
+KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict}
+KNOWN_EVALS = {"pass_values": list}
 KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool}
 RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
          "eval_pass_rate")
@@ -41,6 +42,7 @@ class Config:
     paths: list[Path] = field(default_factory=list)
     idle_minutes: float = 30.0
     poll: bool = False  # network and container mounts send no file events: poll them
+    eval_pass_values: tuple[str, ...] | None = None  # an Inspect AI score passes with one of these
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
 
     def follows_up(self, agent: str) -> bool:
@@ -89,13 +91,18 @@ def load() -> Config:
     idle = sources.get("idle_minutes", 30)
     if idle <= 0:
         raise AgentmonError(f"{path}: sources.idle_minutes must be above 0")
+    evals = data.get("evals", {})
+    _check(path, evals, KNOWN_EVALS, "evals.")
+    pass_values = evals.get("pass_values")
+    if pass_values is not None and not all(isinstance(v, str) for v in pass_values):
+        raise AgentmonError(f"{_where(path, 'pass_values')}: evals.pass_values must be a list of strings")
     limits = [("*", _limits(path, data.get("defaults", {}), "defaults."))]
     for glob, section in data.get("agents", {}).items():
         if not isinstance(section, dict):
             raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
         limits.append((glob, _limits(path, section, f'agents."{glob}".')))
     return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle),
-                  bool(sources.get("poll", False)), limits)
+                  bool(sources.get("poll", False)), tuple(pass_values) if pass_values else None, limits)
 
 
 def _limits(path: Path, table: dict, prefix: str) -> dict:

@@ -45,8 +45,10 @@ class Ingester:
 
     def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
                  batch_lines: int = 10_000, keep_open: bool = False, idle_task_seconds: float = IDLE_TASK_SECONDS,
-                 clock=time.time, extra_files: list[Path] = ()):
+                 clock=time.time, extra_files: list[Path] = (), eval_agent: str | None = None,
+                 eval_pass_values: tuple[str, ...] = inspect_ai.PASSING):
         self.store = store
+        self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values  # for Inspect AI logs
         self.extra_files = [Path(os.path.abspath(f)) for f in extra_files]  # read when they exist (labels)
         self.claude_code = ClaudeCodeSource(store.session_prompts)
         self.idle_task_seconds = idle_task_seconds
@@ -162,7 +164,7 @@ class Ingester:
             self.documents[(st.st_dev, st.st_ino)] = row
         batch = Batch()
         try:
-            batch.events = inspect_ai.read(Path(path))
+            batch.events = inspect_ai.read(Path(path), self.eval_agent, self.eval_pass_values)
         except BadLine as e:
             with open(path, "rb") as f:
                 batch.bad.append((row["id"], path, 0, str(e), f.read(200)))

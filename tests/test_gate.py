@@ -19,7 +19,7 @@ def eval_zip(path, run_id, scores, task="refunds", agent="refund-agent", critica
     """An Inspect AI .eval log as Inspect writes it: a zip with header.json and samples/."""
     header = {"version": 2, "status": "success",
               "eval": {"task": task, "run_id": run_id, "created": created, "model": "anthropic/claude-haiku-4-5",
-                       "metadata": {"agent": agent, "agent_version": run_id}}}
+                       "metadata": {"agent": agent, "agent_version": run_id} if agent else None}}
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("header.json", json.dumps(header))
         for case, value in scores.items():
@@ -101,3 +101,16 @@ def test_golden_export_writes_the_tasks_that_went_wrong(db):
     assert (r2["outcome"], r2["reason"], r2["key"]) == ("failure", "refund amount mismatch", "cust-2")
     assert r2["signals"]["escalation_reason"] == "customer asked for a human"
     assert r2["model"] == "claude-sonnet-4-5" and r2["started"].startswith("2026-03-02T08:1")
+
+
+def test_eval_agent_and_pass_values(db, logs, tmp_path, monkeypatch):
+    """An Inspect log without metadata.agent takes --eval-agent; agentmon.toml's pass values decide passes."""
+    path = logs / "graded.eval"
+    eval_zip(path, "run-1", {"a": "PASS", "b": "FAIL", "c": "C"}, agent=None)
+    cfg = tmp_path / "agentmon.toml"
+    cfg.write_text('[evals]\npass_values = ["PASS"]\n')
+    monkeypatch.setenv("AGENTMON_CONFIG", str(cfg))
+    assert run("ingest", logs, "--db", db, "--eval-agent", "grader-bot").returncode == 0
+    doc = json.loads(run("gate", "--suite", "refunds", "--json", "--db", db).stdout)
+    [g] = doc["agents"]
+    assert (g["agent"], g["passed"], g["cases"]) == ("grader-bot", 1, 3)

@@ -17,7 +17,7 @@ import msgspec
 from agentmon.events import EvalResult
 from agentmon.sources import BadLine
 
-PASSING = {"C", "1", "1.0", "true", "True", "correct"}
+PASSING = ("C", "1", "1.0", "true", "True", "correct")  # agentmon.toml's [evals] pass_values replaces it
 
 
 class Score(msgspec.Struct):
@@ -57,23 +57,25 @@ def looks_like(path: Path, head: bytes) -> bool:
     return path.suffix == ".json" and head.lstrip().startswith(b"{") and b'"eval"' in head and b'"version"' in head
 
 
-def read(path: Path) -> list[EvalResult]:
+def read(path: Path, agent: str | None = None, passing: tuple[str, ...] = PASSING) -> list[EvalResult]:
+    """The log's results; `agent` names the agent when the log's metadata does not."""
     try:
         if path.suffix == ".eval":
             with zipfile.ZipFile(path) as z:
                 header = msgspec.json.decode(z.read("header.json"), type=Header)
                 samples = [msgspec.json.decode(z.read(name), type=Sample)
                            for name in z.namelist() if name.startswith("samples/") and name.endswith(".json")]
-            return results(header.eval, samples)
+            return results(header.eval, samples, agent, passing)
         log = msgspec.json.decode(path.read_bytes(), type=Log)
-        return results(log.eval, log.samples or [])
+        return results(log.eval, log.samples or [], agent, passing)
     except (msgspec.DecodeError, msgspec.ValidationError, zipfile.BadZipFile, KeyError) as e:
         raise BadLine(f"not a readable Inspect AI log: {e}") from None
 
 
-def results(ev: Eval, samples: list[Sample]) -> list[EvalResult]:
+def results(ev: Eval, samples: list[Sample], agent: str | None = None,
+            passing: tuple[str, ...] = PASSING) -> list[EvalResult]:
     meta = ev.metadata or {}
-    agent = str(meta.get("agent") or ev.model)
+    agent = str(meta.get("agent") or agent or ev.model)
     version = meta.get("agent_version")
     out = []
     for s in samples:
@@ -83,6 +85,6 @@ def results(ev: Eval, samples: list[Sample]) -> list[EvalResult]:
         case = str(s.id) if s.epoch <= 1 else f"{s.id}#{s.epoch}"
         out.append(EvalResult(
             ts=ev.created, agent=agent, suite=ev.task, case=case, run=ev.run_id,
-            passed=str(first) in PASSING or first is True, agent_version=str(version) if version else None,
+            passed=str(first) in passing or first is True, agent_version=str(version) if version else None,
             critical=bool((s.metadata or {}).get("critical"))))
     return out
