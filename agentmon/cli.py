@@ -176,7 +176,8 @@ def status(db, window, as_json) -> None:
     rows = [("AGENT", "VERDICT", "TASKS", "SUCCESS", "AUTONOMY", "$/SUCCESS", "ESCAL", "TOOL-ERR",
              "REJECT", "EVAL", "REASON")]
     for a in doc["agents"]:
-        tasks = str(a["tasks"]) + (f" ({a['unlabeled_tasks']} unlabeled)" if a["unlabeled_tasks"] else "")
+        tasks = str(a["tasks"]) + "".join(f" ({a[k]} {word})" for k, word in (
+            ("unlabeled_tasks", "unlabeled"), ("pending_tasks", "pending")) if a[k])
         rows.append((literal(a["agent"]), a["verdict"].upper(), tasks, _pct(a["task_success_rate"]),
                      _pct(a["autonomy_rate"]), _usd(a["cost_per_successful_task"]), _pct(a["escalation_rate"]),
                      _pct(a["tool_error_rate"]), _pct(a["confirmation_rejection_rate"]),

@@ -51,7 +51,8 @@ class AgentPanel(Static, can_focus=True):
             rate("success ", "task_success_rate", m.task_success_rate),
             rate("autonomy", "autonomy_rate", m.autonomy_rate, with_spark=wide),
             rate("$/succ", "cost_per_successful_task", m.cost_per_successful_task, usd, with_spark=wide),
-            Text(f"n={count(m.tasks)}" + (f" ({count(m.unlabeled_tasks)} unlabeled)" if m.unlabeled_tasks else "")),
+            Text(f"n={count(m.tasks)}" + "".join(f" ({count(n)} {word})" for n, word in (
+                (m.unlabeled_tasks, "unlabeled"), (m.pending_tasks, "pending")) if n)),
         ])
         line2 = gap.join([
             rate("escalate", "escalation_rate", m.escalation_rate),
