@@ -33,7 +33,7 @@ def dedupe_request(ev: LlmCall, ts: float, requests: dict[str, list | None], pri
     row = requests[ev.request_id]
     usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
     if row is None:
-        cost = _first_cost(ev, ts, pricer)
+        cost = event_cost(ev, ts, pricer)
         requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None,
                                    ev.cache_write_1h_tokens]
         return ev, cost
@@ -52,7 +52,8 @@ def dedupe_request(ev: LlmCall, ts: float, requests: dict[str, list | None], pri
     return delta, cost - old_cost
 
 
-def _first_cost(ev: LlmCall, ts: float, pricer: Pricer) -> int | None:
+def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
+    """Nano-dollars of an llm_call or cost event: its own cost_usd, else genai-prices; None: unpriced."""
     if ev.cost_usd is not None:
         return round(ev.cost_usd * NANO)
     return pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens,

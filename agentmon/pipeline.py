@@ -35,7 +35,6 @@ class IngestStats:
     lines: int = 0
     events: int = 0
     quarantined: int = 0
-    commits: int = 0
     last_error: str | None = None
     stored_error: str | None = None  # the last_error already written to the database
 
@@ -362,7 +361,6 @@ class Ingester:
         except BaseException:
             self._forget()
             raise
-        self.stats.commits += 1
         self.stats.lines += batch.lines
         self.stats.events += len(batch.events)
         self.stats.quarantined += len(batch.bad)

@@ -31,7 +31,7 @@ ROUTES = {
     "/v1/traces": (trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse,
                    otlp.spans_from_proto, otlp.spans_from_json, otlp.map_span),
     "/v1/logs": (logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse,
-                 otlp.records_from_proto, None, otlp.map_record),
+                 otlp.records_from_proto, otlp.records_from_json, otlp.map_record),
 }
 
 
@@ -58,7 +58,7 @@ def decode(path: str, content_type: str, body: bytes) -> list:
             raise BadRequest(400, f"not valid JSON: {e}") from None
         if not isinstance(doc, dict):
             raise BadRequest(400, "the body must be a JSON object")
-        items = from_json(doc) if from_json else otlp.records_from_json(doc, body)
+        items = from_json(doc)
     try:
         return [mapper(item) for item in items]
     except (TypeError, ValueError, AttributeError) as e:

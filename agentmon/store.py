@@ -20,9 +20,10 @@ from pathlib import Path
 
 from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
 from agentmon.follow_ups import changed_follow_ups
-from agentmon.llm_requests import dedupe_request, load_requests, merge_repeat, merged
+from agentmon.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
 from agentmon.otel_traces import otel_events
-from agentmon.pricing import NANO, Pricer
+from agentmon.sql import in_chunks
+from agentmon.pricing import Pricer
 from agentmon.taskstate import (
     AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, add_event_signals, contribution, fold, task_row,
 )
@@ -66,9 +67,6 @@ class Batch:
     otel: list = field(default_factory=list)  # agentmon.sources.otlp.Mapped, one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0
-
-    def __len__(self) -> int:
-        return len(self.events) + len(self.bad)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -220,7 +218,6 @@ class Store:
         evals = []
         requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
         repeated: dict[str, list] = {}  # request_id -> its lines so far (llm_requests.merge_repeat)
-        cost_nanos = self._cost_nanos
         for ev in events:
             ts = ev.ts
             if type(ts) is not float:
@@ -235,7 +232,7 @@ class Store:
                 if kind is LlmCall and ev.request_id is not None:
                     merge_repeat(repeated, ev, ts)  # a request's lines in this batch become one
                     continue
-                cost = cost_nanos(ev, ts)
+                cost = event_cost(ev, ts, self.pricer)
             by_task[(ev.agent, ev.task)].append((ev, ts, cost))
             if kind in SIGNAL_EVENTS:
                 key = (ev.agent, "", int(ts // 60) * 60)
@@ -343,20 +340,10 @@ class Store:
             if key not in found:
                 missing[key[0]].append(key[1])
         for agent, tasks in missing.items():
-            for i in range(0, len(tasks), 500):
-                part = tasks[i:i + 500]
-                for row in self.conn.execute(
-                        f"SELECT * FROM tasks WHERE agent = ? AND task IN ({', '.join('?' * len(part))})",
-                        (agent, *part)):
-                    state = cache[row[:2]] = TaskState(*row)
-                    found[row[:2]] = state
+            for row in in_chunks(self.conn, "SELECT * FROM tasks WHERE agent = ? AND task IN ({})", tasks, (agent,)):
+                state = cache[row[:2]] = TaskState(*row)
+                found[row[:2]] = state
         return found
-
-    def _cost_nanos(self, ev, ts: float) -> int | None:
-        if ev.cost_usd is not None:
-            return round(ev.cost_usd * NANO)
-        return self.pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens,
-                                      ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens)
 
     def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
         """Upsert the batch's deltas into the minute, hour and all-time aggregates."""

@@ -138,11 +138,11 @@ def spans_from_json(doc: dict) -> Iterator[Span]:
                             for e in s.get("events") or []], service)
 
 
-def records_from_json(doc: dict, raw_key: bytes) -> Iterator[Record]:
+def records_from_json(doc: dict) -> Iterator[Record]:
     for rl in doc.get("resourceLogs") or []:
         service = str(_attrs_json((rl.get("resource") or {}).get("attributes")).get("service.name") or "")
-        for i, sl in enumerate(rl.get("scopeLogs") or []):
-            for j, r in enumerate(sl.get("logRecords") or []):
+        for sl in rl.get("scopeLogs") or []:
+            for r in sl.get("logRecords") or []:
                 attrs = _attrs_json(r.get("attributes"))
                 name = r.get("eventName") or str(attrs.get("event.name") or "")
                 ts = _nanos(r.get("timeUnixNano") or r.get("observedTimeUnixNano"))
@@ -296,6 +296,6 @@ def parse_json_line(line: bytes) -> list[Mapped]:
     if not isinstance(doc, dict) or not ({"resourceSpans", "resourceLogs"} & doc.keys()):
         raise BadLine("not an OTLP export request (no resourceSpans or resourceLogs)")
     try:
-        return [map_span(s) for s in spans_from_json(doc)] + [map_record(r) for r in records_from_json(doc, line)]
+        return [map_span(s) for s in spans_from_json(doc)] + [map_record(r) for r in records_from_json(doc)]
     except (TypeError, ValueError, AttributeError) as e:
         raise BadLine(f"unreadable telemetry: {e}") from None
