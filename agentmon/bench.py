@@ -231,6 +231,9 @@ if __name__ == "__main__":
         ingest_child(sys.argv[2], sys.argv[3])
 
 
+WARM_UP_SPANS = 1536
+
+
 def otlp_throughput(workdir: Path, say, spans: int = 60_000) -> None:
     """Spans per second accepted and committed by one receiver, the SDK's OTLP/HTTP exporter sending
     batches of 512 (the BatchSpanProcessor's size) over loopback."""
@@ -246,7 +249,7 @@ def otlp_throughput(workdir: Path, say, spans: int = 60_000) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("bench")
-    for i in range(spans // 3):
+    for i in range((spans + WARM_UP_SPANS) // 3):
         with tracer.start_as_current_span("invoke_agent bench") as task:
             task.set_attribute("gen_ai.operation.name", "invoke_agent")
             task.set_attribute("gen_ai.agent.name", f"otlp-agent-{i % 10}")
@@ -286,6 +289,9 @@ def otlp_throughput(workdir: Path, say, spans: int = 60_000) -> None:
             t.join()
         return time.perf_counter() - start
 
+    # A receiver runs for days: warm it (imports, genai-prices' data, the schema) before timing.
+    send(finished[:WARM_UP_SPANS], 1)
+    finished = finished[WARM_UP_SPANS:]
     third = len(finished) // 3
     one = third / send(finished[:third], 1)
     two = third / send(finished[third:2 * third], 2)
