@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from agentmon.sources import BadLine
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
@@ -18,9 +21,8 @@ from agentmon.sources import inspect_ai
 from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 from agentmon.sources.native import parse_line
 from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
-from agentmon.tail import (
-    DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, discover, fingerprint, read_chunk, resumable,
-)
+from agentmon.files import LOCAL
+from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
 
 READ_BYTES = 4 << 20
 MAX_OPEN_FILES = 256
@@ -45,26 +47,30 @@ class Ingester:
     def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
                  batch_lines: int = 10_000, keep_open: bool = False, idle_task_seconds: float = IDLE_TASK_SECONDS,
                  clock=time.time, extra_files: list[Path] = (), eval_agent: str | None = None,
-                 eval_pass_values: tuple[str, ...] = inspect_ai.PASSING):
+                 eval_pass_values: tuple[str, ...] = inspect_ai.PASSING, fs=LOCAL,
+                 rename_agent: Callable[[str], str] | None = None):
         self.store = store
+        self.fs = fs  # where the files are: this machine, or a remote host (agentmon.remote)
+        self.rename_agent = rename_agent  # --host-prefix: the agent names of this source, namespaced
         self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values  # for Inspect AI logs
         self.extra_files = [Path(os.path.abspath(f)) for f in extra_files]  # read when they exist (labels)
         self.claude_code = ClaudeCodeSource(store.session_prompts)
         self.idle_task_seconds = idle_task_seconds
         self.clock = clock
-        self.paths = [Path(os.path.abspath(p)) for p in paths]
+        self.paths = [fs.root(p) for p in paths]
         self.max_line = max_line
         self.batch_lines = batch_lines
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.stats = IngestStats()
-        self.batch = Batch()
+        self.batch = Batch(host=fs.host)
         self._load()
 
     def _load(self) -> None:
         # Only the files under our paths: another run may follow other directories into the same
         # database, and their files are not ours to retire.
         roots = [str(p) for p in self.paths + self.extra_files]
-        rows = [row for row in self.store.files() if any(_within(row["path"], root) for root in roots)]
+        rows = [row for row in self.store.files()
+                if row["host"] == self.fs.host and any(_within(row["path"], root) for root in roots)]
         self.tracked = {row["id"]: Tracked.from_row(row) for row in rows if row["format"] != INSPECT}
         self.documents = {(row["dev"], row["ino"]): row for row in rows if row["format"] == INSPECT}
 
@@ -95,14 +101,14 @@ class Ingester:
 
     def scan(self) -> None:
         """Match the files on disk to the tracked ones (see agentmon.tail)."""
-        primary, rotated, documents = discover(self.paths)
+        primary, rotated, documents = self.fs.walk(self.paths)
         primary += [str(f) for f in self.extra_files if f.is_file()]
         primary += self._ingest_documents(documents)
         found: dict[tuple[int, int], tuple[str, os.stat_result, bool]] = {}
         for is_primary, paths in ((True, primary), (False, rotated)):
             for path in paths:
                 try:
-                    st = os.stat(path)
+                    st = self.fs.stat(path)
                 except OSError:
                     continue
                 found.setdefault((st.st_dev, st.st_ino), (path, st, is_primary))
@@ -118,7 +124,7 @@ class Ingester:
                 claimed.add((t.dev, t.ino))
                 continue
             fd = self._fd(t, path)
-            if fd is not None and resumable(fd, st.st_size, t):
+            if fd is not None and resumable(self.fs, fd, st.st_size, t):
                 claimed.add((t.dev, t.ino))
                 if path != t.path:
                     t.path = path
@@ -139,9 +145,12 @@ class Ingester:
         line_files = []
         for path in paths:
             try:
-                st = os.stat(path)
-                with open(path, "rb") as f:
-                    head = f.read(4096)
+                st = self.fs.stat(path)
+                fd = self.fs.open(path)
+                try:
+                    head = self.fs.pread(fd, 4096, 0)
+                finally:
+                    self.fs.close(fd)
             except OSError as e:
                 self.stats.last_error = f"cannot read {path}: {e.strerror}"
                 continue
@@ -159,14 +168,15 @@ class Ingester:
         if row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns)):
             return  # read before, unchanged
         if row is None:
-            row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "")
+            row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "", host=self.fs.host)
             self.documents[(st.st_dev, st.st_ino)] = row
-        batch = Batch()
-        try:
-            batch.events = inspect_ai.read(Path(path), self.eval_agent, self.eval_pass_values)
-        except BadLine as e:
-            with open(path, "rb") as f:
-                batch.bad.append((row["id"], path, 0, str(e), f.read(200)))
+        batch = Batch(host=self.fs.host)
+        with self.fs.local_copy(path) as copy:
+            try:
+                batch.events = self._renamed(inspect_ai.read(copy, self.eval_agent, self.eval_pass_values))
+            except BadLine as e:
+                with open(copy, "rb") as f:
+                    batch.bad.append((row["id"], path, 0, str(e), f.read(200)))
         batch.lines = 1
         # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
         batch.advances.append(FileAdvance(row["id"], row["offset"], st.st_size, str(st.st_mtime_ns), 0, "", False,
@@ -184,24 +194,24 @@ class Ingester:
     def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
         """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""
         if t.fd is not None:  # deleted, or moved out of our paths: read what is left
-            st = os.fstat(t.fd)
-            if resumable(t.fd, st.st_size, t):
+            st = self.fs.fstat(t.fd)
+            if resumable(self.fs, t.fd, st.st_size, t):
                 self._drain_file(t, final=st.st_nlink == 0)
         if t.fp_len >= FP_MIN_TO_MATCH:
             for key, (path, st, _) in found.items():
                 if key in claimed or st.st_size < t.offset:
                     continue
                 try:
-                    fd = os.open(path, os.O_RDONLY)
+                    fd = self.fs.open(path)
                 except OSError:
                     continue
-                if resumable(fd, st.st_size, t):  # a copy or move of t: continue in it
+                if resumable(self.fs, fd, st.st_size, t):  # a copy or move of t: continue in it
                     self._close(t)
                     t.fd, t.path, t.dev, t.ino, t.seen = fd, path, *key, ()
                     self.store.update_file(t.id, path=path, dev=key[0], ino=key[1])
                     claimed.add(key)
                     return
-                os.close(fd)
+                self.fs.close(fd)
         self._close(t)
         self.flush()
         self.store.update_file(t.id, state="gone")
@@ -209,12 +219,12 @@ class Ingester:
 
     def _track_new(self, path: str, st: os.stat_result) -> None:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = self.fs.open(path)
         except OSError as e:
             self.stats.last_error = f"cannot read {path}: {e.strerror}"
             return
-        fp_len, fp_hash = fingerprint(fd, st.st_size)
-        t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash))
+        fp_len, fp_hash = fingerprint(self.fs, fd, st.st_size)
+        t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash, host=self.fs.host))
         t.fd = fd
         self.tracked[t.id] = t
         if not self.keep_open:
@@ -225,11 +235,11 @@ class Ingester:
             return t.fd
         self._close(t)
         try:
-            t.fd = os.open(path, os.O_RDONLY)
+            t.fd = self.fs.open(path)
         except OSError as e:
             self.stats.last_error = f"cannot read {path}: {e.strerror}"
             return None
-        st = os.fstat(t.fd)
+        st = self.fs.fstat(t.fd)
         if (st.st_dev, st.st_ino) != (t.dev, t.ino):  # replaced between stat and open
             self._close(t)
             return None
@@ -237,8 +247,8 @@ class Ingester:
 
     def _close(self, t: Tracked) -> None:
         if t.fd is not None:
-            os.close(t.fd)
-            t.fd = None
+            fd, t.fd = t.fd, None
+            self.fs.close(fd)
 
     # --- reading -----------------------------------------------------------------
 
@@ -266,12 +276,12 @@ class Ingester:
         if fd is None:
             return
         while True:
-            st = os.fstat(fd)
+            st = self.fs.fstat(fd)
             if (st.st_size, st.st_mtime_ns) == t.seen and not final:
                 return
-            if not resumable(fd, st.st_size, t):
+            if not resumable(self.fs, fd, st.st_size, t):
                 return  # changed under us: the next scan decides what it became
-            chunk = read_chunk(t, fd, st.st_size, self.max_line, READ_BYTES)
+            chunk = read_chunk(self.fs, t, fd, st.st_size, self.max_line, READ_BYTES)
             if chunk is None:
                 if final and st.st_size > t.offset:
                     self._quarantine_tail(t, fd, st.st_size)
@@ -282,7 +292,7 @@ class Ingester:
 
     def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
         """A deleted file's last line never got its newline: keep it as evidence, not as data."""
-        head = os.pread(fd, 200, t.offset)
+        head = self.fs.pread(fd, 200, t.offset)
         chunk = Chunk(t, t.offset, size, [], [], False, False, "", t.fp_len, t.fp_hash)
         self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
 
@@ -351,7 +361,13 @@ class Ingester:
         batch = self.batch
         if not batch.advances:
             return True
-        self.batch = Batch()
+        self.batch = Batch(host=self.fs.host)
+        if self.rename_agent is not None:
+            batch.events = self._renamed(batch.events)
+            for m in batch.otel:
+                m.events = self._renamed(m.events)
+                if m.trace_agent:
+                    m.trace_agent = (m.trace_agent[0], self.rename_agent(m.trace_agent[1]))
         try:
             self.store.commit(_merge_advances(batch))
         except OffsetConflict as e:
@@ -366,6 +382,11 @@ class Ingester:
         self.stats.quarantined += len(batch.bad)
         return True
 
+
+    def _renamed(self, events: list) -> list:
+        if self.rename_agent is None:
+            return events
+        return [msgspec.structs.replace(ev, agent=self.rename_agent(ev.agent)) for ev in events]
 
     def _forget(self) -> None:
         """Nothing of the batch is stored: drop what it moved in memory, and reload the truth."""

@@ -154,3 +154,35 @@ def m009_follow_ups(db: sqlite_utils.Database) -> None:
     for table in ("agg_total", "agg_hour", "agg_minute"):
         for column in ("followed_up", "followed_up_no_escalation", "followed_up_no_human_step"):
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+M010_COUNTERS = (*M001_COUNTERS, "unlabeled", "api_errors", "successes_no_escalation", "successes_no_human_step",
+                 "followed_up", "followed_up_no_escalation", "followed_up_no_human_step")
+
+
+@migrations()
+def m010_hosts(db: sqlite_utils.Database) -> None:
+    """Remote hosts (ssh:// sources): a file is known by host and inode; a task remembers its host, and
+    per-host aggregates (hour and all-time) split an agent's numbers by host. What came before was
+    this machine's (host '')."""
+    db.execute("ALTER TABLE files ADD COLUMN host TEXT NOT NULL DEFAULT ''")
+    db.execute("DROP INDEX files_active_inode")
+    db.execute("CREATE UNIQUE INDEX files_active_inode ON files (host, dev, ino) WHERE state = 'active'")
+    db.execute("ALTER TABLE tasks ADD COLUMN host TEXT NOT NULL DEFAULT ''")
+    counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in M010_COUNTERS)
+    sums = ", ".join(f"sum({c})" for c in M010_COUNTERS)
+    names = ", ".join(M010_COUNTERS)
+    db.executescript(f"""
+        CREATE TABLE agg_host_hour (bucket INTEGER, agent TEXT, host TEXT, {counters},
+            PRIMARY KEY (bucket, agent, host)) WITHOUT ROWID;
+        CREATE TABLE agg_host_total (agent TEXT, host TEXT, {counters},
+            PRIMARY KEY (agent, host)) WITHOUT ROWID;
+        INSERT INTO agg_host_hour (bucket, agent, host, {names})
+            SELECT bucket, agent, '', {sums} FROM agg_hour GROUP BY bucket, agent;
+        INSERT INTO agg_host_total (agent, host, {names})
+            SELECT agent, '', {sums} FROM agg_total GROUP BY agent;
+        CREATE TABLE remote_sources (
+            source TEXT PRIMARY KEY, host TEXT, connected INTEGER NOT NULL DEFAULT 0, mode TEXT,
+            since REAL, caught_up_at REAL, lag_bytes INTEGER, last_error TEXT, last_error_at REAL,
+            updated REAL) WITHOUT ROWID;
+    """)

@@ -29,7 +29,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 9  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 10  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -67,6 +67,7 @@ class Batch:
     otel: list = field(default_factory=list)  # agentmon.sources.otlp.Mapped, one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0
+    host: str = ""  # where the events come from: '' this machine, else a remote source's host
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -138,7 +139,7 @@ class Store:
         self._tasks: dict[tuple[str, str], TaskState] = {}
         self._agent_spans: dict[str, list[float]] = {}
         self._commit_lock = threading.RLock()
-        self._upsert_sql = {name: _upsert_sql(name) for name in ("agg_minute", "agg_hour", "agg_total")}
+        self._upsert_sql = {name: _upsert_sql(name) for name in AGGREGATES}
 
     def close(self) -> None:
         self.conn.close()
@@ -157,17 +158,20 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur]
 
-    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str) -> dict:
+    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, host: str = "") -> dict:
         """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
-        self.conn.execute(
-            "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time()))
-        cur = self.conn.execute("SELECT * FROM files WHERE dev = ? AND ino = ? AND state = 'active'", (dev, ino))
-        return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+        with self._commit_lock:  # several sources (local, remote hosts, OTLP) may share this writer
+            self.conn.execute(
+                "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time(), host))
+            cur = self.conn.execute("SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'",
+                                    (host, dev, ino))
+            return dict(zip([d[0] for d in cur.description], cur.fetchone()))
 
     def update_file(self, file_id: int, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
-        self.conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
+        with self._commit_lock:
+            self.conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
 
     # --- the ingest transaction -----------------------------------------------
 
@@ -195,7 +199,7 @@ class Store:
             events = batch.events
             if batch.otel:
                 events = events + otel_events(conn, batch.otel)
-            self._apply_events(events)
+            self._apply_events(events, batch.host)
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:
@@ -212,7 +216,7 @@ class Store:
             self._tasks.clear()  # the cache may hold states of the rolled-back batch
             raise
 
-    def _apply_events(self, events: list) -> None:
+    def _apply_events(self, events: list, host: str = "") -> None:
         by_task: dict[tuple[str, str], list] = defaultdict(list)
         deltas: dict[tuple[str, str, int], list[int]] = {}
         evals = []
@@ -235,7 +239,7 @@ class Store:
                 cost = event_cost(ev, ts, self.pricer)
             by_task[(ev.agent, ev.task)].append((ev, ts, cost))
             if kind in SIGNAL_EVENTS:
-                key = (ev.agent, "", int(ts // 60) * 60)
+                key = (ev.agent, "", host, int(ts // 60) * 60)
                 counters = deltas.get(key)
                 if counters is None:
                     counters = deltas[key] = [0] * WIDTH
@@ -250,7 +254,7 @@ class Store:
             state = states.get(key)
             if state is None:
                 before = []
-                state = self._tasks[key] = TaskState(*key)
+                state = self._tasks[key] = TaskState(*key, host=host)
             else:
                 before = contribution(state)
             for ev, ts, cost in task_events:
@@ -258,9 +262,9 @@ class Store:
             after = contribution(state)
             if before != after:
                 for model, ts, first, values in before:
-                    _add(deltas, key[0], model, ts, first, values, -1)
+                    _add(deltas, key[0], model, state.host, ts, first, values, -1)
                 for model, ts, first, values in after:
-                    _add(deltas, key[0], model, ts, first, values, 1)
+                    _add(deltas, key[0], model, state.host, ts, first, values, 1)
             changed.append(task_row(state))
             self._touch_agent(key[0], state.first_ts, state.last_ts)
         if self._agent_spans:
@@ -295,9 +299,9 @@ class Store:
             before = contribution(state)
             state.follow_up_ts = follow_up
             for model, ts, first, values in before:
-                _add(deltas, agent, model, ts, first, values, -1)
+                _add(deltas, agent, model, state.host, ts, first, values, -1)
             for model, ts, first, values in contribution(state):
-                _add(deltas, agent, model, ts, first, values, 1)
+                _add(deltas, agent, model, state.host, ts, first, values, 1)
             rows.append(task_row(state))
         return rows
 
@@ -329,7 +333,17 @@ class Store:
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
-        self.conn.execute("UPDATE ingest_totals SET last_error = ?, last_error_at = ?", (message, time.time()))
+        with self._commit_lock:
+            self.conn.execute("UPDATE ingest_totals SET last_error = ?, last_error_at = ?", (message, time.time()))
+
+    def set_remote_state(self, source: str, host: str, **values) -> None:
+        """A remote source's connection state, for `status` and the monitor (agentmon.remote.follow)."""
+        columns = ("source", "host", *values, "updated")
+        with self._commit_lock:
+            self.conn.execute(
+                f"INSERT INTO remote_sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                f" ON CONFLICT DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns[2:])}",
+                (source, host, *values.values(), time.time()))
 
     def _load_tasks(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], TaskState]:
         """The stored states of these tasks: from the cache, else a few multi-row SELECTs."""
@@ -345,22 +359,24 @@ class Store:
                 found[row[:2]] = state
         return found
 
-    def _flush(self, deltas: dict[tuple[str, str, int], list[int]]) -> None:
-        """Upsert the batch's deltas into the minute, hour and all-time aggregates."""
-        minutes, hours, totals = [], {}, {}
-        for (agent, model, minute), vec in deltas.items():
+    def _flush(self, deltas: dict[tuple[str, str, str, int], list[int]]) -> None:
+        """Upsert the batch's deltas into the minute, hour and all-time aggregates (by agent and model),
+        and the hour and all-time ones by agent and host."""
+        minutes, hours, host_hours = {}, {}, {}
+        for (agent, model, host, minute), vec in deltas.items():
             if any(vec):
-                minutes.append((minute, agent, model, *vec))
-                key = (minute // 3600 * 3600, agent, model)
-                cur = hours.get(key)
-                hours[key] = vec if cur is None else [a + b for a, b in zip(cur, vec)]
+                _sum_into(minutes, (minute, agent, model), vec)
+                hour = minute // 3600 * 3600
+                _sum_into(hours, (hour, agent, model), vec)
+                _sum_into(host_hours, (hour, agent, host), vec)
+        totals, host_totals = {}, {}
         for (_, agent, model), vec in hours.items():
-            cur = totals.get((agent, model))
-            totals[(agent, model)] = vec if cur is None else [a + b for a, b in zip(cur, vec)]
-        upsert = self._upsert_sql
-        self.conn.executemany(upsert["agg_minute"], minutes)
-        self.conn.executemany(upsert["agg_hour"], [(*key, *vec) for key, vec in hours.items()])
-        self.conn.executemany(upsert["agg_total"], [(*key, *vec) for key, vec in totals.items()])
+            _sum_into(totals, (agent, model), vec)
+        for (_, agent, host), vec in host_hours.items():
+            _sum_into(host_totals, (agent, host), vec)
+        for table, rows in (("agg_minute", minutes), ("agg_hour", hours), ("agg_total", totals),
+                            ("agg_host_hour", host_hours), ("agg_host_total", host_totals)):
+            self.conn.executemany(self._upsert_sql[table], [(*key, *vec) for key, vec in rows.items()])
 
     def _apply_eval(self, ev: EvalResult, ts: float) -> None:
         """Keep the latest result of each case in a run (ties: a failure wins), and its run's counts."""
@@ -392,8 +408,8 @@ class Store:
 
 
 PRICED_EVENTS = (LlmCall, Cost)
-def _add(deltas: dict, agent: str, model: str, ts: float, first: int, values: tuple, sign: int) -> None:
-    key = (agent, model, int(ts // 60) * 60)
+def _add(deltas: dict, agent: str, model: str, host: str, ts: float, first: int, values: tuple, sign: int) -> None:
+    key = (agent, model, host, int(ts // 60) * 60)
     cur = deltas.get(key)
     if cur is None:
         cur = deltas[key] = [0] * WIDTH
@@ -402,8 +418,19 @@ def _add(deltas: dict, agent: str, model: str, ts: float, first: int, values: tu
             cur[i] += sign * v
 
 
+def _sum_into(sums: dict, key: tuple, vec: list[int]) -> None:
+    cur = sums.get(key)
+    sums[key] = vec if cur is None else [a + b for a, b in zip(cur, vec)]
+
+
+AGGREGATES = {  # table -> its key columns
+    "agg_minute": ("bucket", "agent", "model"), "agg_hour": ("bucket", "agent", "model"), "agg_total": ("agent", "model"),
+    "agg_host_hour": ("bucket", "agent", "host"), "agg_host_total": ("agent", "host"),
+}
+
+
 def _upsert_sql(table: str) -> str:
-    keys = ("agent", "model") if table == "agg_total" else ("bucket", "agent", "model")
+    keys = AGGREGATES[table]
     cols = (*keys, *AGG_COLUMNS)
     updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGG_COLUMNS)
     return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"

@@ -53,7 +53,7 @@ class Tracked:
     skipping: bool
     state: str = "active"
     format: str | None = None  # found from the first complete line (agentmon.sources.detect)
-    fd: int | None = field(default=None, repr=False)
+    fd: object = field(default=None, repr=False)  # an open handle of the file system that has it
     seen: tuple = field(default=(), repr=False)  # (size, mtime_ns) when last read to its end
 
     @classmethod
@@ -102,32 +102,32 @@ def discover(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
     return primary, rotated, documents
 
 
-def fingerprint(fd: int, size: int, fp_len: int | None = None) -> tuple[int, str]:
+def fingerprint(fs, fd, size: int, fp_len: int | None = None) -> tuple[int, str]:
     n = min(size, FP_MAX) if fp_len is None else fp_len
-    data = os.pread(fd, n, 0)
+    data = fs.pread(fd, n, 0)
     return len(data), digest(data)
 
 
-def marker_at(fd: int, offset: int) -> str:
+def marker_at(fs, fd, offset: int) -> str:
     start = max(0, offset - MARKER_BYTES)
-    return digest(os.pread(fd, offset - start, start))
+    return digest(fs.pread(fd, offset - start, start))
 
 
-def resumable(fd: int, size: int, t: Tracked) -> bool:
+def resumable(fs, fd, size: int, t: Tracked) -> bool:
     """Whether the open file is `t`'s content, unchanged up to `t.offset`."""
     if size < t.offset or size < t.fp_len:
         return False
-    if fingerprint(fd, size, t.fp_len) != (t.fp_len, t.fp_hash):
+    if fingerprint(fs, fd, size, t.fp_len) != (t.fp_len, t.fp_hash):
         return False
-    return t.offset == 0 or marker_at(fd, t.offset) == t.marker
+    return t.offset == 0 or marker_at(fs, fd, t.offset) == t.marker
 
 
-def read_chunk(t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) -> Chunk | None:
+def read_chunk(fs, t: Tracked, fd, size: int, max_line: int, max_bytes: int) -> Chunk | None:
     """The complete lines from `t.offset`, at most about `max_bytes` of them."""
     if size <= t.offset:
         return None
     want = min(size - t.offset, max(max_bytes, max_line + 1))
-    data = os.pread(fd, want, t.offset)
+    data = fs.pread(fd, want, t.offset)
     pos = 0
     skipping = t.skipping
     if skipping:  # the rest of a line already quarantined as too long
@@ -151,8 +151,8 @@ def read_chunk(t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) ->
     end = t.offset + consumed
     fp_len, fp_hash = t.fp_len, t.fp_hash
     if fp_len < FP_MAX and size > fp_len:
-        fp_len, fp_hash = fingerprint(fd, size)
-    return Chunk(t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fd, end),
+        fp_len, fp_hash = fingerprint(fs, fd, size)
+    return Chunk(t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fs, fd, end),
                  fp_len, fp_hash)
 
 

@@ -87,6 +87,7 @@ class TaskState:
     rejected_ts: float | None = None
     interventions: int = 0
     follow_up_ts: float | None = None  # the earliest start, after this task's end, of a task with the same key
+    host: str = ""  # where its first event came from ('' this machine; else a remote source's host)
 
 
 

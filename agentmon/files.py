@@ -1,0 +1,51 @@
+"""The file systems the tailer reads: this machine's, or a remote host's (agentmon.remote.client).
+
+The pipeline never calls `os` for a log file: it asks one of these, so the same tailing
+(identity, offsets, rotation, truncation) and the same parsing serve local and remote logs.
+A remote one names its files `ssh://host/path` everywhere the user sees them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agentmon.tail import discover
+
+
+class LocalFiles:
+    host = ""  # the events of these files carry no host name: they are this machine's
+
+    def root(self, path) -> str:
+        return os.path.abspath(path)
+
+    def walk(self, roots: list[str]) -> tuple[list[str], list[str], list[str]]:
+        return discover([Path(r) for r in roots])
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(path)
+
+    def open(self, path: str) -> int:
+        return os.open(path, os.O_RDONLY)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        return os.fstat(fd)
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        return os.pread(fd, n, offset)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    @contextmanager
+    def local_copy(self, path: str) -> Iterator[Path]:
+        """A local file with the content of `path`, for readers that need a whole document."""
+        yield Path(path)
+
+
+LOCAL = LocalFiles()
