@@ -114,48 +114,89 @@ def demo(workdir) -> None:
         DemoApp(workdir or Path(tmp)).run()
 
 
+def remote_options(command):
+    """The options of commands that read ssh:// sources (docs/remote.md)."""
+    command = click.option("--connect-timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
+                           help="How long ssh may take to reach a host before it counts as down.")(command)
+    command = click.option("--host-prefix", is_flag=True, default=None,
+                           help="Name remote hosts' agents AGENT@HOST (when hosts reuse agent names).")(command)
+    return click.option("--remote-agentmon", metavar="COMMAND",
+                        help='What runs agentmon on ssh:// hosts [default: "agentmon"]; "" always uses the '
+                             "POSIX sh server.")(command)
+
+
+def _remote(cfg, host_prefix, remote_agentmon, connect_timeout) -> dict:
+    agentmon_cmd = cfg.remote_agentmon if remote_agentmon is None else (remote_agentmon or None)
+    return {"host_prefix": cfg.host_prefix if host_prefix is None else host_prefix, "remote_agentmon": agentmon_cmd,
+            "connect_timeout": connect_timeout}
+
+
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1)
 @db_option
 @click.option("--follow", "-f", is_flag=True, help="Keep watching and ingest lines as they are written.")
 @click.option("--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True,
               help="Longer lines are quarantined and skipped.")
 @click.option("--wait", is_flag=True, help="Wait for another ingester of this database instead of refusing.")
 @click.option("--eval-agent", help="The agent of eval logs that do not name one (Inspect AI: eval.metadata.agent).")
-def ingest(paths, db, follow, max_line_bytes, wait, eval_agent) -> None:
+@remote_options
+def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, remote_agentmon,
+           connect_timeout) -> None:
     """Read every complete new line of the logs under PATHS into the database.
 
-    Without PATHS: the `sources.paths` of agentmon.toml, else the Claude Code projects
-    directories. Native JSONL events and Claude Code transcripts are told apart by content.
+    PATHS are local files and directories, or ssh://[USER@]HOST[:PORT]/PATH and HOST:/PATH on other
+    hosts, read through your ssh (docs/remote.md). Without PATHS: the `sources.paths` of
+    agentmon.toml, else the Claude Code projects directories. Formats are told apart by content.
     """
     from agentmon.pipeline import Ingester
+    from agentmon.remote import follow as remote
     cfg = config.load()
     sources = config.source_paths(list(paths), cfg)
     if not sources:
         raise click.UsageError("no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects "
                                "directory found")
     db_file = config.db_path(db, cfg)
+    options = {"max_line": max_line_bytes, "idle_task_seconds": cfg.idle_minutes * 60, "eval_agent": eval_agent,
+               **({"eval_pass_values": cfg.eval_pass_values} if cfg.eval_pass_values else {})}
+    unreachable = []
     with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
-        ingester = Ingester(store, sources, max_line=max_line_bytes, keep_open=follow,
-                            extra_files=[config.labels_path(db_file)], idle_task_seconds=cfg.idle_minutes * 60,
-                            eval_agent=eval_agent, **({"eval_pass_values": cfg.eval_pass_values}
-                                                      if cfg.eval_pass_values else {}))
+        ingester = Ingester(store, sources.local, keep_open=follow, extra_files=[config.labels_path(db_file)],
+                            **options)
+        hosts = [remote.RemoteFollower(store, host, roots, **_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
+                                         **options)
+                 for host, roots in remote.group_by_host(sources.remote).items()]
         try:
             if follow:
                 from agentmon.watch import follow as follow_loop
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
+                threads = [threading.Thread(target=h.run, args=(stop,), daemon=True) for h in hosts]
+                for t in threads:
+                    t.start()
                 follow_loop(ingester, stop, force_polling=cfg.poll or None)
+                for t in threads:
+                    t.join()
             else:
                 ingester.run_once()
+                for h in hosts:
+                    try:
+                        h.once()
+                    except remote.ConnectionLost as e:
+                        unreachable.append(str(e))
         finally:
             ingester.close()
-        s = ingester.stats
-        click.echo(f"{s.lines} lines, {s.events} events, {s.quarantined} quarantined, "
-                   f"{s.files} files -> {store.path}", err=True)
-        if s.last_error:
-            click.echo(f"agentmon: warning: {s.last_error}", err=True)
+        all_stats = [ingester.stats] + [h.ingester.stats for h in hosts]
+        lines, events, bad, files = (sum(getattr(s, k) for s in all_stats)
+                                     for k in ("lines", "events", "quarantined", "files"))
+        click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {store.path}", err=True)
+        for s in all_stats:
+            if s.last_error:
+                click.echo(f"agentmon: warning: {s.last_error}", err=True)
+    for message in unreachable:
+        click.echo(f"agentmon: error: {message}", err=True)
+    if unreachable:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -293,6 +334,16 @@ def golden_export(agent, since, out, db) -> None:
         with open(out, "w", encoding="utf-8") as f:
             n = write(f, candidates(conn, agent, start))
     click.echo(f"{n} candidate cases of {agent}" + ("" if out == "-" else f" -> {out}"), err=True)
+
+
+@main.command("remote-files", hidden=True)
+@click.option("--check", is_flag=True, help="Exit 0: this agentmon can serve files to a remote agentmon.")
+def remote_files(check) -> None:
+    """Serve this host's log files over stdin/stdout to an agentmon reading them through ssh."""
+    if check:
+        return
+    from agentmon.remote.server import serve as serve_files
+    serve_files()
 
 
 @main.command()

@@ -4,7 +4,9 @@ agentmon.toml (the first found of `$AGENTMON_CONFIG`, ./agentmon.toml, then the 
 
     db = "~/agents/agentmon.db"        # the database, unless --db or $AGENTMON_DB say otherwise
     [sources]
-    paths = ["/var/log/agents"]        # what `agentmon watch` and plain `agentmon` follow by default
+    paths = ["/var/log/agents", "ssh://web-1/var/log/agents"]  # what `agentmon watch` and plain `agentmon` follow
+    remote_agentmon = "agentmon"       # run on ssh:// hosts when there; "" always uses the POSIX sh server
+    host_prefix = false                # name remote hosts' agents agent@host
     idle_minutes = 30                  # a Claude Code task with no event for this long has ended
     [defaults]                         # limits of every agent (docs/config.md lists them)
     task_success_rate = 0.85
@@ -21,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmon.metrics import DEFAULT_LIMITS
+from agentmon.remote import Remote, parse_source
 from agentmon.store import AgentmonError
 from agentmon.verdict import Limits
 
 KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict}
 KNOWN_EVALS = {"pass_values": list}
-KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool}
+KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str,
+                 "host_prefix": bool}
 RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
          "eval_pass_rate")
 KNOWN_LIMITS = {**{r: (int, float) for r in RATES}, "min_tasks": int, "min_samples": int,
@@ -40,6 +44,9 @@ class Config:
     file: Path | None = None
     db: Path | None = None
     paths: list[Path] = field(default_factory=list)
+    remote: list[tuple[Remote, str]] = field(default_factory=list)  # ssh:// sources: (host, path there)
+    remote_agentmon: str | None = "agentmon"
+    host_prefix: bool = False
     idle_minutes: float = 30.0
     poll: bool = False  # network and container mounts send no file events: poll them
     eval_pass_values: tuple[str, ...] | None = None  # an Inspect AI score passes with one of these
@@ -101,8 +108,14 @@ def load() -> Config:
         if not isinstance(section, dict):
             raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
         limits.append((glob, _limits(path, section, f'agents."{glob}".')))
-    return Config(path, resolve(data["db"]) if "db" in data else None, [resolve(p) for p in paths], float(idle),
-                  bool(sources.get("poll", False)), tuple(pass_values) if pass_values else None, limits)
+    try:
+        remote = [r for r in map(parse_source, paths) if r is not None]
+    except AgentmonError as e:
+        raise AgentmonError(f"{path}: sources.paths: {e}") from None
+    return Config(path, resolve(data["db"]) if "db" in data else None,
+                  [resolve(p) for p in paths if parse_source(p) is None], remote,
+                  sources.get("remote_agentmon", "agentmon") or None, bool(sources.get("host_prefix", False)),
+                  float(idle), bool(sources.get("poll", False)), tuple(pass_values) if pass_values else None, limits)
 
 
 def _limits(path: Path, table: dict, prefix: str) -> dict:
@@ -149,15 +162,35 @@ def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:
     return Path(platformdirs.user_data_dir("agentmon")) / "agentmon.db"
 
 
-def source_paths(flags: list[Path], cfg: Config) -> list[Path]:
-    """What to follow: the paths given, else the configured sources (which must exist), else the
-    Claude Code projects directories that exist."""
+@dataclass
+class Sources:
+    local: list[Path] = field(default_factory=list)
+    remote: list[tuple[Remote, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.local or self.remote)
+
+
+def source_paths(flags: list[str], cfg: Config) -> Sources:
+    """What to follow: the paths given (local ones must exist), else the configured sources (the
+    same), else the Claude Code projects directories that exist."""
     if flags:
-        return flags
+        found = Sources()
+        for flag in flags:
+            remote = parse_source(str(flag))
+            if remote is not None:
+                found.remote.append(remote)
+            elif not Path(flag).exists():
+                raise AgentmonError(f"{flag}: no such file or directory")
+            else:
+                found.local.append(Path(flag))
+        return found
     missing = [p for p in cfg.paths if not p.exists()]
     if missing:
         raise AgentmonError(f"{cfg.file}: source path {missing[0]} does not exist")
-    return cfg.paths or claude_code_projects()
+    if cfg.paths or cfg.remote:
+        return Sources(cfg.paths, cfg.remote)
+    return Sources(claude_code_projects())
 
 
 def claude_code_projects() -> list[Path]:

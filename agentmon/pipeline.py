@@ -388,6 +388,12 @@ class Ingester:
             return events
         return [msgspec.structs.replace(ev, agent=self.rename_agent(ev.agent)) for ev in events]
 
+    def abandon(self) -> None:
+        """Drop everything read but not committed (the link to a remote host broke mid-read):
+        the next pass reads it again from the committed offsets."""
+        self.batch = Batch(host=self.fs.host)
+        self._forget()
+
     def _forget(self) -> None:
         """Nothing of the batch is stored: drop what it moved in memory, and reload the truth."""
         self.close()

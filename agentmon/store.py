@@ -154,9 +154,10 @@ class Store:
     # --- files -----------------------------------------------------------------
 
     def files(self) -> list[dict]:
-        cur = self.conn.execute("SELECT * FROM files WHERE state = 'active'")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur]
+        with self._commit_lock:
+            cur = self.conn.execute("SELECT * FROM files WHERE state = 'active'")
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur]
 
     def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, host: str = "") -> dict:
         """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
@@ -314,21 +315,23 @@ class Store:
 
     def session_prompts(self, session: str) -> list[tuple[float, str]]:
         """The stored human prompts of a Claude Code session: [(ts, task)], oldest first."""
-        return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
+        with self._commit_lock:
+            return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
                                  (session,)).fetchall()
 
     def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> int:
         """End, unlabeled, the open tasks of agents named `agent_prefix…` (sources that never say
         when a task is over) that have had no event for `idle_seconds`. Idempotent: the end is a
         pure function of the task's last event."""
-        idle = self.conn.execute(
-            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
-            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
-        if idle:
-            self.commit(Batch(events=[
-                TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
-                        reason=f"no event for {idle_seconds / 60:.0f} minutes")
-                for agent, task, last in idle]))
+        with self._commit_lock:
+            idle = self.conn.execute(
+                "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
+                " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
+            if idle:
+                self.commit(Batch(events=[
+                    TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
+                            reason=f"no event for {idle_seconds / 60:.0f} minutes")
+                    for agent, task, last in idle]))
         return len(idle)
 
     def set_last_error(self, message: str | None) -> None:

@@ -93,13 +93,25 @@ def discover(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
-                if name.endswith(PATTERNS):
-                    primary.append(os.path.join(dirpath, name))
-                elif name.endswith(DOCUMENTS):
-                    documents.append(os.path.join(dirpath, name))
-                elif ROTATED.search(name) and not name.endswith(COMPRESSED):
-                    rotated.append(os.path.join(dirpath, name))
+                kind = classify(name)
+                if kind is not None:
+                    (primary, rotated, documents)[kind].append(os.path.join(dirpath, name))
     return primary, rotated, documents
+
+
+PRIMARY, ROTATED_FILE, DOCUMENT = 0, 1, 2
+
+
+def classify(name: str) -> int | None:
+    """What a file found under a followed directory is, by its name: PRIMARY, ROTATED_FILE,
+    DOCUMENT, or None (not ours)."""
+    if name.endswith(PATTERNS):
+        return PRIMARY
+    if name.endswith(DOCUMENTS):
+        return DOCUMENT
+    if ROTATED.search(name) and not name.endswith(COMPRESSED):
+        return ROTATED_FILE
+    return None
 
 
 def fingerprint(fs, fd, size: int, fp_len: int | None = None) -> tuple[int, str]:

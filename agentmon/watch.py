@@ -24,6 +24,12 @@ def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
         on_pass(ingester)
     last_scan = time.monotonic()
     watched = [str(p) for p in ingester.paths]
+    if not watched:  # only remote sources (their own threads): the labels file is still ours to read
+        while not stop.wait(rescan):
+            ingester.run_once()
+            if on_pass:
+                on_pass(ingester)
+        return
     for changes in watchfiles.watch(
             *watched, watch_filter=None, debounce=50, step=20, rust_timeout=int(rescan * 1000),
             yield_on_timeout=True, stop_event=stop, force_polling=force_polling, raise_interrupt=False):

@@ -19,9 +19,9 @@ def test_db_and_sources_relative_to_the_file(cfg_file, tmp_path):
     cfg_file.write_text('db = "data/a.db"\n[sources]\npaths = ["logs"]\n')
     cfg = config.load()
     assert config.db_path(None, cfg) == tmp_path / "data" / "a.db"
-    assert config.source_paths([], cfg) == [tmp_path / "logs"]
+    assert config.source_paths([], cfg).local == [tmp_path / "logs"]
     assert config.db_path("x.db", cfg).name == "x.db"  # a flag wins
-    assert config.source_paths([tmp_path], cfg) == [tmp_path]
+    assert config.source_paths([str(tmp_path)], cfg).local == [tmp_path]
 
 
 def test_idle_minutes(cfg_file):

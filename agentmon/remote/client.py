@@ -1,0 +1,308 @@
+"""The local end of an ssh:// source: a file system whose files are on another host.
+
+It drives the system `ssh` (so ~/.ssh/config, agents, jump hosts and ControlMaster apply) with
+BatchMode on: agentmon never asks for a password. The remote end is `agentmon remote-files` when
+the host has it, else the POSIX sh server (server.sh); both speak docs/remote.md's protocol.
+
+A failed connection raises ConnectionLost, which is deliberately not an OSError: the pipeline reads
+an OSError as "this file is gone", and a dropped link must never retire a file.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import selectors
+import shlex
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+from agentmon.remote import Remote
+from agentmon.remote.protocol import MAX_READ
+from agentmon.tail import DOCUMENTS, classify
+
+CONNECT_TIMEOUT = 10  # seconds for ssh to connect, and again for the remote end to say hello
+IO_TIMEOUT = 30  # seconds without a byte from a host that owes an answer: it is hung
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+
+
+class ConnectionLost(Exception):
+    """The host could not be reached, or the link dropped: nothing read since the last commit counts."""
+
+
+class RemoteStat(NamedTuple):
+    """The fields of os.stat_result the tailer uses."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
+    st_nlink: int
+
+    @property
+    def st_mtime(self) -> float:
+        return self.st_mtime_ns / 1e9
+
+
+def ssh_command() -> list[str]:
+    """`ssh`, or $AGENTMON_SSH_COMMAND (split like a shell would), as GIT_SSH_COMMAND does for git."""
+    return shlex.split(os.environ.get("AGENTMON_SSH_COMMAND") or "ssh")
+
+
+def remote_command(remote_agentmon: str | None) -> str:
+    """The command ssh runs on the host: agentmon's file server if it is there, else the sh one."""
+    script = resources.files("agentmon.remote").joinpath("server.sh").read_text()
+    if remote_agentmon:
+        cmd = remote_agentmon
+        script = (f"if {cmd} remote-files --check >/dev/null 2>&1 </dev/null; then exec {cmd} remote-files; fi\n"
+                  + script)
+    return "exec sh -c " + shlex.quote(script)
+
+
+class RemoteFiles:
+    """One ssh connection to one host, serving the pipeline's file operations."""
+
+    def __init__(self, remote: Remote, remote_agentmon: str | None = "agentmon",
+                 connect_timeout: float = CONNECT_TIMEOUT, io_timeout: float = IO_TIMEOUT):
+        self.remote = remote
+        self.host = remote.label
+        self.prefix = remote.prefix
+        self.remote_agentmon = remote_agentmon
+        self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
+        self.mode: str | None = None  # which server answered: "agentmon" or "sh"
+        self.sizes: dict[str, int] = {}  # path -> size at the last listing: what the host has written
+        self._proc: subprocess.Popen | None = None
+        self._buf = bytearray()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+
+    # --- the connection --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._proc is not None
+
+    def connect(self) -> None:
+        r = self.remote
+        cmd = [*ssh_command(), *SSH_OPTIONS, "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}"]
+        if r.port is not None:
+            cmd += ["-p", str(r.port)]
+        if r.user:
+            cmd += ["-l", r.user]
+        cmd += ["--", r.host, remote_command(self.remote_agentmon)]
+        self._buf.clear()
+        self._stderr.clear()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      bufsize=0, start_new_session=True)  # ^C in the TUI is not for ssh
+        threading.Thread(target=self._read_stderr, args=(self._proc,), daemon=True).start()
+        hello = self._line(self.connect_timeout * 2 + 5).split()
+        if hello[:2] != [b"AGENTMON-FILES", b"1"]:
+            self.disconnect()
+            raise ConnectionLost(f"{self.host}: the remote end did not speak agentmon's protocol "
+                                 f"(said {b' '.join(hello)[:80]!r})")
+        self.mode = hello[2].decode() if len(hello) > 2 else "?"
+
+    def disconnect(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            proc.kill()
+            proc.wait()
+
+    def _read_stderr(self, proc: subprocess.Popen) -> None:
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self._stderr.append(line)
+
+    def _lost(self, what: str) -> ConnectionLost:
+        proc = self._proc
+        status = None
+        if proc is not None:
+            try:
+                status = proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        time.sleep(0.05)  # let the stderr reader catch ssh's last words
+        self.disconnect()
+        return ConnectionLost(f"{self.host}: {explain(list(self._stderr), status, what)}")
+
+    # --- framing -------------------------------------------------------------------------
+
+    def _fill(self, deadline: float, what: str) -> None:
+        proc = self._proc
+        if proc is None:
+            raise ConnectionLost(f"{self.host}: not connected")
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                raise self._lost(f"no answer for {what}")
+        data = os.read(proc.stdout.fileno(), 1 << 20)
+        if not data:
+            raise self._lost(f"the connection closed during {what}")
+        self._buf += data
+
+    def _line(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while (nl := self._buf.find(b"\n")) < 0:
+            self._fill(deadline, "a reply")
+            deadline = max(deadline, time.monotonic() + self.io_timeout) if self._buf else deadline
+        line = bytes(self._buf[:nl])
+        del self._buf[:nl + 1]
+        return line
+
+    def _exactly(self, n: int) -> bytes:
+        deadline = time.monotonic() + self.io_timeout
+        while len(self._buf) < n:
+            before = len(self._buf)
+            self._fill(deadline, "file data")
+            if len(self._buf) > before:
+                deadline = time.monotonic() + self.io_timeout  # a slow link is fine while bytes flow
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def _ask(self, request: bytes) -> bytes:
+        proc = self._proc
+        if proc is None:
+            raise ConnectionLost(f"{self.host}: not connected")
+        try:
+            proc.stdin.write(request + b"\n")
+        except (BrokenPipeError, OSError):
+            raise self._lost("a request") from None
+        reply = self._line(self.io_timeout)
+        if reply.startswith(b"E "):
+            _, name, message = (reply.decode("utf-8", "replace").split(" ", 2) + ["", ""])[:3]
+            if name == "ENOENT":
+                raise FileNotFoundError(2, message)
+            raise OSError(0, f"{name} {message}".strip())
+        return reply
+
+    def _remote_path(self, path: str) -> bytes:
+        if not path.startswith(self.prefix + "/"):
+            raise ValueError(f"{path} is not on {self.prefix}")
+        return os.fsencode(path[len(self.prefix):])
+
+    def _stat(self, fields: list[bytes]) -> RemoteStat:
+        try:
+            return RemoteStat(*map(int, fields[:5]))
+        except (TypeError, ValueError):
+            raise self._lost(f"a malformed reply {b' '.join(fields)[:80]!r}") from None
+
+    # --- the file system the pipeline uses (agentmon.files.LocalFiles has the same) ------------
+
+    def root(self, path: str) -> str:
+        return path.rstrip("/") or path
+
+    def walk(self, roots: list[str]) -> tuple[list[str], list[str], list[str]]:
+        primary, rotated, documents = [], [], []
+        sizes = {}
+        for root in roots:
+            remote_root = self._remote_path(root)
+            try:
+                reply = self._ask(b"LIST " + remote_root)
+            except FileNotFoundError:
+                continue  # not there (yet): as a local path that does not exist
+            entries = []
+            while reply != b"END":
+                head, _, path = reply.partition(b" ")
+                fields = path.split(b" ", 5)
+                if head != b"F" or len(fields) < 6:
+                    raise self._lost(f"a malformed listing line {reply[:80]!r}")
+                st = self._stat(fields)
+                entries.append((self.prefix + os.fsdecode(fields[5]), st))
+                reply = self._line(self.io_timeout)
+            for path, st in entries:
+                sizes[path] = st.st_size
+                name = path.rsplit("/", 1)[-1]
+                if path == root:  # the root itself is a file: followed whatever its name
+                    (documents if name.endswith(DOCUMENTS) else primary).append(path)
+                    continue
+                kind = classify(name)
+                if kind is not None:
+                    (primary, rotated, documents)[kind].append(path)
+        self.sizes = sizes
+        return primary, rotated, documents
+
+    def stat(self, path: str) -> RemoteStat:
+        return self._stat(self._ask(b"STAT " + self._remote_path(path)).split()[1:])
+
+    def open(self, path: str) -> int:
+        fields = self._ask(b"OPEN " + self._remote_path(path)).split()
+        handle = int(fields[1])
+        self._opened_stat = self._stat(fields[2:])
+        return handle
+
+    def fstat(self, handle: int) -> RemoteStat:
+        return self._stat(self._ask(b"FSTAT %d" % handle).split()[1:])
+
+    def pread(self, handle: int, n: int, offset: int) -> bytes:
+        parts = []
+        while n > 0:  # one READ returns at most MAX_READ bytes
+            reply = self._ask(b"READ %d %d %d" % (handle, offset, min(n, MAX_READ)))
+            if not reply.startswith(b"D "):
+                raise self._lost(f"a malformed reply {reply[:80]!r}")
+            data = self._exactly(int(reply[2:]))
+            parts.append(data)
+            if len(data) < min(n, MAX_READ):
+                break  # end of file
+            n -= len(data)
+            offset += len(data)
+        return b"".join(parts)
+
+    def close(self, handle: int) -> None:
+        if self._proc is not None:
+            try:
+                self._ask(b"CLOSE %d" % handle)
+            except OSError:
+                pass
+
+    def is_file(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except OSError:
+            return False
+        return True
+
+    @contextmanager
+    def local_copy(self, path: str) -> Iterator[Path]:
+        """A whole document (an eval log) copied to a temporary file, for readers that need a path."""
+        handle = self.open(path)
+        try:
+            data = self.pread(handle, self._opened_stat.st_size, 0)
+        finally:
+            self.close(handle)
+        suffix = "." + path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        with tempfile.NamedTemporaryFile(suffix=suffix) as f:
+            f.write(data)
+            f.flush()
+            yield Path(f.name)
+
+
+def explain(stderr: list[str], status: int | None, what: str) -> str:
+    """ssh's failure in words a person can act on."""
+    text = " ".join(stderr)
+    last = stderr[-1] if stderr else ""
+    if "Permission denied" in text or "Too many authentication failures" in text:
+        return ("the host refused our key (agentmon runs ssh with BatchMode=yes and never asks for a password: "
+                f"use a key or an agent) — {last}")
+    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return f"the host's key is not trusted: connect once with `ssh` to check and accept it — {last}"
+    for words in ("Connection refused", "timed out", "No route to host", "Could not resolve hostname",
+                  "Network is unreachable", "Connection closed", "Connection reset", "Broken pipe"):
+        if words in text:
+            return f"unreachable — {last}"
+    if last:
+        return f"{what}: {last}"
+    return f"{what}" + (f" (ssh exited with status {status})" if status is not None else "")

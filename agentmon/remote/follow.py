@@ -1,0 +1,129 @@
+"""Following a remote host: one ssh connection, one Ingester on the shared store, reconnecting with
+backoff, and the host's state (connected, lag, last error) written for `status` and the monitor.
+
+A host that is down or slow holds up only its own thread: every other source, and the screen,
+go on. What was read but not committed when a link drops is read again from the committed
+offsets on the next connection, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from agentmon.pipeline import Ingester
+from agentmon.remote import Remote
+from agentmon.remote.client import CONNECT_TIMEOUT, ConnectionLost, RemoteFiles
+from agentmon.store import Store
+
+POLL_SECONDS = 0.25  # how often a connected host is listed: the append-to-commit latency
+BACKOFF_SECONDS = (0.25, 1, 2, 4, 8, 15, 30)  # waits between attempts: a dropped link is often a blip
+IDLE_CHECK_SECONDS = 2.0  # as the local follower's rescan: Claude Code tasks idle past their timeout
+
+
+class RemoteFollower:
+    def __init__(self, store: Store, remote: Remote, roots: list[str], *, remote_agentmon: str | None = "agentmon",
+                 host_prefix: bool = False, poll: float = POLL_SECONDS, connect_timeout: float = CONNECT_TIMEOUT,
+                 **ingester_options):
+        self.store = store
+        self.remote = remote
+        self.fs = RemoteFiles(remote, remote_agentmon, connect_timeout=connect_timeout)
+        rename = (lambda agent, host=remote.label: f"{agent}@{host}") if host_prefix else None
+        self.ingester = Ingester(store, roots, fs=self.fs, keep_open=True, rename_agent=rename, **ingester_options)
+        self.poll = poll
+        self.error: str | None = None
+        self._written: dict = {}
+        self._last_idle_check = 0.0
+
+    @property
+    def source(self) -> str:
+        return self.remote.prefix
+
+    def once(self) -> None:
+        """One pass, for `agentmon ingest`: connect, read everything new, disconnect. Raises ConnectionLost."""
+        try:
+            self._connect()
+            self._pass()
+        except ConnectionLost as e:
+            self._down(e)
+            raise
+        finally:
+            self.ingester.close()
+            self.fs.disconnect()
+            self._report(connected=0)
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow until `stop` is set."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                if not self.fs.connected:
+                    self._connect()
+                    attempt = 0
+                self._pass()
+                stop.wait(self.poll)
+            except ConnectionLost as e:
+                self._down(e)
+                stop.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                attempt += 1
+        self.ingester.close()
+        self.fs.disconnect()
+        self._report(connected=0)
+
+    def _connect(self) -> None:
+        self._report(connected=0, force=True)  # a host being dialled is shown as not connected yet
+        self.fs.connect()
+        self._report(connected=1, mode=self.fs.mode, since=time.time(), force=True)
+
+    def _pass(self) -> None:
+        started = time.time()
+        ingester = self.ingester
+        ingester.scan()
+        sizes = self.fs.sizes
+        lag = sum(max(0, sizes.get(t.path, t.offset) - t.offset) for t in ingester.tracked.values())
+        self._report(lag_bytes=lag)
+        ingester.drain()
+        if started - self._last_idle_check >= IDLE_CHECK_SECONDS:
+            ingester.close_idle()
+            self._last_idle_check = started
+        # Everything the host had written when this pass listed its files is committed.
+        self._report(caught_up_at=started)
+
+    def _down(self, e: ConnectionLost) -> None:
+        self.ingester.abandon()
+        self.fs.disconnect()
+        self.error = str(e)
+        self._report(connected=0, last_error=self.error, last_error_at=time.time(), force=True)
+
+    def _report(self, force: bool = False, **values) -> None:
+        """Write the host's state when it changed (the catch-up time at most once a second)."""
+        changed = {k: v for k, v in values.items() if self._written.get(k) != v}
+        if not changed:
+            return
+        if not force and set(changed) == {"caught_up_at"} and changed["caught_up_at"] - self._written.get(
+                "caught_up_at", 0) < 1.0:
+            return
+        self._written.update(changed)
+        self.store.set_remote_state(self.source, self.remote.label, **changed)
+
+
+def group_by_host(sources: list[tuple[Remote, str]]) -> dict[Remote, list[str]]:
+    """One connection per host (as the user named it): all its paths share it."""
+    groups: dict[Remote, list[str]] = {}
+    for remote, path in sources:
+        roots = groups.setdefault(remote, [])
+        root = remote.prefix + path
+        if root not in roots:
+            roots.append(root)
+    return groups
+
+
+def start(store: Store, sources: list[tuple[Remote, str]], stop: threading.Event, **options) -> list[threading.Thread]:
+    """A daemon thread following each host until `stop` is set."""
+    threads = []
+    for remote, roots in group_by_host(sources).items():
+        follower = RemoteFollower(store, remote, roots, **options)
+        thread = threading.Thread(target=follower.run, args=(stop,), name=f"agentmon {remote.label}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads

@@ -1,0 +1,12 @@
+"""What both ends of an ssh:// source agree on (docs/remote.md)."""
+
+from __future__ import annotations
+
+import re
+
+VERSION = 1
+HELLO = b"AGENTMON-FILES 1 %s\n"  # the server's first line; %s names the implementation
+MAX_READ = 8 << 20  # the most one READ returns
+# The names a LIST returns: the tailer's patterns, rotated names and documents, loosely; the local
+# side classifies them exactly (agentmon.tail.classify).
+LISTED_NAMES = re.compile(r"\.(jsonl|ndjson|log)([.-]|$)|\.(json|eval)$")
