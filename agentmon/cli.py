@@ -214,6 +214,9 @@ def status(db, window, as_json) -> None:
     ing = doc["ingest"]
     click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · "
                f"{ing['quarantined']} quarantined")
+    from agentmon.hosts import describe
+    for h in doc["remote_sources"]:
+        click.echo(f"host {literal(h['source'])}  {literal(describe(h))}")
     rows = [("AGENT", "VERDICT", "TASKS", "SUCCESS", "AUTONOMY", "$/SUCCESS", "ESCAL", "TOOL-ERR",
              "REJECT", "EVAL", "REASON")]
     for a in doc["agents"]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import time
 from dataclasses import asdict, dataclass, field
 
+from agentmon.hosts import remote_sources
 from agentmon.pricing import NANO
 from agentmon.taskstate import AGG_COLUMNS, COL, FOLLOW_UP_SECONDS, WIDTH
 from agentmon.verdict import Evidence, Limits, drift, verdict
@@ -282,5 +283,6 @@ def snapshot(conn: sqlite3.Connection, window: str = "all", now: float | None = 
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "window": window,
         "ingest": ingest_totals(conn),
+        "remote_sources": remote_sources(conn, now),
         "agents": [asdict(m) for m in agent_metrics(conn, window, now, limits_for=limits_for)],
     }

@@ -25,6 +25,7 @@ from agentmon.files import LOCAL
 from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
 
 READ_BYTES = 4 << 20
+BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
 DOCUMENT_SETTLE_SECONDS = 2.0  # an eval log modified more recently may still be being written
@@ -60,6 +61,7 @@ class Ingester:
         self.paths = [fs.root(p) for p in paths]
         self.max_line = max_line
         self.batch_lines = batch_lines
+        self._batch_started: float | None = None  # monotonic time of the first chunk not yet committed
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.stats = IngestStats()
         self.batch = Batch(host=fs.host)
@@ -348,7 +350,10 @@ class Ingester:
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
         t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
-        if batch.lines >= self.batch_lines:
+        now = time.monotonic()
+        if self._batch_started is None:
+            self._batch_started = now
+        if batch.lines >= self.batch_lines or now - self._batch_started >= BATCH_SECONDS:
             return self.flush()
         return True
 
@@ -359,6 +364,7 @@ class Ingester:
         dropped and the files reloaded, so nothing is counted twice.
         """
         batch = self.batch
+        self._batch_started = None
         if not batch.advances:
             return True
         self.batch = Batch(host=self.fs.host)
@@ -392,6 +398,7 @@ class Ingester:
         """Drop everything read but not committed (the link to a remote host broke mid-read):
         the next pass reads it again from the committed offsets."""
         self.batch = Batch(host=self.fs.host)
+        self._batch_started = None
         self._forget()
 
     def _forget(self) -> None:

@@ -79,15 +79,18 @@ class RemoteFollower:
         started = time.time()
         ingester = self.ingester
         ingester.scan()
-        sizes = self.fs.sizes
-        lag = sum(max(0, sizes.get(t.path, t.offset) - t.offset) for t in ingester.tracked.values())
-        self._report(lag_bytes=lag)
+        self._report(lag_bytes=self._lag())  # the backlog this pass is about to read
         ingester.drain()
         if started - self._last_idle_check >= IDLE_CHECK_SECONDS:
             ingester.close_idle()
             self._last_idle_check = started
         # Everything the host had written when this pass listed its files is committed.
-        self._report(caught_up_at=started)
+        self._report(caught_up_at=started, lag_bytes=self._lag())
+
+    def _lag(self) -> int:
+        """Bytes the host had written at the last listing that are not committed here."""
+        sizes = self.fs.sizes
+        return sum(max(0, sizes.get(t.path, t.offset) - t.offset) for t in self.ingester.tracked.values())
 
     def _down(self, e: ConnectionLost) -> None:
         self.ingester.abandon()
