@@ -191,6 +191,8 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     say(f"ingest  {result['events']:,} events: {result['seconds']:.2f} s = "
         f"{result['events'] / result['seconds']:,.0f} events/s, {result['seconds'] / floor_s:.2f}x the floor "
         f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB (target < 200)")
+    from agentmon.remote.bench import run as remote_bench  # the same log, as if on another host
+    remote_bench(log, n_events, workdir, say)
 
     # Two databases with the same last day (10k events) and a history of 0 or `large` - 10k events
     # over the 30 days before it: the reads of a window must not grow with the history.

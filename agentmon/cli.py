@@ -54,25 +54,46 @@ def main(ctx: click.Context, config: str | None) -> None:
         ctx.invoke(watch)
 
 
+def remote_options(command):
+    """The options of commands that read ssh:// sources (docs/remote.md)."""
+    command = click.option("--connect-timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
+                           help="How long ssh may take to reach a host before it counts as down.")(command)
+    command = click.option("--host-prefix", is_flag=True, default=None,
+                           help="Name remote hosts' agents AGENT@HOST (when hosts reuse agent names).")(command)
+    return click.option("--remote-agentmon", metavar="COMMAND",
+                        help='What runs agentmon on ssh:// hosts [default: "agentmon"]; "" always uses the '
+                             "POSIX sh server.")(command)
+
+
+def _remote(cfg, host_prefix, remote_agentmon, connect_timeout) -> dict:
+    agentmon_cmd = cfg.remote_agentmon if remote_agentmon is None else (remote_agentmon or None)
+    return {"host_prefix": cfg.host_prefix if host_prefix is None else host_prefix, "remote_agentmon": agentmon_cmd,
+            "connect_timeout": connect_timeout}
+
+
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1)
 @db_option
 @click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
               help="The window the screen starts in (w cycles it).")
 @click.option("--otlp", is_flag=True, help="Also receive OTLP/HTTP on 127.0.0.1 (see `agentmon serve`).")
 @click.option("--otlp-port", default=4318, show_default=True)
-def watch(paths, db, window, otlp, otlp_port) -> None:
+@remote_options
+def watch(paths, db, window, otlp, otlp_port, host_prefix, remote_agentmon, connect_timeout) -> None:
     """Open the live monitor, following the logs under PATHS into the database.
 
+    PATHS may be on other hosts: ssh://[USER@]HOST[:PORT]/PATH or HOST:/PATH (docs/remote.md).
     Without PATHS it follows the `sources.paths` of agentmon.toml; with none, it only
     reads the database, which another process (`agentmon ingest --follow`) may be
     writing. It also only reads when another process already ingests.
     """
     from agentmon.tui.app import AgentmonApp
     cfg = config.load()
-    AgentmonApp(config.db_path(db, cfg), config.source_paths(list(paths), cfg), window=window,
+    sources = config.source_paths(list(paths), cfg)
+    AgentmonApp(config.db_path(db, cfg), sources.local, window=window,
                 otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60,
-                limits_for=cfg.limits_for, poll=cfg.poll).run()
+                limits_for=cfg.limits_for, poll=cfg.poll, remote=sources.remote,
+                remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout)).run()
 
 
 @main.command()
@@ -114,23 +135,6 @@ def demo(workdir) -> None:
         DemoApp(workdir or Path(tmp)).run()
 
 
-def remote_options(command):
-    """The options of commands that read ssh:// sources (docs/remote.md)."""
-    command = click.option("--connect-timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
-                           help="How long ssh may take to reach a host before it counts as down.")(command)
-    command = click.option("--host-prefix", is_flag=True, default=None,
-                           help="Name remote hosts' agents AGENT@HOST (when hosts reuse agent names).")(command)
-    return click.option("--remote-agentmon", metavar="COMMAND",
-                        help='What runs agentmon on ssh:// hosts [default: "agentmon"]; "" always uses the '
-                             "POSIX sh server.")(command)
-
-
-def _remote(cfg, host_prefix, remote_agentmon, connect_timeout) -> dict:
-    agentmon_cmd = cfg.remote_agentmon if remote_agentmon is None else (remote_agentmon or None)
-    return {"host_prefix": cfg.host_prefix if host_prefix is None else host_prefix, "remote_agentmon": agentmon_cmd,
-            "connect_timeout": connect_timeout}
-
-
 @main.command()
 @click.argument("paths", nargs=-1)
 @db_option
@@ -162,23 +166,24 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
     with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
         ingester = Ingester(store, sources.local, keep_open=follow, extra_files=[config.labels_path(db_file)],
                             **options)
-        hosts = [remote.RemoteFollower(store, host, roots, **_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
-                                         **options)
-                 for host, roots in remote.group_by_host(sources.remote).items()]
+        remote_options = {**_remote(cfg, host_prefix, remote_agentmon, connect_timeout), **options}
+        hosts = []
         try:
             if follow:
                 from agentmon.watch import follow as follow_loop
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
-                threads = [threading.Thread(target=h.run, args=(stop,), daemon=True) for h in hosts]
-                for t in threads:
-                    t.start()
-                follow_loop(ingester, stop, force_polling=cfg.poll or None)
-                for t in threads:
-                    t.join()
+                followers = remote.Followers(store, sources.remote, stop, **remote_options)
+                hosts = followers.followers
+                try:
+                    follow_loop(ingester, stop, force_polling=cfg.poll or None)
+                finally:
+                    followers.close()
             else:
                 ingester.run_once()
+                hosts = [remote.RemoteFollower(store, host, roots, **remote_options)
+                         for host, roots in remote.group_by_host(sources.remote).items()]
                 for h in hosts:
                     try:
                         h.once()

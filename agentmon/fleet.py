@@ -10,6 +10,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from agentmon.hosts import remote_sources
 from agentmon.metrics import (
     DEFAULT_LIMITS, SUM_COLUMNS, WINDOWS, AgentMetrics, LimitsFor, agent_metrics, build, ingest_totals,
 )
@@ -35,6 +36,7 @@ class FleetView:
     bucket_seconds: float
     ingest: dict
     agents: list[AgentView] = field(default_factory=list)
+    remote: list[dict] = field(default_factory=list)  # ssh:// sources' state (agentmon.hosts)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class AgentDetail:
     escalations: list[tuple]  # (ts, task, reason)
     rejections: list[tuple]  # (ts, task, action)
     eval_runs: list[tuple]  # (suite, run, newest_ts, cases, passed, critical_failed, agent_version)
+    hosts: list[tuple[str, AgentMetrics]] = field(default_factory=list)  # by host, when it ran on several
 
 
 def span(window: str) -> float:
@@ -88,7 +91,7 @@ def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None 
     open_tasks = dict(conn.execute(
         "SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall())
     last_seen = dict(conn.execute("SELECT agent, last_ts FROM agents").fetchall())
-    view = FleetView(window, now, width, ingest_state(conn))
+    view = FleetView(window, now, width, ingest_state(conn), remote=remote_sources(conn, now))
     for m in current:
         view.agents.append(AgentView(
             m, previous.get(m.agent), per_agent.get(m.agent) or _empty_series(buckets),
@@ -124,4 +127,23 @@ def agent_detail(conn: sqlite3.Connection, agent: str, window: str = "24h", now:
                      " AND rejections > 0 ORDER BY rejected_ts DESC LIMIT ?", (agent, limit)).fetchall(),
         eval_runs=q("SELECT suite, run, newest_ts, cases, passed, critical_failed, agent_version FROM eval_runs"
                     " WHERE agent = ? ORDER BY newest_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+        hosts=by_host(conn, agent, window, now, limits_for(agent)),
     )
+
+
+def by_host(conn: sqlite3.Connection, agent: str, window: str, now: float, limits) -> list[tuple[str, AgentMetrics]]:
+    """The agent's metrics per host ('' is this machine), when it has events from more than one, or from a
+    remote one. Windows are read from hour buckets: the window's first, partial hour counts whole."""
+    seconds = WINDOWS[window]
+    try:
+        if seconds is None:
+            rows = conn.execute(f"SELECT host, {SUM_COLUMNS} FROM agg_host_total WHERE agent = ? GROUP BY host",
+                                (agent,)).fetchall()
+        else:
+            rows = conn.execute(f"SELECT host, {SUM_COLUMNS} FROM agg_host_hour WHERE agent = ? AND bucket >= ?"
+                                " GROUP BY host", (agent, int((now - seconds) // 3600 * 3600))).fetchall()
+    except sqlite3.OperationalError:  # written before hosts existed
+        return []
+    if not rows or [host for host, *_ in rows] == [""]:
+        return []
+    return [(host, build(agent, list(c), None, limits)) for host, *c in sorted(rows)]

@@ -318,3 +318,43 @@ def test_host_prefix_names_agents_by_host_and_tasks_remember_their_host(sshd, ss
         ("agentmon-test", 2), (f"localhost:{sshd.port}", 2)]
     assert sorted(conn.execute("SELECT agent, host, tasks_seen FROM agg_host_total").fetchall()) == [
         ("billing@agentmon-test", "agentmon-test", 2), (f"billing@localhost:{sshd.port}", f"localhost:{sshd.port}", 2)]
+
+
+@needs_sshd
+async def test_the_monitor_shows_agents_of_two_hosts_and_says_which_host_is_down(sshd, ssh_env, tmp_path):
+    from agentmon.tui.agent_screen import AgentScreen
+    from agentmon.tui.hosts_screen import HostsScreen
+    from tui_helpers import make_app, text_of
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "a.jsonl").write_bytes(native_line(0, "billing") + native_line(1, "billing"))
+    (two / "b.jsonl").write_bytes(native_line(2, "billing") + native_line(3, "search"))
+    remote = [(Remote("agentmon-test"), str(one)), (Remote("localhost", port=sshd.port), str(two)),
+              (Remote("127.0.0.1", port=1), "/var/log")]  # nothing listens on port 1
+    app = make_app(tmp_path / "tui.db", window="all", refresh_interval=0.1, remote=remote,
+                   remote_options={"connect_timeout": 2})
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            status = text_of(app.query_one("#status"))
+            if ({"billing", "search"} <= set(app.panels) and app.panels["billing"].view.metrics.tasks == 3
+                    and "hosts 2/3 up" in status and "down" in status):
+                break
+        assert app.panels["billing"].view.metrics.tasks == 3  # from both hosts, in one panel
+        assert "hosts 2/3 up (127.0.0.1:1 down: h)" in status
+        await pilot.press("h")
+        assert isinstance(app.screen, HostsScreen)
+        shown = text_of(app.screen.query_one("#hosts-body"))
+        assert "ssh://agentmon-test" in shown and "connected (" in shown
+        assert "ssh://127.0.0.1:1" in shown and "DOWN: unreachable" in shown and "Connection refused" in shown
+        await pilot.press("escape")
+        app.set_focus(app.panels["billing"])
+        await pilot.press("enter")
+        assert isinstance(app.screen, AgentScreen)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.screen.detail is not None:
+                break
+        by_host = text_of(app.screen.query_one("#hosts"))
+        assert "agentmon-test" in by_host and f"localhost:{sshd.port}" in by_host

@@ -143,12 +143,15 @@ class RemoteFiles:
         proc = self._proc
         if proc is None:
             raise ConnectionLost(f"{self.host}: not connected")
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
-                raise self._lost(f"no answer for {what}")
-        data = os.read(proc.stdout.fileno(), 1 << 20)
+        try:
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not sel.select(remaining):
+                    raise self._lost(f"no answer for {what}")
+            data = os.read(proc.stdout.fileno(), 1 << 20)
+        except (OSError, ValueError):  # closed under us: disconnect() from another thread
+            raise self._lost(f"the connection closed during {what}") from None
         if not data:
             raise self._lost(f"the connection closed during {what}")
         self._buf += data
@@ -179,7 +182,7 @@ class RemoteFiles:
             raise ConnectionLost(f"{self.host}: not connected")
         try:
             proc.stdin.write(request + b"\n")
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # the pipe broke, or disconnect() closed it
             raise self._lost("a request") from None
         reply = self._line(self.io_timeout)
         if reply.startswith(b"E "):

@@ -55,20 +55,24 @@ class RemoteFollower:
     def run(self, stop: threading.Event) -> None:
         """Follow until `stop` is set."""
         attempt = 0
-        while not stop.is_set():
-            try:
-                if not self.fs.connected:
-                    self._connect()
-                    attempt = 0
-                self._pass()
-                stop.wait(self.poll)
-            except ConnectionLost as e:
-                self._down(e)
-                stop.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
-                attempt += 1
-        self.ingester.close()
-        self.fs.disconnect()
-        self._report(connected=0)
+        try:
+            while not stop.is_set():
+                try:
+                    if not self.fs.connected:
+                        self._connect()
+                        attempt = 0
+                    self._pass()
+                    stop.wait(self.poll)
+                except ConnectionLost as e:
+                    if stop.is_set():
+                        break  # cut by Followers.close: not the host's fault
+                    self._down(e)
+                    stop.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                    attempt += 1
+        finally:
+            self.ingester.abandon()  # what a cut pass read is read again next time
+            self.fs.disconnect()
+            self._report(connected=0, force=True)
 
     def _connect(self) -> None:
         self._report(connected=0, force=True)  # a host being dialled is shown as not connected yet
@@ -121,12 +125,22 @@ def group_by_host(sources: list[tuple[Remote, str]]) -> dict[Remote, list[str]]:
     return groups
 
 
-def start(store: Store, sources: list[tuple[Remote, str]], stop: threading.Event, **options) -> list[threading.Thread]:
-    """A daemon thread following each host until `stop` is set."""
-    threads = []
-    for remote, roots in group_by_host(sources).items():
-        follower = RemoteFollower(store, remote, roots, **options)
-        thread = threading.Thread(target=follower.run, args=(stop,), name=f"agentmon {remote.label}", daemon=True)
-        thread.start()
-        threads.append(thread)
-    return threads
+class Followers:
+    """The hosts being followed, each in its own daemon thread, until `stop` is set."""
+
+    def __init__(self, store: Store, sources: list[tuple[Remote, str]], stop: threading.Event, **options):
+        self.stop = stop
+        self.followers = [RemoteFollower(store, remote, roots, **options)
+                          for remote, roots in group_by_host(sources).items()]
+        self.threads = [threading.Thread(target=f.run, args=(stop,), name=f"agentmon {f.remote.label}", daemon=True)
+                        for f in self.followers]
+        for thread in self.threads:
+            thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop now: cutting the links wakes a thread waiting on a slow host; then wait for each to finish."""
+        self.stop.set()
+        for follower in self.followers:
+            follower.fs.disconnect()
+        for thread in self.threads:
+            thread.join(timeout)

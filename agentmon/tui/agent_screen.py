@@ -30,6 +30,7 @@ class AgentScreen(Screen):
                 yield Static(id="signal-chart", classes="chart")
             yield Static(id="cost-chart", classes="chart")
             yield Static(id="models", classes="section")
+            yield Static(id="hosts", classes="section")
             yield Static(id="why", classes="section")
             yield Static(id="latest", classes="section")
             yield Static(id="evals", classes="section")
@@ -76,6 +77,9 @@ class AgentScreen(Screen):
             {"$ per successful task": s["cost_per_successful_task"]},
             min(2 * half, 100), 9, now, width, "cost per successful task, $", percent=False, color=color))
         self.query_one("#models", Static).update(self._models(detail))
+        hosts = self.query_one("#hosts", Static)
+        hosts.display = bool(detail.hosts)
+        hosts.update(self._hosts(detail))
         why = Text(f"why {m.verdict.upper()}\n", style="bold")
         for reason in m.reasons:
             why.append_text(Text("  · ") + plain(reason) + Text("\n"))
@@ -101,6 +105,20 @@ class AgentScreen(Screen):
                        f"{usd(mm.cost_per_successful_task):>9}\n")
         if not models:
             out.append("  no ended tasks in this window\n", style="dim")
+        return out
+
+    def _hosts(self, detail: AgentDetail) -> Text:
+        """The same agent on each host it ran on: is one host the odd one out?"""
+        names = [host or "this machine" for host, _ in detail.hosts]
+        width = max([len(n) for n in names] + [4])
+        out = Text("by host (hour buckets)\n", style="bold")
+        out.append(f"  {'host':<{width}}  {'tasks':>6}  {'success':>7}  {'autonomy':>8}  {'tool err':>8}  "
+                   f"{'$/success':>9}\n", style="bold")
+        for name, (_, m) in zip(names, detail.hosts):
+            out.append("  ")
+            out.append_text(plain(name.ljust(width)))
+            out.append(f"  {m.tasks:>6}  {pct(m.task_success_rate):>7}  {pct(m.autonomy_rate):>8}  "
+                       f"{pct(m.tool_error_rate):>8}  {usd(m.cost_per_successful_task):>9}\n")
         return out
 
     def _latest(self, detail: AgentDetail) -> Text:

@@ -67,6 +67,7 @@ class AgentmonApp(App):
         Binding("w", "cycle_window", "Window"),
         Binding("e", "export", "Export"),
         Binding("x", "quarantine", "Quarantine"),
+        Binding("h", "hosts", "Hosts", show=False),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("down,j", "move(1)", "Down", show=False),
@@ -77,8 +78,10 @@ class AgentmonApp(App):
                  clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
                  export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None,
                  idle_task_seconds: float = IDLE_TASK_SECONDS, limits_for: LimitsFor | None = None,
-                 poll: bool = False):
+                 poll: bool = False, remote: Sequence[tuple] = (), remote_options: dict | None = None):
         super().__init__()
+        self.remote = list(remote)  # ssh:// sources: (agentmon.remote.Remote, path on the host)
+        self.remote_options = remote_options or {}  # for agentmon.remote.follow.RemoteFollower
         self.force_polling = poll  # network mounts: poll instead of waiting for file events
         self.limits_for = limits_for or (lambda agent: DEFAULT_LIMITS)  # agentmon.toml's, per agent
         self.idle_task_seconds = idle_task_seconds
@@ -92,7 +95,7 @@ class AgentmonApp(App):
         self.banner = banner
         self.name_filter = ""
         self.view: FleetView | None = None
-        self.ingest_mode = "reading only" if not self.paths else ""
+        self.ingest_mode = "reading only" if not (self.paths or self.remote) else ""
         self.stop_ingest = threading.Event()
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -113,7 +116,7 @@ class AgentmonApp(App):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        if self.paths or self.otlp_port is not None:
+        if self.paths or self.remote or self.otlp_port is not None:
             self.run_ingest()
         self.set_interval(self.refresh_interval, self.poll)
         self.refresh_fleet(force=True)
@@ -166,6 +169,11 @@ class AgentmonApp(App):
                             idle_task_seconds=self.idle_task_seconds)
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         receiver = self._start_receiver(store)
+        hosts = None
+        if self.remote:  # each host in its own thread: a slow or dead one holds up nobody
+            from agentmon.remote.follow import Followers
+            hosts = Followers(store, self.remote, self.stop_ingest, idle_task_seconds=self.idle_task_seconds,
+                              **self.remote_options)
         try:
             follow(ingester, self.stop_ingest, force_polling=self.force_polling or None,
                    on_pass=lambda ing: self.post_message(
@@ -176,6 +184,8 @@ class AgentmonApp(App):
             if receiver is not None:
                 receiver.shutdown()
                 receiver.server_close()
+            if hosts is not None:
+                hosts.close()
             ingester.close()
             store.close()
 
@@ -234,6 +244,12 @@ class AgentmonApp(App):
                               style="yellow" if ing["quarantined"] else ""))
             if ing["last_error"]:
                 parts.append(Text(" · ") + plain(ing["last_error"], "red"))
+            if view.remote:
+                up = sum(h["connected"] for h in view.remote)
+                down = [h for h in view.remote if not h["connected"] and h["last_error"]]
+                parts.append(Text(f" · hosts {up}/{len(view.remote)} up", style="red" if down else ""))
+                if down:
+                    parts.append(Text(" (") + plain(down[0]["host"], "red") + Text(" down: h)"))
         if self.ingest_mode:
             parts.append(Text(f" · {self.ingest_mode}", style="dim"))
         if self.name_filter:
@@ -328,6 +344,10 @@ class AgentmonApp(App):
     def action_help(self) -> None:
         from agentmon.tui.help_screen import HelpScreen
         self.push_screen(HelpScreen())
+
+    def action_hosts(self) -> None:
+        from agentmon.tui.hosts_screen import HostsScreen
+        self.push_screen(HostsScreen())
 
     def action_quarantine(self) -> None:
         from agentmon.tui.quarantine_screen import QuarantineScreen

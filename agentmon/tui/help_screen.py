@@ -16,11 +16,12 @@ KEYS = (
         ("w", "cycle the window: 1h 24h 7d 30d all"),
         ("e", "export what is on screen to CSV"),
         ("x", "quarantined lines"),
+        ("h", "remote hosts (ssh:// sources): up or down, lag, errors"),
         ("r", "refresh now"),
         ("?", "this help"),
         ("q", "quit"),
     )),
-    ("Agent and quarantine screens", (
+    ("Agent, quarantine and hosts screens", (
         ("esc  backspace", "back to the fleet"),
         ("w", "cycle the window"),
         ("↑ ↓  pgup pgdn", "scroll"),

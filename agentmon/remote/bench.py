@@ -1,0 +1,72 @@
+"""The ssh:// figures of `agentmon bench`: throughput and append-to-commit latency over a loopback
+OpenSSH server, through each remote end (agentmon's file server and the POSIX sh one)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agentmon.remote import Remote
+from agentmon.remote.follow import RemoteFollower
+from agentmon.remote.loopback import ALIAS, LoopbackSSHD, unavailable
+from agentmon.store import Store, connect
+
+MODES = {"agentmon": f"{sys.executable} -m agentmon.cli", "sh": ""}
+
+
+def run(log: Path, events: int, workdir: Path, say) -> None:
+    """`log` holds `events` native events; it is read through ssh as if it were on another host."""
+    why = unavailable()
+    if why:
+        say(f"remote  skipped: {why}")
+        return
+    with LoopbackSSHD(workdir / "sshd") as sshd:
+        env = {**os.environ, "AGENTMON_SSH_COMMAND": sshd.ssh_command}
+        os.environ["AGENTMON_SSH_COMMAND"] = sshd.ssh_command
+        size_mb = log.stat().st_size / 1e6
+        for mode, remote_agentmon in MODES.items():
+            db = workdir / f"remote-{mode}.db"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", sshd.url(log), "--db", str(db),
+                            "--remote-agentmon", remote_agentmon], env=env, check=True, capture_output=True)
+            seconds = time.perf_counter() - start
+            latency = _latency(sshd, workdir / f"latency-{mode}", remote_agentmon)
+            say(f"remote  {events:,} events ({size_mb:.0f} MB) over loopback ssh, {mode} remote end: {seconds:.2f} s = "
+                f"{events / seconds:,.0f} events/s (target >= 50,000); append-to-commit median of 20 "
+                f"{latency * 1e3:.0f} ms (target <= 1000)")
+
+
+def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: int = 20) -> float:
+    logs = workdir / "logs"
+    logs.mkdir(parents=True)
+    log = logs / "live.jsonl"
+    log.write_bytes(b"")
+    db = workdir / "latency.db"
+    stop = threading.Event()
+    with Store(db) as store:
+        follower = RemoteFollower(store, Remote(ALIAS), [sshd.url(logs)], remote_agentmon=remote_agentmon or None)
+        worker = threading.Thread(target=follower.run, args=(stop,), daemon=True)
+        worker.start()
+        reader = connect(db, readonly=True)
+        lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
+        time.sleep(1.0)
+        latencies = []
+        with open(log, "ab", buffering=0) as f:
+            for i in range(samples):
+                before = lines()
+                start = time.perf_counter()
+                f.write(b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
+                        % (time.time(), i))
+                while lines() == before:
+                    time.sleep(0.002)
+                latencies.append(time.perf_counter() - start)
+                time.sleep(0.05 + (i % 5) * 0.05)  # not in step with the follower's polling
+        stop.set()
+        worker.join(timeout=10)
+        reader.close()
+    return statistics.median(latencies)
