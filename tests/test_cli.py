@@ -36,7 +36,8 @@ def fleet_db(db):
 
 def test_status_json_has_exactly_the_documented_shape(fleet_db):
     doc = json.loads(run("status", "--json", "--db", fleet_db).stdout)
-    assert list(doc) == ["generated_at", "window", "ingest", "agents"]
+    assert list(doc) == ["generated_at", "window", "ingest", "remote_sources", "agents"]
+    assert doc["remote_sources"] == []  # ssh:// sources' state: tests/test_remote.py
     assert list(doc["ingest"]) == ["files", "lines", "quarantined"]
     assert doc["ingest"] == {"files": 3, "lines": 38, "quarantined": 6}
     for agent in doc["agents"]:

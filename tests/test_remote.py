@@ -342,7 +342,7 @@ async def test_the_monitor_shows_agents_of_two_hosts_and_says_which_host_is_down
                     and "hosts 2/3 up" in status and "down" in status):
                 break
         assert app.panels["billing"].view.metrics.tasks == 3  # from both hosts, in one panel
-        assert "hosts 2/3 up (127.0.0.1:1 down: h)" in status
+        assert "hosts 2/3 up, 127.0.0.1:1 down (h)" in status
         await pilot.press("h")
         assert isinstance(app.screen, HostsScreen)
         shown = text_of(app.screen.query_one("#hosts-body"))

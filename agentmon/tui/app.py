@@ -238,18 +238,19 @@ class AgentmonApp(App):
             shown = sum(p.display for p in self.panels.values())
             agents = f"{len(view.agents)} agents" if shown == len(view.agents) else f"{shown}/{len(view.agents)} agents"
             ing = view.ingest
-            parts.append(Text(f" {agents} · {view.window} · {count(ing['files'])} files · "
-                              f"{count(round(self.lines_per_second))} lines/s · "))
+            parts.append(Text(f" {agents} · {view.window} · "))
+            if view.remote:  # before the rest: at 80 columns the end of the line is cut
+                up = sum(h["connected"] for h in view.remote)
+                down = [h for h in view.remote if not h["connected"] and h["last_error"]]
+                parts.append(Text(f"hosts {up}/{len(view.remote)} up", style="bold red" if down else ""))
+                if down:
+                    parts.append(Text(", ") + plain(down[0]["host"], "bold red") + Text(" down (h)"))
+                parts.append(Text(" · "))
+            parts.append(Text(f"{count(ing['files'])} files · {count(round(self.lines_per_second))} lines/s · "))
             parts.append(Text(f"{count(ing['quarantined'])} quarantined",
                               style="yellow" if ing["quarantined"] else ""))
             if ing["last_error"]:
                 parts.append(Text(" · ") + plain(ing["last_error"], "red"))
-            if view.remote:
-                up = sum(h["connected"] for h in view.remote)
-                down = [h for h in view.remote if not h["connected"] and h["last_error"]]
-                parts.append(Text(f" · hosts {up}/{len(view.remote)} up", style="red" if down else ""))
-                if down:
-                    parts.append(Text(" (") + plain(down[0]["host"], "red") + Text(" down: h)"))
         if self.ingest_mode:
             parts.append(Text(f" · {self.ingest_mode}", style="dim"))
         if self.name_filter:
