@@ -358,3 +358,35 @@ async def test_the_monitor_shows_agents_of_two_hosts_and_says_which_host_is_down
                 break
         by_host = text_of(app.screen.query_one("#hosts"))
         assert "agentmon-test" in by_host and f"localhost:{sshd.port}" in by_host
+
+
+@needs_sshd
+def test_restarting_sshd_loses_and_doubles_nothing(tmp_path):
+    """The server goes away (its sessions killed, as in a reboot) while the host goes on writing; when it is
+    back, the follower reconnects by itself and catches up exactly."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.jsonl"
+    log.write_bytes(b"".join(native_line(i) for i in range(100)))
+    server = LoopbackSSHD(tmp_path / "sshd").start()
+    env = {**os.environ, "AGENTMON_SSH_COMMAND": server.ssh_command}
+    db = tmp_path / "s.db"
+    follower = subprocess.Popen([*AGENTMON, "ingest", "--follow", server.url(logs), "--db", str(db)], env=env,
+                                stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: committed(db) == expected(100), timeout=20), committed(db)
+        for rounds in range(2):
+            server.stop()
+            subprocess.run(["pkill", "-9", "-f", f"ssh -F {server.config}"])  # the sessions die with the host
+            with open(log, "ab") as f:
+                f.write(b"".join(native_line(i) for i in range(100 + 50 * rounds, 150 + 50 * rounds)))
+            assert wait_for(lambda: json.loads(run("status", "--db", str(db), "--json", env=env).stdout)
+                            ["remote_sources"][0]["last_error"], timeout=10)
+            server.start()
+            n = 150 + 50 * rounds
+            assert wait_for(lambda: committed(db) == expected(n), timeout=30), committed(db)
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+        server.stop()
+    assert committed(db) == expected(200)
