@@ -365,21 +365,30 @@ class Store:
     def _flush(self, deltas: dict[tuple[str, str, str, int], list[int]]) -> None:
         """Upsert the batch's deltas into the minute, hour and all-time aggregates (by agent and model),
         and the hour and all-time ones by agent and host."""
-        minutes, hours, host_hours = {}, {}, {}
-        for (agent, model, host, minute), vec in deltas.items():
-            if any(vec):
-                _sum_into(minutes, (minute, agent, model), vec)
-                hour = minute // 3600 * 3600
-                _sum_into(hours, (hour, agent, model), vec)
-                _sum_into(host_hours, (hour, agent, host), vec)
-        totals, host_totals = {}, {}
-        for (_, agent, model), vec in hours.items():
+        hosts = {key[2] for key in deltas}
+        host_hours: dict = {}
+        if len(hosts) == 1:  # the usual batch, one source's tasks: the host is summed in at the hour level
+            minutes = {(agent, model, minute): vec for (agent, model, _, minute), vec in deltas.items() if any(vec)}
+        else:
+            minutes = {}
+            for (agent, model, host, minute), vec in deltas.items():
+                if any(vec):
+                    _sum_into(minutes, (agent, model, minute), vec)
+                    _sum_into(host_hours, (minute // 3600 * 3600, agent, host), vec)
+        hours, totals, host_totals = {}, {}, {}
+        for (agent, model, minute), vec in minutes.items():
+            _sum_into(hours, (minute // 3600 * 3600, agent, model), vec)
+        for (hour, agent, model), vec in hours.items():
             _sum_into(totals, (agent, model), vec)
+            if len(hosts) == 1:
+                _sum_into(host_hours, (hour, agent, *hosts), vec)
         for (_, agent, host), vec in host_hours.items():
             _sum_into(host_totals, (agent, host), vec)
-        for table, rows in (("agg_minute", minutes), ("agg_hour", hours), ("agg_total", totals),
-                            ("agg_host_hour", host_hours), ("agg_host_total", host_totals)):
-            self.conn.executemany(self._upsert_sql[table], [(*key, *vec) for key, vec in rows.items()])
+        sql = self._upsert_sql
+        self.conn.executemany(sql["agg_minute"], [(m, a, mo, *vec) for (a, mo, m), vec in minutes.items()])
+        for table, rows in (("agg_hour", hours), ("agg_total", totals), ("agg_host_hour", host_hours),
+                            ("agg_host_total", host_totals)):
+            self.conn.executemany(sql[table], [(*key, *vec) for key, vec in rows.items()])
 
     def _apply_eval(self, ev: EvalResult, ts: float) -> None:
         """Keep the latest result of each case in a run (ties: a failure wins), and its run's counts."""
