@@ -108,7 +108,7 @@ def cli_status_seconds(db: Path, repeat: int = 5) -> float:
 def follow_latency(workdir: Path, samples: int = 20) -> float:
     """Median seconds from a line appended to a followed file to its commit being readable."""
     from agentmon.pipeline import Ingester
-    from agentmon.store import Store, connect
+    from agentmon.store import Store
     from agentmon.watch import follow
     logs = workdir / "follow"
     logs.mkdir()
@@ -120,25 +120,32 @@ def follow_latency(workdir: Path, samples: int = 20) -> float:
     stop = threading.Event()
     worker = threading.Thread(target=follow, args=(ingester, stop), daemon=True)
     worker.start()
-    reader = connect(db, readonly=True)
-    lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
     time.sleep(0.5)
-    latencies = []
-    with open(log, "ab", buffering=0) as f:
-        for i in range(samples):
-            before = lines()
-            line = (b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
-                    % (time.time(), i))
-            start = time.perf_counter()
-            f.write(line)
-            while lines() == before:
-                time.sleep(0.002)
-            latencies.append(time.perf_counter() - start)
-            time.sleep(0.1)
+    latency = append_to_commit(log, db, samples)
     stop.set()
     worker.join(timeout=5)
     ingester.close()
     store.close()
+    return latency
+
+
+def append_to_commit(log: Path, db: Path, samples: int) -> float:
+    """Median seconds from a line appended to `log` to a reader of `db` seeing it committed."""
+    from agentmon.store import connect
+    reader = connect(db, readonly=True)
+    lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
+    latencies = []
+    with open(log, "ab", buffering=0) as f:
+        for i in range(samples):
+            before = lines()
+            start = time.perf_counter()
+            f.write(b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
+                    % (time.time(), i))
+            while lines() == before:
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.05 + (i % 5) * 0.05)  # not in step with any polling
+    reader.close()
     return statistics.median(latencies)
 
 

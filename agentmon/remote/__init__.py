@@ -59,6 +59,3 @@ def parse_source(text: str) -> tuple[Remote, str] | None:
 def _clean(path: str) -> str:
     return os.path.normpath(path) if path != "/" else path
 
-
-def is_remote(text: str) -> bool:
-    return text.startswith("ssh://") or bool(SCP_FORM.match(text)) and not os.path.exists(text)

@@ -4,7 +4,6 @@ OpenSSH server, through each remote end (agentmon's file server and the POSIX sh
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -14,7 +13,8 @@ from pathlib import Path
 from agentmon.remote import Remote
 from agentmon.remote.follow import RemoteFollower
 from agentmon.remote.loopback import ALIAS, LoopbackSSHD, unavailable
-from agentmon.store import Store, connect
+from agentmon.bench import append_to_commit
+from agentmon.store import Store
 
 MODES = {"agentmon": f"{sys.executable} -m agentmon.cli", "sh": ""}
 
@@ -52,21 +52,8 @@ def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: i
         follower = RemoteFollower(store, Remote(ALIAS), [sshd.url(logs)], remote_agentmon=remote_agentmon or None)
         worker = threading.Thread(target=follower.run, args=(stop,), daemon=True)
         worker.start()
-        reader = connect(db, readonly=True)
-        lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
         time.sleep(1.0)
-        latencies = []
-        with open(log, "ab", buffering=0) as f:
-            for i in range(samples):
-                before = lines()
-                start = time.perf_counter()
-                f.write(b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
-                        % (time.time(), i))
-                while lines() == before:
-                    time.sleep(0.002)
-                latencies.append(time.perf_counter() - start)
-                time.sleep(0.05 + (i % 5) * 0.05)  # not in step with the follower's polling
+        latency = append_to_commit(log, db, samples)
         stop.set()
         worker.join(timeout=10)
-        reader.close()
-    return statistics.median(latencies)
+    return latency

@@ -78,6 +78,7 @@ class RemoteFiles:
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
         self.mode: str | None = None  # which server answered: "agentmon" or "sh"
         self.sizes: dict[str, int] = {}  # path -> size at the last listing: what the host has written
+        self.missing: list[str] = []  # the roots the last listing did not find
         self._proc: subprocess.Popen | None = None
         self._buf = bytearray()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -211,12 +212,14 @@ class RemoteFiles:
     def walk(self, roots: list[str]) -> tuple[list[str], list[str], list[str]]:
         primary, rotated, documents = [], [], []
         sizes = {}
+        self.missing = []
         for root in roots:
             remote_root = self._remote_path(root)
             try:
                 reply = self._ask(b"LIST " + remote_root)
             except FileNotFoundError:
-                continue  # not there (yet): as a local path that does not exist
+                self.missing.append(root)  # not there (yet): read when it appears
+                continue
             entries = []
             while reply != b"END":
                 head, _, path = reply.partition(b" ")
@@ -242,10 +245,11 @@ class RemoteFiles:
         return self._stat(self._ask(b"STAT " + self._remote_path(path)).split()[1:])
 
     def open(self, path: str) -> int:
-        fields = self._ask(b"OPEN " + self._remote_path(path)).split()
-        handle = int(fields[1])
-        self._opened_stat = self._stat(fields[2:])
-        return handle
+        reply = self._ask(b"OPEN " + self._remote_path(path))
+        try:
+            return int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise self._lost(f"a malformed reply {reply[:80]!r}") from None
 
     def fstat(self, handle: int) -> RemoteStat:
         return self._stat(self._ask(b"FSTAT %d" % handle).split()[1:])
@@ -283,7 +287,7 @@ class RemoteFiles:
         """A whole document (an eval log) copied to a temporary file, for readers that need a path."""
         handle = self.open(path)
         try:
-            data = self.pread(handle, self._opened_stat.st_size, 0)
+            data = self.pread(handle, self.fstat(handle).st_size, 0)
         finally:
             self.close(handle)
         suffix = "." + path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""

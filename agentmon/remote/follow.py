@@ -83,6 +83,8 @@ class RemoteFollower:
         started = time.time()
         ingester = self.ingester
         ingester.scan()
+        if self.fs.missing:
+            ingester.stats.last_error = f"{self.fs.missing[0]}: no such file or directory on the host"
         self._report(lag_bytes=self._lag())  # the backlog this pass is about to read
         ingester.drain()
         if started - self._last_idle_check >= IDLE_CHECK_SECONDS:
