@@ -157,16 +157,17 @@ def claude_code(workdir: Path, say, size: int = 100_000_000) -> None:
     from agentmon.simulate import claude_code_transcripts
     home = workdir / "claude-home"
     lines = claude_code_transcripts(home / "projects", size)
-    db = workdir / "claude-code.db"
-    cmd = [sys.executable, "-m", "agentmon.cli", "ingest", str(home / "projects"), "--db", str(db)]
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache")}  # genai-prices' answers (price_cache)
     timings = []
-    for _ in range(2):
+    for db in ("first.db", "cold.db", "cold.db"):  # a new machine; a new database; nothing new
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", str(home / "projects"), "--db",
+                        str(workdir / db)], check=True, capture_output=True, env=env)
         timings.append(time.perf_counter() - start)
-    cold, warm = timings
+    first, cold, warm = timings
     say(f"claude  {size / 1e6:.0f} MB of transcripts ({lines:,} lines): cold {cold:.2f} s "
-        f"({size / 1e6 / cold:.0f} MB/s), warm with nothing new {warm:.2f} s")
+        f"({size / 1e6 / cold:.0f} MB/s; {first:.2f} s the first time on a machine, loading genai-prices), "
+        f"warm with nothing new {warm:.2f} s")
     ccusage = os.environ.get("CCUSAGE") or shutil.which("ccusage")
     if not ccusage:
         say("claude  ccusage not found: `npm install ccusage@18` and set $CCUSAGE to compare")
@@ -176,7 +177,8 @@ def claude_code(workdir: Path, say, size: int = 100_000_000) -> None:
                    env={**os.environ, "CLAUDE_CONFIG_DIR": str(home)})
     theirs = time.perf_counter() - start
     say(f"claude  ccusage session --offline --json: {theirs:.2f} s; agentmon cold is {theirs / cold:.1f}x faster "
-        f"(target >= 2x), warm takes {warm / theirs:.0%} of ccusage's time (target < 10%)")
+        f"({theirs / first:.1f}x the first time; target >= 2x), warm takes {warm / theirs:.0%} of ccusage's time "
+        "(target < 10%)")
 
 
 def run(n_events: int, large: int, workdir: Path | None) -> None:

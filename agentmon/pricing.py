@@ -5,12 +5,18 @@ genai-prices' `calc_price` costs about 90 µs a call. Within one price regime
 count, so for each (model, price set, regime) we ask genai-prices five
 questions once and derive the per-token rates exactly; every later call is a
 dot product. tests/test_pricing.py checks the result against `calc_price`.
+For a model with one fixed price those rates are also kept between runs
+(agentmon.price_cache), so that most runs never load genai-prices at all.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import datetime, timezone
+from pathlib import Path
+
+from agentmon import price_cache
+from agentmon.price_cache import CONDITIONAL, UNKNOWN, PriceCache
 
 NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 
@@ -18,7 +24,9 @@ NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 class Pricer:
     """Prices LLM calls in nano-dollars; None for a model genai-prices does not know."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_path: Path | None | bool = True) -> None:
+        self._cache_path = cache_path  # True: the user cache dir; None: keep nothing between runs
+        self._cache: PriceCache | None = None  # loaded at the first price asked: a run with nothing new asks none
         self._models: dict[str, tuple | None] = {}  # model name -> (provider, model info) or None
         self._prices: dict[tuple[str, int], object] = {}  # (model, hour) -> ModelPrice
         self._rates: dict[tuple[int, int], tuple[float, ...]] = {}  # (id(ModelPrice), regime) -> rates
@@ -31,21 +39,57 @@ class Pricer:
     ) -> int | None:
         """Cost of one API request. `input_tokens` excludes cache tokens (Anthropic's
         convention); genai-prices wants the total, converted here and only here."""
-        price = self._model_price(model, ts)
-        if price is None:
-            return None
         total_input = input_tokens + cache_read_tokens + cache_write_tokens
-        thresholds = self._thresholds[id(price)]
-        regime = bisect_left(thresholds, total_input)  # tiers apply above their start
-        rates = self._rates.get((id(price), regime))
-        if rates is None:
-            rates = self._rates[(id(price), regime)] = self._derive(model, ts, thresholds, regime)
+        fixed = self._fixed(model, ts)
+        if fixed == UNKNOWN:
+            return None
+        if fixed != CONDITIONAL:
+            thresholds, regimes = fixed
+            rates = regimes[bisect_left(thresholds, total_input)]  # tiers apply above their start
+        else:
+            price = self._model_price(model, ts)
+            if price is None:
+                return None
+            thresholds = self._thresholds[id(price)]
+            regime = bisect_left(thresholds, total_input)
+            rates = self._rates.get((id(price), regime))
+            if rates is None:
+                rates = self._rates[(id(price), regime)] = self._derive(model, ts, thresholds, regime)
         base, per_input, per_output, per_read, per_write, per_write_1h = rates
         write_1h = min(cache_write_1h_tokens, cache_write_tokens)
         return round(
             base + per_input * input_tokens + per_output * output_tokens + per_read * cache_read_tokens
             + per_write * (cache_write_tokens - write_1h) + per_write_1h * write_1h
         )
+
+    def _fixed(self, model: str, ts: float):
+        """UNKNOWN, CONDITIONAL (priced by date through genai-prices), or a fixed price's
+        [tier thresholds, rates of each regime]: from the cache, else worked out once and cached."""
+        cache = self._cache
+        if cache is None:
+            path = price_cache.default_path() if self._cache_path is True else self._cache_path or None
+            cache = self._cache = PriceCache(path)
+        entry = cache.models.get(model)
+        if entry is None:
+            entry = self._fixed_entry(model, ts)
+            cache.put(model, entry)
+        return entry
+
+    def _fixed_entry(self, model: str, ts: float):
+        from genai_prices.types import ModelPrice
+        self._model_price(model, ts)
+        found = self._models[model]
+        if found is None:
+            return UNKNOWN
+        if not isinstance(found[1].prices, ModelPrice):
+            return CONDITIONAL
+        thresholds = self._thresholds[id(found[1].prices)]
+        return [thresholds, [self._derive(model, ts, thresholds, r) for r in range(len(thresholds) + 1)]]
+
+    def save(self) -> None:
+        """Keep what this run learned about fixed prices for the next run."""
+        if self._cache is not None:
+            self._cache.save()
 
     def _model_price(self, model: str, ts: float):
         key = (model, int(ts // 3600))

@@ -142,6 +142,7 @@ class Store:
         self._upsert_sql = {name: _upsert_sql(name) for name in AGGREGATES}
 
     def close(self) -> None:
+        self.pricer.save()
         self.conn.close()
         self.lock.release()
 

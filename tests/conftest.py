@@ -54,6 +54,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / "claude"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))  # genai-prices' answers (agentmon.price_cache)
     monkeypatch.delenv("AGENTMON_DB", raising=False)
     monkeypatch.delenv("AGENTMON_CONFIG", raising=False)
     return home
