@@ -313,6 +313,7 @@ class Ingester:
         events = batch.events
         off = chunk.start
         if t.format == CLAUDE_CODE:
+            self.claude_code.begin_chunk()
             parse, path = self.claude_code.parse, t.path
             for line in chunk.lines:
                 if line and not (long_at and off in long_at):

@@ -119,11 +119,17 @@ class ClaudeCodeSource:
         self.new_prompts: list[tuple[str, float, str]] = []  # (session, ts, task): to store with the batch
         self.tool_names: dict[str, str] = {}
         self._agents: dict[tuple[str, str | None], str] = {}
+        self._last_call: LlmCall | None = None  # the previous line's request, still in this chunk's events
+
+    def begin_chunk(self) -> None:
+        """The events parsed so far are handed over: a repeated line must not change them any more."""
+        self._last_call = None
 
     def reset(self) -> None:
         """Forget what a failed commit may have left half-applied."""
         self.sessions.clear()
         self.new_prompts.clear()
+        self._last_call = None
 
     def parse(self, raw: bytes, path: str) -> list:
         try:
@@ -155,13 +161,30 @@ class ClaudeCodeSource:
             events.append(ApiError(ts=ts, agent=agent, task=task))
         if m.usage is not None and m.model and m.model != "<synthetic>":
             u = m.usage
-            events.append(LlmCall(
-                ts=ts, agent=agent, task=task, model=m.model, input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
-                cache_write_tokens=u.cache_creation_input_tokens,
-                cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
-                cost_usd=line.costUSD,
-                request_id=f"{m.id}/{line.requestId}" if m.id else None))
+            request_id = f"{m.id}/{line.requestId}" if m.id else None
+            last = self._last_call
+            if (request_id is not None and last is not None and last.request_id == request_id
+                    and last.task == task and last.agent == agent):
+                # The next content block of the same streamed message: one request, its largest usage. The
+                # store folds repeats across lines, files and batches too; doing it here is just cheaper.
+                last.ts = min(last.ts, ts)
+                last.input_tokens = max(last.input_tokens, u.input_tokens)
+                last.output_tokens = max(last.output_tokens, u.output_tokens)
+                last.cache_read_tokens = max(last.cache_read_tokens, u.cache_read_input_tokens)
+                last.cache_write_tokens = max(last.cache_write_tokens, u.cache_creation_input_tokens)
+                if u.cache_creation:
+                    last.cache_write_1h_tokens = max(last.cache_write_1h_tokens,
+                                                     u.cache_creation.ephemeral_1h_input_tokens)
+                if line.costUSD is not None:
+                    last.cost_usd = max(last.cost_usd or 0.0, line.costUSD)
+            else:
+                call = self._last_call = LlmCall(
+                    ts=ts, agent=agent, task=task, model=m.model, input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
+                    cache_write_tokens=u.cache_creation_input_tokens,
+                    cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
+                    cost_usd=line.costUSD, request_id=request_id)
+                events.append(call)
         if has_tool_use:  # most assistant lines are text or thinking: their content is never decoded
             try:
                 content = _tool_uses.decode(m.content)
