@@ -272,8 +272,8 @@ class RemoteFiles:
         if self._proc is not None:
             try:
                 self._ask(b"CLOSE %d" % handle)
-            except OSError:
-                pass
+            except (OSError, ConnectionLost):
+                pass  # a handle on a broken link is closed with it
 
     def is_file(self, path: str) -> bool:
         try:

@@ -48,8 +48,8 @@ class RemoteFollower:
             self._down(e)
             raise
         finally:
-            self.ingester.close()
             self.fs.disconnect()
+            self.ingester.close()
             self._report(connected=0)
 
     def run(self, stop: threading.Event) -> None:
@@ -70,8 +70,8 @@ class RemoteFollower:
                     stop.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
                     attempt += 1
         finally:
+            self.fs.disconnect()  # first: the handles then close with the connection, not one request each
             self.ingester.abandon()  # what a cut pass read is read again next time
-            self.fs.disconnect()
             self._report(connected=0, force=True)
 
     def _connect(self) -> None:
