@@ -39,9 +39,6 @@ class LocalFiles:
     def close(self, fd: int) -> None:
         os.close(fd)
 
-    def is_file(self, path: str) -> bool:
-        return os.path.isfile(path)
-
     @contextmanager
     def local_copy(self, path: str) -> Iterator[Path]:
         """A local file with the content of `path`, for readers that need a whole document."""

@@ -145,9 +145,16 @@ class Ingester:
         """Read whole the Inspect AI logs among `paths` that are new or changed; return the others
         that hold OTLP JSON lines (the Collector's file exporter may name its files .json)."""
         line_files = []
+        followed = {(t.dev, t.ino) for t in self.tracked.values()}
         for path in paths:
             try:
                 st = self.fs.stat(path)
+                key = (st.st_dev, st.st_ino)
+                if key in followed:  # known to hold OTLP JSON lines: no need to look again
+                    line_files.append(path)
+                    continue
+                if self._unchanged(key, st):
+                    continue
                 fd = self.fs.open(path)
                 try:
                     head = self.fs.pread(fd, 4096, 0)
@@ -165,10 +172,13 @@ class Ingester:
             self._ingest_document(path, st)
         return line_files
 
+    def _unchanged(self, key: tuple[int, int], st: os.stat_result) -> bool:
+        """An eval log read before and not modified since."""
+        row = self.documents.get(key)
+        return row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns))
+
     def _ingest_document(self, path: str, st: os.stat_result) -> None:
         row = self.documents.get((st.st_dev, st.st_ino))
-        if row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns)):
-            return  # read before, unchanged
         if row is None:
             row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "", host=self.fs.host)
             self.documents[(st.st_dev, st.st_ino)] = row
@@ -388,7 +398,6 @@ class Ingester:
         self.stats.events += len(batch.events)
         self.stats.quarantined += len(batch.bad)
         return True
-
 
     def _renamed(self, events: list) -> list:
         if self.rename_agent is None:

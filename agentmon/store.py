@@ -367,8 +367,9 @@ class Store:
         """Upsert the batch's deltas into the minute, hour and all-time aggregates (by agent and model),
         and the hour and all-time ones by agent and host."""
         hosts = {key[2] for key in deltas}
+        single = hosts.pop() if len(hosts) == 1 else None  # the usual batch: one source's tasks
         host_hours: dict = {}
-        if len(hosts) == 1:  # the usual batch, one source's tasks: the host is summed in at the hour level
+        if single is not None:  # then the host is summed in at the hour level, over fewer rows
             minutes = {(agent, model, minute): vec for (agent, model, _, minute), vec in deltas.items() if any(vec)}
         else:
             minutes = {}
@@ -381,8 +382,8 @@ class Store:
             _sum_into(hours, (minute // 3600 * 3600, agent, model), vec)
         for (hour, agent, model), vec in hours.items():
             _sum_into(totals, (agent, model), vec)
-            if len(hosts) == 1:
-                _sum_into(host_hours, (hour, agent, *hosts), vec)
+            if single is not None:
+                _sum_into(host_hours, (hour, agent, single), vec)
         for (_, agent, host), vec in host_hours.items():
             _sum_into(host_totals, (agent, host), vec)
         sql = self._upsert_sql

@@ -49,13 +49,8 @@ def parse_source(text: str) -> tuple[Remote, str] | None:
         path = parts.path
         if not path.startswith("/") or path == "/":
             raise AgentmonError(f"{text}: give the absolute path of a directory or file on the host")
-        return Remote(parts.hostname, parts.username, port), _clean(path)
+        return Remote(parts.hostname, parts.username, port), os.path.normpath(path)
     m = SCP_FORM.match(text)
     if m and not os.path.exists(text):  # a local file named like host:/x stays local
-        return Remote(m["host"], m["user"]), _clean(m["path"])
+        return Remote(m["host"], m["user"]), os.path.normpath(m["path"])
     return None
-
-
-def _clean(path: str) -> str:
-    return os.path.normpath(path) if path != "/" else path
-

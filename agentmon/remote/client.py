@@ -140,15 +140,16 @@ class RemoteFiles:
 
     # --- framing -------------------------------------------------------------------------
 
-    def _fill(self, deadline: float, what: str) -> None:
+    def _fill(self, timeout: float, what: str) -> None:
+        """Some more bytes, or ConnectionLost: `timeout` seconds without one is a hung host (a slow
+        link is fine while bytes flow)."""
         proc = self._proc
         if proc is None:
             raise ConnectionLost(f"{self.host}: not connected")
         try:
             with selectors.DefaultSelector() as sel:
                 sel.register(proc.stdout, selectors.EVENT_READ)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not sel.select(remaining):
+                if not sel.select(timeout):
                     raise self._lost(f"no answer for {what}")
             data = os.read(proc.stdout.fileno(), 1 << 20)
         except (OSError, ValueError):  # closed under us: disconnect() from another thread
@@ -158,21 +159,15 @@ class RemoteFiles:
         self._buf += data
 
     def _line(self, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
         while (nl := self._buf.find(b"\n")) < 0:
-            self._fill(deadline, "a reply")
-            deadline = max(deadline, time.monotonic() + self.io_timeout) if self._buf else deadline
+            self._fill(timeout, "a reply")
         line = bytes(self._buf[:nl])
         del self._buf[:nl + 1]
         return line
 
     def _exactly(self, n: int) -> bytes:
-        deadline = time.monotonic() + self.io_timeout
         while len(self._buf) < n:
-            before = len(self._buf)
-            self._fill(deadline, "file data")
-            if len(self._buf) > before:
-                deadline = time.monotonic() + self.io_timeout  # a slow link is fine while bytes flow
+            self._fill(self.io_timeout, "file data")
         data = bytes(self._buf[:n])
         del self._buf[:n]
         return data
@@ -274,13 +269,6 @@ class RemoteFiles:
                 self._ask(b"CLOSE %d" % handle)
             except (OSError, ConnectionLost):
                 pass  # a handle on a broken link is closed with it
-
-    def is_file(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except OSError:
-            return False
-        return True
 
     @contextmanager
     def local_copy(self, path: str) -> Iterator[Path]:

@@ -31,7 +31,6 @@ class RemoteFollower:
         rename = (lambda agent, host=remote.label: f"{agent}@{host}") if host_prefix else None
         self.ingester = Ingester(store, roots, fs=self.fs, keep_open=True, rename_agent=rename, **ingester_options)
         self.poll = poll
-        self.error: str | None = None
         self._written: dict = {}
         self._last_idle_check = 0.0
 
@@ -101,8 +100,7 @@ class RemoteFollower:
     def _down(self, e: ConnectionLost) -> None:
         self.ingester.abandon()
         self.fs.disconnect()
-        self.error = str(e)
-        self._report(connected=0, last_error=self.error, last_error_at=time.time(), force=True)
+        self._report(connected=0, last_error=str(e), last_error_at=time.time(), force=True)
 
     def _report(self, force: bool = False, **values) -> None:
         """Write the host's state when it changed (the catch-up time at most once a second)."""
