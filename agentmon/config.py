@@ -109,11 +109,11 @@ def load() -> Config:
             raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
         limits.append((glob, _limits(path, section, f'agents."{glob}".')))
     try:
-        remote = [r for r in map(parse_source, paths) if r is not None]
+        parsed = [(p, parse_source(p)) for p in paths]
     except AgentmonError as e:
         raise AgentmonError(f"{path}: sources.paths: {e}") from None
     return Config(path, resolve(data["db"]) if "db" in data else None,
-                  [resolve(p) for p in paths if parse_source(p) is None], remote,
+                  [resolve(p) for p, r in parsed if r is None], [r for _, r in parsed if r is not None],
                   sources.get("remote_agentmon", "agentmon") or None, bool(sources.get("host_prefix", False)),
                   float(idle), bool(sources.get("poll", False)), tuple(pass_values) if pass_values else None, limits)
 
