@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from agentmon.commits import CommitProcess, InlineCommits
 from agentmon.sources import BadLine
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
@@ -25,6 +26,7 @@ from agentmon.files import LOCAL
 from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
 
 READ_BYTES = 4 << 20
+PARALLEL_BYTES = 16 << 20  # a drain with more to read commits in a second process (agentmon.commits)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
@@ -51,6 +53,8 @@ class Ingester:
                  eval_pass_values: tuple[str, ...] = inspect_ai.PASSING, fs=LOCAL,
                  rename_agent: Callable[[str], str] | None = None):
         self.store = store
+        # Where batches commit: here, or in a second process while this one parses (see drain).
+        self.commits = InlineCommits(store)
         self.fs = fs  # where the files are: this machine, or a remote host (agentmon.remote)
         self.rename_agent = rename_agent  # --host-prefix: the agent names of this source, namespaced
         self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values  # for Inspect AI logs
@@ -64,6 +68,8 @@ class Ingester:
         self._batch_started: float | None = None  # monotonic time of the first chunk not yet committed
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.stats = IngestStats()
+        self.backlog = 0  # bytes the last scan found unread: a large backlog commits in a second process
+        self.parallel_bytes = PARALLEL_BYTES
         self.batch = Batch(host=fs.host)
         self._load()
 
@@ -94,7 +100,8 @@ class Ingester:
 
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
-        self.store.close_idle_tasks(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())
+        self._commit(Batch(host=self.fs.host, close_idle=(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())),
+                     wait=True)
 
     def _publish_error(self) -> None:
         if self.stats.last_error != self.stats.stored_error:
@@ -116,6 +123,7 @@ class Ingester:
                 found.setdefault((st.st_dev, st.st_ino), (path, st, is_primary))
         claimed: set[tuple[int, int]] = set()
         orphans = []
+        self.backlog = 0
         for t in list(self.tracked.values()):
             hit = found.get((t.dev, t.ino))
             if hit is None:
@@ -128,6 +136,7 @@ class Ingester:
             fd = self._fd(t, path)
             if fd is not None and resumable(self.fs, fd, st.st_size, t):
                 claimed.add((t.dev, t.ino))
+                self.backlog += max(0, st.st_size - t.offset)
                 if path != t.path:
                     t.path = path
                     self.store.update_file(t.id, path=path)
@@ -139,6 +148,7 @@ class Ingester:
             if key in claimed or not is_primary:
                 continue
             self._track_new(path, st)
+            self.backlog += st.st_size
         self.stats.files = len(self.tracked) + len(self.documents)
 
     def _ingest_documents(self, paths: list[str]) -> list[str]:
@@ -193,15 +203,8 @@ class Ingester:
         # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
         batch.advances.append(FileAdvance(row["id"], row["offset"], st.st_size, str(st.st_mtime_ns), 0, "", False,
                                           1, len(batch.bad), format=INSPECT))
-        try:
-            self.store.commit(batch)
-        except OffsetConflict:
-            self._forget()
-            return
-        row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
-        self.stats.lines += 1
-        self.stats.events += len(batch.events)
-        self.stats.quarantined += len(batch.bad)
+        if self._commit(batch, wait=True):
+            row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
 
     def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
         """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""
@@ -266,13 +269,25 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        # Sessions' transcripts before subagents' files (<session>/subagents/agent-*.jsonl, or the older
-        # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
-        for file_id in [t.id for t in sorted(self.tracked.values(), key=_subagents_last)]:
-            t = self.tracked.get(file_id)  # a conflicting commit reloads them all
-            if t is not None:
-                self._drain_file(t)
-        self.flush()
+        # A large backlog (a first read of ~/.claude/projects): parse here while a second process commits.
+        commits = CommitProcess.start(self.store) if self.backlog >= self.parallel_bytes else None
+        self.backlog = 0
+        if commits is not None:
+            self.commits = commits
+        try:
+            # Sessions' transcripts before subagents' files (<session>/subagents/agent-*.jsonl, or the older
+            # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
+            for file_id in [t.id for t in sorted(self.tracked.values(), key=_subagents_last)]:
+                t = self.tracked.get(file_id)  # a conflicting commit reloads them all
+                if t is not None:
+                    self._drain_file(t)
+            self.flush()
+        finally:
+            if commits is not None:
+                self.commits = InlineCommits(self.store)
+                # Waits for the child: a batch still in flight (when an error is on its way up) is
+                # committed or not, whole, before anyone reloads the committed offsets.
+                commits.close()
         self._publish_error()
         if not self.keep_open:
             for t in self.tracked.values():
@@ -365,19 +380,20 @@ class Ingester:
         if self._batch_started is None:
             self._batch_started = now
         if batch.lines >= self.batch_lines or now - self._batch_started >= BATCH_SECONDS:
-            return self.flush()
+            return self.flush(wait=False)
         return True
 
-    def flush(self) -> bool:
+    def flush(self, wait: bool = True) -> bool:
         """Commit the batch: its rows and its offsets together, or neither.
 
         False when another writer had moved a file's offset: the batch is
-        dropped and the files reloaded, so nothing is counted twice.
+        dropped and the files reloaded, so nothing is counted twice. With
+        `wait=False` a commit process may still be committing it on return.
         """
         batch = self.batch
         self._batch_started = None
         if not batch.advances:
-            return True
+            return self._commit(None, wait)
         self.batch = Batch(host=self.fs.host)
         if self.rename_agent is not None:
             batch.events = self._renamed(batch.events)
@@ -385,8 +401,13 @@ class Ingester:
                 m.events = self._renamed(m.events)
                 if m.trace_agent:
                     m.trace_agent = (m.trace_agent[0], self.rename_agent(m.trace_agent[1]))
+        return self._commit(_merge_advances(batch), wait)
+
+    def _commit(self, batch: Batch | None, wait: bool) -> bool:
         try:
-            self.store.commit(_merge_advances(batch))
+            done = self.commits.submit(batch) if batch is not None else []
+            if wait:
+                done += self.commits.settle()
         except OffsetConflict as e:
             self.stats.last_error = str(e)
             self._forget()
@@ -394,9 +415,10 @@ class Ingester:
         except BaseException:
             self._forget()
             raise
-        self.stats.lines += batch.lines
-        self.stats.events += len(batch.events)
-        self.stats.quarantined += len(batch.bad)
+        for b in done:
+            self.stats.lines += b.lines
+            self.stats.events += len(b.events)
+            self.stats.quarantined += len(b.bad)
         return True
 
     def _renamed(self, events: list) -> list:

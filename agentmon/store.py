@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
+from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
 from agentmon.follow_ups import changed_follow_ups
 from agentmon.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
 from agentmon.otel_traces import otel_events
+from agentmon.sources.otlp import Mapped
 from agentmon.sql import in_chunks
 from agentmon.pricing import Pricer
 from agentmon.taskstate import (
@@ -61,13 +62,18 @@ class FileAdvance:
 class Batch:
     """Everything one ingest transaction commits."""
 
-    events: list = field(default_factory=list)
-    bad: list[tuple] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt bytes)
-    prompts: list[tuple] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
-    otel: list = field(default_factory=list)  # agentmon.sources.otlp.Mapped, one per span or log record
+    # Typed in full: a batch crosses to a commit process as msgpack (agentmon.commits).
+    events: list[Event] = field(default_factory=list)
+    bad: list[tuple[int, str, int, str, bytes]] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt)
+    prompts: list[tuple[str, float, str]] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
+    otel: list[Mapped] = field(default_factory=list)  # one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0
     host: str = ""  # where the events come from: '' this machine, else a remote source's host
+    # (agent prefix, idle seconds, now): end, unlabeled, the open tasks of agents named `prefix…`
+    # (sources that never say when a task is over) that have had no event for that long.
+    # Idempotent: the end is a pure function of the task's last event.
+    close_idle: tuple[str, float, float] | None = None
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -116,14 +122,17 @@ class Store:
     """The single writer of one database."""
 
     def __init__(self, path: Path | str, wait_for_lock: bool = False,
-                 track_follow_ups: Callable[[str], bool] = lambda agent: False):
+                 track_follow_ups: Callable[[str], bool] = lambda agent: False, lock_fd: int | None = None):
         self.path = Path(path)
         # Follow-ups cost a query per batch and agent: kept only for the agents whose success needs
         # them (agentmon.toml's require_no_follow_up), from the moment the rule is switched on.
         self.track_follow_ups = track_follow_ups
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = WriterLock(self.path)
-        self.lock.acquire(wait=wait_for_lock)
+        if lock_fd is None:
+            self.lock.acquire(wait=wait_for_lock)
+        else:  # a commit process (agentmon.commits): its parent holds the lock and handed it down
+            self.lock.fd = lock_fd
         self.conn = connect(self.path)
         self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
@@ -137,6 +146,7 @@ class Store:
             migrate(self.conn)
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
+        self._data_version = None  # when another connection commits, the task states above may be stale
         self._agent_spans: dict[str, list[float]] = {}
         self._commit_lock = threading.RLock()
         self._upsert_sql = {name: _upsert_sql(name) for name in AGGREGATES}
@@ -145,6 +155,11 @@ class Store:
         self.pricer.save()
         self.conn.close()
         self.lock.release()
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, without waiting for readers."""
+        with self._commit_lock:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __enter__(self) -> Store:
         return self
@@ -188,6 +203,10 @@ class Store:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
+            if version != self._data_version:  # another connection wrote (a commit process and its parent)
+                self._tasks.clear()
+                self._data_version = version
             for adv in batch.advances:
                 cur = conn.execute(
                     "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
@@ -202,6 +221,8 @@ class Store:
             if batch.otel:
                 events = events + otel_events(conn, batch.otel)
             self._apply_events(events, batch.host)
+            if batch.close_idle:  # after the batch's own events: a task that just had one is not idle
+                self._apply_events(self._idle_ends(*batch.close_idle))
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:
@@ -320,20 +341,16 @@ class Store:
             return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
                                  (session,)).fetchall()
 
-    def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> int:
-        """End, unlabeled, the open tasks of agents named `agent_prefix…` (sources that never say
-        when a task is over) that have had no event for `idle_seconds`. Idempotent: the end is a
-        pure function of the task's last event."""
-        with self._commit_lock:
-            idle = self.conn.execute(
-                "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
-                " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
-            if idle:
-                self.commit(Batch(events=[
-                    TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
-                            reason=f"no event for {idle_seconds / 60:.0f} minutes")
-                    for agent, task, last in idle]))
-        return len(idle)
+    def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> None:
+        """End the idle tasks of agents named `agent_prefix…` (see Batch.close_idle)."""
+        self.commit(Batch(close_idle=(agent_prefix, idle_seconds, now)))
+
+    def _idle_ends(self, agent_prefix: str, idle_seconds: float, now: float) -> list[TaskEnd]:
+        idle = self.conn.execute(
+            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
+            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
+        return [TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
+                        reason=f"no event for {idle_seconds / 60:.0f} minutes") for agent, task, last in idle]
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""

@@ -12,6 +12,7 @@ prompts, outputs and file contents are skipped by the decoder, never copied.
 
 from __future__ import annotations
 
+import math
 import os
 from bisect import bisect_right, insort
 from collections.abc import Callable
@@ -120,6 +121,10 @@ class ClaudeCodeSource:
         self.tool_names: dict[str, str] = {}
         self._agents: dict[tuple[str, str | None], str] = {}
         self._last_call: LlmCall | None = None  # the previous line's request, still in this chunk's events
+        # Consecutive lines mostly share a file, a directory and a task: the last answers, reused.
+        self._agent_key: tuple[str, str | None] | None = None
+        self._agent_name = ""
+        self._span: tuple[str, float, float, str] | None = None  # (session, from, until, task): see task_at
 
     def begin_chunk(self) -> None:
         """The events parsed so far are handed over: a repeated line must not change them any more."""
@@ -130,6 +135,7 @@ class ClaudeCodeSource:
         self.sessions.clear()
         self.new_prompts.clear()
         self._last_call = None
+        self._span = None
 
     def parse(self, raw: bytes, path: str) -> list:
         try:
@@ -222,6 +228,7 @@ class ClaudeCodeSource:
         if i and prompts[i - 1] == (ts, task):
             return []  # seen before
         insort(prompts, (ts, task))
+        self._span = None
         self.new_prompts.append((session, ts, task))
         events = [TaskStart(ts=ts, agent=agent, task=task)]
         if i:
@@ -255,9 +262,15 @@ class ClaudeCodeSource:
 
     def task_at(self, session: str, ts: float) -> str:
         """The task of the latest prompt at or before `ts`; lines before any prompt form their own."""
+        span = self._span
+        if span is not None and span[0] == session and span[1] <= ts < span[2]:
+            return span[3]  # between the same two prompts as the line before
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, "\uffff"))
-        return prompts[i - 1][1] if i else f"{session}:before-first-prompt"
+        task = prompts[i - 1][1] if i else f"{session}:before-first-prompt"
+        self._span = (session, prompts[i - 1][0] if i else -math.inf,
+                      prompts[i][0] if i < len(prompts) else math.inf, task)
+        return task
 
     def _remember_tool(self, tool_use_id: str, name: str) -> None:
         if len(self.tool_names) >= TOOL_NAMES_KEPT:
@@ -267,12 +280,15 @@ class ClaudeCodeSource:
     def agent(self, path: str, cwd: str | None) -> str:
         """`claude-code:<project>`: the project's working directory when the encoded name matches it."""
         key = (path, cwd)
+        if key == self._agent_key:
+            return self._agent_name
         name = self._agents.get(key)
         if name is None:
             project = project_dir_name(path)
             if cwd and _encode(cwd) == project:
                 project = cwd
             name = self._agents[key] = AGENT_PREFIX + project
+        self._agent_key, self._agent_name = key, name
         return name
 
 

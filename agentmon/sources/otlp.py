@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agentmon.events import (
-    ApiError, Confirmation, Escalation, EvalResult, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+    ApiError, Confirmation, Escalation, EvalResult, Event, HumanIntervention, LlmCall, TaskEnd, TaskStart,
+    ToolCall,
 )
 from agentmon.sources import BadLine
 
@@ -55,8 +56,8 @@ class Mapped:
     """The events of one span or log record; `agentless` ones wait for their trace's agent."""
 
     key: str
-    events: list
-    agentless: list = field(default_factory=list)
+    events: list[Event]
+    agentless: list[Event] = field(default_factory=list)
     trace_agent: tuple[str, str] | None = None  # (trace id, agent): an invoke_agent span names it
 
 

@@ -1,0 +1,154 @@
+"""Where the ingester's batches are committed: here, or in a second process.
+
+A large first read (a Claude Code projects directory, a backlog of logs) spends about as long
+parsing lines as committing them, and the machine has more than one core. For such a read the
+ingester starts a `CommitProcess`, which commits each batch while this process parses the next.
+
+Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
+them in the same transaction as its rows. At most one batch is in flight, and the next is sent
+only after the previous one's answer, so a batch that failed (another writer got there first) is
+never followed by one parsed from what it would have stored: the ingester drops what it read
+since and reloads the committed offsets, as it does inline.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+
+import msgspec
+
+from agentmon.store import AgentmonError, Batch, OffsetConflict, Store
+
+PIPE_BYTES = 1 << 20  # room for a batch or two: the parent never waits for the child to start reading
+_HEADER = 4  # bytes of a frame's length, little-endian
+_encoder = msgspec.msgpack.Encoder()
+
+
+class InlineCommits:
+    """Commit each batch at once, in this process (the default)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def submit(self, batch: Batch) -> list[Batch]:
+        """Commit `batch`; return the batches now known to be committed."""
+        self.store.commit(batch)
+        return [batch]
+
+    def settle(self) -> list[Batch]:
+        return []
+
+
+class CommitProcess:
+    """Commit batches in a child process that shares this writer's lock on the database."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.in_flight: Batch | None = None
+
+    @classmethod
+    def start(cls, store: Store) -> CommitProcess | None:
+        """The child, started; None if it cannot be (then commit inline: slower, as correct)."""
+        try:
+            # The child inherits the lock's descriptor: the lock stays held until both have exited.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agentmon.commits", str(store.path), str(store.lock.fd)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(store.lock.fd,))
+        except OSError:
+            return None
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
+            try:
+                fcntl.fcntl(proc.stdin, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass  # above the system's limit: the first batch waits for the child to start
+        return cls(proc)
+
+    def submit(self, batch: Batch) -> list[Batch]:
+        """Send `batch`, to be committed while the caller goes on; return the batch that was in
+        flight, committed. If that one failed, its error is raised and `batch` is not sent."""
+        done = self.settle()
+        body = _encoder.encode(batch)
+        try:
+            self.proc.stdin.write(len(body).to_bytes(_HEADER, "little") + body)
+            self.proc.stdin.flush()
+        except OSError:
+            self._died()
+        self.in_flight = batch
+        return done
+
+    def settle(self) -> list[Batch]:
+        """Wait for the batch in flight; return it once committed (or raise its failure)."""
+        batch, self.in_flight = self.in_flight, None
+        if batch is None:
+            return []
+        reply = _read_frame(self.proc.stdout)
+        if reply is None:
+            self._died()
+        if reply == b"ok":
+            return [batch]
+        kind, _, message = reply.decode().partition(":")
+        if kind == "conflict":
+            raise OffsetConflict(message)
+        raise AgentmonError(f"committing a batch failed: {message}")
+
+    def close(self) -> None:
+        """End the child once it has answered what it was sent (committed or not, each batch whole)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
+
+    def _died(self):
+        self.in_flight = None
+        code = self.proc.wait()
+        raise AgentmonError(f"the commit process ended (exit status {code}) with a batch in flight: that "
+                            "batch was not stored, and the next ingest reads its lines again")
+
+
+def _read_frame(stream) -> bytes | None:
+    header = stream.read(_HEADER)
+    if len(header) < _HEADER:
+        return None
+    n = int.from_bytes(header, "little")
+    body = stream.read(n)
+    return body if len(body) == n else None
+
+
+def serve(db: str, lock_fd: int) -> None:
+    """The child: commit each batch read from stdin and answer it on stdout, until end of input."""
+    from agentmon import config
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our input
+    decoder = msgspec.msgpack.Decoder(Batch)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    with Store(db, lock_fd=lock_fd, track_follow_ups=config.load().follows_up) as store:
+        while (body := _read_frame(stdin)) is not None:
+            try:
+                store.commit(decoder.decode(body))
+                reply = b"ok"
+            except OffsetConflict as e:
+                reply = f"conflict:{e}".encode()
+            except Exception as e:  # noqa: BLE001 - the parent raises it
+                reply = f"error:{type(e).__name__}: {e}".encode()
+            try:
+                stdout.write(len(reply).to_bytes(_HEADER, "little") + reply)
+                stdout.flush()
+            except BrokenPipeError:
+                return  # the parent is gone; what we committed stays committed
+            if not select.select([stdin], [], [], 0)[0]:
+                # Idle while the parent parses: move the WAL into the database now, so that closing
+                # it at the end (which checkpoints what is left) is quick.
+                store.checkpoint()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
+    sys.stderr.flush()
+    os._exit(0)  # the store is closed: skip the interpreter's teardown, the parent is waiting

@@ -1,0 +1,159 @@
+"""A large backlog is committed by a second process (agentmon.commits) while the ingester parses:
+the same rows as committing inline, and exactly once through kill -9 of either process."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentmon import commits
+from agentmon.pipeline import PARALLEL_BYTES, Ingester
+from agentmon.store import Store
+from conftest import FIXTURES, REALDATA, tool_line, totals
+
+NOW = 1_790_000_000.0
+TABLES = {  # table -> the columns compared (not the wall-clock times of the ingest itself)
+    "tasks": "*", "agg_total": "*", "agg_hour": "*", "agg_minute": "*", "agg_host_total": "*",
+    "agg_host_hour": "*", "llm_requests": "*", "session_prompts": "*", "eval_results": "*", "eval_runs": "*",
+    "agents": "*", "otel_seen": "key", "otel_pending": "*",
+    "files": "path, offset, marker, fp_len, fp_hash, lines, quarantined, state, format, host",
+    "quarantine": "path, offset, reason, excerpt", "ingest_totals": "lines, quarantined",
+}
+
+
+def dump(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    try:
+        return {t: sorted(conn.execute(f"SELECT {cols} FROM {t}").fetchall(), key=repr) for t, cols in TABLES.items()}
+    finally:
+        conn.close()
+
+
+def mixed_logs(root: Path) -> list[Path]:
+    """Every format, with bad lines among them."""
+    root.mkdir()
+    with open(root / "native.jsonl", "wb") as f:
+        for i in range(3000):
+            f.write(tool_line(i, task=f"t{i % 41}", agent=f"a{i % 3}", ok=i % 11 != 0))
+            if i % 500 == 0:
+                f.write(b'{"event": "tool_call", "ts": "yesterday"}\n[1m\x1b]0;not json\n')
+    span = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "00f067aa0ba902b2",
+            "name": "invoke_agent file-agent", "startTimeUnixNano": "1700000000000000000",
+            "endTimeUnixNano": "1700000003000000000", "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
+                {"key": "gen_ai.agent.name", "value": {"stringValue": "file-agent"}}]}
+    (root / "otel.json").write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+    return [root, FIXTURES] + ([REALDATA] if REALDATA.is_dir() else [])
+
+
+def ingest(paths: list[Path], db: Path, parallel: bool) -> Ingester:
+    with Store(db) as store:
+        ingester = Ingester(store, paths, batch_lines=97, clock=lambda: NOW)
+        if parallel:
+            ingester.parallel_bytes = 0
+        ingester.run_once()
+        ingester.close()
+    return ingester
+
+
+def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path, monkeypatch):
+    started = []
+    start = commits.CommitProcess.start
+    monkeypatch.setattr(commits.CommitProcess, "start", lambda store: started.append(1) or start(store))
+    paths = mixed_logs(tmp_path / "logs")
+    inline = ingest(paths, tmp_path / "inline.db", parallel=False)
+    assert not started
+    parallel = ingest(paths, tmp_path / "parallel.db", parallel=True)
+    assert started  # in a second process, in batches of 97 lines: many in flight one after another
+    assert (parallel.stats.lines, parallel.stats.events, parallel.stats.quarantined) == (
+        inline.stats.lines, inline.stats.events, inline.stats.quarantined)
+    assert inline.stats.quarantined >= 12
+    expected = dump(tmp_path / "inline.db")
+    assert dump(tmp_path / "parallel.db") == expected
+    ingest(paths, tmp_path / "parallel.db", parallel=True)  # again: nothing new
+    assert dump(tmp_path / "parallel.db") == expected
+
+
+def test_a_batch_in_flight_that_another_writer_got_to_first_is_dropped_not_doubled(tmp_path, monkeypatch):
+    """Another writer ingests the same file while a batch is in flight: that batch and the one parsed
+    after it are dropped, the offsets reloaded, and every line counts once."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for f in range(10):  # a file is read in one chunk: a batch of 300 lines is sent every other file
+        (logs / f"{f}.jsonl").write_bytes(b"".join(tool_line(i, task=f"t{i % 13}") for i in range(f * 200, f * 200 + 200)))
+    db = tmp_path / "agentmon.db"
+    sent = []
+    submit = commits.CommitProcess.submit
+
+    def racing_submit(self, batch):
+        sent.append(batch)
+        if len(sent) == 3:  # two batches committed or in flight: the other writer reads it all now
+            other_lock = os.open(tmp_path / "other.lock", os.O_RDWR | os.O_CREAT)
+            with Store(db, lock_fd=other_lock) as other:
+                Ingester(other, [logs]).run_once()
+        return submit(self, batch)
+
+    monkeypatch.setattr(commits.CommitProcess, "submit", racing_submit)
+    with Store(db) as store:
+        ingester = Ingester(store, [logs], batch_lines=300)
+        ingester.parallel_bytes = 0
+        ingester.run_once()
+        assert "advanced by another writer" in ingester.stats.last_error
+        ingester.run_once()
+    assert totals(db) == {"lines": 2000, "quarantined": 0, "tool_calls": 2000}
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pytest.skip("no /proc/PID/task/PID/children here")
+
+
+def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothing(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    n = 0
+    for f in range(8):  # 8 x 50,000 lines, 42 MB: more than PARALLEL_BYTES, so it commits in a second process
+        with open(logs / f"w{f}.jsonl", "wb") as out:
+            for _ in range(50_000):
+                out.write(tool_line(n, task=f"t{n % 997}", ok=n % 7 != 0))
+                n += 1
+    assert sum(p.stat().st_size for p in logs.iterdir()) > PARALLEL_BYTES
+    db = tmp_path / "agentmon.db"
+    cmd = [sys.executable, "-m", "agentmon.cli", "ingest", "--wait", "--db", str(db), str(logs)]
+    rng = random.Random(3)
+    kills = {"ingester": 0, "commit process": 0}
+    for _ in range(40):
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.1, 0.4))
+        child = children(proc.pid)
+        if proc.poll() is not None:
+            assert proc.returncode == 0, proc.stderr.read()
+            break
+        # Each in turn; the ingester alone once what is left is too little for a commit process.
+        victim = "commit process" if child and kills["commit process"] <= kills["ingester"] else "ingester"
+        os.kill(proc.pid if victim == "ingester" else child[0], signal.SIGKILL)
+        kills[victim] += 1
+        _, err = proc.communicate(timeout=30)
+        if victim == "commit process" and proc.returncode:
+            assert b"the commit process ended" in err and b"reads its lines again" in err, err
+        for pid in child:  # an orphaned commit process finishes its batch and leaves by itself
+            deadline = time.monotonic() + 10
+            while os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+                assert time.monotonic() < deadline, "the commit process outlived its ingester"
+                time.sleep(0.02)
+    assert kills["ingester"] >= 3 and kills["commit process"] >= 3, kills
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert totals(db) == {"lines": n, "quarantined": 0, "tool_calls": n}
+    (errors,) = sqlite3.connect(db).execute("SELECT sum(tool_errors) FROM agg_total").fetchone()
+    assert errors == len(range(0, n, 7))
