@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 
 import msgspec
 
@@ -47,39 +49,50 @@ class InlineCommits:
 class CommitProcess:
     """Commit batches in a child process that shares this writer's lock on the database."""
 
-    def __init__(self, proc: subprocess.Popen):
+    def __init__(self, proc: subprocess.Popen, stderr):
         self.proc = proc
+        self.stderr = stderr
         self.in_flight: Batch | None = None
 
     @classmethod
     def start(cls, store: Store) -> CommitProcess | None:
         """The child, started; None if it cannot be (then commit inline: slower, as correct)."""
+        try:  # the store's settings go first: which agents' follow-ups it keeps (agentmon.toml)
+            settings = pickle.dumps(store.track_follow_ups)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return None  # a function made up on the spot (tests do that)
+        stderr = tempfile.TemporaryFile()  # the child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
             proc = subprocess.Popen(
                 [sys.executable, "-m", "agentmon.commits", str(store.path), str(store.lock.fd)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(store.lock.fd,))
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, pass_fds=(store.lock.fd,))
         except OSError:
+            stderr.close()
             return None
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
             try:
                 fcntl.fcntl(proc.stdin, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:
                 pass  # above the system's limit: the first batch waits for the child to start
-        return cls(proc)
+        child = cls(proc, stderr)
+        child._send(settings)
+        return child
 
     def submit(self, batch: Batch) -> list[Batch]:
         """Send `batch`, to be committed while the caller goes on; return the batch that was in
         flight, committed. If that one failed, its error is raised and `batch` is not sent."""
         done = self.settle()
-        body = _encoder.encode(batch)
+        self._send(_encoder.encode(batch))
+        self.in_flight = batch
+        return done
+
+    def _send(self, body: bytes) -> None:
         try:
             self.proc.stdin.write(len(body).to_bytes(_HEADER, "little") + body)
             self.proc.stdin.flush()
         except OSError:
             self._died()
-        self.in_flight = batch
-        return done
 
     def settle(self) -> list[Batch]:
         """Wait for the batch in flight; return it once committed (or raise its failure)."""
@@ -104,12 +117,16 @@ class CommitProcess:
             pass
         self.proc.wait()
         self.proc.stdout.close()
+        self.stderr.close()
 
     def _died(self):
         self.in_flight = None
         code = self.proc.wait()
-        raise AgentmonError(f"the commit process ended (exit status {code}) with a batch in flight: that "
-                            "batch was not stored, and the next ingest reads its lines again")
+        self.stderr.seek(0)
+        said = self.stderr.read().decode(errors="replace").strip().splitlines()
+        raise AgentmonError(f"the commit process ended (exit status {code}{'; ' + said[-1] if said else ''}) "
+                            "with a batch in flight: that batch was not stored, and the next ingest reads its "
+                            "lines again")
 
 
 def _read_frame(stream) -> bytes | None:
@@ -123,12 +140,15 @@ def _read_frame(stream) -> bytes | None:
 
 def serve(db: str, lock_fd: int) -> None:
     """The child: commit each batch read from stdin and answer it on stdout, until end of input."""
-    from agentmon import config
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our input
+    # Ctrl-C, or a service manager stopping the whole group, is for the parent: it closes our input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     decoder = msgspec.msgpack.Decoder(Batch)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    with Store(db, lock_fd=lock_fd, track_follow_ups=config.load().follows_up) as store:
+    settings = _read_frame(stdin)
+    if settings is None:
+        return
+    with Store(db, lock_fd=lock_fd, track_follow_ups=pickle.loads(settings)) as store:
         while (body := _read_frame(stdin)) is not None:
             try:
                 store.commit(decoder.decode(body))

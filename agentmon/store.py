@@ -118,11 +118,15 @@ class WriterLock:
             self.fd = None
 
 
+def no_follow_ups(agent: str) -> bool:
+    return False
+
+
 class Store:
     """The single writer of one database."""
 
     def __init__(self, path: Path | str, wait_for_lock: bool = False,
-                 track_follow_ups: Callable[[str], bool] = lambda agent: False, lock_fd: int | None = None):
+                 track_follow_ups: Callable[[str], bool] = no_follow_ups, lock_fd: int | None = None):
         self.path = Path(path)
         # Follow-ups cost a query per batch and agent: kept only for the agents whose success needs
         # them (agentmon.toml's require_no_follow_up), from the moment the rule is switched on.

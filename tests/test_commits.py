@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentmon import commits
+from agentmon.config import Config
 from agentmon.pipeline import PARALLEL_BYTES, Ingester
 from agentmon.store import Store
 from conftest import FIXTURES, REALDATA, tool_line, totals
@@ -51,12 +52,20 @@ def mixed_logs(root: Path) -> list[Path]:
             "endTimeUnixNano": "1700000003000000000", "attributes": [
                 {"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
                 {"key": "gen_ai.agent.name", "value": {"stringValue": "file-agent"}}]}
+    with open(root / "support.jsonl", "w") as f:  # tasks by customer: follow-ups kept for agent "support"
+        for i in range(400):
+            start = 1_780_000_000 + i * 3600
+            f.write(json.dumps({"ts": start, "agent": "support", "event": "task_start", "task": f"s{i}",
+                                "key": f"customer-{i % 37}"}) + "\n")
+            f.write(json.dumps({"ts": start + 60, "agent": "support", "event": "task_end", "task": f"s{i}",
+                                "outcome": "success"}) + "\n")
     (root / "otel.json").write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
     return [root, FIXTURES] + ([REALDATA] if REALDATA.is_dir() else [])
 
 
 def ingest(paths: list[Path], db: Path, parallel: bool) -> Ingester:
-    with Store(db) as store:
+    cfg = Config(limits=[("support", {"require_no_follow_up": True})])
+    with Store(db, track_follow_ups=cfg.follows_up) as store:  # the child is told, too
         ingester = Ingester(store, paths, batch_lines=97, clock=lambda: NOW)
         if parallel:
             ingester.parallel_bytes = 0
@@ -78,6 +87,7 @@ def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path,
         inline.stats.lines, inline.stats.events, inline.stats.quarantined)
     assert inline.stats.quarantined >= 12
     expected = dump(tmp_path / "inline.db")
+    assert sum(row[-2] is not None for row in expected["tasks"]) > 300  # follow_up_ts: kept, and compared
     assert dump(tmp_path / "parallel.db") == expected
     ingest(paths, tmp_path / "parallel.db", parallel=True)  # again: nothing new
     assert dump(tmp_path / "parallel.db") == expected
