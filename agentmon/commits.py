@@ -14,6 +14,7 @@ since and reloads the committed offsets, as it does inline.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pickle
 import select
@@ -65,7 +66,7 @@ class CommitProcess:
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
             proc = subprocess.Popen(
-                [sys.executable, "-m", "agentmon.commits", str(store.path), str(store.lock.fd)],
+                [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(store.lock.fd)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, pass_fds=(store.lock.fd,))
         except OSError:
             stderr.close()
@@ -168,7 +169,12 @@ def serve(db: str, lock_fd: int) -> None:
                 store.checkpoint()
 
 
-if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+def main(db: str, lock_fd: int) -> None:
+    serve(db, lock_fd)
     sys.stderr.flush()
     os._exit(0)  # the store is closed: skip the interpreter's teardown, the parent is waiting
+
+
+# The child imports exactly what its parent did (the same agentmon, whatever put it on the path).
+_BOOTSTRAP = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+              "from agentmon.commits import main; main(sys.argv[2], int(sys.argv[3]))")

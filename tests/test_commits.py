@@ -169,3 +169,16 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
     assert totals(db) == {"lines": n, "quarantined": 0, "tool_calls": n}
     (errors,) = sqlite3.connect(db).execute("SELECT sum(tool_errors) FROM agg_total").fetchone()
     assert errors == len(range(0, n, 7))
+
+
+def test_without_a_commit_process_the_backlog_commits_inline(tmp_path, monkeypatch):
+    """A child that cannot start (no interpreter there), or a store setting that cannot be handed to
+    one, leaves the ingester committing as it always did."""
+    paths = mixed_logs(tmp_path / "logs")
+    ingest(paths, tmp_path / "expected.db", parallel=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    ingest(paths, tmp_path / "no-child.db", parallel=True)
+    assert dump(tmp_path / "no-child.db") == dump(tmp_path / "expected.db")
+    monkeypatch.undo()
+    with Store(tmp_path / "lambda.db", track_follow_ups=lambda agent: agent == "support") as store:
+        assert commits.CommitProcess.start(store) is None
