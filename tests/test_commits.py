@@ -135,12 +135,14 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
     logs = tmp_path / "logs"
     logs.mkdir()
     n = 0
-    for f in range(8):  # 8 x 50,000 lines, 42 MB: more than PARALLEL_BYTES, so it commits in a second process
+    f = 0
+    while f < 4 or sum(p.stat().st_size for p in logs.iterdir()) < 2.5 * PARALLEL_BYTES:
+        # Files of 50,000 lines (5 MB) until the backlog is well above PARALLEL_BYTES: the first
+        # runs commit in a second process, the last ones (what is left is less) inline.
         with open(logs / f"w{f}.jsonl", "wb") as out:
-            for _ in range(50_000):
-                out.write(tool_line(n, task=f"t{n % 997}", ok=n % 7 != 0))
-                n += 1
-    assert sum(p.stat().st_size for p in logs.iterdir()) > PARALLEL_BYTES
+            out.write(b"".join(tool_line(i, task=f"t{i % 997}", ok=i % 7 != 0) for i in range(n, n + 50_000)))
+        n += 50_000
+        f += 1
     db = tmp_path / "agentmon.db"
     cmd = [sys.executable, "-m", "agentmon.cli", "ingest", "--wait", "--db", str(db), str(logs)]
     rng = random.Random(3)
