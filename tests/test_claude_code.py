@@ -167,3 +167,31 @@ def test_the_older_subagent_layout_beside_the_session(db, tmp_path):
     t = tasks(db)
     assert not any(task.endswith("before-first-prompt") for task in t)
     assert (t["p2"]["llm_calls"], t["p2"]["tool_errors"]) == (2, 1)  # the subagent's call and its failed Grep
+
+
+def test_a_content_of_an_unexpected_shape_loses_only_its_blocks(db, tmp_path):
+    """Content that fits no known block shape costs the blocks that do not fit, not the line: its
+    request's tokens and its time still count, and nothing is quarantined for it."""
+    session = tmp_path / "projects" / "-work-odd" / "s.jsonl"
+    session.parent.mkdir(parents=True)
+    base = {"sessionId": "s", "cwd": "/work/odd", "timestamp": "2026-06-01T10:00:00Z"}
+    lines = [
+        {**base, "type": "user", "uuid": "p1", "message": {"role": "user", "content": "fix it"}},
+        {**base, "type": "assistant", "requestId": "r1", "timestamp": "2026-06-01T10:00:05Z",
+         "message": {"id": "m1", "model": "claude-sonnet-4-5", "content": {"unexpected": "object"},
+                     "usage": {"input_tokens": 7, "output_tokens": 11}}},
+        {**base, "type": "assistant", "requestId": "r2", "timestamp": "2026-06-01T10:00:06Z",
+         "message": {"id": "m2", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1, "output_tokens": 2},
+                     "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "text": ["not", "text"]}]}},
+        {**base, "type": "user", "timestamp": "2026-06-01T10:00:07Z", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "is_error": "maybe"}]}},
+        {**base, "type": "user", "timestamp": "2026-06-01T10:00:08Z", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "exit 1"}]}},
+    ]
+    session.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ingest([tmp_path / "projects"], db, clock=lambda: NOW)
+    p1 = tasks(db)["p1"]
+    assert (p1["llm_calls"], p1["input_tokens"], p1["output_tokens"]) == (2, 8, 13)
+    assert (p1["tool_calls"], p1["tool_errors"], p1["last_ts"]) == (1, 1, 1780308008.0)
+    import sqlite3
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM quarantine").fetchone() == (0,)

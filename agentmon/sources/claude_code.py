@@ -6,8 +6,9 @@ files) belong to the task whose prompt precedes them in time. Transcripts carry
 no outcome: a task ends `unknown` at the next prompt (or after an idle timeout,
 see Ingester.close_idle), until `agentmon label` says otherwise.
 
-Each line is decoded into structs that name only the fields the metrics need, so
-prompts, outputs and file contents are skipped by the decoder, never copied.
+Each line is decoded, in one pass, into structs that name only the fields the metrics
+need, so outputs, thinking and file contents are skipped by the decoder, never copied; a
+user's text is decoded only to tell a human prompt from the rest.
 """
 
 from __future__ import annotations
@@ -45,10 +46,23 @@ class Usage(msgspec.Struct):
     cache_creation: CacheCreation | None = None
 
 
+class Block(msgspec.Struct):
+    """A content block: a tool use (assistant), a tool result or a text. Thinking is skipped, and a
+    text is decoded only where it may be a human prompt (see _user)."""
+
+    type: str = ""
+    id: str | None = None
+    name: str | None = None
+    text: msgspec.Raw = msgspec.Raw(b"null")
+    tool_use_id: str | None = None
+    is_error: bool | None = None
+    content: msgspec.Raw = msgspec.Raw(b"null")
+
+
 class Message(msgspec.Struct):
     id: str | None = None
     model: str | None = None
-    content: msgspec.Raw = msgspec.Raw(b'""')
+    content: str | list[Block] = ""
     usage: Usage | None = None
 
 
@@ -68,14 +82,14 @@ class Line(msgspec.Struct):
     message: Message | None = None
 
 
-class Block(msgspec.Struct):
-    type: str = ""
-    id: str | None = None
-    name: str | None = None
-    text: str | None = None
-    tool_use_id: str | None = None
-    is_error: bool | None = None
-    content: msgspec.Raw = msgspec.Raw(b"null")
+class LooseMessage(Message):
+    content: msgspec.Raw = msgspec.Raw(b'""')
+
+
+class LooseLine(Line):
+    """A line whose content has an unexpected shape: the rest still counts (see parse)."""
+
+    message: LooseMessage | None = None
 
 
 class ToolUse(msgspec.Struct):
@@ -91,7 +105,11 @@ class TextBlock(msgspec.Struct):
     text: str = ""
 
 
+_text = msgspec.json.Decoder(str | None)
+
+
 _line = msgspec.json.Decoder(Line)
+_loose_line = msgspec.json.Decoder(LooseLine)
 _blocks = msgspec.json.Decoder(str | list[Block])
 _tool_uses = msgspec.json.Decoder(list[ToolUse])
 _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
@@ -139,9 +157,9 @@ class ClaudeCodeSource:
 
     def parse(self, raw: bytes, path: str) -> list:
         try:
-            line = _line.decode(raw)
-        except msgspec.ValidationError as e:
-            raise BadLine(f"not a Claude Code transcript line: {e}") from None
+            line = _line.decode(raw)  # one pass, content blocks included
+        except msgspec.ValidationError:
+            line = _loose(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
             raise BadLine(f"not JSON: {e}") from None
         if line.type == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
@@ -154,12 +172,12 @@ class ClaudeCodeSource:
         ts = line.timestamp.timestamp()
         agent = self.agent(path, line.cwd)
         if line.type == "assistant":
-            return self._assistant(line, ts, agent, b'"tool_use"' in raw)
+            return self._assistant(line, ts, agent)
         return self._user(line, ts, agent)
 
     # --- what a line means ------------------------------------------------------------
 
-    def _assistant(self, line: Line, ts: float, agent: str, has_tool_use: bool) -> list:
+    def _assistant(self, line: Line, ts: float, agent: str) -> list:
         m = line.message
         task = self.task_at(line.sessionId, ts)
         events = []
@@ -191,12 +209,8 @@ class ClaudeCodeSource:
                     cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
                     cost_usd=line.costUSD, request_id=request_id)
                 events.append(call)
-        if has_tool_use:  # most assistant lines are text or thinking: their content is never decoded
-            try:
-                content = _tool_uses.decode(m.content)
-            except msgspec.ValidationError:
-                content = []
-            for block in content:
+        if not isinstance(m.content, str):
+            for block in m.content:
                 if block.type == "tool_use" and block.id:
                     self._remember_tool(block.id, block.name or "tool")
                     if block.name == "AskUserQuestion":
@@ -204,7 +218,7 @@ class ClaudeCodeSource:
         return events
 
     def _user(self, line: Line, ts: float, agent: str) -> list:
-        content = _decode_blocks(line.message.content)
+        content = line.message.content
         session = line.sessionId
         if isinstance(content, str):
             texts = [content]
@@ -213,7 +227,8 @@ class ClaudeCodeSource:
             if results:
                 task = self.task_at(session, ts)
                 return [e for b in results for e in self._tool_result(b, ts, agent, task)]
-            texts = [b.text or "" for b in content if b.type == "text"]
+            first = next((b for b in content if b.type == "text"), None)
+            texts = [_decoded(first.text, _text)] if first is not None else []
         text = texts[0].lstrip() if texts else ""
         if text.startswith(INTERRUPT):
             return [HumanIntervention(ts=ts, agent=agent, task=self.task_at(session, ts), kind="interrupt")]
@@ -310,18 +325,33 @@ def _encode(cwd: str) -> str:
     return "".join(c if c.isalnum() or c == "-" else "-" for c in cwd)
 
 
-def _decode_blocks(raw: msgspec.Raw):
+def _loose(raw: bytes) -> Line:
+    """A line that did not fit `Line`: if only its message content has an unexpected shape, keep
+    the blocks that fit (none, if none does) rather than lose the line's tokens and its time."""
     try:
-        return _blocks.decode(raw)
+        line = _loose_line.decode(raw)
+    except msgspec.ValidationError as e:
+        raise BadLine(f"not a Claude Code transcript line: {e}") from None
+    if line.message is not None:
+        m = line.message
+        decoder = _tool_uses if line.type == "assistant" else _blocks
+        try:
+            content = decoder.decode(m.content)
+        except msgspec.ValidationError:
+            content = []
+        line.message = Message(id=m.id, model=m.model, content=content, usage=m.usage)
+    return line
+
+
+def _decoded(raw: msgspec.Raw, decoder: msgspec.json.Decoder):
+    try:
+        return decoder.decode(raw) or ""
     except msgspec.ValidationError:
-        return []
+        return ""
 
 
 def _result(raw: msgspec.Raw) -> str:
-    try:
-        value = _result_text.decode(raw)
-    except msgspec.ValidationError:
-        return ""
+    value = _decoded(raw, _result_text)
     if isinstance(value, list):
         return " ".join(b.text for b in value if b.type == "text")
-    return value or ""
+    return value
