@@ -26,8 +26,11 @@ from agentmon.files import LOCAL
 from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
 
 READ_BYTES = 4 << 20
-PARALLEL_BYTES = 32 << 20  # a drain with more to read commits in a second process (agentmon.commits): it pays
-# from ~20 MB of Claude Code transcripts (starting the child costs ~0.1 s of the other core)
+# A drain with more to read than this commits in a second process (agentmon.commits) while it parses,
+# when what it parses is Claude Code transcripts: their parsing costs about what committing does. It
+# pays from ~20 MB (starting the child costs ~0.1 s of the other core). Native events are cheap to
+# parse: committing is all their time, and a second process would only add its memory (~55 MB).
+PARALLEL_BYTES = 32 << 20
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
@@ -69,8 +72,9 @@ class Ingester:
         self._batch_started: float | None = None  # monotonic time of the first chunk not yet committed
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.stats = IngestStats()
-        self.backlog = 0  # bytes the last scan found unread: a large backlog commits in a second process
+        self.backlog = 0  # bytes the last scan found unread (see PARALLEL_BYTES)
         self.parallel_bytes = PARALLEL_BYTES
+        self._bulk = False  # this drain has a large backlog and no commit process yet
         self.batch = Batch(host=fs.host)
         self._load()
 
@@ -270,11 +274,7 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        # A large backlog (a first read of ~/.claude/projects): parse here while a second process commits.
-        commits = CommitProcess.start(self.store) if self.backlog >= self.parallel_bytes else None
-        self.backlog = 0
-        if commits is not None:
-            self.commits = commits
+        self._bulk, self.backlog = self.backlog >= self.parallel_bytes, 0
         try:
             # Sessions' transcripts before subagents' files (<session>/subagents/agent-*.jsonl, or the older
             # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
@@ -284,8 +284,9 @@ class Ingester:
                     self._drain_file(t)
             self.flush()
         finally:
-            if commits is not None:
-                self.commits = InlineCommits(self.store)
+            self._bulk = False
+            if not isinstance(self.commits, InlineCommits):  # see _add_chunk
+                commits, self.commits = self.commits, InlineCommits(self.store)
                 # Waits for the child: a batch still in flight (when an error is on its way up) is
                 # committed or not, whole, before anyone reloads the committed offsets.
                 commits.close()
@@ -339,6 +340,9 @@ class Ingester:
         events = batch.events
         off = chunk.start
         if t.format == CLAUDE_CODE:
+            if self._bulk:  # from now on, a second process commits while this one parses
+                self._bulk = False
+                self.commits = CommitProcess.start(self.store) or self.commits  # drain closes it
             self.claude_code.begin_chunk()
             parse, path = self.claude_code.parse, t.path
             for line in chunk.lines:
