@@ -274,7 +274,9 @@ class Ingester:
 
     def drain(self) -> None:
         """Read every tracked file to its last complete line and commit."""
-        self._bulk, self.backlog = self.backlog >= self.parallel_bytes, 0
+        # Local files only: a remote host's backlog is bound by its link, and each host has its own
+        # ingester, so twenty hosts would start twenty commit processes.
+        self._bulk, self.backlog = self.fs is LOCAL and self.backlog >= self.parallel_bytes, 0
         try:
             # Sessions' transcripts before subagents' files (<session>/subagents/agent-*.jsonl, or the older
             # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
