@@ -1,8 +1,9 @@
 """Where the ingester's batches are committed: here, or in a second process.
 
-A large first read (a Claude Code projects directory, a backlog of logs) spends about as long
-parsing lines as committing them, and the machine has more than one core. For such a read the
-ingester starts a `CommitProcess`, which commits each batch while this process parses the next.
+A large read of Claude Code transcripts (a first read of ~/.claude/projects) spends about as
+long parsing lines as committing them, and the machine has more than one core. For such a read
+the ingester starts a `CommitProcess`, which commits each batch while this process parses the
+next (see agentmon.pipeline.PARALLEL_BYTES).
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent

@@ -105,14 +105,12 @@ class TextBlock(msgspec.Struct):
     text: str = ""
 
 
-_text = msgspec.json.Decoder(str | None)
-
-
 _line = msgspec.json.Decoder(Line)
 _loose_line = msgspec.json.Decoder(LooseLine)
 _blocks = msgspec.json.Decoder(str | list[Block])
 _tool_uses = msgspec.json.Decoder(list[ToolUse])
 _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
+_text = msgspec.json.Decoder(str | None)
 
 
 LINE_TYPES = {"user", "assistant", "system", "summary", "file-history-snapshot", "queue-operation", "last-prompt",
@@ -221,15 +219,14 @@ class ClaudeCodeSource:
         content = line.message.content
         session = line.sessionId
         if isinstance(content, str):
-            texts = [content]
+            text = content.lstrip()
         else:
             results = [b for b in content if b.type == "tool_result"]
             if results:
                 task = self.task_at(session, ts)
                 return [e for b in results for e in self._tool_result(b, ts, agent, task)]
             first = next((b for b in content if b.type == "text"), None)
-            texts = [_decoded(first.text, _text)] if first is not None else []
-        text = texts[0].lstrip() if texts else ""
+            text = _decoded(first.text, _text).lstrip() if first is not None else ""
         if text.startswith(INTERRUPT):
             return [HumanIntervention(ts=ts, agent=agent, task=self.task_at(session, ts), kind="interrupt")]
         if line.isSidechain or line.isMeta or line.isCompactSummary or not text or text.startswith(NOT_PROMPTS):
