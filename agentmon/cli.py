@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -25,7 +26,7 @@ window_option = click.option("--window", type=click.Choice(list(WINDOWS)), defau
 
 
 class Group(click.Group):
-    """Turns AgentmonError and OS errors into one line on stderr and exit code 1."""
+    """Turns AgentmonError, OS and SQLite errors into one line on stderr and exit code 1."""
 
     def invoke(self, ctx):
         try:
@@ -35,6 +36,9 @@ class Group(click.Group):
             sys.exit(0)
         except (AgentmonError, OSError) as e:
             click.echo(f"agentmon: {e}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as e:  # a database that is not one, or is damaged
+            click.echo(f"agentmon: database error: {e}", err=True)
             sys.exit(1)
 
 

@@ -109,7 +109,7 @@ class CommitProcess:
         kind, _, message = reply.decode().partition(":")
         if kind == "conflict":
             raise OffsetConflict(message)
-        raise AgentmonError(f"committing a batch failed: {message}")
+        raise AgentmonError(message)
 
     def close(self) -> None:
         """End the child once it has answered what it was sent (committed or not, each batch whole)."""
@@ -157,8 +157,10 @@ def serve(db: str, lock_fd: int) -> None:
                 reply = b"ok"
             except OffsetConflict as e:
                 reply = f"conflict:{e}".encode()
+            except AgentmonError as e:
+                reply = f"error:{e}".encode()
             except Exception as e:  # noqa: BLE001 - the parent raises it
-                reply = f"error:{type(e).__name__}: {e}".encode()
+                reply = f"error:committing a batch failed: {type(e).__name__}: {e}".encode()
             try:
                 stdout.write(len(reply).to_bytes(_HEADER, "little") + reply)
                 stdout.flush()

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,7 +163,7 @@ class Store:
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds into the database file, without waiting for readers."""
-        with self._commit_lock:
+        with self._writing():
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __enter__(self) -> Store:
@@ -181,7 +182,7 @@ class Store:
 
     def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, host: str = "") -> dict:
         """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
-        with self._commit_lock:  # several sources (local, remote hosts, OTLP) may share this writer
+        with self._writing():  # several sources (local, remote hosts, OTLP) may share this writer
             self.conn.execute(
                 "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time(), host))
@@ -191,7 +192,7 @@ class Store:
 
     def update_file(self, file_id: int, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
-        with self._commit_lock:
+        with self._writing():
             self.conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
 
     # --- the ingest transaction -----------------------------------------------
@@ -200,8 +201,18 @@ class Store:
         """Apply a batch atomically; raise OffsetConflict if a file moved under us.
 
         Thread-safe: the file ingester and the OTLP receiver of one process share this writer."""
-        with self._commit_lock:
+        with self._writing():
             self._commit(batch)
+
+    @contextmanager
+    def _writing(self):
+        """The writer, to this thread alone; a full disk, an I/O error or a lock held too long is said
+        in one line that names the database (a batch is then stored whole or not at all)."""
+        with self._commit_lock:
+            try:
+                yield
+            except sqlite3.OperationalError as e:
+                raise AgentmonError(f"cannot write {self.path}: {e}") from e
 
     def _commit(self, batch: Batch) -> None:
         conn = self.conn
@@ -239,7 +250,8 @@ class Store:
                          (batch.lines, len(batch.bad)))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite itself rolls back on a full disk or an I/O error
+                conn.execute("ROLLBACK")
             self._tasks.clear()  # the cache may hold states of the rolled-back batch
             raise
 
@@ -358,13 +370,13 @@ class Store:
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
-        with self._commit_lock:
+        with self._writing():
             self.conn.execute("UPDATE ingest_totals SET last_error = ?, last_error_at = ?", (message, time.time()))
 
     def set_remote_state(self, source: str, host: str, **values) -> None:
         """A remote source's connection state, for `status` and the monitor (agentmon.remote.follow)."""
         columns = ("source", "host", *values, "updated")
-        with self._commit_lock:
+        with self._writing():
             self.conn.execute(
                 f"INSERT INTO remote_sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 f" ON CONFLICT DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns[2:])}",

@@ -98,6 +98,10 @@ def test_usage_errors_exit_2_and_runtime_failures_exit_1(tmp_path):
     missing = run("status", "--db", tmp_path / "nope.db", check=False)
     assert missing.returncode == 1
     assert missing.stderr.count("\n") == 1 and "no database at" in missing.stderr
+    (tmp_path / "notes.db").write_text("not a database\n")
+    for args in (("status",), ("ingest", tmp_path)):
+        damaged = run(*args, "--db", tmp_path / "notes.db", check=False)
+        assert (damaged.returncode, damaged.stderr) == (1, "agentmon: database error: file is not a database\n")
 
 
 def test_a_second_ingester_gets_exit_1_and_a_clear_message(db, logs):

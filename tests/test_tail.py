@@ -275,3 +275,22 @@ def test_model_based_random_file_operations(tmp_path):
         ing.close()
         store.close()
         assert counted(db) == written, f"seed {seed}"
+
+
+def test_a_full_disk_is_one_clear_error_and_loses_nothing(tmp_path):
+    """SQLite rolls a transaction back itself when the disk fills: the error names the database, no
+    offset moves without its rows, and the next run, with room, reads exactly what was left."""
+    logs, db = tmp_path / "logs", tmp_path / "agentmon.db"
+    logs.mkdir()
+    (logs / "a.jsonl").write_bytes(b"".join(tool_line(i, task=f"t{i}") for i in range(100)))
+    ingest([logs], db)
+    with open(logs / "a.jsonl", "ab") as f:  # 20,000 more tasks: many more pages than are left
+        f.write(b"".join(tool_line(i, task=f"t{i}") for i in range(100, 20_100)))
+    with Store(db) as store:
+        (pages,) = store.conn.execute("PRAGMA page_count").fetchone()
+        store.conn.execute(f"PRAGMA max_page_count = {pages + 5}")  # the disk is full
+        with pytest.raises(AgentmonError, match=f"cannot write {db}: database or disk is full"):
+            Ingester(store, [logs]).run_once()
+    assert totals(db) == {"lines": 100, "quarantined": 0, "tool_calls": 100}
+    ingest([logs], db)
+    assert totals(db) == {"lines": 20_100, "quarantined": 0, "tool_calls": 20_100}
