@@ -71,7 +71,8 @@ def ingest_child(path: str, db: str) -> None:
         stats = ingester.run_once()
         ingester.close()
     elapsed = time.perf_counter() - start
-    # The commit process (agentmon.commits) counts too: both peaks, added, bound what the ingest used.
+    # A commit process (agentmon.commits: Claude Code backlogs) counts too: both peaks, added, bound
+    # what the ingest used.
     peak_kb = sum(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak_kb / 1024, "events": stats.events}))
 
@@ -204,7 +205,7 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     result = ingest(log, workdir / "ingest.db")
     say(f"ingest  {result['events']:,} events: {result['seconds']:.2f} s = "
         f"{result['events'] / result['seconds']:,.0f} events/s, {result['seconds'] / floor_s:.2f}x the floor "
-        f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB with its commit process (target < 200)")
+        f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB (target < 200)")
     from agentmon.remote.bench import run as remote_bench  # the same log, as if on another host
     remote_bench(log, n_events, workdir, say)
 
