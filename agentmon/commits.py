@@ -1,9 +1,9 @@
 """Where the ingester's batches are committed: here, or in a second process.
 
-A large read of Claude Code transcripts (a first read of ~/.claude/projects) spends about as
-long parsing lines as committing them, and the machine has more than one core. For such a read
-the ingester starts a `CommitProcess`, which commits each batch while this process parses the
-next (see agentmon.pipeline.PARALLEL_BYTES).
+A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
+lines spends about as long parsing lines as committing them, and the machine has more than one
+core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
+process parses the next (see agentmon.pipeline.PARALLEL_BYTES).
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
@@ -51,7 +51,8 @@ class InlineCommits:
 class CommitProcess:
     """Commit batches in a child process that shares this writer's lock on the database."""
 
-    def __init__(self, proc: subprocess.Popen, stderr):
+    def __init__(self, store: Store, proc: subprocess.Popen, stderr):
+        self.store = store
         self.proc = proc
         self.stderr = stderr
         self.in_flight: Batch | None = None
@@ -77,7 +78,7 @@ class CommitProcess:
                 fcntl.fcntl(proc.stdin, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:
                 pass  # above the system's limit: the first batch waits for the child to start
-        child = cls(proc, stderr)
+        child = cls(store, proc, stderr)
         child._send(settings)
         return child
 
@@ -107,6 +108,9 @@ class CommitProcess:
         if reply == b"ok":
             return [batch]
         kind, _, message = reply.decode().partition(":")
+        if kind == "inline":  # the child could not take it (see serve): commit it here, as inline
+            self.store.commit(batch)
+            return [batch]
         if kind == "conflict":
             raise OffsetConflict(message)
         raise AgentmonError(message)
@@ -152,15 +156,7 @@ def serve(db: str, lock_fd: int) -> None:
         return
     with Store(db, lock_fd=lock_fd, track_follow_ups=pickle.loads(settings)) as store:
         while (body := _read_frame(stdin)) is not None:
-            try:
-                store.commit(decoder.decode(body))
-                reply = b"ok"
-            except OffsetConflict as e:
-                reply = f"conflict:{e}".encode()
-            except AgentmonError as e:
-                reply = f"error:{e}".encode()
-            except Exception as e:  # noqa: BLE001 - the parent raises it
-                reply = f"error:committing a batch failed: {type(e).__name__}: {e}".encode()
+            reply = _commit(store, decoder, body)
             try:
                 stdout.write(len(reply).to_bytes(_HEADER, "little") + reply)
                 stdout.flush()
@@ -170,6 +166,25 @@ def serve(db: str, lock_fd: int) -> None:
                 # Idle while the parent parses: move the WAL into the database now, so that closing
                 # it at the end (which checkpoints what is left) is quick.
                 store.checkpoint()
+
+
+def _commit(store: Store, decoder: msgspec.msgpack.Decoder, body: bytes) -> bytes:
+    """Commit one batch; the answer for the parent."""
+    try:
+        batch = decoder.decode(body)
+    except msgspec.ValidationError as e:
+        # An event a source built out of its type's bounds (a struct built in memory is not checked;
+        # msgpack checks on the way in): the parent commits that batch itself, as it would inline.
+        return f"inline:{e}".encode()
+    try:
+        store.commit(batch)
+    except OffsetConflict as e:
+        return f"conflict:{e}".encode()
+    except AgentmonError as e:
+        return f"error:{e}".encode()
+    except Exception as e:  # noqa: BLE001 - the parent raises it
+        return f"error:committing a batch failed: {type(e).__name__}: {e}".encode()
+    return b"ok"
 
 
 def main(db: str, lock_fd: int) -> None:

@@ -41,7 +41,7 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
     for ev in agentless:
         agent = known.get(ev.task)
         if agent is None:
-            waiting.append((ev.task, msgspec.json.encode(msgspec.structs.replace(ev, agent="?"))))
+            waiting.append((ev.task, msgspec.json.encode(ev)))
         else:
             events.append(msgspec.structs.replace(ev, agent=agent))
     conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)

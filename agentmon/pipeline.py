@@ -27,10 +27,11 @@ from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fin
 
 READ_BYTES = 4 << 20
 # A drain with more to read than this commits in a second process (agentmon.commits) while it parses,
-# when what it parses is Claude Code transcripts: their parsing costs about what committing does. It
+# when what it parses costs about what committing does: Claude Code transcripts, OTLP JSON lines. It
 # pays from ~20 MB (starting the child costs ~0.1 s of the other core). Native events are cheap to
 # parse: committing is all their time, and a second process would only add its memory (~55 MB).
 PARALLEL_BYTES = 32 << 20
+PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
@@ -339,12 +340,12 @@ class Ingester:
             first = next((line for line in chunk.lines if line.strip()), None)
             if first is not None:
                 t.format = new_format = detect(first)
+        if self._bulk and t.format in PARSE_HEAVY:  # from now on, a second process commits while this one parses
+            self._bulk = False
+            self.commits = CommitProcess.start(self.store) or self.commits  # drain closes it
         events = batch.events
         off = chunk.start
         if t.format == CLAUDE_CODE:
-            if self._bulk:  # from now on, a second process commits while this one parses
-                self._bulk = False
-                self.commits = CommitProcess.start(self.store) or self.commits  # drain closes it
             self.claude_code.begin_chunk()
             parse, path = self.claude_code.parse, t.path
             for line in chunk.lines:
@@ -386,7 +387,9 @@ class Ingester:
         now = time.monotonic()
         if self._batch_started is None:
             self._batch_started = now
-        if batch.lines >= self.batch_lines or now - self._batch_started >= BATCH_SECONDS:
+        # An OTLP JSON line is a whole export request: count its spans and records, not the line.
+        if (batch.lines >= self.batch_lines or len(batch.otel) >= self.batch_lines
+                or now - self._batch_started >= BATCH_SECONDS):
             return self.flush(wait=False)
         return True
 

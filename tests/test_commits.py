@@ -18,9 +18,10 @@ import pytest
 from agentmon import commits
 from agentmon.config import Config
 from agentmon.pipeline import PARALLEL_BYTES, Ingester
-from agentmon.store import Store
+from agentmon.events import ToolCall
+from agentmon.store import Batch, Store
 from agentmon.simulate import claude_code_transcripts
-from conftest import FIXTURES, REALDATA, tool_line
+from conftest import FIXTURES, REALDATA, tool_line, totals
 
 NOW = 1_790_000_000.0
 TABLES = {  # table -> the columns compared (not the wall-clock times of the ingest itself)
@@ -48,11 +49,19 @@ def mixed_logs(root: Path) -> list[Path]:
             f.write(tool_line(i, task=f"t{i % 41}", agent=f"a{i % 3}", ok=i % 11 != 0))
             if i % 500 == 0:
                 f.write(b'{"event": "tool_call", "ts": "yesterday"}\n[1m\x1b]0;not json\n')
-    span = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "00f067aa0ba902b2",
-            "name": "invoke_agent file-agent", "startTimeUnixNano": "1700000000000000000",
-            "endTimeUnixNano": "1700000003000000000", "attributes": [
-                {"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
-                {"key": "gen_ai.agent.name", "value": {"stringValue": "file-agent"}}]}
+    def spans(trace: int) -> list[str]:
+        """Collector file-exporter lines: a trace's tool and chat spans first (their events wait for
+        an agent), its invoke_agent span in a later line."""
+        def span(n, op, **attrs):
+            attrs = {"gen_ai.operation.name": op, **attrs}
+            return {"traceId": f"{trace:032x}", "spanId": f"{trace * 10 + n:016x}", "name": op,
+                    "startTimeUnixNano": str((1_700_000_000 + trace) * 10**9),
+                    "endTimeUnixNano": str((1_700_000_003 + trace) * 10**9),
+                    "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]}
+        line = lambda *s: json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": list(s)}]}]})  # noqa: E731
+        return [line(span(1, "execute_tool", **{"gen_ai.tool.name": "search"}),
+                     span(2, "chat", **{"gen_ai.request.model": "claude-sonnet-4-5"})),
+                line(span(0, "invoke_agent", **{"gen_ai.agent.name": f"file-agent-{trace % 2}"}))]
     with open(root / "support.jsonl", "w") as f:  # tasks by customer: follow-ups kept for agent "support"
         for i in range(400):
             start = 1_780_000_000 + i * 3600
@@ -60,7 +69,7 @@ def mixed_logs(root: Path) -> list[Path]:
                                 "key": f"customer-{i % 37}"}) + "\n")
             f.write(json.dumps({"ts": start + 60, "agent": "support", "event": "task_end", "task": f"s{i}",
                                 "outcome": "success"}) + "\n")
-    (root / "otel.json").write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+    (root / "otel.json").write_text("".join(line + "\n" for trace in range(1, 300) for line in spans(trace)))
     return [root, FIXTURES] + ([REALDATA] if REALDATA.is_dir() else [])
 
 
@@ -181,3 +190,18 @@ def test_without_a_commit_process_the_backlog_commits_inline(tmp_path, monkeypat
     monkeypatch.undo()
     with Store(tmp_path / "lambda.db", track_follow_ups=lambda agent: agent == "support") as store:
         assert commits.CommitProcess.start(store) is None
+
+
+def test_a_batch_the_commit_process_cannot_take_is_committed_here(tmp_path):
+    """An event built in memory out of its type's bounds (an empty tool name) fails msgpack's checks
+    in the child: that batch is committed by the parent, as it would be inline, never lost."""
+    db = tmp_path / "agentmon.db"
+    with Store(db) as store:
+        child = commits.CommitProcess.start(store)
+        try:
+            batch = Batch(events=[ToolCall(ts=NOW, agent="a", task="t", tool="", ok=False)], lines=1)
+            assert child.submit(batch) == []
+            assert child.settle() == [batch]
+        finally:
+            child.close()
+    assert totals(db) == {"lines": 1, "quarantined": 0, "tool_calls": 1}

@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import msgspec
+
 from agentmon.events import (
     ApiError, Confirmation, Escalation, EvalResult, Event, HumanIntervention, LlmCall, TaskEnd, TaskStart,
     ToolCall,
@@ -18,6 +20,7 @@ from agentmon.events import (
 from agentmon.sources import BadLine
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
+AGENT_PENDING = "?"  # the agent of an event whose trace has not named one yet
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES = {"success", "failure", "abandoned", "unknown"}
@@ -228,7 +231,10 @@ def map_span(span: Span) -> Mapped:
             if result is not None:
                 out.events.append(result)
     for ev in events:
-        (out.events if ev.agent else out.agentless).append(ev)
+        if ev.agent:
+            out.events.append(ev)
+        else:  # named when its trace's invoke_agent span is seen (agentmon.otel_traces); a valid name till then
+            out.agentless.append(msgspec.structs.replace(ev, agent=AGENT_PENDING))
     return out
 
 
