@@ -12,11 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from agentmon.boot import boot_id
 from agentmon.tail import discover
 
 
 class LocalFiles:
     host = ""  # the events of these files carry no host name: they are this machine's
+
+    def __init__(self):
+        self.boot_id = boot_id()  # agentmon.boot
 
     def root(self, path) -> str:
         return os.path.abspath(path)

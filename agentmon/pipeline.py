@@ -35,6 +35,10 @@ PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
+# One file under two host names (agentmon.boot): a name read from this recently is being followed,
+# and the file is its; a name not read for longer was dropped or renamed, and its record is taken over.
+SEEN_EVERY_SECONDS = 60
+FOLLOWED_SECONDS = 3 * SEEN_EVERY_SECONDS
 DOCUMENT_SETTLE_SECONDS = 2.0  # an eval log modified more recently may still be being written
 INSPECT = "inspect"
 
@@ -76,6 +80,7 @@ class Ingester:
         self.backlog = 0  # bytes the last scan found unread (see PARALLEL_BYTES)
         self.parallel_bytes = PARALLEL_BYTES
         self._bulk = False  # this drain has a large backlog and no commit process yet
+        self._seen: tuple[str | None, float] = (None, 0.0)  # the boot id and time last told the store
         self.batch = Batch(host=fs.host)
         self._load()
 
@@ -116,6 +121,10 @@ class Ingester:
 
     def scan(self) -> None:
         """Match the files on disk to the tracked ones (see agentmon.tail)."""
+        boot, now = self.fs.boot_id, self.clock()
+        if boot is not None and (boot != self._seen[0] or now - self._seen[1] >= SEEN_EVERY_SECONDS):
+            self.store.saw_host(self.fs.host, boot, now)
+            self._seen = (boot, now)
         primary, rotated, documents = self.fs.walk(self.paths)
         primary += [str(f) for f in self.extra_files if f.is_file()]
         primary += self._ingest_documents(documents)
@@ -153,8 +162,7 @@ class Ingester:
         for key, (path, st, is_primary) in found.items():
             if key in claimed or not is_primary:
                 continue
-            self._track_new(path, st)
-            self.backlog += st.st_size
+            self.backlog += self._track_new(path, st)
         self.stats.files = len(self.tracked) + len(self.documents)
 
     def _ingest_documents(self, paths: list[str]) -> list[str]:
@@ -238,18 +246,36 @@ class Ingester:
         self.store.update_file(t.id, state="gone")
         del self.tracked[t.id]
 
-    def _track_new(self, path: str, st: os.stat_result) -> None:
+    def _track_new(self, path: str, st: os.stat_result) -> int:
+        """Follow a file found for the first time; return the bytes it has unread."""
+        other = None
+        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.boot)
+            other = self.store.same_file_elsewhere(self.fs.host, self.fs.boot_id, st.st_dev, st.st_ino)
+            if other is not None and self.clock() - other["seen"] < FOLLOWED_SECONDS:
+                self.stats.last_error = (f"{path} is {other['path']}, already read: one file on one machine, "
+                                         "under two host names, counts once")
+                return 0
         try:
             fd = self.fs.open(path)
         except OSError as e:
             self.stats.last_error = f"cannot read {path}: {e.strerror}"
-            return
-        fp_len, fp_hash = fingerprint(self.fs, fd, st.st_size)
-        t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash, host=self.fs.host))
+            return 0
+        if other is not None:  # read under a name nobody follows now: go on from where it stopped
+            t = Tracked.from_row(other)
+            if resumable(self.fs, fd, st.st_size, t):
+                t.path = path
+                self.store.update_file(t.id, host=self.fs.host, path=path)
+            else:  # not the content that record counted: that record is over
+                self.store.update_file(t.id, state="gone")
+                other = None
+        if other is None:
+            fp_len, fp_hash = fingerprint(self.fs, fd, st.st_size)
+            t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash, host=self.fs.host))
         t.fd = fd
         self.tracked[t.id] = t
         if not self.keep_open:
             self._close(t)
+        return max(0, st.st_size - t.offset)
 
     def _fd(self, t: Tracked, path: str) -> int | None:
         if t.fd is not None and t.path == path:

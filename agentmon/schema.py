@@ -196,3 +196,13 @@ def m010_hosts(db: sqlite_utils.Database) -> None:
             since REAL, caught_up_at REAL, lag_bytes INTEGER, last_error TEXT, last_error_at REAL,
             updated REAL) WITHOUT ROWID;
     """)
+
+
+@migrations()
+def m011_boots(db: sqlite_utils.Database) -> None:
+    """The boot id each source's host last reported, and when (agentmon.boot); files by device and
+    inode: together they find one file read under two host names, so that it counts once."""
+    _script(db, """
+        CREATE TABLE boots (host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+        CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
+    """)

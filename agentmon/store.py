@@ -31,7 +31,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 10  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 11  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -189,6 +189,24 @@ class Store:
             cur = self.conn.execute("SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'",
                                     (host, dev, ino))
             return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+
+    def saw_host(self, host: str, boot_id: str, now: float) -> None:
+        """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.boot)."""
+        with self._writing():
+            self.conn.execute("INSERT INTO boots VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
+                              " boot_id = excluded.boot_id, seen = excluded.seen", (host, boot_id, now))
+
+    def same_file_elsewhere(self, host: str, boot_id: str, dev: int, ino: int) -> dict | None:
+        """Another host name's active record of this very file (the same boot of the same machine,
+        device and inode), with `seen`, when that name was last read from."""
+        with self._commit_lock:
+            cur = self.conn.execute(
+                "SELECT f.*, b.seen FROM files f JOIN boots b ON b.host = f.host WHERE f.dev = ? AND f.ino = ?"
+                " AND f.state = 'active' AND f.host != ? AND b.boot_id = ? AND NOT EXISTS (SELECT 1 FROM files"
+                " g WHERE g.host = ? AND g.dev = f.dev AND g.ino = f.ino AND g.state = 'active') LIMIT 1",
+                (dev, ino, host, boot_id, host))
+            row = cur.fetchone()
+            return None if row is None else dict(zip([d[0] for d in cur.description], row))
 
     def update_file(self, file_id: int, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)

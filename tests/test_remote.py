@@ -305,13 +305,29 @@ def test_a_host_that_does_not_answer_is_reported_and_stalls_nobody(sshd, ssh_env
 
 
 @needs_sshd
-def test_host_prefix_names_agents_by_host_and_tasks_remember_their_host(sshd, ssh_env, tmp_path):
+@pytest.mark.parametrize("mode", MODES)
+def test_one_machine_under_three_names_counts_its_files_once(sshd, ssh_env, tmp_path, mode):
+    """The same directory as a local path, as ssh://agentmon-test and as ssh://localhost:PORT: the
+    hosts' hellos carry this machine's boot id, so each file is read once (agentmon.boot)."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "a.jsonl").write_bytes(native_line(0, "billing") + native_line(1, "billing"))
+    (logs / "a.jsonl").write_bytes(native_line(0) + native_line(1))
     db = tmp_path / "p.db"
-    run("ingest", sshd.url(logs), "--db", str(db), "--host-prefix", env=ssh_env)
-    run("ingest", sshd.url(logs, alias=False), "--db", str(db), "--host-prefix", env=ssh_env)
+    proc = run("ingest", str(logs), sshd.url(logs), sshd.url(logs, alias=False), "--db", str(db),
+               "--remote-agentmon", MODES[mode], env=ssh_env)
+    assert proc.stderr.count("already read: one file on one machine, under two host names, counts once") == 2
+    assert committed(db) == {"lines": 6, "tasks": 2, "ended": 2, "successes": 1, "llm_calls": 2, "input": 201}
+
+
+@needs_sshd
+def test_host_prefix_names_agents_by_host_and_tasks_remember_their_host(sshd, ssh_env, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"  # two directories: one directory is one host's files
+    for logs in (one, two):
+        logs.mkdir()
+        (logs / "a.jsonl").write_bytes(native_line(0, "billing") + native_line(1, "billing"))
+    db = tmp_path / "p.db"
+    run("ingest", sshd.url(one), "--db", str(db), "--host-prefix", env=ssh_env)
+    run("ingest", sshd.url(two, alias=False), "--db", str(db), "--host-prefix", env=ssh_env)
     assert set(agents(db)) == {"billing@agentmon-test", f"billing@localhost:{sshd.port}"}
     conn = sqlite3.connect(db)
     assert sorted(conn.execute("SELECT host, count(*) FROM tasks GROUP BY host").fetchall()) == [

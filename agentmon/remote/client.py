@@ -77,6 +77,7 @@ class RemoteFiles:
         self.remote_agentmon = remote_agentmon
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
         self.mode: str | None = None  # which server answered: "agentmon" or "sh"
+        self.boot_id: str | None = None  # the host's, from its hello (agentmon.boot)
         self.sizes: dict[str, int] = {}  # path -> size at the last listing: what the host has written
         self.missing: list[str] = []  # the roots the last listing did not find
         self._proc: subprocess.Popen | None = None
@@ -108,6 +109,7 @@ class RemoteFiles:
             raise ConnectionLost(f"{self.host}: the remote end did not speak agentmon's protocol "
                                  f"(said {b' '.join(hello)[:80]!r})")
         self.mode = hello[2].decode() if len(hello) > 2 else "?"
+        self.boot_id = hello[3].decode() if len(hello) > 3 and hello[3] != b"-" else None
 
     def disconnect(self) -> None:
         proc, self._proc = self._proc, None

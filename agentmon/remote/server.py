@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 
+from agentmon.boot import boot_id
 from agentmon.remote.protocol import HELLO, LISTED_NAMES, MAX_READ
 
 
@@ -53,7 +54,7 @@ def serve(stdin=None, stdout=None) -> None:
     out = stdout or sys.stdout.buffer
     handles: dict[int, int] = {}
     next_handle = 1
-    out.write(HELLO % b"agentmon")
+    out.write(HELLO % (b"agentmon", (boot_id() or "-").encode()))
     out.flush()
     for line in rin:
         verb, _, rest = line.rstrip(b"\n").partition(b" ")

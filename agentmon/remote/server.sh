@@ -12,7 +12,8 @@ st() { $STAT "$FMT" "$1" 2>/dev/null; }
 tmp="${TMPDIR:-/tmp}/agentmon-files.$$"
 trap 'rm -f "$tmp"' EXIT
 handles=0
-printf 'AGENTMON-FILES 1 sh\n'
+boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) || boot=-
+printf 'AGENTMON-FILES 1 sh %s\n' "${boot:--}"
 # Is the file open on descriptor 3 the one handle $1 was opened on? Sets p (its path) and s (its stat).
 same() {
   eval "p=\${path_$1-}; id=\${id_$1-}"
