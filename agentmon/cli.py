@@ -185,14 +185,16 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
                 finally:
                     followers.close()
             else:
-                ingester.run_once()
+                from agentmon.progress import Progress
                 hosts = [remote.RemoteFollower(store, host, roots, **remote_options)
                          for host, roots in remote.group_by_host(sources.remote).items()]
-                for h in hosts:
-                    try:
-                        h.once()
-                    except remote.ConnectionLost as e:
-                        unreachable.append(str(e))
+                with Progress(lambda: [ingester.stats] + [h.ingester.stats for h in hosts]):
+                    ingester.run_once()
+                    for h in hosts:
+                        try:
+                            h.once()
+                        except remote.ConnectionLost as e:
+                            unreachable.append(str(e))
         finally:
             ingester.close()
         all_stats = [ingester.stats] + [h.ingester.stats for h in hosts]

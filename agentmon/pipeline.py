@@ -51,6 +51,8 @@ class IngestStats:
     quarantined: int = 0
     last_error: str | None = None
     stored_error: str | None = None  # the last_error already written to the database
+    to_read: int = 0  # bytes the last scan found unread
+    read: int = 0  # of those, read since (for a progress line: agentmon.progress)
 
 
 class Ingester:
@@ -164,6 +166,7 @@ class Ingester:
                 continue
             self.backlog += self._track_new(path, st)
         self.stats.files = len(self.tracked) + len(self.documents)
+        self.stats.to_read, self.stats.read = self.backlog, 0
 
     def _ingest_documents(self, paths: list[str]) -> list[str]:
         """Read whole the Inspect AI logs among `paths` that are new or changed; return the others
@@ -409,6 +412,7 @@ class Ingester:
             chunk.skipping, n_lines, len(bad), format=new_format))
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
+        self.stats.read += chunk.end - chunk.start
         t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
         now = time.monotonic()
         if self._batch_started is None:
