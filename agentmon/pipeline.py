@@ -142,6 +142,7 @@ class Ingester:
         orphans = []
         self.backlog = 0
         for t in list(self.tracked.values()):
+            t.listed = ()  # until this scan has checked it again
             hit = found.get((t.dev, t.ino))
             if hit is None:
                 orphans.append(t)
@@ -149,10 +150,12 @@ class Ingester:
             path, st, _ = hit
             if path == t.path and t.seen == (st.st_size, st.st_mtime_ns):
                 claimed.add((t.dev, t.ino))
+                t.listed = t.seen
                 continue
             fd = self._fd(t, path)
             if fd is not None and resumable(self.fs, fd, st.st_size, t):
                 claimed.add((t.dev, t.ino))
+                t.listed = (st.st_size, st.st_mtime_ns)
                 self.backlog += max(0, st.st_size - t.offset)
                 if path != t.path:
                     t.path = path
@@ -274,6 +277,8 @@ class Ingester:
         if other is None:
             fp_len, fp_hash = fingerprint(self.fs, fd, st.st_size)
             t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash, host=self.fs.host))
+            if (t.offset, t.fp_len, t.fp_hash) == (0, fp_len, fp_hash):  # new, and just looked at
+                t.listed = (st.st_size, st.st_mtime_ns)
         t.fd = fd
         self.tracked[t.id] = t
         if not self.keep_open:
@@ -333,23 +338,34 @@ class Ingester:
                 self._close(t)
 
     def _drain_file(self, t: Tracked, final: bool = False) -> None:
+        listed, t.listed = (() if final else t.listed), ()
+        if listed and listed == t.seen:
+            return  # as this pass's scan found it: read to its end already
         fd = t.fd if t.fd is not None else self._fd(t, t.path)
         if fd is None:
             return
         while True:
-            st = self.fs.fstat(fd)
-            if (st.st_size, st.st_mtime_ns) == t.seen and not final:
-                return
-            if not resumable(self.fs, fd, st.st_size, t):
-                return  # changed under us: the next scan decides what it became
-            chunk = read_chunk(self.fs, t, fd, st.st_size, self.max_line, READ_BYTES)
+            if listed:  # found and checked by this pass's scan, moments ago: read up to what it saw
+                (size, mtime), listed = listed, ()
+            else:
+                st = self.fs.fstat(fd)
+                size, mtime = st.st_size, st.st_mtime_ns
+                if (size, mtime) == t.seen and not final:
+                    return
+                if not resumable(self.fs, fd, size, t):
+                    return  # changed under us: the next scan decides what it became
+            whole = size - t.offset <= max(READ_BYTES, self.max_line + 1)  # one read takes it all
+            chunk = read_chunk(self.fs, t, fd, size, self.max_line, READ_BYTES)
             if chunk is None:
-                if final and st.st_size > t.offset:
-                    self._quarantine_tail(t, fd, st.st_size)
-                t.seen = (st.st_size, st.st_mtime_ns)
+                if final and size > t.offset:
+                    self._quarantine_tail(t, fd, size)
+                t.seen = (size, mtime)
                 return
             if not self._add_chunk(chunk):
                 return  # another writer got there first: `t` is stale
+            if whole and not final:
+                t.seen = (size, mtime)  # what was written since is the next pass's
+                return
 
     def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
         """A deleted file's last line never got its newline: keep it as evidence, not as data."""

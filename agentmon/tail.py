@@ -55,6 +55,9 @@ class Tracked:
     format: str | None = None  # found from the first complete line (agentmon.sources.detect)
     fd: object = field(default=None, repr=False)  # an open handle of the file system that has it
     seen: tuple = field(default=(), repr=False)  # (size, mtime_ns) when last read to its end
+    # (size, mtime_ns) as this pass's scan found it, its content checked: the drain that follows need
+    # not ask again (over ssh, each question is a round trip)
+    listed: tuple = field(default=(), repr=False)
 
     @classmethod
     def from_row(cls, row: dict) -> Tracked:

@@ -306,6 +306,42 @@ def test_a_host_that_does_not_answer_is_reported_and_stalls_nobody(sshd, ssh_env
 
 @needs_sshd
 @pytest.mark.parametrize("mode", MODES)
+def test_a_pass_asks_the_host_only_what_it_does_not_know(sshd, ssh_env, tmp_path, mode, monkeypatch):
+    """Each question is a round trip, and links can be slow: a pass over 50 files with nothing new
+    is one listing, and one appended file adds three reads (its first bytes and the bytes before its
+    offset, to check it is the same content, then the new lines)."""
+    from agentmon.remote.client import RemoteFiles
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(50):
+        (logs / f"f{i}.jsonl").write_bytes(native_line(i))
+    asked = []
+    ask = RemoteFiles._ask
+    monkeypatch.setattr(RemoteFiles, "_ask", lambda self, request: asked.append(request.split()[0]) or ask(self, request))
+    with Store(tmp_path / "p.db") as store:
+        follower = RemoteFollower(store, Remote("agentmon-test"), [sshd.url(logs)],
+                                  remote_agentmon=MODES[mode] or None)
+        follower._connect()
+        try:
+            asked.clear()
+            follower._pass()
+            assert asked.count(b"LIST") == 1 and b"STAT" not in asked and b"FSTAT" not in asked
+            assert len(asked) == 1 + 50 * 3  # each new file: open, its first bytes, its lines
+            asked.clear()
+            follower._pass()
+            assert asked == [b"LIST"]
+            with open(logs / "f7.jsonl", "ab") as f:
+                f.write(native_line(50))
+            asked.clear()
+            follower._pass()
+            assert asked == [b"LIST", b"READ", b"READ", b"READ"]
+        finally:
+            follower.fs.disconnect()
+    assert committed(tmp_path / "p.db")["tasks"] == 51
+
+
+@needs_sshd
+@pytest.mark.parametrize("mode", MODES)
 def test_one_machine_under_three_names_counts_its_files_once(sshd, ssh_env, tmp_path, mode):
     """The same directory as a local path, as ssh://agentmon-test and as ssh://localhost:PORT: the
     hosts' hellos carry this machine's boot id, so each file is read once (agentmon.boot)."""

@@ -79,6 +79,11 @@ class RemoteFiles:
         self.mode: str | None = None  # which server answered: "agentmon" or "sh"
         self.boot_id: str | None = None  # the host's, from its hello (agentmon.boot)
         self.sizes: dict[str, int] = {}  # path -> size at the last listing: what the host has written
+        # Answers already in hand, so that a pass asks the host as little as it can (each question
+        # is a round trip): the listing's stat of each file, for the scan that follows it, and the
+        # last bytes read, for the marker and fingerprint read back from them (cleared by an FSTAT).
+        self._listed: dict[str, RemoteStat] = {}
+        self._last_read: tuple[int, int, bytes] | None = None  # (handle, offset, data)
         self.missing: list[str] = []  # the roots the last listing did not find
         self._proc: subprocess.Popen | None = None
         self._buf = bytearray()
@@ -100,6 +105,7 @@ class RemoteFiles:
         cmd += ["--", r.host, remote_command(self.remote_agentmon)]
         self._buf.clear()
         self._stderr.clear()
+        self._forget_answers()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       bufsize=0, start_new_session=True)  # ^C in the TUI is not for ssh
         threading.Thread(target=self._read_stderr, args=(self._proc,), daemon=True).start()
@@ -112,6 +118,7 @@ class RemoteFiles:
         self.boot_id = hello[3].decode() if len(hello) > 3 and hello[3] != b"-" else None
 
     def disconnect(self) -> None:
+        self._forget_answers()  # handles are numbered anew on the next connection
         proc, self._proc = self._proc, None
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):
@@ -121,6 +128,9 @@ class RemoteFiles:
                     pass
             proc.kill()
             proc.wait()
+
+    def _forget_answers(self) -> None:
+        self._listed, self._last_read = {}, None
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         for raw in proc.stderr:
@@ -210,6 +220,7 @@ class RemoteFiles:
         primary, rotated, documents = [], [], []
         sizes = {}
         self.missing = []
+        self._forget_answers()  # a new pass: nothing from the last one is taken as said
         for root in roots:
             remote_root = self._remote_path(root)
             try:
@@ -228,6 +239,7 @@ class RemoteFiles:
                 reply = self._line(self.io_timeout)
             for path, st in entries:
                 sizes[path] = st.st_size
+                self._listed[path] = st
                 name = path.rsplit("/", 1)[-1]
                 if path == root:  # the root itself is a file: followed whatever its name
                     (documents if name.endswith(DOCUMENTS) else primary).append(path)
@@ -239,6 +251,9 @@ class RemoteFiles:
         return primary, rotated, documents
 
     def stat(self, path: str) -> RemoteStat:
+        listed = self._listed.pop(path, None)  # once: later in the pass, ask again
+        if listed is not None:
+            return listed
         return self._stat(self._ask(b"STAT " + self._remote_path(path)).split()[1:])
 
     def open(self, path: str) -> int:
@@ -249,9 +264,19 @@ class RemoteFiles:
             raise self._lost(f"a malformed reply {reply[:80]!r}") from None
 
     def fstat(self, handle: int) -> RemoteStat:
+        self._last_read = None  # a new look at the file: what was read before may have changed
         return self._stat(self._ask(b"FSTAT %d" % handle).split()[1:])
 
     def pread(self, handle: int, n: int, offset: int) -> bytes:
+        last = self._last_read
+        if last is not None and last[0] == handle and last[1] <= offset and offset + n <= last[1] + len(last[2]):
+            start = offset - last[1]
+            return last[2][start:start + n]
+        data = self._pread(handle, n, offset)
+        self._last_read = (handle, offset, data)
+        return data
+
+    def _pread(self, handle: int, n: int, offset: int) -> bytes:
         parts = []
         while n > 0:  # one READ returns at most MAX_READ bytes
             reply = self._ask(b"READ %d %d %d" % (handle, offset, min(n, MAX_READ)))
@@ -266,6 +291,8 @@ class RemoteFiles:
         return b"".join(parts)
 
     def close(self, handle: int) -> None:
+        if self._last_read is not None and self._last_read[0] == handle:
+            self._last_read = None
         if self._proc is not None:
             try:
                 self._ask(b"CLOSE %d" % handle)
