@@ -4,6 +4,7 @@ OpenSSH server, through each remote end (agentmon's file server and the POSIX sh
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,14 +37,18 @@ def run(log: Path, events: int, workdir: Path, say) -> None:
                             "--remote-agentmon", remote_agentmon], env=env, check=True, capture_output=True)
             seconds = time.perf_counter() - start
             latency = _latency(sshd, workdir / f"latency-{mode}", remote_agentmon)
+            crowded = _latency(sshd, workdir / f"latency-{mode}-500", remote_agentmon, others=500)
             say(f"remote  {events:,} events ({size_mb:.0f} MB) over loopback ssh, {mode} remote end: {seconds:.2f} s = "
                 f"{events / seconds:,.0f} events/s (target >= 50,000); append-to-commit median of 20 "
-                f"{latency * 1e3:.0f} ms (target <= 1000)")
+                f"{latency * 1e3:.0f} ms, {crowded * 1e3:.0f} ms with 500 other files there (target <= 1000)")
 
 
-def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: int = 20) -> float:
+def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: int = 20, others: int = 0) -> float:
     logs = workdir / "logs"
     logs.mkdir(parents=True)
+    for i in range(others):  # files that do not change: a pass must not ask the host about each
+        (logs / f"other-{i}.jsonl").write_bytes(b'{"event":"tool_call","ts":1780000000,"agent":"a","task":"t",'
+                                                b'"tool":"x","ok":true}\n')
     log = logs / "live.jsonl"
     log.write_bytes(b"")
     db = workdir / "latency.db"
@@ -52,8 +57,21 @@ def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: i
         follower = RemoteFollower(store, Remote(ALIAS), [sshd.url(logs)], remote_agentmon=remote_agentmon or None)
         worker = threading.Thread(target=follower.run, args=(stop,), daemon=True)
         worker.start()
+        deadline = time.monotonic() + 120
+        while _lines(db) < others and time.monotonic() < deadline:  # the first pass reads them all
+            time.sleep(0.1)
         time.sleep(1.0)
         latency = append_to_commit(log, db, samples)
         stop.set()
         worker.join(timeout=10)
     return latency
+
+
+def _lines(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT lines FROM ingest_totals").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
