@@ -2,8 +2,10 @@
 its agent.
 
 A client retries an export whose answer it did not get, so the receiver may see a span twice:
-`otel_seen` remembers every span and record. Child spans end, and are exported, before their
-`invoke_agent` parent names the agent: until it does, their events wait in `otel_pending`.
+`otel_seen` remembers each span and record for two days (a retry comes within minutes; a Collector's
+persistent queue replays within hours), and then forgets it, or it would grow with every span ever
+received. Child spans end, and are exported, before their `invoke_agent` parent names the agent:
+until it does, their events wait in `otel_pending`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,25 @@ import time
 import msgspec
 
 from agentmon.events import Event
+from agentmon.sources.otlp import time_prefix
 from agentmon.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
+SEEN_KEEP_SECONDS = 2 * 86400
+FORGET_AT_ONCE = 5000  # spans forgotten per commit at most: a long-unpruned table is trimmed a step a time
+
+
+def forget_old_spans(conn: sqlite3.Connection, now: float) -> int:
+    """Forget the spans and records seen first, and timed, more than SEEN_KEEP_SECONDS ago; return
+    how many. Keys begin with their span's (or record's) time, so the old ones are a range of the
+    primary key: no second index to keep up at every insert. One that came late keeps its two days."""
+    cutoff = now - SEEN_KEEP_SECONDS
+    forgotten = 0
+    for kind in ("s", "l"):  # spans, log records (agentmon.sources.otlp)
+        forgotten += conn.execute(
+            "DELETE FROM otel_seen WHERE key IN (SELECT key FROM otel_seen WHERE key > ? AND key < ? AND at < ?"
+            " LIMIT ?)", (kind, kind + time_prefix(cutoff), cutoff, FORGET_AT_ONCE)).rowcount
+    return forgotten
 
 
 def otel_events(conn: sqlite3.Connection, mapped: list) -> list:

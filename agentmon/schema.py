@@ -206,3 +206,4 @@ def m011_boots(db: sqlite_utils.Database) -> None:
         CREATE TABLE boots (host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
         CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
     """)
+

@@ -22,7 +22,7 @@ from pathlib import Path
 from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
 from agentmon.follow_ups import changed_follow_ups
 from agentmon.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
-from agentmon.otel_traces import otel_events
+from agentmon.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events
 from agentmon.sources.otlp import Mapped
 from agentmon.sql import in_chunks
 from agentmon.pricing import Pricer
@@ -152,6 +152,7 @@ class Store:
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
         self._data_version = None  # when another connection commits, the task states above may be stale
+        self._forget_spans_at = 0.0  # when to forget the OpenTelemetry spans seen long ago next
         self._agent_spans: dict[str, list[float]] = {}
         self._commit_lock = threading.RLock()
         self._upsert_sql = {name: _upsert_sql(name) for name in AGGREGATES}
@@ -253,6 +254,10 @@ class Store:
             events = batch.events
             if batch.otel:
                 events = events + otel_events(conn, batch.otel)
+                now = time.time()
+                if now >= self._forget_spans_at:  # every ten minutes; at once while a backlog remains
+                    more = forget_old_spans(conn, now) >= FORGET_AT_ONCE
+                    self._forget_spans_at = now if more else now + 600
             self._apply_events(events, batch.host)
             if batch.close_idle:  # after the batch's own events: a task that just had one is not idle
                 self._apply_events(self._idle_ends(*batch.close_idle))

@@ -223,3 +223,39 @@ def test_claude_code_log_events_as_otlp_json(receiver, db):
     row = sqlite3.connect(db).execute(
         "SELECT tool_calls, tool_errors, confirmations, rejections FROM tasks WHERE task = 'p-json'").fetchone()
     assert row == (1, 1, 1, 0)
+
+
+def test_spans_are_remembered_two_days_then_forgotten_a_step_at_a_time(db):
+    """`otel_seen` would grow with every span ever received: a span first seen, and timed, more than
+    two days ago is forgotten (a retry comes within minutes); one that arrived late keeps its two
+    days; a long-unpruned table is trimmed 5,000 keys a commit."""
+    import sqlite3
+    import time
+    from agentmon.otel_traces import SEEN_KEEP_SECONDS
+    from agentmon.sources.otlp import parse_json_line, time_prefix
+    from agentmon.store import Batch
+    now = time.time()
+    old = now - SEEN_KEEP_SECONDS - 3600
+
+    def span(span_id: str, at: float) -> bytes:
+        return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{
+            "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": span_id, "name": "execute_tool search",
+            "startTimeUnixNano": str(int(at * 1e9)), "endTimeUnixNano": str(int(at * 1e9) + 1000),
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}}]}]}]}]}).encode()
+
+    with Store(db) as store:
+        store.commit(Batch(otel=parse_json_line(span("00000000000000aa", old))))  # old, and seen long ago
+        store.commit(Batch(otel=parse_json_line(span("00000000000000bb", old))))  # old, but seen just now
+        store.commit(Batch(otel=parse_json_line(span("00000000000000cc", now))))
+        conn = store.conn
+        conn.execute("UPDATE otel_seen SET at = ? WHERE key LIKE '%aa'", (old,))
+        conn.executemany("INSERT INTO otel_seen VALUES (?, ?)",  # 12,000 more from a table never pruned
+                         [(f"s{time_prefix(old - i)}:backlog:{i}", old) for i in range(12_000)])
+    remembered = lambda: {k[-2:] for (k,) in sqlite3.connect(db).execute("SELECT key FROM otel_seen")}  # noqa: E731
+    counts = []
+    for i in range(4):
+        with Store(db) as store:  # a new writer forgets at its first OpenTelemetry commit, then as needed
+            store.commit(Batch(otel=parse_json_line(span(f"{i:016x}", now))))
+        counts.append(sqlite3.connect(db).execute("SELECT count(*) FROM otel_seen").fetchone()[0])
+    assert counts == [12_003 + 1 - 5_000, 7_004 + 1 - 5_000, 2 + 3, 2 + 4]  # bb, cc and the four new
+    assert {"bb", "cc"} <= remembered() and "aa" not in remembered()

@@ -154,7 +154,7 @@ def records_from_json(doc: dict) -> Iterator[Record]:
                 yield Record(name, ts, attrs, service, key)
 
 
-def _time_prefix(ts: float) -> str:
+def time_prefix(ts: float) -> str:
     """Keys start with their time so that a request's keys land together at the end of the
     `otel_seen` index: random keys dirtied a page each, and writing those pages was a third of
     the commit. Deterministic, so a retried span or record gets the same key."""
@@ -162,7 +162,7 @@ def _time_prefix(ts: float) -> str:
 
 
 def _record_key(ts: float, data: bytes) -> str:
-    return f"l{_time_prefix(ts)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
+    return f"l{time_prefix(ts)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
 
 
 # --- the mapping ----------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def map_span(span: Span) -> Mapped:
     op = _operation(span)
     task = span.trace_id
     agent = str(a.get("gen_ai.agent.name") or "")
-    out = Mapped(f"s{_time_prefix(span.start)}:{span.trace_id}:{span.span_id}", [])
+    out = Mapped(f"s{time_prefix(span.start)}:{span.trace_id}:{span.span_id}", [])
     events: list = []
     if op == "invoke_agent":
         agent = agent or span.service or "unknown-agent"
