@@ -86,6 +86,7 @@ class RemoteFiles:
         self._last_read: tuple[int, int, bytes] | None = None  # (handle, offset, data)
         self.missing: list[str] = []  # the roots the last listing did not find
         self._proc: subprocess.Popen | None = None
+        self._shut = False  # see shut
         self._buf = bytearray()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
 
@@ -96,6 +97,8 @@ class RemoteFiles:
         return self._proc is not None
 
     def connect(self) -> None:
+        if self._shut:
+            raise ConnectionLost(f"{self.host}: closed")
         r = self.remote
         cmd = [*ssh_command(), *SSH_OPTIONS, "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}"]
         if r.port is not None:
@@ -108,6 +111,9 @@ class RemoteFiles:
         self._forget_answers()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       bufsize=0, start_new_session=True)  # ^C in the TUI is not for ssh
+        if self._shut:  # shut while ssh was starting: it found no connection to cut
+            self.disconnect()
+            raise ConnectionLost(f"{self.host}: closed")
         threading.Thread(target=self._read_stderr, args=(self._proc,), daemon=True).start()
         hello = self._line(self.connect_timeout * 2 + 5).split()
         if hello[:2] != [b"AGENTMON-FILES", b"1"]:
@@ -116,6 +122,11 @@ class RemoteFiles:
                                  f"(said {b' '.join(hello)[:80]!r})")
         self.mode = hello[2].decode() if len(hello) > 2 else "?"
         self.boot_id = hello[3].decode() if len(hello) > 3 and hello[3] != b"-" else None
+
+    def shut(self) -> None:
+        """Disconnect for good, from another thread too: a connection being made is cut as it starts."""
+        self._shut = True
+        self.disconnect()
 
     def disconnect(self) -> None:
         self._forget_answers()  # handles are numbered anew on the next connection

@@ -141,6 +141,6 @@ class Followers:
         """Stop now: cutting the links wakes a thread waiting on a slow host; then wait for each to finish."""
         self.stop.set()
         for follower in self.followers:
-            follower.fs.disconnect()
+            follower.fs.shut()
         for thread in self.threads:
             thread.join(timeout)
