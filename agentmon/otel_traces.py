@@ -5,7 +5,8 @@ A client retries an export whose answer it did not get, so the receiver may see 
 `otel_seen` remembers each span and record for two days (a retry comes within minutes; a Collector's
 persistent queue replays within hours), and then forgets it, or it would grow with every span ever
 received. Child spans end, and are exported, before their `invoke_agent` parent names the agent:
-until it does, their events wait in `otel_pending`.
+until it does, their events wait in `otel_pending`; a trace whose agent span never comes (some
+instrumentation makes none) is let go after five minutes as a task of its service.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import time
 
 import msgspec
 
-from agentmon.events import Event
-from agentmon.sources.otlp import time_prefix
+from agentmon.events import Event, TaskEnd, TaskStart
+from agentmon.sources.otlp import UNKNOWN_AGENT, time_prefix
 from agentmon.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
 SEEN_KEEP_SECONDS = 2 * 86400
+WAIT_SECONDS = 5 * 60  # a trace's spans wait this long after the last of them for its invoke_agent span
 FORGET_AT_ONCE = 5000  # spans forgotten per commit at most: a long-unpruned table is trimmed a step a time
 
 
@@ -35,6 +37,34 @@ def forget_old_spans(conn: sqlite3.Connection, now: float) -> int:
             "DELETE FROM otel_seen WHERE key IN (SELECT key FROM otel_seen WHERE key > ? AND key < ? AND at < ?"
             " LIMIT ?)", (kind, kind + time_prefix(cutoff), cutoff, FORGET_AT_ONCE)).rowcount
     return forgotten
+
+
+def traces_waited_out(conn: sqlite3.Connection, now: float) -> list:
+    """The events of traces whose spans have waited WAIT_SECONDS with no invoke_agent span come to
+    name their agent (instrumentation that makes `chat` and `execute_tool` spans but no agent span):
+    each such trace becomes a task of its first span's service, outcome unknown, from its first
+    event to its last. Later spans of the trace join it; an invoke_agent span that comes even later
+    starts a task of its own agent."""
+    stale = [t for (t,) in conn.execute("SELECT trace_id FROM otel_pending GROUP BY trace_id HAVING max(at) < ?",
+                                        (now - WAIT_SECONDS,))]
+    if not stale:
+        return []
+    by_trace: dict[str, list] = {}
+    for trace, blob in in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", stale):
+        by_trace.setdefault(trace, []).append(_event_decoder.decode(blob))
+    events, named = [], []
+    for trace, waited in by_trace.items():
+        waited.sort(key=lambda ev: ev.ts)
+        agent = waited[0].agent if waited[0].agent != "?" else UNKNOWN_AGENT  # "?": waited before agents were kept
+        first, last = waited[0].ts, max(ev.ts for ev in waited)
+        events.append(TaskStart(ts=first, agent=agent, task=trace))
+        events += [msgspec.structs.replace(ev, agent=agent) for ev in waited]
+        events.append(TaskEnd(ts=last, agent=agent, task=trace, outcome="unknown",
+                              reason="its trace has no invoke_agent span"))
+        named.append((trace, agent))
+    conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named)
+    in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", stale)
+    return events
 
 
 def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
@@ -59,10 +89,10 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
     for ev in agentless:
         agent = known.get(ev.task)
         if agent is None:
-            waiting.append((ev.task, msgspec.json.encode(ev)))
+            waiting.append((ev.task, msgspec.json.encode(ev), now))
         else:
             events.append(msgspec.structs.replace(ev, agent=agent))
-    conn.executemany("INSERT INTO otel_pending VALUES (?, ?)", waiting)
+    conn.executemany("INSERT INTO otel_pending VALUES (?, ?, ?)", waiting)
     released = in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", list(named))
     if released:
         events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=named[trace])

@@ -207,3 +207,10 @@ def m011_boots(db: sqlite_utils.Database) -> None:
         CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
     """)
 
+
+
+@migrations()
+def m012_pending_since(db: sqlite_utils.Database) -> None:
+    """When each waiting span arrived: a trace that never gets its invoke_agent span is let go after a
+    while, as a task of its service (agentmon.otel_traces). Those waiting from before are let go at once."""
+    db.execute("ALTER TABLE otel_pending ADD COLUMN at REAL NOT NULL DEFAULT 0")

@@ -22,7 +22,7 @@ from pathlib import Path
 from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
 from agentmon.follow_ups import changed_follow_ups
 from agentmon.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
-from agentmon.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events
+from agentmon.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
 from agentmon.sources.otlp import Mapped
 from agentmon.sql import in_chunks
 from agentmon.pricing import Pricer
@@ -31,7 +31,7 @@ from agentmon.taskstate import (
 )
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 11  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 12  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
 
 class AgentmonError(Exception):
@@ -73,7 +73,8 @@ class Batch:
     host: str = ""  # where the events come from: '' this machine, else a remote source's host
     # (agent prefix, idle seconds, now): end, unlabeled, the open tasks of agents named `prefix…`
     # (sources that never say when a task is over) that have had no event for that long.
-    # Idempotent: the end is a pure function of the task's last event.
+    # Idempotent: the end is a pure function of the task's last event. OpenTelemetry traces that
+    # waited too long for their invoke_agent span are let go then too (agentmon.otel_traces).
     close_idle: tuple[str, float, float] | None = None
 
 
@@ -260,7 +261,7 @@ class Store:
                     self._forget_spans_at = now if more else now + 600
             self._apply_events(events, batch.host)
             if batch.close_idle:  # after the batch's own events: a task that just had one is not idle
-                self._apply_events(self._idle_ends(*batch.close_idle))
+                self._apply_events(traces_waited_out(conn, batch.close_idle[2]) + self._idle_ends(*batch.close_idle))
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:

@@ -259,3 +259,50 @@ def test_spans_are_remembered_two_days_then_forgotten_a_step_at_a_time(db):
         counts.append(sqlite3.connect(db).execute("SELECT count(*) FROM otel_seen").fetchone()[0])
     assert counts == [12_003 + 1 - 5_000, 7_004 + 1 - 5_000, 2 + 3, 2 + 4]  # bb, cc and the four new
     assert {"bb", "cc"} <= remembered() and "aa" not in remembered()
+
+
+def test_a_trace_without_an_agent_span_becomes_a_task_of_its_service(receiver, db):
+    """Instrumentation that makes `chat` and `execute_tool` spans but no `invoke_agent` span: after five
+    minutes with no agent named, each trace is a task of its service, outcome unknown; a later span of
+    the trace joins that task."""
+    import time
+    from agentmon.otel_traces import WAIT_SECONDS
+    provider = trace_sdk.TracerProvider(resource=Resource.create({"service.name": "llm-app"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+        endpoint=f"http://127.0.0.1:{receiver.server_port}/v1/traces")))
+    tracer = provider.get_tracer("no-agent-span")
+    for i in range(3):
+        with tracer.start_as_current_span("handle request"):  # the app's own root span, no GenAI operation
+            with tracer.start_as_current_span("chat claude-haiku-4-5") as chat:
+                chat.set_attribute("gen_ai.operation.name", "chat")
+                chat.set_attribute("gen_ai.request.model", "claude-haiku-4-5")
+                chat.set_attribute("gen_ai.usage.input_tokens", 300)
+                chat.set_attribute("gen_ai.usage.output_tokens", 40)
+            with tracer.start_as_current_span("execute_tool search") as tool:
+                tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                tool.set_attribute("gen_ai.tool.name", "search")
+                if i == 0:
+                    tool.set_status(Status(StatusCode.ERROR, "timeout"))
+                trace_id = tool.get_span_context().trace_id
+    provider.force_flush()
+    provider.shutdown()
+    assert "llm-app" not in agents(db)  # waiting for an invoke_agent span that may still come
+    housekeeping = lambda at: receiver.store.close_idle_tasks("claude-code:", 1800, at)  # noqa: E731  (every 30 s)
+    with receiver.commit_lock:
+        housekeeping(time.time() + WAIT_SECONDS - 30)
+    assert "llm-app" not in agents(db)
+    with receiver.commit_lock:
+        housekeeping(time.time() + WAIT_SECONDS + 1)
+    a = agents(db)["llm-app"]
+    assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (3, 3, 3, 1)
+    assert (a["input_tokens"], a["output_tokens"]) == (900, 120) and a["cost_usd"] > 0
+    late = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "llm-app"}}]},
+            "scopeSpans": [{"spans": [{"traceId": f"{trace_id:032x}", "spanId": "00000000000000ff", "name": "chat",
+                                       "startTimeUnixNano": str(time.time_ns()), "endTimeUnixNano": str(time.time_ns()),
+                                       "attributes": [
+                                           {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                           {"key": "gen_ai.request.model", "value": {"stringValue": "claude-haiku-4-5"}},
+                                           {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}}]}]}]}]}
+    assert post(receiver, "/v1/traces", json.dumps(late).encode(), "application/json").status == 200
+    a = agents(db)["llm-app"]
+    assert (a["tasks"], a["output_tokens"]) == (3, 125)  # in the trace's task, at once

@@ -20,7 +20,7 @@ from agentmon.events import (
 from agentmon.sources import BadLine
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
-AGENT_PENDING = "?"  # the agent of an event whose trace has not named one yet
+UNKNOWN_AGENT = "unknown-agent"
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES = {"success", "failure", "abandoned", "unknown"}
@@ -194,7 +194,7 @@ def map_span(span: Span) -> Mapped:
     out = Mapped(f"s{time_prefix(span.start)}:{span.trace_id}:{span.span_id}", [])
     events: list = []
     if op == "invoke_agent":
-        agent = agent or span.service or "unknown-agent"
+        agent = agent or span.service or UNKNOWN_AGENT
         outcome = str(a.get("agentmon.task.outcome") or ("failure" if span.error else "success"))
         if outcome not in OUTCOMES:
             outcome = "failure" if span.error else "success"
@@ -233,8 +233,8 @@ def map_span(span: Span) -> Mapped:
     for ev in events:
         if ev.agent:
             out.events.append(ev)
-        else:  # named when its trace's invoke_agent span is seen (agentmon.otel_traces); a valid name till then
-            out.agentless.append(msgspec.structs.replace(ev, agent=AGENT_PENDING))
+        else:  # named when its trace's invoke_agent span is seen (agentmon.otel_traces); its service till then
+            out.agentless.append(msgspec.structs.replace(ev, agent=span.service or UNKNOWN_AGENT))
     return out
 
 
