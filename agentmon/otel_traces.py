@@ -6,7 +6,7 @@ A client retries an export whose answer it did not get, so the receiver may see 
 persistent queue replays within hours), and then forgets it, or it would grow with every span ever
 received. Child spans end, and are exported, before their `invoke_agent` parent names the agent:
 until it does, their events wait in `otel_pending`; a trace whose agent span never comes (some
-instrumentation makes none) is let go after five minutes as a task of its service.
+instrumentation makes none) is let go after the idle timeout as a task of its service.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from agentmon.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
 SEEN_KEEP_SECONDS = 2 * 86400
-WAIT_SECONDS = 5 * 60  # a trace's spans wait this long after the last of them for its invoke_agent span
 FORGET_AT_ONCE = 5000  # spans forgotten per commit at most: a long-unpruned table is trimmed a step a time
 
 
@@ -39,13 +38,14 @@ def forget_old_spans(conn: sqlite3.Connection, now: float) -> int:
     return forgotten
 
 
-def traces_waited_out(conn: sqlite3.Connection, now: float) -> list:
-    """The events of traces whose spans have waited WAIT_SECONDS with no invoke_agent span come to
-    name their agent (instrumentation that makes `chat` and `execute_tool` spans but no agent span):
-    each such trace becomes a task of its first span's service, outcome unknown, from its first
-    event to its last. Later spans of the trace join it; an invoke_agent span that comes even later
-    starts a task of its own agent."""
-    cutoff = now - WAIT_SECONDS  # only the rows that old are read (an index), not all that wait
+def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float) -> list:
+    """The events of traces whose spans have waited `wait_seconds` (the idle timeout, 30 minutes:
+    an agent's task may run long between spans) since the last of them with no invoke_agent span
+    come to name their agent, as with instrumentation that makes `chat` and `execute_tool` spans
+    but no agent span: each such trace becomes a task of its first span's service, outcome unknown,
+    from its first event to its last. Later spans of the trace join it; an invoke_agent span that
+    comes even later starts a task of its own agent."""
+    cutoff = now - wait_seconds  # only the rows that old are read (an index), not all that wait
     stale = [t for (t,) in conn.execute(
         "SELECT DISTINCT trace_id FROM otel_pending o INDEXED BY otel_pending_by_time WHERE at < ? AND NOT EXISTS"
         " (SELECT 1 FROM otel_pending n WHERE n.trace_id = o.trace_id AND n.at >= ?)", (cutoff, cutoff))]

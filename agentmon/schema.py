@@ -211,7 +211,7 @@ def m011_boots(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m012_pending_since(db: sqlite_utils.Database) -> None:
-    """When each waiting span arrived: a trace that never gets its invoke_agent span is let go after a
-    while, as a task of its service (agentmon.otel_traces). Those waiting from before are let go at once."""
+    """When each waiting span arrived: a trace that never gets its invoke_agent span is let go after the
+    idle timeout, as a task of its service (agentmon.otel_traces). Those waiting from before go at once."""
     db.execute("ALTER TABLE otel_pending ADD COLUMN at REAL NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX otel_pending_by_time ON otel_pending (at)")

@@ -261,7 +261,8 @@ class Store:
                     self._forget_spans_at = now if more else now + 600
             self._apply_events(events, batch.host)
             if batch.close_idle:  # after the batch's own events: a task that just had one is not idle
-                self._apply_events(traces_waited_out(conn, batch.close_idle[2]) + self._idle_ends(*batch.close_idle))
+                _, idle_seconds, now = batch.close_idle
+                self._apply_events(traces_waited_out(conn, now, idle_seconds) + self._idle_ends(*batch.close_idle))
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:

@@ -262,11 +262,11 @@ def test_spans_are_remembered_two_days_then_forgotten_a_step_at_a_time(db):
 
 
 def test_a_trace_without_an_agent_span_becomes_a_task_of_its_service(receiver, db):
-    """Instrumentation that makes `chat` and `execute_tool` spans but no `invoke_agent` span: after five
-    minutes with no agent named, each trace is a task of its service, outcome unknown; a later span of
-    the trace joins that task."""
+    """Instrumentation that makes `chat` and `execute_tool` spans but no `invoke_agent` span: after the
+    idle timeout with no agent named, each trace is a task of its service, outcome unknown; a later span
+    of the trace joins that task."""
     import time
-    from agentmon.otel_traces import WAIT_SECONDS
+    idle = 1800
     provider = trace_sdk.TracerProvider(resource=Resource.create({"service.name": "llm-app"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
         endpoint=f"http://127.0.0.1:{receiver.server_port}/v1/traces")))
@@ -287,12 +287,12 @@ def test_a_trace_without_an_agent_span_becomes_a_task_of_its_service(receiver, d
     provider.force_flush()
     provider.shutdown()
     assert "llm-app" not in agents(db)  # waiting for an invoke_agent span that may still come
-    housekeeping = lambda at: receiver.store.close_idle_tasks("claude-code:", 1800, at)  # noqa: E731  (every 30 s)
+    housekeeping = lambda at: receiver.store.close_idle_tasks("claude-code:", idle, at)  # noqa: E731  (every 30 s)
     with receiver.commit_lock:
-        housekeeping(time.time() + WAIT_SECONDS - 30)
+        housekeeping(time.time() + idle - 30)
     assert "llm-app" not in agents(db)
     with receiver.commit_lock:
-        housekeeping(time.time() + WAIT_SECONDS + 1)
+        housekeeping(time.time() + idle + 1)
     a = agents(db)["llm-app"]
     assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (3, 3, 3, 1)
     assert (a["input_tokens"], a["output_tokens"]) == (900, 120) and a["cost_usd"] > 0
