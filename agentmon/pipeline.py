@@ -6,6 +6,7 @@ The CLI, the TUI and (later) the OTLP receiver all drive this one class.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ class Ingester:
         self.backlog = 0  # bytes the last scan found unread (see PARALLEL_BYTES)
         self.parallel_bytes = PARALLEL_BYTES
         self._bulk = False  # this drain has a large backlog and no commit process yet
+        # Set, a drain stops between chunks (a first read of gigabytes must not hold up quitting the
+        # monitor or stopping a service); what it read is committed, the rest read next time.
+        self.stop = threading.Event()
         self._seen: tuple[str | None, float] = (None, 0.0)  # the boot id and time last told the store
         self.batch = Batch(host=fs.host)
         self._load()
@@ -317,6 +321,8 @@ class Ingester:
             # agent-*.jsonl beside them): a subagent's lines belong to the prompt that launched them.
             for file_id in [t.id for t in sorted(self.tracked.values(), key=_subagents_last)]:
                 t = self.tracked.get(file_id)  # a conflicting commit reloads them all
+                if self.stop.is_set():
+                    break  # what was read is committed below; the rest is the next run's
                 if t is not None:
                     self._drain_file(t)
             self.flush()
@@ -344,7 +350,7 @@ class Ingester:
         fd = t.fd if t.fd is not None else self._fd(t, t.path)
         if fd is None:
             return
-        while True:
+        while not self.stop.is_set() or final:
             if listed:  # found and checked by this pass's scan, moments ago: read up to what it saw
                 (size, mtime), listed = listed, ()
             else:

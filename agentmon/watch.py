@@ -19,6 +19,7 @@ from agentmon.pipeline import Ingester
 def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
            force_polling: bool | None = None, on_pass: Callable[[Ingester], None] | None = None) -> None:
     """Ingest until `stop` is set; `on_pass` runs after every pass (for status displays)."""
+    ingester.stop = stop  # a long first read stops too
     ingester.run_once()
     if on_pass:
         on_pass(ingester)

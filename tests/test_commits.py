@@ -205,3 +205,33 @@ def test_a_batch_the_commit_process_cannot_take_is_committed_here(tmp_path):
         finally:
             child.close()
     assert totals(db) == {"lines": 1, "quarantined": 0, "tool_calls": 1}
+
+
+def test_a_long_read_stops_when_asked_and_the_next_goes_on_from_there(tmp_path):
+    """Quitting the monitor, or stopping a service, during a first read of a large directory: the
+    drain stops at the next chunk, commits what it read, and the next run reads exactly the rest."""
+    class StopHalfway:
+        """Set once the drain has asked `checks` times (it asks before each file and each chunk)."""
+
+        def __init__(self, checks: int):
+            self.checks = checks
+
+        def is_set(self) -> bool:
+            self.checks -= 1
+            return self.checks < 0
+
+    projects = tmp_path / "projects"
+    transcripts(projects, 2 * PARALLEL_BYTES)  # ~560 files: a commit process too
+    ingest([projects], tmp_path / "clean.db", parallel=False)
+    db = tmp_path / "agentmon.db"
+    with Store(db) as store:
+        ingester = Ingester(store, [projects], clock=lambda: NOW)
+        ingester.stop = StopHalfway(500)
+        ingester.run_once()
+        ingester.close()
+    with sqlite3.connect(db) as conn:
+        lines = conn.execute("SELECT lines FROM ingest_totals").fetchone()[0]
+    assert 0 < lines < sum(1 for p in projects.rglob("*.jsonl") for _ in p.open("rb"))
+    with Store(db) as store:
+        Ingester(store, [projects], clock=lambda: NOW).run_once()
+    assert dump(db) == dump(tmp_path / "clean.db")

@@ -53,6 +53,7 @@ class RemoteFollower:
 
     def run(self, stop: threading.Event) -> None:
         """Follow until `stop` is set."""
+        self.ingester.stop = stop  # a long first read of the host's logs stops too
         attempt = 0
         try:
             while not stop.is_set():
