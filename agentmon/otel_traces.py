@@ -49,11 +49,9 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
     stale = [t for (t,) in conn.execute(
         "SELECT DISTINCT trace_id FROM otel_pending o INDEXED BY otel_pending_by_time WHERE at < ? AND NOT EXISTS"
         " (SELECT 1 FROM otel_pending n WHERE n.trace_id = o.trace_id AND n.at >= ?)", (cutoff, cutoff))]
-    if not stale:
-        return []
     by_trace: dict[str, list] = {}
-    for trace, blob in in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", stale):
-        by_trace.setdefault(trace, []).append(_event_decoder.decode(blob))
+    for trace, ev in _take_waiting(conn, stale):
+        by_trace.setdefault(trace, []).append(ev)
     events, named = [], []
     for trace, waited in by_trace.items():
         waited.sort(key=lambda ev: ev.ts)
@@ -65,8 +63,17 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
                               reason="its trace has no invoke_agent span"))
         named.append((trace, agent))
     conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named)
-    in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", stale)
     return events
+
+
+def _take_waiting(conn: sqlite3.Connection, traces: list[str]) -> list[tuple[str, Event]]:
+    """The waiting events of these traces, taken out of otel_pending."""
+    if not traces:
+        return []
+    rows = in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", traces)
+    if rows:  # most traces named in a request had nothing waiting: no delete for them
+        in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in rows}))
+    return [(trace, _event_decoder.decode(blob)) for trace, blob in rows]
 
 
 def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
@@ -95,9 +102,5 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
         else:
             events.append(msgspec.structs.replace(ev, agent=agent))
     conn.executemany("INSERT INTO otel_pending VALUES (?, ?, ?)", waiting)
-    released = in_chunks(conn, "SELECT trace_id, event FROM otel_pending WHERE trace_id IN ({})", list(named))
-    if released:
-        events += [msgspec.structs.replace(_event_decoder.decode(blob), agent=named[trace])
-                   for trace, blob in released]
-        in_chunks(conn, "DELETE FROM otel_pending WHERE trace_id IN ({})", list({t for t, _ in released}))
+    events += [msgspec.structs.replace(ev, agent=named[trace]) for trace, ev in _take_waiting(conn, list(named))]
     return events

@@ -65,7 +65,7 @@ class Ingester:
                  eval_pass_values: tuple[str, ...] = inspect_ai.PASSING, fs=LOCAL,
                  rename_agent: Callable[[str], str] | None = None):
         self.store = store
-        # Where batches commit: here, or in a second process while this one parses (see drain).
+        # Where batches commit: here, or in a second process while this one parses (see _add_chunk).
         self.commits = InlineCommits(store)
         self.fs = fs  # where the files are: this machine, or a remote host (agentmon.remote)
         self.rename_agent = rename_agent  # --host-prefix: the agent names of this source, namespaced

@@ -178,9 +178,7 @@ class Store:
 
     def files(self) -> list[dict]:
         with self._commit_lock:
-            cur = self.conn.execute("SELECT * FROM files WHERE state = 'active'")
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur]
+            return _dicts(self.conn.execute("SELECT * FROM files WHERE state = 'active'"))
 
     def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, host: str = "") -> dict:
         """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
@@ -188,9 +186,8 @@ class Store:
             self.conn.execute(
                 "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time(), host))
-            cur = self.conn.execute("SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'",
-                                    (host, dev, ino))
-            return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+            return _dicts(self.conn.execute(
+                "SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'", (host, dev, ino)))[0]
 
     def saw_host(self, host: str, boot_id: str, now: float) -> None:
         """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.boot)."""
@@ -202,13 +199,12 @@ class Store:
         """Another host name's active record of this very file (the same boot of the same machine,
         device and inode), with `seen`, when that name was last read from."""
         with self._commit_lock:
-            cur = self.conn.execute(
+            rows = _dicts(self.conn.execute(
                 "SELECT f.*, b.seen FROM files f JOIN boots b ON b.host = f.host WHERE f.dev = ? AND f.ino = ?"
                 " AND f.state = 'active' AND f.host != ? AND b.boot_id = ? AND NOT EXISTS (SELECT 1 FROM files"
                 " g WHERE g.host = ? AND g.dev = f.dev AND g.ino = f.ino AND g.state = 'active') LIMIT 1",
-                (dev, ino, host, boot_id, host))
-            row = cur.fetchone()
-            return None if row is None else dict(zip([d[0] for d in cur.description], row))
+                (dev, ino, host, boot_id, host)))
+            return rows[0] if rows else None
 
     def update_file(self, file_id: int, **values) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -488,6 +484,11 @@ def _add(deltas: dict, agent: str, model: str, host: str, ts: float, first: int,
     for i, v in enumerate(values, first):
         if v:
             cur[i] += sign * v
+
+
+def _dicts(cur: sqlite3.Cursor) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur]
 
 
 def _sum_into(sums: dict, key: tuple, vec: list[int]) -> None:
