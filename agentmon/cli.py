@@ -13,16 +13,24 @@ from pathlib import Path
 import click
 
 from agentmon import __version__, config
-from agentmon.metrics import WINDOWS, snapshot
-from agentmon.store import AgentmonError, Store, connect
-from agentmon.tail import DEFAULT_MAX_LINE
+from agentmon.errors import AgentmonError
+from agentmon.ingest.tail import DEFAULT_MAX_LINE
+from agentmon.report.metrics import WINDOWS, snapshot
+from agentmon.store.writer import Store, connect
 from agentmon.text import literal
 
-db_option = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
-                         help="Database file [default: $AGENTMON_DB, else agentmon.toml's db, "
-                              "else agentmon.db in the user data dir].")
-window_option = click.option("--window", type=click.Choice(list(WINDOWS)), default="all", show_default=True,
-                             help="Count what happened in this last stretch of time.")
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Database file [default: $AGENTMON_DB, else agentmon.toml's db, else agentmon.db in the user data dir].",
+)
+window_option = click.option(
+    "--window",
+    type=click.Choice(list(WINDOWS)),
+    default="all",
+    show_default=True,
+    help="Count what happened in this last stretch of time.",
+)
 
 
 class Group(click.Group):
@@ -44,8 +52,11 @@ class Group(click.Group):
 
 @click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__)
-@click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="agentmon.toml to use [default: $AGENTMON_CONFIG, ./agentmon.toml, the user config dir].")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="agentmon.toml to use [default: $AGENTMON_CONFIG, ./agentmon.toml, the user config dir].",
+)
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """agentmon: are your AI agents in production actually working?
@@ -60,26 +71,46 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 def remote_options(command):
     """The options of commands that read ssh:// sources (docs/remote.md)."""
-    command = click.option("--connect-timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
-                           help="How long ssh may take to reach a host before it counts as down.")(command)
-    command = click.option("--host-prefix", is_flag=True, default=None,
-                           help="Name remote hosts' agents AGENT@HOST (when hosts reuse agent names).")(command)
-    return click.option("--remote-agentmon", metavar="COMMAND",
-                        help='What runs agentmon on ssh:// hosts [default: "agentmon"]; "" always uses the '
-                             "POSIX sh server.")(command)
+    command = click.option(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long ssh may take to reach a host before it counts as down.",
+    )(command)
+    command = click.option(
+        "--host-prefix",
+        is_flag=True,
+        default=None,
+        help="Name remote hosts' agents AGENT@HOST (when hosts reuse agent names).",
+    )(command)
+    return click.option(
+        "--remote-agentmon",
+        metavar="COMMAND",
+        help='What runs agentmon on ssh:// hosts [default: "agentmon"]; "" always uses the POSIX sh server.',
+    )(command)
 
 
 def _remote(cfg, host_prefix, remote_agentmon, connect_timeout) -> dict:
     agentmon_cmd = cfg.remote_agentmon if remote_agentmon is None else (remote_agentmon or None)
-    return {"host_prefix": cfg.host_prefix if host_prefix is None else host_prefix, "remote_agentmon": agentmon_cmd,
-            "connect_timeout": connect_timeout}
+    return {
+        "host_prefix": cfg.host_prefix if host_prefix is None else host_prefix,
+        "remote_agentmon": agentmon_cmd,
+        "connect_timeout": connect_timeout,
+    }
 
 
 @main.command()
 @click.argument("paths", nargs=-1)
 @db_option
-@click.option("--window", type=click.Choice(list(WINDOWS)), default="24h", show_default=True,
-              help="The window the screen starts in (w cycles it).")
+@click.option(
+    "--window",
+    type=click.Choice(list(WINDOWS)),
+    default="24h",
+    show_default=True,
+    help="The window the screen starts in (w cycles it).",
+)
 @click.option("--otlp", is_flag=True, help="Also receive OTLP/HTTP on 127.0.0.1 (see `agentmon serve`).")
 @click.option("--otlp-port", default=4318, show_default=True)
 @remote_options
@@ -92,12 +123,20 @@ def watch(paths, db, window, otlp, otlp_port, host_prefix, remote_agentmon, conn
     writing. It also only reads when another process already ingests.
     """
     from agentmon.tui.app import AgentmonApp
+
     cfg = config.load()
     sources = config.source_paths(list(paths), cfg)
-    AgentmonApp(config.db_path(db, cfg), sources.local, window=window,
-                otlp_port=otlp_port if otlp else None, idle_task_seconds=cfg.idle_minutes * 60,
-                limits_for=cfg.limits_for, poll=cfg.poll, remote=sources.remote,
-                remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout)).run()
+    AgentmonApp(
+        config.db_path(db, cfg),
+        sources.local,
+        window=window,
+        otlp_port=otlp_port if otlp else None,
+        idle_task_seconds=cfg.idle_minutes * 60,
+        limits_for=cfg.limits_for,
+        poll=cfg.poll,
+        remote=sources.remote,
+        remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
+    ).run()
 
 
 @main.command()
@@ -128,13 +167,18 @@ def label(agent, task, outcome, reason, db) -> None:
 
 
 @main.command()
-@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the simulated logs and database here [default: a temporary directory].")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the simulated logs and database here [default: a temporary directory].",
+)
 def demo(workdir) -> None:
     """Open the live monitor on a simulated fleet: no config, no network."""
     import tempfile
 
     from agentmon.tui.demo import DemoApp
+
     with tempfile.TemporaryDirectory(prefix="agentmon-demo-") as tmp:
         DemoApp(workdir or Path(tmp)).run()
 
@@ -143,38 +187,46 @@ def demo(workdir) -> None:
 @click.argument("paths", nargs=-1)
 @db_option
 @click.option("--follow", "-f", is_flag=True, help="Keep watching and ingest lines as they are written.")
-@click.option("--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True,
-              help="Longer lines are quarantined and skipped.")
+@click.option(
+    "--max-line-bytes", default=DEFAULT_MAX_LINE, show_default=True, help="Longer lines are quarantined and skipped."
+)
 @click.option("--wait", is_flag=True, help="Wait for another ingester of this database instead of refusing.")
 @click.option("--eval-agent", help="The agent of eval logs that do not name one (Inspect AI: eval.metadata.agent).")
 @remote_options
-def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, remote_agentmon,
-           connect_timeout) -> None:
+def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, remote_agentmon, connect_timeout) -> None:
     """Read every complete new line of the logs under PATHS into the database.
 
     PATHS are local files and directories, or ssh://[USER@]HOST[:PORT]/PATH and HOST:/PATH on other
     hosts, read through your ssh (docs/remote.md). Without PATHS: the `sources.paths` of
     agentmon.toml, else the Claude Code projects directories. Formats are told apart by content.
     """
-    from agentmon.pipeline import Ingester
+    from agentmon.ingest.ingester import Ingester
     from agentmon.remote import follow as remote
+
     cfg = config.load()
     sources = config.source_paths(list(paths), cfg)
     if not sources:
-        raise click.UsageError("no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects "
-                               "directory found")
+        raise click.UsageError(
+            "no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects directory found"
+        )
     db_file = config.db_path(db, cfg)
-    options = {"max_line": max_line_bytes, "idle_task_seconds": cfg.idle_minutes * 60, "eval_agent": eval_agent,
-               **({"eval_pass_values": cfg.eval_pass_values} if cfg.eval_pass_values else {})}
+    options = {
+        "max_line": max_line_bytes,
+        "idle_task_seconds": cfg.idle_minutes * 60,
+        "eval_agent": eval_agent,
+        **({"eval_pass_values": cfg.eval_pass_values} if cfg.eval_pass_values else {}),
+    }
     unreachable = []
     with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
-        ingester = Ingester(store, sources.local, keep_open=follow, extra_files=[config.labels_path(db_file)],
-                            **options)
+        ingester = Ingester(
+            store, sources.local, keep_open=follow, extra_files=[config.labels_path(db_file)], **options
+        )
         remote_options = {**_remote(cfg, host_prefix, remote_agentmon, connect_timeout), **options}
         hosts = []
         try:
             if follow:
-                from agentmon.watch import follow as follow_loop
+                from agentmon.ingest.watch import follow as follow_loop
+
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -185,9 +237,12 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
                 finally:
                     followers.close()
             else:
-                from agentmon.progress import Progress
-                hosts = [remote.RemoteFollower(store, host, roots, **remote_options)
-                         for host, roots in remote.group_by_host(sources.remote).items()]
+                from agentmon.ingest.progress import Progress
+
+                hosts = [
+                    remote.RemoteFollower(store, host, roots, **remote_options)
+                    for host, roots in remote.group_by_host(sources.remote).items()
+                ]
                 with Progress(lambda: [ingester.stats] + [h.ingester.stats for h in hosts]):
                     ingester.run_once()
                     for h in hosts:
@@ -198,8 +253,9 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         finally:
             ingester.close()
         all_stats = [ingester.stats] + [h.ingester.stats for h in hosts]
-        lines, events, bad, files = (sum(getattr(s, k) for s in all_stats)
-                                     for k in ("lines", "events", "quarantined", "files"))
+        lines, events, bad, files = (
+            sum(getattr(s, k) for s in all_stats) for k in ("lines", "events", "quarantined", "files")
+        )
         click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {store.path}", err=True)
         for s in all_stats:
             if s.last_error:
@@ -223,20 +279,45 @@ def status(db, window, as_json) -> None:
         click.echo(json.dumps(doc, indent=2))
         return
     ing = doc["ingest"]
-    click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · "
-               f"{ing['quarantined']} quarantined")
-    from agentmon.hosts import describe
+    click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · {ing['quarantined']} quarantined")
+    from agentmon.report.hosts import describe
+
     for h in doc["remote_sources"]:
         click.echo(f"host {literal(h['source'])}  {literal(describe(h))}")
-    rows = [("AGENT", "VERDICT", "TASKS", "SUCCESS", "AUTONOMY", "$/SUCCESS", "ESCAL", "TOOL-ERR",
-             "REJECT", "EVAL", "REASON")]
+    rows = [
+        (
+            "AGENT",
+            "VERDICT",
+            "TASKS",
+            "SUCCESS",
+            "AUTONOMY",
+            "$/SUCCESS",
+            "ESCAL",
+            "TOOL-ERR",
+            "REJECT",
+            "EVAL",
+            "REASON",
+        )
+    ]
     for a in doc["agents"]:
-        tasks = str(a["tasks"]) + "".join(f" ({a[k]} {word})" for k, word in (
-            ("unlabeled_tasks", "unlabeled"), ("pending_tasks", "pending")) if a[k])
-        rows.append((literal(a["agent"]), a["verdict"].upper(), tasks, _pct(a["task_success_rate"]),
-                     _pct(a["autonomy_rate"]), _usd(a["cost_per_successful_task"]), _pct(a["escalation_rate"]),
-                     _pct(a["tool_error_rate"]), _pct(a["confirmation_rejection_rate"]),
-                     _pct(a["eval_pass_rate"]), literal(a["reasons"][0] if a["reasons"] else "")))
+        tasks = str(a["tasks"]) + "".join(
+            f" ({a[k]} {word})" for k, word in (("unlabeled_tasks", "unlabeled"), ("pending_tasks", "pending")) if a[k]
+        )
+        rows.append(
+            (
+                literal(a["agent"]),
+                a["verdict"].upper(),
+                tasks,
+                _pct(a["task_success_rate"]),
+                _pct(a["autonomy_rate"]),
+                _usd(a["cost_per_successful_task"]),
+                _pct(a["escalation_rate"]),
+                _pct(a["tool_error_rate"]),
+                _pct(a["confirmation_rejection_rate"]),
+                _pct(a["eval_pass_rate"]),
+                literal(a["reasons"][0] if a["reasons"] else ""),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
@@ -247,12 +328,18 @@ def status(db, window, as_json) -> None:
 @main.command()
 @db_option
 @window_option
-@click.option("--csv", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="File to write, or - for stdout.")
+@click.option(
+    "--csv",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write, or - for stdout.",
+)
 @click.option("--by", type=click.Choice(["agent", "model", "hour"]), default="agent", show_default=True)
 def export(db, window, out, by) -> None:
     """Write a CSV snapshot of the metrics."""
-    from agentmon.export import rows, write_csv
+    from agentmon.report.export import rows, write_csv
+
     conn = connect(_db(db), readonly=True)
     header, body = rows(conn, by, window, limits_for=config.load().limits_for)
     if out == "-":
@@ -273,7 +360,8 @@ def serve(host, port, token, no_token, db) -> None:
     """Receive OpenTelemetry over OTLP/HTTP (/v1/traces, /v1/logs) into the database."""
     import ipaddress
 
-    from agentmon.serve import Receiver
+    from agentmon.ingest.receiver import Receiver
+
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -297,8 +385,13 @@ def serve(host, port, token, no_token, db) -> None:
 @main.command()
 @click.option("--suite", required=True, help="The eval suite to gate on.")
 @click.option("--agent", help="Only this agent [default: every agent that ran the suite].")
-@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=0.85, show_default=True,
-              help="The latest run's pass rate must reach this.")
+@click.option(
+    "--min-pass-rate",
+    type=click.FloatRange(0, 1),
+    default=0.85,
+    show_default=True,
+    help="The latest run's pass rate must reach this.",
+)
 @click.option("--no-regressions", is_flag=True, help="Fail when a case that passed in the previous run fails now.")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
@@ -308,18 +401,24 @@ def gate(suite, agent, min_pass_rate, no_regressions, as_json, db) -> None:
     A failing critical case always fails the gate. Ingest the eval logs first
     (`agentmon ingest evals/`).
     """
-    from agentmon.gate import gate as run_gate
-    from agentmon.gate import report
+    from agentmon.report.gate import gate as run_gate
+    from agentmon.report.gate import report
+
     conn = connect(_db(db), readonly=True)
     results = run_gate(conn, suite, agent, min_pass_rate, no_regressions)
     if not results:
-        click.echo(f"agentmon: no eval results for suite {suite!r}" + (f" of agent {agent!r}" if agent else ""),
-                   err=True)
+        click.echo(
+            f"agentmon: no eval results for suite {suite!r}" + (f" of agent {agent!r}" if agent else ""), err=True
+        )
         sys.exit(2)
     if as_json:
         failed = any(g.result == "fail" for g in results)
-        click.echo(json.dumps({"suite": suite, "result": "fail" if failed else "pass",
-                               "agents": [g.as_dict() for g in results]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"suite": suite, "result": "fail" if failed else "pass", "agents": [g.as_dict() for g in results]},
+                indent=2,
+            )
+        )
     else:
         click.echo(literal(report(results)))
     sys.exit(1 if any(g.result == "fail" for g in results) else 0)
@@ -339,7 +438,8 @@ def golden_export(agent, since, out, db) -> None:
     """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review."""
     import time as _time
 
-    from agentmon.golden import candidates, write
+    from agentmon.report.golden import candidates, write
+
     conn = connect(_db(db), readonly=True)
     start = _time.time() - WINDOWS[since] if since else None
     if out == "-":
@@ -357,6 +457,7 @@ def remote_files(check) -> None:
     if check:
         return
     from agentmon.remote.server import serve as serve_files
+
     serve_files()
 
 
@@ -367,8 +468,9 @@ def quarantine(db, limit) -> None:
     """List the quarantined lines: file, byte offset, reason and the line's start."""
     conn = connect(_db(db), readonly=True)
     (total,) = conn.execute("SELECT count(*) FROM quarantine").fetchone()
-    rows = conn.execute("SELECT path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?",
-                        (limit,)).fetchall()
+    rows = conn.execute(
+        "SELECT path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?", (limit,)
+    ).fetchall()
     for path, offset, reason, excerpt in reversed(rows):
         click.echo(f"{literal(path)}:{offset}: {literal(reason)}\n    {literal(excerpt[:120])}")
     shown = f", latest {len(rows)} shown" if total > len(rows) else ""
@@ -378,11 +480,16 @@ def quarantine(db, limit) -> None:
 @main.command()
 @click.option("--events", default=300_000, show_default=True, help="Events in the ingest run.")
 @click.option("--large", default=1_000_000, show_default=True, help="Stored events for the big status read.")
-@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write the logs and databases [default: a temporary directory].")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the logs and databases [default: a temporary directory].",
+)
 def bench(events, large, workdir) -> None:
     """Measure ingest throughput, peak memory and the cost of a status read."""
-    from agentmon.bench import run
+    from agentmon.bench.run import run
+
     run(events, large, workdir)
 
 

@@ -22,20 +22,31 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentmon.metrics import DEFAULT_LIMITS
+from agentmon.errors import AgentmonError
 from agentmon.remote import Remote, parse_source
-from agentmon.store import AgentmonError
-from agentmon.verdict import Limits
+from agentmon.report.metrics import DEFAULT_LIMITS
+from agentmon.report.verdict import Limits
 
 KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict}
 KNOWN_EVALS = {"pass_values": list}
-KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str,
-                 "host_prefix": bool}
-RATES = ("task_success_rate", "autonomy_rate", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
-         "eval_pass_rate")
-KNOWN_LIMITS = {**{r: (int, float) for r in RATES}, "min_tasks": int, "min_samples": int,
-                "cost_per_successful_task": (int, float), "infra_cost_per_task": (int, float), "success": str,
-                "require_no_follow_up": bool}
+KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str, "host_prefix": bool}
+RATES = (
+    "task_success_rate",
+    "autonomy_rate",
+    "escalation_rate",
+    "tool_error_rate",
+    "confirmation_rejection_rate",
+    "eval_pass_rate",
+)
+KNOWN_LIMITS = {
+    **{r: (int, float) for r in RATES},
+    "min_tasks": int,
+    "min_samples": int,
+    "cost_per_successful_task": (int, float),
+    "infra_cost_per_task": (int, float),
+    "success": str,
+    "require_no_follow_up": bool,
+}
 SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step")
 
 
@@ -72,6 +83,7 @@ def config_file() -> Path | None:
             raise AgentmonError(f"$AGENTMON_CONFIG names {path}, which is not a file")
         return path
     import platformdirs
+
     for path in (Path("agentmon.toml"), Path(platformdirs.user_config_dir("agentmon")) / "agentmon.toml"):
         if path.is_file():
             return path
@@ -94,7 +106,7 @@ def load() -> Config:
     if not all(isinstance(p, str) for p in paths):
         raise AgentmonError(f"{path}: sources.paths must be a list of strings")
     base = path.parent
-    resolve = lambda p: (base / Path(p).expanduser()).resolve()  # noqa: E731 - relative to the file
+    resolve = lambda p: (base / Path(p).expanduser()).resolve()
     idle = sources.get("idle_minutes", 30)
     if idle <= 0:
         raise AgentmonError(f"{path}: sources.idle_minutes must be above 0")
@@ -106,16 +118,24 @@ def load() -> Config:
     limits = [("*", _limits(path, data.get("defaults", {}), "defaults."))]
     for glob, section in data.get("agents", {}).items():
         if not isinstance(section, dict):
-            raise AgentmonError(f"{path}: agents.{glob} must be a table: [agents.\"{glob}\"]")
+            raise AgentmonError(f'{path}: agents.{glob} must be a table: [agents."{glob}"]')
         limits.append((glob, _limits(path, section, f'agents."{glob}".')))
     try:
         parsed = [(p, parse_source(p)) for p in paths]
     except AgentmonError as e:
         raise AgentmonError(f"{path}: sources.paths: {e}") from None
-    return Config(path, resolve(data["db"]) if "db" in data else None,
-                  [resolve(p) for p, r in parsed if r is None], [r for _, r in parsed if r is not None],
-                  sources.get("remote_agentmon", "agentmon") or None, bool(sources.get("host_prefix", False)),
-                  float(idle), bool(sources.get("poll", False)), tuple(pass_values) if pass_values else None, limits)
+    return Config(
+        path,
+        resolve(data["db"]) if "db" in data else None,
+        [resolve(p) for p, r in parsed if r is None],
+        [r for _, r in parsed if r is not None],
+        sources.get("remote_agentmon", "agentmon") or None,
+        bool(sources.get("host_prefix", False)),
+        float(idle),
+        bool(sources.get("poll", False)),
+        tuple(pass_values) if pass_values else None,
+        limits,
+    )
 
 
 def _limits(path: Path, table: dict, prefix: str) -> dict:
@@ -124,8 +144,9 @@ def _limits(path: Path, table: dict, prefix: str) -> dict:
         if key in table and not 0 <= table[key] <= 1:
             raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` is a share between 0 and 1, not {table[key]}")
     if table.get("success", "outcome") not in SUCCESS_DEFINITIONS:
-        raise AgentmonError(f"{_where(path, 'success')}: `{prefix}success` must be one of "
-                            f"{', '.join(SUCCESS_DEFINITIONS)}")
+        raise AgentmonError(
+            f"{_where(path, 'success')}: `{prefix}success` must be one of {', '.join(SUCCESS_DEFINITIONS)}"
+        )
     return dict(table)
 
 
@@ -159,6 +180,7 @@ def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:
     if cfg is not None and cfg.db is not None:
         return cfg.db
     import platformdirs
+
     return Path(platformdirs.user_data_dir("agentmon")) / "agentmon.db"
 
 

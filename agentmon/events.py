@@ -7,17 +7,17 @@ the native source decodes straight into them and msgspec's validation errors
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import msgspec
 
 # RFC 3339 with an offset, or Unix seconds. Naive datetimes are rejected: a
 # timestamp whose zone is a guess would put events in the wrong bucket.
-Timestamp = Union[
-    Annotated[datetime, msgspec.Meta(tz=True)],
-    Annotated[float, msgspec.Meta(ge=0, lt=1e11)],  # before the year 5138
-]
+Timestamp = (
+    Annotated[datetime, msgspec.Meta(tz=True)] | Annotated[float, msgspec.Meta(ge=0, lt=1e11)]  # before the year 5138
+)
 Name = Annotated[str, msgspec.Meta(min_length=1)]
 Tokens = Annotated[int, msgspec.Meta(ge=0)]
 Usd = Annotated[float, msgspec.Meta(ge=0)]
@@ -95,13 +95,43 @@ class EvalResult(_Base, tag="eval_result", kw_only=True):
     critical: bool = False
 
 
-Event = Union[
-    TaskStart, LlmCall, ToolCall, Escalation, Confirmation,
-    HumanIntervention, Cost, TaskEnd, ApiError, EvalResult,
-]
+Event = (
+    TaskStart
+    | LlmCall
+    | ToolCall
+    | Escalation
+    | Confirmation
+    | HumanIntervention
+    | Cost
+    | TaskEnd
+    | ApiError
+    | EvalResult
+)
 EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
 
 
 def epoch_seconds(ts: Timestamp) -> float:
     """Unix seconds of an event timestamp."""
     return ts.timestamp() if isinstance(ts, datetime) else float(ts)
+
+
+# --- OpenTelemetry: what a span or log record becomes (agentmon.sources.otlp -> agentmon.store) ---
+
+UNKNOWN_AGENT = "unknown-agent"  # a trace that never named its agent
+
+
+@dataclass
+class Mapped:
+    """The events of one span or log record; `agentless` ones wait for their trace's agent."""
+
+    key: str
+    events: list[Event]
+    agentless: list[Event] = field(default_factory=list)
+    trace_agent: tuple[str, str] | None = None  # (trace id, agent): an invoke_agent span names it
+
+
+def time_prefix(ts: float) -> str:
+    """Keys start with their time so that a request's keys land together at the end of the
+    `otel_seen` index: random keys dirtied a page each, and writing those pages was a third of
+    the commit. Deterministic, so a retried span or record gets the same key."""
+    return f"{max(0, round(ts * 1e6)):014x}"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from agentmon.metrics import snapshot
-from agentmon.pipeline import Ingester
-from agentmon.store import Store, connect
+from agentmon.ingest.ingester import Ingester
+from agentmon.report.metrics import snapshot
+from agentmon.store.writer import Store, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -43,8 +43,12 @@ def totals(db: Path) -> dict:
 
 
 def tool_line(i: int, task: str = "t", agent: str = "a", ok: bool = True) -> bytes:
-    return (b'{"ts":%d,"agent":"%s","event":"tool_call","task":"%s","tool":"x","ok":%s}\n'
-            % (1_780_000_000 + i, agent.encode(), task.encode(), b"true" if ok else b"false"))
+    return b'{"ts":%d,"agent":"%s","event":"tool_call","task":"%s","tool":"x","ok":%s}\n' % (
+        1_780_000_000 + i,
+        agent.encode(),
+        task.encode(),
+        b"true" if ok else b"false",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +58,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / "claude"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))  # genai-prices' answers (agentmon.price_cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))  # genai-prices' answers (agentmon.store.price_cache)
     monkeypatch.delenv("AGENTMON_DB", raising=False)
     monkeypatch.delenv("AGENTMON_CONFIG", raising=False)
     return home

@@ -6,12 +6,13 @@ import sys
 
 import agentmon
 
-CORE = sorted(m.name for m in pkgutil.walk_packages(agentmon.__path__, "agentmon.")
-              if not m.name.startswith("agentmon.tui"))
+CORE = sorted(
+    m.name for m in pkgutil.walk_packages(agentmon.__path__, "agentmon.") if not m.name.startswith("agentmon.tui")
+)
 
 
 def test_core_modules_exist():
-    assert {"agentmon.store", "agentmon.pipeline", "agentmon.metrics", "agentmon.cli"} <= set(CORE)
+    assert {"agentmon.store.writer", "agentmon.ingest.ingester", "agentmon.report.metrics", "agentmon.cli"} <= set(CORE)
 
 
 def test_no_core_module_imports_textual():

@@ -8,9 +8,8 @@ import sys
 from collections import Counter
 
 import pytest
-from genai_prices import Usage, calc_price
-
 from conftest import FIXTURES, REALDATA, agents, ingest
+from genai_prices import Usage, calc_price
 
 PROJECTS = FIXTURES / "claude-code" / "projects"
 AGENT = "claude-code:/work/demo"
@@ -19,6 +18,7 @@ NOW = 1_780_000_000.0
 
 def tasks(db):
     import sqlite3
+
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
@@ -51,11 +51,18 @@ def test_the_fixture_metrics(db):
     assert a["confirmation_rejection_rate"] == pytest.approx(1 / 7)  # rejections over tool calls here
     assert a["tool_error_rate"] == pytest.approx(2 / 7)
     assert a["api_errors"] == 1  # the <synthetic> API error message, which is no LLM call
-    price = lambda model, i, o, r, w: float(calc_price(  # noqa: E731
-        Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w), model).total_price)
+    price = lambda model, i, o, r, w: float(
+        calc_price(
+            Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w), model
+        ).total_price
+    )
     sonnet, haiku = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
-    expected = (price(sonnet, 10, 250, 5000, 2000) + price(sonnet, 20, 400, 7000, 100)
-                + price(sonnet, 5, 60, 7100, 0) + price(haiku, 50, 80, 0, 0))
+    expected = (
+        price(sonnet, 10, 250, 5000, 2000)
+        + price(sonnet, 20, 400, 7000, 100)
+        + price(sonnet, 5, 60, 7100, 0)
+        + price(haiku, 50, 80, 0, 0)
+    )
     assert a["cost_usd"] == pytest.approx(expected, rel=1e-6)
     assert a["verdict"] == "hold" and "3 ended without an outcome" in a["reasons"][0]
 
@@ -63,6 +70,7 @@ def test_the_fixture_metrics(db):
 def test_truncated_lines_are_quarantined_and_the_rest_is_read(db):
     ingest([PROJECTS], db)
     import sqlite3
+
     reasons = [r for (r,) in sqlite3.connect(db).execute("SELECT reason FROM quarantine")]
     assert len(reasons) == 1 and reasons[0].startswith("not JSON")
     assert "p3" in tasks(db)  # the line after it
@@ -70,8 +78,11 @@ def test_truncated_lines_are_quarantined_and_the_rest_is_read(db):
 
 def test_labels_are_ingested_once_and_the_latest_wins(db, tmp_path):
     ingest([PROJECTS], db)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "agentmon.cli", *map(str, a)],  # noqa: E731
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "agentmon.cli", *map(str, a)],
+        capture_output=True,
+        text=True,
+    )
     assert run("label", AGENT, "p1", "failure", "--db", db).returncode == 0
     assert run("label", AGENT, "p2", "success", "--reason", "shipped", "--db", db).returncode == 0
     bad = run("label", AGENT, "nope", "success", "--db", db)
@@ -98,8 +109,12 @@ def test_found_by_default_under_claude_config_dir(tmp_path, monkeypatch):
     shutil.copytree(PROJECTS, config_dir / "projects")
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'missing'},{config_dir}")
     db = tmp_path / "default.db"
-    out = subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", "--db", str(db)],
-                         capture_output=True, text=True, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, "-m", "agentmon.cli", "ingest", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     assert out.returncode == 0, out.stderr
     assert agents(db)[AGENT]["tasks"] == 3
 
@@ -142,8 +157,12 @@ def test_real_transcripts_usage_is_deduplicated_per_request(tmp_path):
                 continue
             u = m["usage"]
             key = (m.get("id"), d.get("requestId"))
-            row = (u.get("input_tokens", 0), u.get("output_tokens", 0), u.get("cache_read_input_tokens", 0),
-                   u.get("cache_creation_input_tokens", 0))
+            row = (
+                u.get("input_tokens", 0),
+                u.get("output_tokens", 0),
+                u.get("cache_read_input_tokens", 0),
+                u.get("cache_creation_input_tokens", 0),
+            )
             best[key] = tuple(max(a, b) for a, b in zip(best.get(key, row), row))
     totals = [sum(col) for col in zip(*best.values())]
     db = tmp_path / "real.db"
@@ -177,16 +196,45 @@ def test_a_content_of_an_unexpected_shape_loses_only_its_blocks(db, tmp_path):
     base = {"sessionId": "s", "cwd": "/work/odd", "timestamp": "2026-06-01T10:00:00Z"}
     lines = [
         {**base, "type": "user", "uuid": "p1", "message": {"role": "user", "content": "fix it"}},
-        {**base, "type": "assistant", "requestId": "r1", "timestamp": "2026-06-01T10:00:05Z",
-         "message": {"id": "m1", "model": "claude-sonnet-4-5", "content": {"unexpected": "object"},
-                     "usage": {"input_tokens": 7, "output_tokens": 11}}},
-        {**base, "type": "assistant", "requestId": "r2", "timestamp": "2026-06-01T10:00:06Z",
-         "message": {"id": "m2", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1, "output_tokens": 2},
-                     "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "text": ["not", "text"]}]}},
-        {**base, "type": "user", "timestamp": "2026-06-01T10:00:07Z", "message": {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "t1", "is_error": "maybe"}]}},
-        {**base, "type": "user", "timestamp": "2026-06-01T10:00:08Z", "message": {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "exit 1"}]}},
+        {
+            **base,
+            "type": "assistant",
+            "requestId": "r1",
+            "timestamp": "2026-06-01T10:00:05Z",
+            "message": {
+                "id": "m1",
+                "model": "claude-sonnet-4-5",
+                "content": {"unexpected": "object"},
+                "usage": {"input_tokens": 7, "output_tokens": 11},
+            },
+        },
+        {
+            **base,
+            "type": "assistant",
+            "requestId": "r2",
+            "timestamp": "2026-06-01T10:00:06Z",
+            "message": {
+                "id": "m2",
+                "model": "claude-sonnet-4-5",
+                "usage": {"input_tokens": 1, "output_tokens": 2},
+                "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "text": ["not", "text"]}],
+            },
+        },
+        {
+            **base,
+            "type": "user",
+            "timestamp": "2026-06-01T10:00:07Z",
+            "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": "maybe"}]},
+        },
+        {
+            **base,
+            "type": "user",
+            "timestamp": "2026-06-01T10:00:08Z",
+            "message": {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "exit 1"}],
+            },
+        },
     ]
     session.write_text("".join(json.dumps(line) + "\n" for line in lines))
     ingest([tmp_path / "projects"], db, clock=lambda: NOW)
@@ -194,4 +242,5 @@ def test_a_content_of_an_unexpected_shape_loses_only_its_blocks(db, tmp_path):
     assert (p1["llm_calls"], p1["input_tokens"], p1["output_tokens"]) == (2, 8, 13)
     assert (p1["tool_calls"], p1["tool_errors"], p1["last_ts"]) == (1, 1, 1780308008.0)
     import sqlite3
+
     assert sqlite3.connect(db).execute("SELECT count(*) FROM quarantine").fetchone() == (0,)

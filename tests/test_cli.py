@@ -7,22 +7,42 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import FIXTURES
 
 NATIVE = FIXTURES / "native"
 AGENT_KEYS = [
-    "agent", "tasks", "successes", "unlabeled_tasks", "pending_tasks", "task_success_rate", "autonomy_rate", "cost_usd",
-    "cost_per_successful_task", "escalation_rate", "tool_error_rate", "confirmation_rejection_rate",
-    "eval_pass_rate", "tool_calls", "tool_errors", "api_errors", "unpriced_llm_calls", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "verdict", "reasons", "models",
+    "agent",
+    "tasks",
+    "successes",
+    "unlabeled_tasks",
+    "pending_tasks",
+    "task_success_rate",
+    "autonomy_rate",
+    "cost_usd",
+    "cost_per_successful_task",
+    "escalation_rate",
+    "tool_error_rate",
+    "confirmation_rejection_rate",
+    "eval_pass_rate",
+    "tool_calls",
+    "tool_errors",
+    "api_errors",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "verdict",
+    "reasons",
+    "models",
 ]
 MODEL_KEYS = ["model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task"]
 
 
 def run(*args, env=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "agentmon.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentmon.cli", *map(str, args)], capture_output=True, text=True, env=env
+    )
     if check and proc.returncode:
         raise AssertionError(proc.stderr)
     return proc
@@ -54,12 +74,13 @@ def test_status_table_is_readable(fleet_db):
 def test_quarantine_lists_file_offset_and_reason(fleet_db):
     out = run("quarantine", "--db", fleet_db).stdout
     assert "refund.jsonl:412: not JSON" in out
-    assert "Expected `bool`, got `str` - at `$.ok`" in out
+    assert "bad value at $.ok" in out
     assert out.rstrip().endswith("6 quarantined lines")
 
 
 def test_db_from_environment(fleet_db, tmp_path):
     import os
+
     env = {**os.environ, "AGENTMON_DB": str(fleet_db)}
     assert json.loads(run("status", "--json", env=env).stdout)["ingest"]["files"] == 3
 
@@ -79,15 +100,14 @@ def test_export_by_agent_model_and_hour(fleet_db, tmp_path):
 
 
 def test_hostile_agent_names_are_exported_safely_and_shown_literally(db, logs):
-    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", "\x1b[31mred", "[bold]rich[/bold]"]
-    lines = [json.dumps({"ts": 1, "agent": n, "event": "task_end", "task": "t", "outcome": "success"})
-             for n in names]
+    names = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tTab", "\rCR", "\x1b[31mred", "[bold]rich[/bold]"]
+    lines = [json.dumps({"ts": 1, "agent": n, "event": "task_end", "task": "t", "outcome": "success"}) for n in names]
     (logs / "x.jsonl").write_text("\n".join(lines) + "\n")
     run("ingest", logs, "--db", db)
     cells = [r[0] for r in csv.reader(io.StringIO(run("export", "--csv", "-", "--db", db).stdout))][1:]
     for cell in cells:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
-    assert "'=HYPERLINK(\"http://x\")" in cells
+    assert '\'=HYPERLINK("http://x")' in cells
     table = run("status", "--db", db).stdout
     assert "\x1b" not in table and "\\x1b[31mred" in table and "[bold]rich[/bold]" in table
 
@@ -105,7 +125,8 @@ def test_usage_errors_exit_2_and_runtime_failures_exit_1(tmp_path):
 
 
 def test_a_second_ingester_gets_exit_1_and_a_clear_message(db, logs):
-    from agentmon.store import Store
+    from agentmon.store.writer import Store
+
     with Store(db):
         proc = run("ingest", logs, "--db", db, check=False)
     assert proc.returncode == 1

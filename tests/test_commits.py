@@ -1,4 +1,4 @@
-"""A large backlog is committed by a second process (agentmon.commits) while the ingester parses:
+"""A large backlog is committed by a second process (agentmon.ingest.commits) while the ingester parses:
 the same rows as committing inline, and exactly once through kill -9 of either process."""
 
 from __future__ import annotations
@@ -14,22 +14,33 @@ import time
 from pathlib import Path
 
 import pytest
-
-from agentmon import commits
-from agentmon.config import Config
-from agentmon.pipeline import PARALLEL_BYTES, Ingester
-from agentmon.events import ToolCall
-from agentmon.store import Batch, Store
-from agentmon.simulate import claude_code_transcripts
 from conftest import FIXTURES, REALDATA, tool_line, totals
+
+from agentmon.config import Config
+from agentmon.events import ToolCall
+from agentmon.ingest import commits
+from agentmon.ingest.ingester import PARALLEL_BYTES, Ingester
+from agentmon.simulate.workload import claude_code_transcripts
+from agentmon.store.writer import Batch, Store
 
 NOW = 1_790_000_000.0
 TABLES = {  # table -> the columns compared (not the wall-clock times of the ingest itself)
-    "tasks": "*", "agg_total": "*", "agg_hour": "*", "agg_minute": "*", "agg_host_total": "*",
-    "agg_host_hour": "*", "llm_requests": "*", "session_prompts": "*", "eval_results": "*", "eval_runs": "*",
-    "agents": "*", "otel_seen": "key", "otel_pending": "*",
+    "tasks": "*",
+    "agg_total": "*",
+    "agg_hour": "*",
+    "agg_minute": "*",
+    "agg_host_total": "*",
+    "agg_host_hour": "*",
+    "llm_requests": "*",
+    "session_prompts": "*",
+    "eval_results": "*",
+    "eval_runs": "*",
+    "agents": "*",
+    "otel_seen": "key",
+    "otel_pending": "*",
     "files": "path, offset, marker, fp_len, fp_hash, lines, quarantined, state, format, host",
-    "quarantine": "path, offset, reason, excerpt", "ingest_totals": "lines, quarantined",
+    "quarantine": "path, offset, reason, excerpt",
+    "ingest_totals": "lines, quarantined",
 }
 
 
@@ -49,26 +60,52 @@ def mixed_logs(root: Path) -> list[Path]:
             f.write(tool_line(i, task=f"t{i % 41}", agent=f"a{i % 3}", ok=i % 11 != 0))
             if i % 500 == 0:
                 f.write(b'{"event": "tool_call", "ts": "yesterday"}\n[1m\x1b]0;not json\n')
+
     def spans(trace: int) -> list[str]:
         """Collector file-exporter lines: a trace's tool and chat spans first (their events wait for
         an agent), its invoke_agent span in a later line."""
+
         def span(n, op, **attrs):
             attrs = {"gen_ai.operation.name": op, **attrs}
-            return {"traceId": f"{trace:032x}", "spanId": f"{trace * 10 + n:016x}", "name": op,
-                    "startTimeUnixNano": str((1_700_000_000 + trace) * 10**9),
-                    "endTimeUnixNano": str((1_700_000_003 + trace) * 10**9),
-                    "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]}
-        line = lambda *s: json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": list(s)}]}]})  # noqa: E731
-        return [line(span(1, "execute_tool", **{"gen_ai.tool.name": "search"}),
-                     span(2, "chat", **{"gen_ai.request.model": "claude-sonnet-4-5"})),
-                line(span(0, "invoke_agent", **{"gen_ai.agent.name": f"file-agent-{trace % 2}"}))]
+            return {
+                "traceId": f"{trace:032x}",
+                "spanId": f"{trace * 10 + n:016x}",
+                "name": op,
+                "startTimeUnixNano": str((1_700_000_000 + trace) * 10**9),
+                "endTimeUnixNano": str((1_700_000_003 + trace) * 10**9),
+                "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+            }
+
+        line = lambda *s: json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": list(s)}]}]})
+        return [
+            line(
+                span(1, "execute_tool", **{"gen_ai.tool.name": "search"}),
+                span(2, "chat", **{"gen_ai.request.model": "claude-sonnet-4-5"}),
+            ),
+            line(span(0, "invoke_agent", **{"gen_ai.agent.name": f"file-agent-{trace % 2}"})),
+        ]
+
     with open(root / "support.jsonl", "w") as f:  # tasks by customer: follow-ups kept for agent "support"
         for i in range(400):
             start = 1_780_000_000 + i * 3600
-            f.write(json.dumps({"ts": start, "agent": "support", "event": "task_start", "task": f"s{i}",
-                                "key": f"customer-{i % 37}"}) + "\n")
-            f.write(json.dumps({"ts": start + 60, "agent": "support", "event": "task_end", "task": f"s{i}",
-                                "outcome": "success"}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "ts": start,
+                        "agent": "support",
+                        "event": "task_start",
+                        "task": f"s{i}",
+                        "key": f"customer-{i % 37}",
+                    }
+                )
+                + "\n"
+            )
+            f.write(
+                json.dumps(
+                    {"ts": start + 60, "agent": "support", "event": "task_end", "task": f"s{i}", "outcome": "success"}
+                )
+                + "\n"
+            )
     (root / "otel.json").write_text("".join(line + "\n" for trace in range(1, 300) for line in spans(trace)))
     return [root, FIXTURES] + ([REALDATA] if REALDATA.is_dir() else [])
 
@@ -94,7 +131,10 @@ def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path,
     parallel = ingest(paths, tmp_path / "parallel.db", parallel=True)
     assert started  # in a second process, in batches of 97 lines: many in flight one after another
     assert (parallel.stats.lines, parallel.stats.events, parallel.stats.quarantined) == (
-        inline.stats.lines, inline.stats.events, inline.stats.quarantined)
+        inline.stats.lines,
+        inline.stats.events,
+        inline.stats.quarantined,
+    )
     assert inline.stats.quarantined >= 12
     expected = dump(tmp_path / "inline.db")
     assert sum(row[-2] is not None for row in expected["tasks"]) > 300  # follow_up_ts: kept, and compared
@@ -152,11 +192,11 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
     transcripts(projects, int(5 * PARALLEL_BYTES))  # the first runs commit in a second process, the last inline
     clean, db = tmp_path / "clean.db", tmp_path / "agentmon.db"
     cmd = [sys.executable, "-m", "agentmon.cli", "ingest", "--wait", str(projects), "--db"]
-    subprocess.run(cmd + [str(clean)], check=True, capture_output=True)
+    subprocess.run([*cmd, str(clean)], check=True, capture_output=True)
     rng = random.Random(3)
     kills = {"ingester": 0, "commit process": 0}
     for _ in range(60):
-        proc = subprocess.Popen(cmd + [str(db)], stderr=subprocess.PIPE)
+        proc = subprocess.Popen([*cmd, str(db)], stderr=subprocess.PIPE)
         time.sleep(rng.uniform(0.05, 0.4))
         child = children(proc.pid)
         if proc.poll() is not None:
@@ -175,7 +215,7 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
                 assert time.monotonic() < deadline, "the commit process outlived its ingester"
                 time.sleep(0.02)
     assert kills["ingester"] >= 3 and kills["commit process"] >= 3, kills
-    subprocess.run(cmd + [str(db)], check=True, capture_output=True)
+    subprocess.run([*cmd, str(db)], check=True, capture_output=True)
     assert dump(db) == dump(clean)
 
 
@@ -210,6 +250,7 @@ def test_a_batch_the_commit_process_cannot_take_is_committed_here(tmp_path):
 def test_a_long_read_stops_when_asked_and_the_next_goes_on_from_there(tmp_path):
     """Quitting the monitor, or stopping a service, during a first read of a large directory: the
     drain stops at the next chunk, commits what it read, and the next run reads exactly the rest."""
+
     class StopHalfway:
         """Set once the drain has asked `checks` times (it asks before each file and each chunk)."""
 

@@ -56,5 +56,6 @@ def test_sigkill_during_follow_loses_and_duplicates_nothing(tmp_path):
     assert counts["tool_calls"] == written
     assert counts["quarantined"] == 0
     import sqlite3
+
     (errors,) = sqlite3.connect(db).execute("SELECT sum(tool_errors) FROM agg_total").fetchone()
     assert errors == len([i for i in range(written) if i % 7 == 0])

@@ -3,10 +3,11 @@
 import threading
 import time
 
-from agentmon.pipeline import Ingester
-from agentmon.store import Store
-from agentmon.watch import follow
 from conftest import tool_line, totals
+
+from agentmon.ingest.ingester import Ingester
+from agentmon.ingest.watch import follow
+from agentmon.store.writer import Store
 
 
 def wait_for(predicate, timeout=5.0):
@@ -24,8 +25,11 @@ def test_follow_ingests_appends_new_files_and_directories_then_stops(logs, db):
     ingester = Ingester(store, [logs], keep_open=True)
     stop = threading.Event()
     passes = []
-    worker = threading.Thread(target=follow, args=(ingester, stop),
-                              kwargs={"rescan": 0.5, "on_pass": lambda ing: passes.append(ing.stats.lines)})
+    worker = threading.Thread(
+        target=follow,
+        args=(ingester, stop),
+        kwargs={"rescan": 0.5, "on_pass": lambda ing: passes.append(ing.stats.lines)},
+    )
     worker.start()
     try:
         assert wait_for(lambda: totals(db)["lines"] == 1)  # what was there at start

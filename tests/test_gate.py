@@ -7,7 +7,6 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import REALDATA, ingest
 
 
@@ -17,15 +16,32 @@ def run(*args):
 
 def eval_zip(path, run_id, scores, task="refunds", agent="refund-agent", critical=(), created="2026-03-01T10:00:00Z"):
     """An Inspect AI .eval log as Inspect writes it: a zip with header.json and samples/."""
-    header = {"version": 2, "status": "success",
-              "eval": {"task": task, "run_id": run_id, "created": created, "model": "anthropic/claude-haiku-4-5",
-                       "metadata": {"agent": agent, "agent_version": run_id} if agent else None}}
+    header = {
+        "version": 2,
+        "status": "success",
+        "eval": {
+            "task": task,
+            "run_id": run_id,
+            "created": created,
+            "model": "anthropic/claude-haiku-4-5",
+            "metadata": {"agent": agent, "agent_version": run_id} if agent else None,
+        },
+    }
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("header.json", json.dumps(header))
         for case, value in scores.items():
-            z.writestr(f"samples/{case}_epoch_1.json", json.dumps({
-                "id": case, "epoch": 1, "scores": {"match": {"value": value}}, "input": "a prompt we never store",
-                "metadata": {"critical": case in critical}}))
+            z.writestr(
+                f"samples/{case}_epoch_1.json",
+                json.dumps(
+                    {
+                        "id": case,
+                        "epoch": 1,
+                        "scores": {"match": {"value": value}},
+                        "input": "a prompt we never store",
+                        "metadata": {"critical": case in critical},
+                    }
+                ),
+            )
     os.utime(path, (1_700_000_000, 1_700_000_000))  # settled: not being written any more
 
 
@@ -64,6 +80,7 @@ def test_an_unreadable_eval_log_is_quarantined(db, logs):
     os.utime(logs / "broken.eval", (1_700_000_000, 1_700_000_000))
     ingest([logs], db)
     import sqlite3
+
     reason = sqlite3.connect(db).execute("SELECT reason FROM quarantine").fetchone()[0]
     assert reason.startswith("not a readable Inspect AI log")
 
@@ -91,6 +108,7 @@ def test_a_log_still_being_written_waits_for_the_next_scan(db, logs):
 
 def test_golden_export_writes_the_tasks_that_went_wrong(db):
     from conftest import FIXTURES
+
     ingest([FIXTURES / "native"], db)
     out = run("golden", "export", "--agent", "refund-agent", "--db", db)
     assert out.returncode == 0, out.stderr

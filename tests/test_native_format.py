@@ -2,14 +2,14 @@
 
 import pytest
 
+from agentmon.errors import BadLine
 from agentmon.events import EVENT_NAMES, epoch_seconds
-from agentmon.sources import BadLine
 from agentmon.sources.native import parse_line
 
 GOOD = {
     "task_start": '{"ts":"2026-03-02T09:00:00Z","agent":"a","event":"task_start","task":"t","key":"c-1","model":"m"}',
     "llm_call": '{"ts":1772442000,"agent":"a","event":"llm_call","task":"t","model":"m","input_tokens":1,'
-                '"output_tokens":2,"cache_read_tokens":3,"cache_write_tokens":4,"cost_usd":0.5}',
+    '"output_tokens":2,"cache_read_tokens":3,"cache_write_tokens":4,"cost_usd":0.5}',
     "tool_call": '{"ts":1772442000.5,"agent":"a","event":"tool_call","task":"t","tool":"x","ok":false,"error":"e"}',
     "escalation": '{"ts":"2026-03-02T09:00:00+02:00","agent":"a","event":"escalation","task":"t","reason":"r"}',
     "confirmation": '{"ts":1,"agent":"a","event":"confirmation","task":"t","action":"x","approved":true}',
@@ -18,7 +18,7 @@ GOOD = {
     "task_end": '{"ts":1,"agent":"a","event":"task_end","task":"t","outcome":"abandoned","reason":"r"}',
     "api_error": '{"ts":1,"agent":"a","event":"api_error","task":"t","status":"529"}',
     "eval_result": '{"ts":1,"agent":"a","event":"eval_result","suite":"s","case":"c","passed":true,'
-                   '"run":"r1","agent_version":"1.2","critical":true}',
+    '"run":"r1","agent_version":"1.2","critical":true}',
 }
 
 
@@ -43,24 +43,32 @@ def test_unknown_fields_are_ignored_and_not_kept():
     assert not hasattr(e, "prompt")
 
 
-@pytest.mark.parametrize("line, reason", [
-    (b"not json", "not JSON"),
-    (b"[1,2]", "Expected `object`, got `array`"),
-    (b'"just a string"', "Expected `object`"),
-    (b'{"ts":1,"agent":"a","task":"t"}', "no `event` field"),
-    (b'{"ts":1,"agent":"a","event":"teleport","task":"t"}', "unknown event type"),
-    (b'{"ts":1,"agent":"a","event":"tool_call","tool":"x","ok":true}', "missing required field `task`"),
-    (b'{"ts":1,"agent":"a","event":"tool_call","task":"t","tool":"x","ok":"yes"}', "Expected `bool`, got `str` - at `$.ok`"),
-    (b'{"ts":"2026-03-02T09:00:00","agent":"a","event":"escalation","task":"t"}', "timezone"),
-    (b'{"ts":"yesterday","agent":"a","event":"escalation","task":"t"}', "$.ts"),
-    (b'{"ts":1e300,"agent":"a","event":"escalation","task":"t"}', "$.ts"),
-    (b'{"ts":1,"agent":"","event":"escalation","task":"t"}', "$.agent"),
-    (b'{"ts":1,"agent":"a","event":"llm_call","task":"t","model":"m","input_tokens":-1,"output_tokens":0}',
-     "$.input_tokens"),
-    (b'{"ts":1,"agent":"a","event":"task_end","task":"t","outcome":"meh"}', "$.outcome"),
-    (b'{"ts":1,"agent":"a","event":"eval_result","suite":"s","case":"c"}', "`passed`"),
-    (b'{"ts":1,"agent":"\xff\xfe","event":"escalation","task":"t"}', "invalid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b"not json", "not JSON"),
+        (b"[1,2]", "not an event object"),
+        (b'"just a string"', "not an event object"),
+        (b'{"ts":1,"agent":"a","task":"t"}', "no `event` field"),
+        (b'{"ts":1,"agent":"a","event":"teleport","task":"t"}', "unknown event type"),
+        (b'{"ts":1,"agent":"a","event":"tool_call","tool":"x","ok":true}', "a required field is missing"),
+        (
+            b'{"ts":1,"agent":"a","event":"tool_call","task":"t","tool":"x","ok":"yes"}',
+            "bad value at $.ok",
+        ),
+        (b'{"ts":"2026-03-02T09:00:00","agent":"a","event":"escalation","task":"t"}', "bad value at $.ts"),
+        (b'{"ts":"yesterday","agent":"a","event":"escalation","task":"t"}', "$.ts"),
+        (b'{"ts":1e300,"agent":"a","event":"escalation","task":"t"}', "$.ts"),
+        (b'{"ts":1,"agent":"","event":"escalation","task":"t"}', "$.agent"),
+        (
+            b'{"ts":1,"agent":"a","event":"llm_call","task":"t","model":"m","input_tokens":-1,"output_tokens":0}',
+            "$.input_tokens",
+        ),
+        (b'{"ts":1,"agent":"a","event":"task_end","task":"t","outcome":"meh"}', "$.outcome"),
+        (b'{"ts":1,"agent":"a","event":"eval_result","suite":"s","case":"c"}', "a required field is missing"),
+        (b'{"ts":1,"agent":"\xff\xfe","event":"escalation","task":"t"}', "invalid UTF-8"),
+    ],
+)
 def test_bad_lines_say_why(line, reason):
     with pytest.raises(BadLine) as e:
         parse_line(line)

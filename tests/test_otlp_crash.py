@@ -10,14 +10,13 @@ import threading
 import time
 
 import pytest
-
 from conftest import agents
 
 pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 KILLS = 8
 TASKS = 1000
@@ -34,7 +33,7 @@ def spans(tasks: int):
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("crash")
-    for i in range(tasks):
+    for _i in range(tasks):
         with tracer.start_as_current_span("invoke_agent crash-agent") as task:
             task.set_attribute("gen_ai.operation.name", "invoke_agent")
             task.set_attribute("gen_ai.agent.name", "crash-agent")
@@ -53,13 +52,13 @@ def test_sigkill_of_the_receiver_loses_and_doubles_nothing(tmp_path):
     def client():
         exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
         for i in range(0, len(all_spans), 10):
-            batch = all_spans[i:i + 10]
+            batch = all_spans[i : i + 10]
             time.sleep(0.02)
             while True:  # the client retries until the receiver says the batch is stored
                 try:
                     if exporter.export(batch) == SpanExportResult.SUCCESS:
                         break
-                except Exception:  # noqa: BLE001 - a refused connection while the receiver is down
+                except Exception:
                     pass
                 time.sleep(0.05)
         done.set()

@@ -1,12 +1,12 @@
 """Token cost: exactly what genai-prices' calc_price says, at a fraction of its cost."""
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from genai_prices import Usage, calc_price
 
-from agentmon.pricing import NANO, Pricer
+from agentmon.store.pricing import NANO, Pricer
 
 MODELS = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1", "gpt-4o-mini", "gemini-2.5-pro"]
 TS = 1_780_000_000.0
@@ -16,13 +16,16 @@ TS = 1_780_000_000.0
 def test_matches_calc_price_across_tiers(model):
     pricer = Pricer()
     rng = random.Random(model)
-    when = datetime.fromtimestamp(TS, tz=timezone.utc)
+    when = datetime.fromtimestamp(TS, tz=UTC)
     for _ in range(200):
         # totals on both sides of the 200k-token tier some models have
         i, o = rng.randint(0, 300_000), rng.randint(0, 20_000)
         r, w = rng.choice([0, rng.randint(0, 100_000)]), rng.choice([0, rng.randint(0, 10_000)])
-        expected = calc_price(Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r,
-                                    cache_write_tokens=w), model, genai_request_timestamp=when).total_price
+        expected = calc_price(
+            Usage(input_tokens=i + r + w, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w),
+            model,
+            genai_request_timestamp=when,
+        ).total_price
         assert pricer.cost_nanos(model, TS, i, o, r, w) == pytest.approx(float(expected) * NANO, abs=1)
 
 
@@ -40,9 +43,12 @@ def test_unknown_model_is_unpriced_not_guessed():
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"])
 def test_one_hour_cache_writes_cost_what_genai_prices_says(model):
     pricer = Pricer()
-    when = datetime.fromtimestamp(TS, tz=timezone.utc)
-    expected = calc_price(Usage(input_tokens=100 + 5000, output_tokens=50, cache_write_tokens=5000,
-                                cache_write_1h_tokens=3000), model, genai_request_timestamp=when).total_price
+    when = datetime.fromtimestamp(TS, tz=UTC)
+    expected = calc_price(
+        Usage(input_tokens=100 + 5000, output_tokens=50, cache_write_tokens=5000, cache_write_1h_tokens=3000),
+        model,
+        genai_request_timestamp=when,
+    ).total_price
     got = pricer.cost_nanos(model, TS, 100, 50, 0, 5000, 3000)
     assert got == pytest.approx(float(expected) * NANO, abs=1)
     assert got > pricer.cost_nanos(model, TS, 100, 50, 0, 5000)  # an hour costs more than five minutes
@@ -54,12 +60,19 @@ def _price_in_a_process(cache_home, models) -> dict:
     import os
     import subprocess
     import sys
+
     code = (
-        "import json, sys\nfrom agentmon.pricing import Pricer\np = Pricer()\n"
+        "import json, sys\nfrom agentmon.store.pricing import Pricer\np = Pricer()\n"
         f"costs = {{m: [p.cost_nanos(m, {TS}, i, 300, 2000, 500) for i in (100, 250_000)] for m in {models!r}}}\n"
-        "p.save()\nprint(json.dumps({'costs': costs, 'loaded': 'genai_prices' in sys.modules}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "XDG_CACHE_HOME": str(cache_home)}).stdout
+        "p.save()\nprint(json.dumps({'costs': costs, 'loaded': 'genai_prices' in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
+    ).stdout
     return json.loads(out)
 
 
@@ -80,7 +93,10 @@ def test_a_model_priced_by_date_is_asked_of_genai_prices_every_run(tmp_path):
     first = _price_in_a_process(tmp_path, [model])
     second = _price_in_a_process(tmp_path, [model])
     assert second["loaded"] and second["costs"] == first["costs"]
-    when = datetime.fromtimestamp(TS, tz=timezone.utc)
-    expected = calc_price(Usage(input_tokens=100 + 2000 + 500, output_tokens=300, cache_read_tokens=2000,
-                                cache_write_tokens=500), model, genai_request_timestamp=when).total_price
+    when = datetime.fromtimestamp(TS, tz=UTC)
+    expected = calc_price(
+        Usage(input_tokens=100 + 2000 + 500, output_tokens=300, cache_read_tokens=2000, cache_write_tokens=500),
+        model,
+        genai_request_timestamp=when,
+    ).total_price
     assert first["costs"][model][0] == pytest.approx(float(expected) * NANO, abs=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import time
 
-from agentmon import progress
-from agentmon.pipeline import IngestStats
+from agentmon.ingest import progress
+from agentmon.ingest.ingester import IngestStats
 
 
 class Terminal(io.StringIO):

@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, agents
 
+from agentmon.errors import AgentmonError
 from agentmon.remote import Remote, parse_source
 from agentmon.remote.follow import RemoteFollower
 from agentmon.remote.loopback import LoopbackSSHD, unavailable
-from agentmon.store import AgentmonError, Store
-from conftest import FIXTURES, agents
+from agentmon.store.writer import Store
 
 AGENTMON = [sys.executable, "-m", "agentmon.cli"]
 MODES = {"agentmon": f"{sys.executable} -m agentmon.cli", "sh": ""}  # --remote-agentmon for each remote end
@@ -55,13 +56,28 @@ def run(*args, env, timeout=60, check=True) -> subprocess.CompletedProcess:
 def native_line(i: int, agent: str = "remote-agent") -> bytes:
     """Task i: start, an LLM call, and an end (success unless i % 7 == 0)."""
     ts = 1_790_000_000 + i
-    return b"".join(json.dumps(d, separators=(",", ":")).encode() + b"\n" for d in (
-        {"event": "task_start", "ts": ts, "agent": agent, "task": f"t{i}"},
-        {"event": "llm_call", "ts": ts + 1, "agent": agent, "task": f"t{i}", "model": "claude-haiku-4-5",
-         "input_tokens": 100 + i % 50, "output_tokens": 20},
-        {"event": "task_end", "ts": ts + 2, "agent": agent, "task": f"t{i}",
-         "outcome": "failure" if i % 7 == 0 else "success"},
-    ))
+    return b"".join(
+        json.dumps(d, separators=(",", ":")).encode() + b"\n"
+        for d in (
+            {"event": "task_start", "ts": ts, "agent": agent, "task": f"t{i}"},
+            {
+                "event": "llm_call",
+                "ts": ts + 1,
+                "agent": agent,
+                "task": f"t{i}",
+                "model": "claude-haiku-4-5",
+                "input_tokens": 100 + i % 50,
+                "output_tokens": 20,
+            },
+            {
+                "event": "task_end",
+                "ts": ts + 2,
+                "agent": agent,
+                "task": f"t{i}",
+                "outcome": "failure" if i % 7 == 0 else "success",
+            },
+        )
+    )
 
 
 def committed(db: Path) -> dict:
@@ -73,7 +89,8 @@ def committed(db: Path) -> dict:
         lines = conn.execute("SELECT coalesce(sum(lines), 0) FROM files").fetchone()[0]
         seen, ended, ok, calls, tokens = conn.execute(
             "SELECT coalesce(sum(tasks_seen), 0), coalesce(sum(ended), 0), coalesce(sum(successes), 0),"
-            " coalesce(sum(llm_calls), 0), coalesce(sum(input_tokens), 0) FROM agg_total").fetchone()
+            " coalesce(sum(llm_calls), 0), coalesce(sum(input_tokens), 0) FROM agg_total"
+        ).fetchone()
         return {"lines": lines, "tasks": seen, "ended": ended, "successes": ok, "llm_calls": calls, "input": tokens}
     except sqlite3.OperationalError:
         return {"lines": 0}
@@ -82,8 +99,14 @@ def committed(db: Path) -> dict:
 
 
 def expected(n: int) -> dict:
-    return {"lines": 3 * n, "tasks": n, "ended": n, "successes": sum(1 for i in range(n) if i % 7),
-            "llm_calls": n, "input": sum(100 + i % 50 for i in range(n))}
+    return {
+        "lines": 3 * n,
+        "tasks": n,
+        "ended": n,
+        "successes": sum(1 for i in range(n) if i % 7),
+        "llm_calls": n,
+        "input": sum(100 + i % 50 for i in range(n)),
+    }
 
 
 def wait_for(check, timeout: float = 30.0, every: float = 0.05):
@@ -97,9 +120,9 @@ def wait_for(check, timeout: float = 30.0, every: float = 0.05):
 
 # --- naming sources ---------------------------------------------------------------------------------
 
+
 def test_ssh_and_scp_forms_name_a_host_and_an_absolute_path(tmp_path):
-    assert parse_source("ssh://alice@web-1:2222/var/log/agents/") == (Remote("web-1", "alice", 2222),
-                                                                         "/var/log/agents")
+    assert parse_source("ssh://alice@web-1:2222/var/log/agents/") == (Remote("web-1", "alice", 2222), "/var/log/agents")
     assert parse_source("ssh://web-1/var/log") == (Remote("web-1"), "/var/log")
     assert parse_source("bob@db.example.com:/srv/logs") == (Remote("db.example.com", "bob"), "/srv/logs")
     assert parse_source("web-1:/var/log") == (Remote("web-1"), "/var/log")
@@ -118,6 +141,7 @@ def test_ssh_and_scp_forms_name_a_host_and_an_absolute_path(tmp_path):
 
 # --- against a real sshd -----------------------------------------------------------------------------
 
+
 @needs_sshd
 @pytest.mark.parametrize("mode", MODES)
 def test_a_remote_directory_reads_as_the_same_directory_read_locally(sshd, ssh_env, tmp_path, mode):
@@ -125,8 +149,9 @@ def test_a_remote_directory_reads_as_the_same_directory_read_locally(sshd, ssh_e
     shutil.copytree(FIXTURES / "native", logs)
     (logs / "host-a" / "with space.jsonl").write_bytes(native_line(1, "spaced") + b"garbage\n")
     here = run("ingest", str(logs), "--db", str(tmp_path / "local.db"), env=ssh_env)
-    there = run("ingest", sshd.url(logs), "--db", str(tmp_path / "remote.db"), "--remote-agentmon", MODES[mode],
-                env=ssh_env)
+    there = run(
+        "ingest", sshd.url(logs), "--db", str(tmp_path / "remote.db"), "--remote-agentmon", MODES[mode], env=ssh_env
+    )
     assert there.stderr.split(" -> ")[0] == here.stderr.split(" -> ")[0]  # lines, events, quarantined, files
     local, remote = agents(tmp_path / "local.db"), agents(tmp_path / "remote.db")
     assert remote == local and "spaced" in remote
@@ -177,10 +202,11 @@ def test_killing_ssh_mid_batch_loses_and_doubles_nothing(sshd, ssh_env, tmp_path
         while ssh_kills < 20:
             # Once the follower has committed something since the last kill, kill it mid-stream.
             before = committed(db)["lines"]
-            wait_for(lambda: committed(db)["lines"] > before, timeout=10, every=0.02)
+            wait_for(lambda before=before: committed(db)["lines"] > before, timeout=10, every=0.02)
             time.sleep(rng.uniform(0, 0.3))
-            pids = subprocess.run(["pgrep", "-f", f"ssh -F {sshd.config}"], capture_output=True,
-                                  text=True).stdout.split()
+            pids = subprocess.run(
+                ["pgrep", "-f", f"ssh -F {sshd.config}"], capture_output=True, text=True
+            ).stdout.split()
             for pid in pids:
                 try:
                     os.kill(int(pid), signal.SIGKILL)
@@ -195,7 +221,7 @@ def test_killing_ssh_mid_batch_loses_and_doubles_nothing(sshd, ssh_env, tmp_path
         stop.set()
         thread.join()
         n = written[0]
-        assert wait_for(lambda: committed(db) == expected(n), timeout=60), (committed(db), expected(n))
+        assert wait_for(lambda n=n: committed(db) == expected(n), timeout=60), (committed(db), expected(n))
     finally:
         stop.set()
         thread.join()
@@ -214,8 +240,9 @@ def test_rotation_and_truncation_on_the_remote(sshd, ssh_env, tmp_path, mode):
     db = tmp_path / "r.db"
     stop = threading.Event()
     with Store(db) as store:
-        follower = RemoteFollower(store, Remote("agentmon-test"), [sshd.url(logs)], remote_agentmon=MODES[mode],
-                                  poll=0.05)
+        follower = RemoteFollower(
+            store, Remote("agentmon-test"), [sshd.url(logs)], remote_agentmon=MODES[mode], poll=0.05
+        )
         thread = threading.Thread(target=follower.run, args=(stop,))
         thread.start()
         try:
@@ -275,16 +302,37 @@ def test_a_host_that_does_not_answer_is_reported_and_stalls_nobody(sshd, ssh_env
     (logs / "a.jsonl").write_bytes(native_line(0))
     try:
         started = time.monotonic()
-        proc = run("ingest", "ssh://hung/var/log", sshd.url(logs), "--db", str(tmp_path / "x.db"),
-                   "--connect-timeout", "1", env=env, check=False)
+        proc = run(
+            "ingest",
+            "ssh://hung/var/log",
+            sshd.url(logs),
+            "--db",
+            str(tmp_path / "x.db"),
+            "--connect-timeout",
+            "1",
+            env=env,
+            check=False,
+        )
         assert proc.returncode == 1 and time.monotonic() - started < 20
         assert "hung: unreachable" in proc.stderr or "hung: no answer" in proc.stderr, proc.stderr
         assert committed(tmp_path / "x.db") == expected(1)  # the working host was read all the same
 
         db = tmp_path / "f.db"
-        follower = subprocess.Popen([*AGENTMON, "ingest", "--follow", "ssh://hung/var/log", sshd.url(logs),
-                                     "--db", str(db), "--connect-timeout", "1"], env=env,
-                                    stderr=subprocess.DEVNULL)
+        follower = subprocess.Popen(
+            [
+                *AGENTMON,
+                "ingest",
+                "--follow",
+                "ssh://hung/var/log",
+                sshd.url(logs),
+                "--db",
+                str(db),
+                "--connect-timeout",
+                "1",
+            ],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert wait_for(lambda: committed(db) == expected(1), timeout=15)
             with open(logs / "a.jsonl", "ab") as f:
@@ -295,8 +343,12 @@ def test_a_host_that_does_not_answer_is_reported_and_stalls_nobody(sshd, ssh_env
             doc = json.loads(run("status", "--db", str(db), "--json", env=env).stdout)
             state = {h["source"]: h for h in doc["remote_sources"]}
             assert state["ssh://agentmon-test"]["connected"]
-            assert wait_for(lambda: json.loads(run("status", "--db", str(db), "--json", env=env).stdout)
-                            ["remote_sources"][1]["last_error"], timeout=10)
+            assert wait_for(
+                lambda: json.loads(run("status", "--db", str(db), "--json", env=env).stdout)["remote_sources"][1][
+                    "last_error"
+                ],
+                timeout=10,
+            )
         finally:
             follower.terminate()
             follower.wait(timeout=10)
@@ -311,16 +363,18 @@ def test_a_pass_asks_the_host_only_what_it_does_not_know(sshd, ssh_env, tmp_path
     is one listing, and one appended file adds three reads (its first bytes and the bytes before its
     offset, to check it is the same content, then the new lines)."""
     from agentmon.remote.client import RemoteFiles
+
     logs = tmp_path / "logs"
     logs.mkdir()
     for i in range(50):
         (logs / f"f{i}.jsonl").write_bytes(native_line(i))
     asked = []
     ask = RemoteFiles._ask
-    monkeypatch.setattr(RemoteFiles, "_ask", lambda self, request: asked.append(request.split()[0]) or ask(self, request))
+    monkeypatch.setattr(
+        RemoteFiles, "_ask", lambda self, request: asked.append(request.split()[0]) or ask(self, request)
+    )
     with Store(tmp_path / "p.db") as store:
-        follower = RemoteFollower(store, Remote("agentmon-test"), [sshd.url(logs)],
-                                  remote_agentmon=MODES[mode] or None)
+        follower = RemoteFollower(store, Remote("agentmon-test"), [sshd.url(logs)], remote_agentmon=MODES[mode] or None)
         follower._connect()
         try:
             asked.clear()
@@ -344,13 +398,22 @@ def test_a_pass_asks_the_host_only_what_it_does_not_know(sshd, ssh_env, tmp_path
 @pytest.mark.parametrize("mode", MODES)
 def test_one_machine_under_three_names_counts_its_files_once(sshd, ssh_env, tmp_path, mode):
     """The same directory as a local path, as ssh://agentmon-test and as ssh://localhost:PORT: the
-    hosts' hellos carry this machine's boot id, so each file is read once (agentmon.boot)."""
+    hosts' hellos carry this machine's boot id, so each file is read once (agentmon.ingest.boot)."""
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.jsonl").write_bytes(native_line(0) + native_line(1))
     db = tmp_path / "p.db"
-    proc = run("ingest", str(logs), sshd.url(logs), sshd.url(logs, alias=False), "--db", str(db),
-               "--remote-agentmon", MODES[mode], env=ssh_env)
+    proc = run(
+        "ingest",
+        str(logs),
+        sshd.url(logs),
+        sshd.url(logs, alias=False),
+        "--db",
+        str(db),
+        "--remote-agentmon",
+        MODES[mode],
+        env=ssh_env,
+    )
     assert proc.stderr.count("already read: one file on one machine, under two host names, counts once") == 2
     assert committed(db) == {"lines": 6, "tasks": 2, "ended": 2, "successes": 1, "llm_calls": 2, "input": 201}
 
@@ -367,31 +430,45 @@ def test_host_prefix_names_agents_by_host_and_tasks_remember_their_host(sshd, ss
     assert set(agents(db)) == {"billing@agentmon-test", f"billing@localhost:{sshd.port}"}
     conn = sqlite3.connect(db)
     assert sorted(conn.execute("SELECT host, count(*) FROM tasks GROUP BY host").fetchall()) == [
-        ("agentmon-test", 2), (f"localhost:{sshd.port}", 2)]
+        ("agentmon-test", 2),
+        (f"localhost:{sshd.port}", 2),
+    ]
     assert sorted(conn.execute("SELECT agent, host, tasks_seen FROM agg_host_total").fetchall()) == [
-        ("billing@agentmon-test", "agentmon-test", 2), (f"billing@localhost:{sshd.port}", f"localhost:{sshd.port}", 2)]
+        ("billing@agentmon-test", "agentmon-test", 2),
+        (f"billing@localhost:{sshd.port}", f"localhost:{sshd.port}", 2),
+    ]
 
 
 @needs_sshd
 async def test_the_monitor_shows_agents_of_two_hosts_and_says_which_host_is_down(sshd, ssh_env, tmp_path):
+    from tui_helpers import make_app, text_of
+
     from agentmon.tui.agent_screen import AgentScreen
     from agentmon.tui.hosts_screen import HostsScreen
-    from tui_helpers import make_app, text_of
+
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
     (one / "a.jsonl").write_bytes(native_line(0, "billing") + native_line(1, "billing"))
     (two / "b.jsonl").write_bytes(native_line(2, "billing") + native_line(3, "search"))
-    remote = [(Remote("agentmon-test"), str(one)), (Remote("localhost", port=sshd.port), str(two)),
-              (Remote("127.0.0.1", port=1), "/var/log")]  # nothing listens on port 1
-    app = make_app(tmp_path / "tui.db", window="all", refresh_interval=0.1, remote=remote,
-                   remote_options={"connect_timeout": 2})
+    remote = [
+        (Remote("agentmon-test"), str(one)),
+        (Remote("localhost", port=sshd.port), str(two)),
+        (Remote("127.0.0.1", port=1), "/var/log"),
+    ]  # nothing listens on port 1
+    app = make_app(
+        tmp_path / "tui.db", window="all", refresh_interval=0.1, remote=remote, remote_options={"connect_timeout": 2}
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(200):
             await pilot.pause(0.05)
             status = text_of(app.query_one("#status"))
-            if ({"billing", "search"} <= set(app.panels) and app.panels["billing"].view.metrics.tasks == 3
-                    and "hosts 2/3 up" in status and "down" in status):
+            if (
+                {"billing", "search"} <= set(app.panels)
+                and app.panels["billing"].view.metrics.tasks == 3
+                and "hosts 2/3 up" in status
+                and "down" in status
+            ):
                 break
         assert app.panels["billing"].view.metrics.tasks == 3  # from both hosts, in one panel
         assert "hosts 2/3 up, 127.0.0.1:1 down (h)" in status
@@ -423,8 +500,9 @@ def test_restarting_sshd_loses_and_doubles_nothing(tmp_path):
     server = LoopbackSSHD(tmp_path / "sshd").start()
     env = {**os.environ, "AGENTMON_SSH_COMMAND": server.ssh_command}
     db = tmp_path / "s.db"
-    follower = subprocess.Popen([*AGENTMON, "ingest", "--follow", server.url(logs), "--db", str(db)], env=env,
-                                stderr=subprocess.DEVNULL)
+    follower = subprocess.Popen(
+        [*AGENTMON, "ingest", "--follow", server.url(logs), "--db", str(db)], env=env, stderr=subprocess.DEVNULL
+    )
     try:
         assert wait_for(lambda: committed(db) == expected(100), timeout=20), committed(db)
         for rounds in range(2):
@@ -432,11 +510,15 @@ def test_restarting_sshd_loses_and_doubles_nothing(tmp_path):
             subprocess.run(["pkill", "-9", "-f", f"ssh -F {server.config}"])  # the sessions die with the host
             with open(log, "ab") as f:
                 f.write(b"".join(native_line(i) for i in range(100 + 50 * rounds, 150 + 50 * rounds)))
-            assert wait_for(lambda: json.loads(run("status", "--db", str(db), "--json", env=env).stdout)
-                            ["remote_sources"][0]["last_error"], timeout=10)
+            assert wait_for(
+                lambda: json.loads(run("status", "--db", str(db), "--json", env=env).stdout)["remote_sources"][0][
+                    "last_error"
+                ],
+                timeout=10,
+            )
             server.start()
             n = 150 + 50 * rounds
-            assert wait_for(lambda: committed(db) == expected(n), timeout=30), committed(db)
+            assert wait_for(lambda n=n: committed(db) == expected(n), timeout=30), committed(db)
     finally:
         follower.terminate()
         follower.wait(timeout=10)

@@ -1,17 +1,17 @@
 """One file on one machine, read under two host names (a local path and ssh://localhost, or a host
-by its name and by its address), counts once (agentmon.boot)."""
+by its name and by its address), counts once (agentmon.ingest.boot)."""
 
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
-
-from agentmon.boot import boot_id
-from agentmon.files import LocalFiles
-from agentmon.pipeline import FOLLOWED_SECONDS, Ingester
-from agentmon.store import Store
 from conftest import tool_line, totals
+
+from agentmon.ingest.boot import boot_id
+from agentmon.ingest.files import LocalFiles
+from agentmon.ingest.ingester import FOLLOWED_SECONDS, Ingester
+from agentmon.store.writer import Store
 
 pytestmark = pytest.mark.skipif(boot_id() is None, reason="no boot id on this system (not Linux)")
 NOW = 1_790_000_000.0

@@ -5,7 +5,6 @@ then look at the SVGs in tests/__snapshots__/ before committing them.
 """
 
 import pytest
-
 from tui_helpers import demo_db, make_app
 
 SIZES = [(80, 24), (160, 48)]

@@ -5,11 +5,12 @@ import random
 import shutil
 
 import pytest
-
-from agentmon.pipeline import Ingester
-from agentmon.store import AgentmonError, Store
-from agentmon.tail import FP_MIN_TO_MATCH
 from conftest import ingest, tool_line, totals
+
+from agentmon.errors import AgentmonError
+from agentmon.ingest.ingester import Ingester
+from agentmon.ingest.tail import FP_MIN_TO_MATCH
+from agentmon.store.writer import Store
 
 
 def write(path, *lines, mode="ab"):
@@ -182,6 +183,7 @@ def test_long_lines_are_capped_quarantined_and_skipped(logs, db):
     t = totals(db)
     assert (t["tool_calls"], t["quarantined"]) == (3, 2)
     import sqlite3
+
     reasons = [r for (r,) in sqlite3.connect(db).execute("SELECT reason FROM quarantine")]
     assert reasons == ["line longer than 200 bytes; skipped to its end"] * 2
 
@@ -194,9 +196,8 @@ def test_invalid_utf8_is_quarantined_not_fatal(logs, db):
 
 
 def test_a_second_ingester_is_refused_with_a_clear_message(logs, db):
-    with Store(db):
-        with pytest.raises(AgentmonError, match=r"being written by pid \d+; only one ingester"):
-            Store(db)
+    with Store(db), pytest.raises(AgentmonError, match=r"being written by pid \d+; only one ingester"):
+        Store(db)
     Store(db).close()  # released on close
 
 

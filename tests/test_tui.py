@@ -4,14 +4,14 @@ import csv
 import json
 
 import pytest
+from conftest import FIXTURES, ingest
+from tui_helpers import FROZEN, demo_db, make_app, text_of
 
 from agentmon.tui.agent_screen import AgentScreen
 from agentmon.tui.app import FleetRefreshed
 from agentmon.tui.help_screen import HelpScreen
 from agentmon.tui.panel import AgentPanel
 from agentmon.tui.quarantine_screen import QuarantineScreen
-from conftest import FIXTURES, ingest
-from tui_helpers import FROZEN, demo_db, make_app, text_of
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def test_drifting_agent_leading_signals_turn_first(fleet):
         assert refund.metrics.verdict == "no-go"
         assert any("drifting up" in r for r in refund.metrics.reasons)
         assert app.panels["invoice-triage"].view.metrics.verdict == "go"
-        assert list(app.panels)[0] == "refund-agent"  # worst first
+        assert next(iter(app.panels)) == "refund-agent"  # worst first
 
 
 async def test_w_cycles_the_window(fleet):
@@ -117,7 +117,7 @@ async def test_x_shows_quarantined_lines(tmp_path):
         table = app.screen.query_one("#quarantine-table")
         assert table.row_count == 6
         reasons = {str(table.get_row_at(i)[3]) for i in range(table.row_count)}
-        assert "Expected `bool`, got `str` - at `$.ok`" in reasons
+        assert any(r.startswith("bad value at $.ok") for r in reasons)
         assert "6 quarantined lines" in text_of(app.screen.query_one("#quarantine-title"))
         await pilot.press("escape")
         assert not isinstance(app.screen, QuarantineScreen)
@@ -129,10 +129,12 @@ async def test_question_mark_lists_every_key(fleet):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         from agentmon.tui.help_screen import KEYS
+
         listed = " ".join(k for _, keys in KEYS for k, _ in keys)
         for binding in app.BINDINGS:
             key = {"question_mark": "?", "slash": "/", "down,j": "↓", "up,k": "↑", "escape": "esc"}.get(
-                binding.key, binding.key)
+                binding.key, binding.key
+            )
             assert key in listed, binding.key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -154,8 +156,11 @@ async def test_e_exports_what_is_on_screen(fleet, tmp_path):
         assert float(refund["task_success_rate"]) == pytest.approx(view.task_success_rate)
     # byte for byte what `agentmon export --csv F --window 1h` writes at that moment
     import io
-    from agentmon.export import rows as export_rows, write_csv
-    from agentmon.store import connect
+
+    from agentmon.report.export import rows as export_rows
+    from agentmon.report.export import write_csv
+    from agentmon.store.writer import connect
+
     expected = io.StringIO(newline="")
     write_csv(expected, *export_rows(connect(fleet, readonly=True), "agent", "1h", FROZEN))
     assert files[0].read_bytes().decode() == expected.getvalue()
@@ -174,7 +179,8 @@ async def test_no_color_draws_without_colour(fleet, monkeypatch):
 
 
 async def test_a_second_monitor_on_the_same_database_only_reads(fleet, tmp_path):
-    from agentmon.store import Store
+    from agentmon.store.writer import Store
+
     logs = tmp_path / "more-logs"
     logs.mkdir()
     with Store(fleet):  # another process is ingesting
@@ -189,15 +195,26 @@ async def test_log_text_is_shown_literally(tmp_path):
     logs, db = tmp_path / "logs", tmp_path / "h.db"
     logs.mkdir()
     name = "[red]evil[/red]\x1b[2J"
-    (logs / "h.jsonl").write_text(json.dumps(
-        {"ts": FROZEN - 60, "agent": name, "event": "task_end", "task": "t", "outcome": "failure",
-         "reason": "[bold]boom[/bold] \x1b]0;pwned\x07"}) + "\n")
+    (logs / "h.jsonl").write_text(
+        json.dumps(
+            {
+                "ts": FROZEN - 60,
+                "agent": name,
+                "event": "task_end",
+                "task": "t",
+                "outcome": "failure",
+                "reason": "[bold]boom[/bold] \x1b]0;pwned\x07",
+            }
+        )
+        + "\n"
+    )
     ingest([logs], db)
     app = make_app(db, window="1h")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app)
         panel = next(iter(app.query(AgentPanel)))
         from rich.text import Text
+
         assert Text.from_markup(panel.border_title).plain == "[red]evil[/red]\\x1b[2J"  # what is drawn
         await pilot.press("enter")
         await settle(pilot, app)
@@ -212,8 +229,18 @@ async def test_appending_to_a_watched_file_changes_a_panel(tmp_path):
     log = logs / "a.jsonl"
 
     def task(i, outcome):
-        return json.dumps({"ts": FROZEN - 100 + i, "agent": "live-agent", "event": "task_end",
-                           "task": f"t{i}", "outcome": outcome}) + "\n"
+        return (
+            json.dumps(
+                {
+                    "ts": FROZEN - 100 + i,
+                    "agent": "live-agent",
+                    "event": "task_end",
+                    "task": f"t{i}",
+                    "outcome": outcome,
+                }
+            )
+            + "\n"
+        )
 
     log.write_text(task(0, "success"))
     app = make_app(db, paths=[logs], refresh_interval=0.2)
@@ -236,6 +263,7 @@ async def test_appending_to_a_watched_file_changes_a_panel(tmp_path):
 
 async def test_agentmon_demo_opens_on_a_live_fleet(tmp_path):
     from agentmon.tui.demo import DemoApp
+
     app = DemoApp(tmp_path, refresh_interval=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(200):
@@ -255,6 +283,7 @@ async def test_watch_with_otlp_receives_spans_into_the_screen(tmp_path):
     import urllib.request
 
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -270,8 +299,12 @@ async def test_watch_with_otlp_receives_spans_into_the_screen(tmp_path):
             await pilot.pause(0.05)
             if "OTLP on" in text_of(app.query_one("#status")):
                 break
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=request.SerializeToString(),
-                                     headers={"Content-Type": "application/x-protobuf"}, method="POST")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/traces",
+            data=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            method="POST",
+        )
         assert urllib.request.urlopen(req, timeout=5).status == 200
         for _ in range(100):
             await pilot.pause(0.05)

@@ -4,14 +4,21 @@ import random
 
 import pytest
 
-from agentmon.verdict import Evidence, Limits, drift, two_proportion_z, verdict, wilson
+from agentmon.report.verdict import Evidence, Limits, drift, two_proportion_z, verdict, wilson
 
 
-@pytest.mark.parametrize("k, n, lo, hi", [
-    # Wilson score intervals at 95% (Newcombe 1998, table I; Agresti & Coull 1998)
-    (0, 10, 0.0, 0.2775), (1, 10, 0.0179, 0.4042), (5, 10, 0.2366, 0.7634),
-    (9, 10, 0.5958, 0.9821), (10, 10, 0.7225, 1.0), (81, 263, 0.2553, 0.3662),
-])
+@pytest.mark.parametrize(
+    "k, n, lo, hi",
+    [
+        # Wilson score intervals at 95% (Newcombe 1998, table I; Agresti & Coull 1998)
+        (0, 10, 0.0, 0.2775),
+        (1, 10, 0.0179, 0.4042),
+        (5, 10, 0.2366, 0.7634),
+        (9, 10, 0.5958, 0.9821),
+        (10, 10, 0.7225, 1.0),
+        (81, 263, 0.2553, 0.3662),
+    ],
+)
 def test_wilson_against_published_values(k, n, lo, hi):
     got = wilson(k, n)
     assert got == pytest.approx((lo, hi), abs=5e-4)
@@ -19,32 +26,67 @@ def test_wilson_against_published_values(k, n, lo, hi):
 
 def healthy(**changes) -> Evidence:
     """500 tasks comfortably inside every default limit."""
-    e = Evidence(labeled=500, successes=475, ended=500, autonomous=450, seen=500, escalated=15,
-                 tool_calls=2000, tool_errors=20, asked=200, rejections=6, eval_pass_rate=0.95)
+    e = Evidence(
+        labeled=500,
+        successes=475,
+        ended=500,
+        autonomous=450,
+        seen=500,
+        escalated=15,
+        tool_calls=2000,
+        tool_errors=20,
+        asked=200,
+        rejections=6,
+        eval_pass_rate=0.95,
+    )
     for k, v in changes.items():
         setattr(e, k, v)
     return e
 
 
-@pytest.mark.parametrize("name, evidence, limits, expected, reason", [
-    ("healthy", healthy(), Limits(), "go", "every limit met with 95% confidence over 500 tasks"),
-    ("too few tasks", healthy(labeled=12, ended=12), Limits(), "hold", "too few tasks: 12 of 30 needed"),
-    ("too few labeled", healthy(labeled=12, unlabeled=40), Limits(), "hold", "too few labeled tasks: 12 of 30"),
-    ("success clearly low", healthy(successes=380), Limits(), "no-go", "success 76.0% (95% CI 72.1–79.5%) below"),
-    ("success borderline", healthy(successes=430), Limits(), "hold", "success 86.0% (95% CI 82.7–88.8%): not clearly"),
-    ("tool errors clearly high", healthy(tool_errors=160), Limits(), "no-go", "tool-error rate 8.0%"),
-    ("escalations borderline", healthy(escalated=45), Limits(), "hold", "escalation rate 9.0%"),
-    ("a few confirmations cannot hold", healthy(asked=12, rejections=2), Limits(), "go", "every limit met"),
-    ("eval gate", healthy(eval_pass_rate=0.70), Limits(), "no-go", "eval pass rate 70.0% below the 85.0% gate"),
-    ("critical case", healthy(critical_eval_failures=1), Limits(), "no-go", "1 critical eval case failing"),
-    ("cost ceiling", healthy(cost_per_successful_task=0.30), Limits(cost_per_successful_task=0.25), "hold",
-     "cost per successful task $0.3000 above the $0.2500 ceiling"),
-    ("drift", healthy(drifting=["tool errors drifting up: 4.0% in the last hour against 1.0% in the week before"]),
-     Limits(), "hold", "tool errors drifting up"),
-    ("unchecked mistakes", healthy(previous=healthy(successes=490, autonomous=380)), Limits(), "no-go",
-     "success falling (98.0% → 95.0%) while autonomy rises (76.0% → 90.0%)"),
-    ("stricter limits", healthy(), Limits(task_success_rate=0.97), "no-go", "below the 97.0% limit"),
-])
+@pytest.mark.parametrize(
+    "name, evidence, limits, expected, reason",
+    [
+        ("healthy", healthy(), Limits(), "go", "every limit met with 95% confidence over 500 tasks"),
+        ("too few tasks", healthy(labeled=12, ended=12), Limits(), "hold", "too few tasks: 12 of 30 needed"),
+        ("too few labeled", healthy(labeled=12, unlabeled=40), Limits(), "hold", "too few labeled tasks: 12 of 30"),
+        ("success clearly low", healthy(successes=380), Limits(), "no-go", "success 76.0% (95% CI 72.1–79.5%) below"),
+        (
+            "success borderline",
+            healthy(successes=430),
+            Limits(),
+            "hold",
+            "success 86.0% (95% CI 82.7–88.8%): not clearly",
+        ),
+        ("tool errors clearly high", healthy(tool_errors=160), Limits(), "no-go", "tool-error rate 8.0%"),
+        ("escalations borderline", healthy(escalated=45), Limits(), "hold", "escalation rate 9.0%"),
+        ("a few confirmations cannot hold", healthy(asked=12, rejections=2), Limits(), "go", "every limit met"),
+        ("eval gate", healthy(eval_pass_rate=0.70), Limits(), "no-go", "eval pass rate 70.0% below the 85.0% gate"),
+        ("critical case", healthy(critical_eval_failures=1), Limits(), "no-go", "1 critical eval case failing"),
+        (
+            "cost ceiling",
+            healthy(cost_per_successful_task=0.30),
+            Limits(cost_per_successful_task=0.25),
+            "hold",
+            "cost per successful task $0.3000 above the $0.2500 ceiling",
+        ),
+        (
+            "drift",
+            healthy(drifting=["tool errors drifting up: 4.0% in the last hour against 1.0% in the week before"]),
+            Limits(),
+            "hold",
+            "tool errors drifting up",
+        ),
+        (
+            "unchecked mistakes",
+            healthy(previous=healthy(successes=490, autonomous=380)),
+            Limits(),
+            "no-go",
+            "success falling (98.0% → 95.0%) while autonomy rises (76.0% → 90.0%)",
+        ),
+        ("stricter limits", healthy(), Limits(task_success_rate=0.97), "no-go", "below the 97.0% limit"),
+    ],
+)
 def test_verdict_rules(name, evidence, limits, expected, reason):
     got, reasons = verdict(evidence, limits)
     assert got == expected, reasons
@@ -74,10 +116,11 @@ def test_drift_raises_few_false_alarms_without_drift():
 
 def test_the_demo_drifts_go_then_hold_on_its_signals_then_no_go_before_success_falls(tmp_path):
     """The demo's story, minute by minute after launch (tests/tui_helpers.FROZEN as launch)."""
-    from agentmon.demo import DemoFleet
-    from agentmon.metrics import agent_metrics
-    from agentmon.pipeline import Ingester
-    from agentmon.store import Store, connect
+    from agentmon.ingest.ingester import Ingester
+    from agentmon.report.metrics import agent_metrics
+    from agentmon.simulate.demo import DemoFleet
+    from agentmon.store.writer import Store, connect
+
     launch = 1_780_000_000.0
     fleet = DemoFleet(tmp_path / "logs", now=launch, seed=42)
     fleet.start()

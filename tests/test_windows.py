@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import agents, ingest
 
 NOW = 1_780_000_000.0
@@ -16,19 +15,26 @@ def ev(ts, event, task, **fields):
 
 @pytest.fixture
 def windowed_db(db, logs):
-    (logs / "a.jsonl").write_text("".join([
-        # t1: started 3 days ago, ended 2 days ago
-        ev(-3 * 86400, "task_start", "t1"), ev(-2 * 86400, "task_end", "t1", outcome="success"),
-        # t2: started 30 h ago, escalated 20 h ago, ended 30 min ago as a failure
-        ev(-30 * HOUR, "task_start", "t2"), ev(-20 * HOUR, "escalation", "t2"),
-        ev(-1800, "task_end", "t2", outcome="failure"),
-        ev(-1700, "cost", "t2", cost_usd=0.5),  # after its end: still the cost of t2
-        # t3: open, a failed tool call 10 min ago and a rejection 2 min ago
-        ev(-900, "task_start", "t3"), ev(-600, "tool_call", "t3", tool="x", ok=False),
-        ev(-120, "confirmation", "t3", approved=False),
-        # a tool call 50 h ago
-        ev(-50 * HOUR, "tool_call", "t1", tool="x", ok=True),
-    ]))
+    (logs / "a.jsonl").write_text(
+        "".join(
+            [
+                # t1: started 3 days ago, ended 2 days ago
+                ev(-3 * 86400, "task_start", "t1"),
+                ev(-2 * 86400, "task_end", "t1", outcome="success"),
+                # t2: started 30 h ago, escalated 20 h ago, ended 30 min ago as a failure
+                ev(-30 * HOUR, "task_start", "t2"),
+                ev(-20 * HOUR, "escalation", "t2"),
+                ev(-1800, "task_end", "t2", outcome="failure"),
+                ev(-1700, "cost", "t2", cost_usd=0.5),  # after its end: still the cost of t2
+                # t3: open, a failed tool call 10 min ago and a rejection 2 min ago
+                ev(-900, "task_start", "t3"),
+                ev(-600, "tool_call", "t3", tool="x", ok=False),
+                ev(-120, "confirmation", "t3", approved=False),
+                # a tool call 50 h ago
+                ev(-50 * HOUR, "tool_call", "t1", tool="x", ok=True),
+            ]
+        )
+    )
     ingest([logs], db)
     return db
 
@@ -58,24 +64,37 @@ def test_7d_and_empty_windows(windowed_db):
     assert (a["tasks"], a["successes"], a["tool_calls"]) == (2, 1, 2)
     later = agents(windowed_db, "1h", NOW + 30 * 86400)["a"]  # nothing happened: nulls, not zeros
     assert later["tasks"] == 0
-    assert all(later[k] is None for k in ("task_success_rate", "autonomy_rate", "cost_per_successful_task",
-                                          "escalation_rate", "tool_error_rate", "confirmation_rejection_rate"))
+    assert all(
+        later[k] is None
+        for k in (
+            "task_success_rate",
+            "autonomy_rate",
+            "cost_per_successful_task",
+            "escalation_rate",
+            "tool_error_rate",
+            "confirmation_rejection_rate",
+        )
+    )
 
 
 def test_range_reads_compose_hours_and_minutes_exactly(db, logs):
     """[start, end) to the minute: whole hours from hour buckets, ragged edges from minute buckets."""
     import random
 
-    from agentmon.metrics import COL, range_rows
-    from agentmon.store import connect
+    from agentmon.report.metrics import COL, range_rows
+    from agentmon.store.writer import connect
+
     rng = random.Random(3)
     stamps = [NOW - rng.uniform(0, 3 * 86400) for _ in range(3000)]
-    (logs / "t.jsonl").write_text("".join(
-        json.dumps({"ts": ts, "agent": "a", "event": "tool_call", "task": f"t{i}", "tool": "x", "ok": True}) + "\n"
-        for i, ts in enumerate(stamps)))
+    (logs / "t.jsonl").write_text(
+        "".join(
+            json.dumps({"ts": ts, "agent": "a", "event": "tool_call", "task": f"t{i}", "tool": "x", "ok": True}) + "\n"
+            for i, ts in enumerate(stamps)
+        )
+    )
     ingest([logs], db)
     conn = connect(db, readonly=True)
-    minute = lambda t: t // 60 * 60  # noqa: E731
+    minute = lambda t: t // 60 * 60
     for _ in range(200):
         start = NOW - rng.uniform(0, 3.2 * 86400)
         end = None if rng.random() < 0.2 else start + rng.uniform(0, 2 * 86400)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentmon.demo import DemoFleet
-from agentmon.tui.app import AgentmonApp
 from conftest import ingest
+
+from agentmon.simulate.demo import DemoFleet
+from agentmon.tui.app import AgentmonApp
 
 FROZEN = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 

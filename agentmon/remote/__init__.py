@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agentmon.store import AgentmonError
+from agentmon.errors import AgentmonError
 
 SCP_FORM = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*):(?P<path>/.*)$")
 

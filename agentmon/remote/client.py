@@ -24,17 +24,14 @@ from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+from agentmon.errors import ConnectionLost
+from agentmon.ingest.tail import DOCUMENTS, classify
 from agentmon.remote import Remote
 from agentmon.remote.protocol import MAX_READ
-from agentmon.tail import DOCUMENTS, classify
 
 CONNECT_TIMEOUT = 10  # seconds for ssh to connect, and again for the remote end to say hello
 IO_TIMEOUT = 30  # seconds without a byte from a host that owes an answer: it is hung
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
-
-
-class ConnectionLost(Exception):
-    """The host could not be reached, or the link dropped: nothing read since the last commit counts."""
 
 
 class RemoteStat(NamedTuple):
@@ -61,23 +58,29 @@ def remote_command(remote_agentmon: str | None) -> str:
     script = resources.files("agentmon.remote").joinpath("server.sh").read_text()
     if remote_agentmon:
         cmd = remote_agentmon
-        script = (f"if {cmd} remote-files --check >/dev/null 2>&1 </dev/null; then exec {cmd} remote-files; fi\n"
-                  + script)
+        script = (
+            f"if {cmd} remote-files --check >/dev/null 2>&1 </dev/null; then exec {cmd} remote-files; fi\n" + script
+        )
     return "exec sh -c " + shlex.quote(script)
 
 
 class RemoteFiles:
     """One ssh connection to one host, serving the pipeline's file operations."""
 
-    def __init__(self, remote: Remote, remote_agentmon: str | None = "agentmon",
-                 connect_timeout: float = CONNECT_TIMEOUT, io_timeout: float = IO_TIMEOUT):
+    def __init__(
+        self,
+        remote: Remote,
+        remote_agentmon: str | None = "agentmon",
+        connect_timeout: float = CONNECT_TIMEOUT,
+        io_timeout: float = IO_TIMEOUT,
+    ):
         self.remote = remote
         self.host = remote.label
         self.prefix = remote.prefix
         self.remote_agentmon = remote_agentmon
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
         self.mode: str | None = None  # which server answered: "agentmon" or "sh"
-        self.boot_id: str | None = None  # the host's, from its hello (agentmon.boot)
+        self.boot_id: str | None = None  # the host's, from its hello (agentmon.ingest.boot)
         self.sizes: dict[str, int] = {}  # path -> size at the last listing: what the host has written
         # Answers already in hand, so that a pass asks the host as little as it can (each question
         # is a round trip): the listing's stat of each file, for the scan that follows it, and the
@@ -109,8 +112,14 @@ class RemoteFiles:
         self._buf.clear()
         self._stderr.clear()
         self._forget_answers()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      bufsize=0, start_new_session=True)  # ^C in the TUI is not for ssh
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=True,
+        )  # ^C in the TUI is not for ssh
         if self._shut:  # shut while ssh was starting: it found no connection to cut
             self.disconnect()
             raise ConnectionLost(f"{self.host}: closed")
@@ -118,8 +127,9 @@ class RemoteFiles:
         hello = self._line(self.connect_timeout * 2 + 5).split()
         if hello[:2] != [b"AGENTMON-FILES", b"1"]:
             self.disconnect()
-            raise ConnectionLost(f"{self.host}: the remote end did not speak agentmon's protocol "
-                                 f"(said {b' '.join(hello)[:80]!r})")
+            raise ConnectionLost(
+                f"{self.host}: the remote end did not speak agentmon's protocol (said {b' '.join(hello)[:80]!r})"
+            )
         self.mode = hello[2].decode() if len(hello) > 2 else "?"
         self.boot_id = hello[3].decode() if len(hello) > 3 and hello[3] != b"-" else None
 
@@ -185,7 +195,7 @@ class RemoteFiles:
         while (nl := self._buf.find(b"\n")) < 0:
             self._fill(timeout, "a reply")
         line = bytes(self._buf[:nl])
-        del self._buf[:nl + 1]
+        del self._buf[: nl + 1]
         return line
 
     def _exactly(self, n: int) -> bytes:
@@ -205,7 +215,7 @@ class RemoteFiles:
             raise self._lost("a request") from None
         reply = self._line(self.io_timeout)
         if reply.startswith(b"E "):
-            _, name, message = (reply.decode("utf-8", "replace").split(" ", 2) + ["", ""])[:3]
+            _, name, message = ([*reply.decode("utf-8", "replace").split(" ", 2), "", ""])[:3]
             if name == "ENOENT":
                 raise FileNotFoundError(2, message)
             raise OSError(0, f"{name} {message}".strip())
@@ -214,7 +224,7 @@ class RemoteFiles:
     def _remote_path(self, path: str) -> bytes:
         if not path.startswith(self.prefix + "/"):
             raise ValueError(f"{path} is not on {self.prefix}")
-        return os.fsencode(path[len(self.prefix):])
+        return os.fsencode(path[len(self.prefix) :])
 
     def _stat(self, fields: list[bytes]) -> RemoteStat:
         try:
@@ -222,7 +232,7 @@ class RemoteFiles:
         except (TypeError, ValueError):
             raise self._lost(f"a malformed reply {b' '.join(fields)[:80]!r}") from None
 
-    # --- the file system the pipeline uses (agentmon.files.LocalFiles has the same) ------------
+    # --- the file system the pipeline uses (agentmon.ingest.files.LocalFiles has the same) ------------
 
     def root(self, path: str) -> str:
         return path.rstrip("/") or path
@@ -282,7 +292,7 @@ class RemoteFiles:
         last = self._last_read
         if last is not None and last[0] == handle and last[1] <= offset and offset + n <= last[1] + len(last[2]):
             start = offset - last[1]
-            return last[2][start:start + n]
+            return last[2][start : start + n]
         data = self._pread(handle, n, offset)
         self._last_read = (handle, offset, data)
         return data
@@ -330,12 +340,22 @@ def explain(stderr: list[str], status: int | None, what: str) -> str:
     text = " ".join(stderr)
     last = stderr[-1] if stderr else ""
     if "Permission denied" in text or "Too many authentication failures" in text:
-        return ("the host refused our key (agentmon runs ssh with BatchMode=yes and never asks for a password: "
-                f"use a key or an agent) — {last}")
+        return (
+            "the host refused our key (agentmon runs ssh with BatchMode=yes and never asks for a password: "
+            f"use a key or an agent) — {last}"
+        )
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
         return f"the host's key is not trusted: connect once with `ssh` to check and accept it — {last}"
-    for words in ("Connection refused", "timed out", "No route to host", "Could not resolve hostname",
-                  "Network is unreachable", "Connection closed", "Connection reset", "Broken pipe"):
+    for words in (
+        "Connection refused",
+        "timed out",
+        "No route to host",
+        "Could not resolve hostname",
+        "Network is unreachable",
+        "Connection closed",
+        "Connection reset",
+        "Broken pipe",
+    ):
         if words in text:
             return f"unreachable — {last}"
     if last:

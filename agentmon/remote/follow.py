@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 import time
 
-from agentmon.pipeline import Ingester
+from agentmon.errors import ConnectionLost
+from agentmon.ingest.ingester import Ingester
 from agentmon.remote import Remote
-from agentmon.remote.client import CONNECT_TIMEOUT, ConnectionLost, RemoteFiles
-from agentmon.store import Store
+from agentmon.remote.client import CONNECT_TIMEOUT, RemoteFiles
+from agentmon.store.writer import Store
 
 POLL_SECONDS = 0.25  # how often a connected host is listed: the append-to-commit latency
 BACKOFF_SECONDS = (0.25, 1, 2, 4, 8, 15, 30)  # waits between attempts: a dropped link is often a blip
@@ -22,9 +23,18 @@ IDLE_CHECK_SECONDS = 2.0  # as the local follower's rescan: Claude Code tasks id
 
 
 class RemoteFollower:
-    def __init__(self, store: Store, remote: Remote, roots: list[str], *, remote_agentmon: str | None = "agentmon",
-                 host_prefix: bool = False, poll: float = POLL_SECONDS, connect_timeout: float = CONNECT_TIMEOUT,
-                 **ingester_options):
+    def __init__(
+        self,
+        store: Store,
+        remote: Remote,
+        roots: list[str],
+        *,
+        remote_agentmon: str | None = "agentmon",
+        host_prefix: bool = False,
+        poll: float = POLL_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        **ingester_options,
+    ):
         self.store = store
         self.remote = remote
         self.fs = RemoteFiles(remote, remote_agentmon, connect_timeout=connect_timeout)
@@ -108,8 +118,11 @@ class RemoteFollower:
         changed = {k: v for k, v in values.items() if self._written.get(k) != v}
         if not changed:
             return
-        if not force and set(changed) == {"caught_up_at"} and changed["caught_up_at"] - self._written.get(
-                "caught_up_at", 0) < 1.0:
+        if (
+            not force
+            and set(changed) == {"caught_up_at"}
+            and changed["caught_up_at"] - self._written.get("caught_up_at", 0) < 1.0
+        ):
             return
         self._written.update(changed)
         self.store.set_remote_state(self.source, self.remote.label, **changed)
@@ -131,10 +144,13 @@ class Followers:
 
     def __init__(self, store: Store, sources: list[tuple[Remote, str]], stop: threading.Event, **options):
         self.stop = stop
-        self.followers = [RemoteFollower(store, remote, roots, **options)
-                          for remote, roots in group_by_host(sources).items()]
-        self.threads = [threading.Thread(target=f.run, args=(stop,), name=f"agentmon {f.remote.label}", daemon=True)
-                        for f in self.followers]
+        self.followers = [
+            RemoteFollower(store, remote, roots, **options) for remote, roots in group_by_host(sources).items()
+        ]
+        self.threads = [
+            threading.Thread(target=f.run, args=(stop,), name=f"agentmon {f.remote.label}", daemon=True)
+            for f in self.followers
+        ]
         for thread in self.threads:
             thread.start()
 

@@ -62,11 +62,15 @@ class LoopbackSSHD:
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {authorized}\nStrictModes no\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n"
-            "MaxStartups 100:30:200\nMaxSessions 100\nLogLevel ERROR\n")
-        client = (f"  User {self.user}\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
-                  "  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  LogLevel ERROR\n")
-        self.config.write_text(f"Host {ALIAS}\n  HostName 127.0.0.1\n  Port {self.port}\n{client}"
-                               f"Host localhost 127.0.0.1\n{client}")
+            "MaxStartups 100:30:200\nMaxSessions 100\nLogLevel ERROR\n"
+        )
+        client = (
+            f"  User {self.user}\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+            "  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  LogLevel ERROR\n"
+        )
+        self.config.write_text(
+            f"Host {ALIAS}\n  HostName 127.0.0.1\n  Port {self.port}\n{client}Host localhost 127.0.0.1\n{client}"
+        )
 
     @property
     def ssh_command(self) -> str:
@@ -77,8 +81,9 @@ class LoopbackSSHD:
         return f"ssh://{ALIAS}{path}" if alias else f"ssh://localhost:{self.port}{path}"
 
     def start(self) -> LoopbackSSHD:
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

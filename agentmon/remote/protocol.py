@@ -6,9 +6,9 @@ import re
 
 VERSION = 1
 # The server's first line: its implementation, then the host's boot id, "-" if it has none
-# (agentmon.boot; older servers do not send it).
+# (agentmon.ingest.boot; older servers do not send it).
 HELLO = b"AGENTMON-FILES 1 %s %s\n"
 MAX_READ = 8 << 20  # the most one READ returns
 # The names a LIST returns: the tailer's patterns, rotated names and documents, loosely; the local
-# side classifies them exactly (agentmon.tail.classify).
+# side classifies them exactly (agentmon.ingest.tail.classify).
 LISTED_NAMES = re.compile(r"\.(jsonl|ndjson|log)([.-]|$)|\.(json|eval)$")

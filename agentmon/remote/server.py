@@ -12,9 +12,8 @@ import os
 import stat
 import sys
 
-from agentmon.boot import boot_id
+from agentmon.ingest.boot import boot_id
 from agentmon.remote.protocol import HELLO, LISTED_NAMES, MAX_READ
-
 
 
 def _stat_fields(st: os.stat_result) -> bytes:
@@ -23,6 +22,7 @@ def _stat_fields(st: os.stat_result) -> bytes:
 
 def _error(e: OSError) -> bytes:
     import errno
+
     name = errno.errorcode.get(e.errno or 0, "EIO")
     message = (e.strerror or str(e)).replace("\n", " ")
     return f"E {name} {message}\n".encode()

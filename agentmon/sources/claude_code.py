@@ -21,14 +21,24 @@ from datetime import datetime
 
 import msgspec
 
+from agentmon.errors import BadLine
 from agentmon.events import (
-    ApiError, Confirmation, Escalation, HumanIntervention, LlmCall, TaskEnd, TaskStart, ToolCall,
+    ApiError,
+    Confirmation,
+    Escalation,
+    HumanIntervention,
+    LlmCall,
+    TaskEnd,
+    TaskStart,
+    ToolCall,
 )
-from agentmon.sources import BadLine
 
 AGENT_PREFIX = "claude-code:"
-REJECTIONS = ("The user doesn't want to proceed with this tool use", "Permission for this tool use was denied",
-              "Permission to use")
+REJECTIONS = (
+    "The user doesn't want to proceed with this tool use",
+    "Permission for this tool use was denied",
+    "Permission to use",
+)
 INTERRUPT = "[Request interrupted by user"
 NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<bash-stdout>", "<bash-stderr>")
 TOOL_NAMES_KEPT = 50_000
@@ -113,8 +123,16 @@ _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
 _text = msgspec.json.Decoder(str | None)
 
 
-LINE_TYPES = {"user", "assistant", "system", "summary", "file-history-snapshot", "queue-operation", "last-prompt",
-              "progress"}  # only user and assistant lines carry anything for the metrics
+LINE_TYPES = {
+    "user",
+    "assistant",
+    "system",
+    "summary",
+    "file-history-snapshot",
+    "queue-operation",
+    "last-prompt",
+    "progress",
+}  # only user and assistant lines carry anything for the metrics
 
 
 def looks_like(first_line: bytes) -> bool:
@@ -123,8 +141,7 @@ def looks_like(first_line: bytes) -> bool:
         obj = msgspec.json.decode(first_line)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return False
-    return isinstance(obj, dict) and "event" not in obj and (
-        "sessionId" in obj or obj.get("type") in LINE_TYPES)
+    return isinstance(obj, dict) and "event" not in obj and ("sessionId" in obj or obj.get("type") in LINE_TYPES)
 
 
 class ClaudeCodeSource:
@@ -185,8 +202,13 @@ class ClaudeCodeSource:
             u = m.usage
             request_id = f"{m.id}/{line.requestId}" if m.id else None
             last = self._last_call
-            if (request_id is not None and last is not None and last.request_id == request_id
-                    and last.task == task and last.agent == agent):
+            if (
+                request_id is not None
+                and last is not None
+                and last.request_id == request_id
+                and last.task == task
+                and last.agent == agent
+            ):
                 # The next content block of the same streamed message: one request, its largest usage. The
                 # store folds repeats across lines, files and batches too; doing it here is just cheaper.
                 last.ts = min(last.ts, ts)
@@ -195,17 +217,25 @@ class ClaudeCodeSource:
                 last.cache_read_tokens = max(last.cache_read_tokens, u.cache_read_input_tokens)
                 last.cache_write_tokens = max(last.cache_write_tokens, u.cache_creation_input_tokens)
                 if u.cache_creation:
-                    last.cache_write_1h_tokens = max(last.cache_write_1h_tokens,
-                                                     u.cache_creation.ephemeral_1h_input_tokens)
+                    last.cache_write_1h_tokens = max(
+                        last.cache_write_1h_tokens, u.cache_creation.ephemeral_1h_input_tokens
+                    )
                 if line.costUSD is not None:
                     last.cost_usd = max(last.cost_usd or 0.0, line.costUSD)
             else:
                 call = self._last_call = LlmCall(
-                    ts=ts, agent=agent, task=task, model=m.model, input_tokens=u.input_tokens,
-                    output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_input_tokens,
+                    ts=ts,
+                    agent=agent,
+                    task=task,
+                    model=m.model,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    cache_read_tokens=u.cache_read_input_tokens,
                     cache_write_tokens=u.cache_creation_input_tokens,
                     cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
-                    cost_usd=line.costUSD, request_id=request_id)
+                    cost_usd=line.costUSD,
+                    request_id=request_id,
+                )
                 events.append(call)
         if not isinstance(m.content, str):
             for block in m.content:
@@ -244,11 +274,11 @@ class ClaudeCodeSource:
         self.new_prompts.append((session, ts, task))
         events = [TaskStart(ts=ts, agent=agent, task=task)]
         if i:
-            events.append(TaskEnd(ts=ts, agent=agent, task=prompts[i - 1][1], outcome="unknown",
-                                  reason="next prompt"))
+            events.append(TaskEnd(ts=ts, agent=agent, task=prompts[i - 1][1], outcome="unknown", reason="next prompt"))
         if i + 1 < len(prompts):  # a later prompt is already known: it ends this one
-            events.append(TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown",
-                                  reason="next prompt"))
+            events.append(
+                TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown", reason="next prompt")
+            )
         return events
 
     def _tool_result(self, block: Block, ts: float, agent: str, task: str) -> list:
@@ -257,11 +287,15 @@ class ClaudeCodeSource:
             return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True)]
         text = _result(block.content)
         if text.startswith(REJECTIONS) or "has been denied" in text[:200]:
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
-                    Confirmation(ts=ts, agent=agent, task=task, approved=False, action=tool)]
+            return [
+                ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
+                Confirmation(ts=ts, agent=agent, task=task, approved=False, action=tool),
+            ]
         if text.startswith(INTERRUPT):
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
-                    HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")]
+            return [
+                ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
+                HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt"),
+            ]
         return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=False, error=text[:200])]
 
     # --- attribution ----------------------------------------------------------------------
@@ -280,8 +314,12 @@ class ClaudeCodeSource:
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, "\uffff"))
         task = prompts[i - 1][1] if i else f"{session}:before-first-prompt"
-        self._span = (session, prompts[i - 1][0] if i else -math.inf,
-                      prompts[i][0] if i < len(prompts) else math.inf, task)
+        self._span = (
+            session,
+            prompts[i - 1][0] if i else -math.inf,
+            prompts[i][0] if i < len(prompts) else math.inf,
+            task,
+        )
         return task
 
     def _remember_tool(self, tool_use_id: str, name: str) -> None:

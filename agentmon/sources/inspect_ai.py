@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
+from agentmon.errors import BadLine
 from agentmon.events import EvalResult
-from agentmon.sources import BadLine
 
 PASSING = ("C", "1", "1.0", "true", "True", "correct")  # agentmon.toml's [evals] pass_values replaces it
 
@@ -63,8 +63,11 @@ def read(path: Path, agent: str | None = None, passing: tuple[str, ...] = PASSIN
         if path.suffix == ".eval":
             with zipfile.ZipFile(path) as z:
                 header = msgspec.json.decode(z.read("header.json"), type=Header)
-                samples = [msgspec.json.decode(z.read(name), type=Sample)
-                           for name in z.namelist() if name.startswith("samples/") and name.endswith(".json")]
+                samples = [
+                    msgspec.json.decode(z.read(name), type=Sample)
+                    for name in z.namelist()
+                    if name.startswith("samples/") and name.endswith(".json")
+                ]
             return results(header.eval, samples, agent, passing)
         log = msgspec.json.decode(path.read_bytes(), type=Log)
         return results(log.eval, log.samples or [], agent, passing)
@@ -72,8 +75,9 @@ def read(path: Path, agent: str | None = None, passing: tuple[str, ...] = PASSIN
         raise BadLine(f"not a readable Inspect AI log: {e}") from None
 
 
-def results(ev: Eval, samples: list[Sample], agent: str | None = None,
-            passing: tuple[str, ...] = PASSING) -> list[EvalResult]:
+def results(
+    ev: Eval, samples: list[Sample], agent: str | None = None, passing: tuple[str, ...] = PASSING
+) -> list[EvalResult]:
     meta = ev.metadata or {}
     agent = str(meta.get("agent") or agent or ev.model)
     version = meta.get("agent_version")
@@ -83,8 +87,16 @@ def results(ev: Eval, samples: list[Sample], agent: str | None = None,
             continue
         first = next(iter(s.scores.values())).value
         case = str(s.id) if s.epoch <= 1 else f"{s.id}#{s.epoch}"
-        out.append(EvalResult(
-            ts=ev.created, agent=agent, suite=ev.task, case=case, run=ev.run_id,
-            passed=str(first) in passing or first is True, agent_version=str(version) if version else None,
-            critical=bool((s.metadata or {}).get("critical"))))
+        out.append(
+            EvalResult(
+                ts=ev.created,
+                agent=agent,
+                suite=ev.task,
+                case=case,
+                run=ev.run_id,
+                passed=str(first) in passing or first is True,
+                agent_version=str(version) if version else None,
+                critical=bool((s.metadata or {}).get("critical")),
+            )
+        )
     return out

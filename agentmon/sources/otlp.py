@@ -13,14 +13,23 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from agentmon.errors import BadLine
 from agentmon.events import (
-    ApiError, Confirmation, Escalation, EvalResult, Event, HumanIntervention, LlmCall, TaskEnd, TaskStart,
+    UNKNOWN_AGENT,
+    ApiError,
+    Confirmation,
+    Escalation,
+    EvalResult,
+    HumanIntervention,
+    LlmCall,
+    Mapped,
+    TaskEnd,
+    TaskStart,
     ToolCall,
+    time_prefix,
 )
-from agentmon.sources import BadLine
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
-UNKNOWN_AGENT = "unknown-agent"
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES = {"success", "failure", "abandoned", "unknown"}
@@ -54,17 +63,8 @@ class Record:
     key: str = field(default="")
 
 
-@dataclass
-class Mapped:
-    """The events of one span or log record; `agentless` ones wait for their trace's agent."""
-
-    key: str
-    events: list[Event]
-    agentless: list[Event] = field(default_factory=list)
-    trace_agent: tuple[str, str] | None = None  # (trace id, agent): an invoke_agent span names it
-
-
 # --- reading OTLP protobuf -----------------------------------------------------------------
+
 
 def _any_value(v):
     kind = v.WhichOneof("value")
@@ -86,10 +86,18 @@ def spans_from_proto(request) -> Iterator[Span]:
         service = str(_attrs_proto(rs.resource.attributes).get("service.name") or "")
         for ss in rs.scope_spans:
             for s in ss.spans:
-                yield Span(s.trace_id.hex(), s.span_id.hex(), s.name, s.start_time_unix_nano / 1e9,
-                           s.end_time_unix_nano / 1e9, s.status.code == 2, s.status.message,
-                           _attrs_proto(s.attributes),
-                           [(e.name, e.time_unix_nano / 1e9, _attrs_proto(e.attributes)) for e in s.events], service)
+                yield Span(
+                    s.trace_id.hex(),
+                    s.span_id.hex(),
+                    s.name,
+                    s.start_time_unix_nano / 1e9,
+                    s.end_time_unix_nano / 1e9,
+                    s.status.code == 2,
+                    s.status.message,
+                    _attrs_proto(s.attributes),
+                    [(e.name, e.time_unix_nano / 1e9, _attrs_proto(e.attributes)) for e in s.events],
+                    service,
+                )
 
 
 def records_from_proto(request) -> Iterator[Record]:
@@ -104,6 +112,7 @@ def records_from_proto(request) -> Iterator[Record]:
 
 
 # --- reading OTLP JSON ------------------------------------------------------------------------
+
 
 def _any_json(v: dict):
     if not isinstance(v, dict) or not v:
@@ -134,12 +143,21 @@ def spans_from_json(doc: dict) -> Iterator[Span]:
         for ss in rs.get("scopeSpans") or []:
             for s in ss.get("spans") or []:
                 status = s.get("status") or {}
-                yield Span(str(s.get("traceId", "")).lower(), str(s.get("spanId", "")).lower(), s.get("name", ""),
-                           _nanos(s.get("startTimeUnixNano")), _nanos(s.get("endTimeUnixNano")),
-                           status.get("code") in (2, "STATUS_CODE_ERROR"), status.get("message", ""),
-                           _attrs_json(s.get("attributes")),
-                           [(e.get("name", ""), _nanos(e.get("timeUnixNano")), _attrs_json(e.get("attributes")))
-                            for e in s.get("events") or []], service)
+                yield Span(
+                    str(s.get("traceId", "")).lower(),
+                    str(s.get("spanId", "")).lower(),
+                    s.get("name", ""),
+                    _nanos(s.get("startTimeUnixNano")),
+                    _nanos(s.get("endTimeUnixNano")),
+                    status.get("code") in (2, "STATUS_CODE_ERROR"),
+                    status.get("message", ""),
+                    _attrs_json(s.get("attributes")),
+                    [
+                        (e.get("name", ""), _nanos(e.get("timeUnixNano")), _attrs_json(e.get("attributes")))
+                        for e in s.get("events") or []
+                    ],
+                    service,
+                )
 
 
 def records_from_json(doc: dict) -> Iterator[Record]:
@@ -154,18 +172,12 @@ def records_from_json(doc: dict) -> Iterator[Record]:
                 yield Record(name, ts, attrs, service, key)
 
 
-def time_prefix(ts: float) -> str:
-    """Keys start with their time so that a request's keys land together at the end of the
-    `otel_seen` index: random keys dirtied a page each, and writing those pages was a third of
-    the commit. Deterministic, so a retried span or record gets the same key."""
-    return f"{max(0, round(ts * 1e6)):014x}"
-
-
 def _record_key(ts: float, data: bytes) -> str:
     return f"l{time_prefix(ts)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
 
 
 # --- the mapping ----------------------------------------------------------------------------------
+
 
 def _int(attrs: dict, *names: str) -> int:
     for name in names:
@@ -199,31 +211,54 @@ def map_span(span: Span) -> Mapped:
         if outcome not in OUTCOMES:
             outcome = "failure" if span.error else "success"
         model = a.get("gen_ai.request.model")
-        events += [TaskStart(ts=span.start, agent=agent, task=task, model=str(model) if model else None),
-                   TaskEnd(ts=span.end, agent=agent, task=task, outcome=outcome,
-                           reason=span.status_message or None)]
+        events += [
+            TaskStart(ts=span.start, agent=agent, task=task, model=str(model) if model else None),
+            TaskEnd(ts=span.end, agent=agent, task=task, outcome=outcome, reason=span.status_message or None),
+        ]
         out.trace_agent = (span.trace_id, agent)
     elif op in LLM_OPERATIONS:
         model = str(a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or "unknown-model")
         cache_read = _int(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
         cache_write = _int(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
         total_input = _int(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-        events.append(LlmCall(  # OpenTelemetry counts cache tokens inside input_tokens; we keep them apart
-            ts=span.end, agent=agent, task=task, model=model,
-            input_tokens=max(0, total_input - cache_read - cache_write),
-            output_tokens=_int(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-            cache_read_tokens=cache_read, cache_write_tokens=cache_write))
+        events.append(
+            LlmCall(  # OpenTelemetry counts cache tokens inside input_tokens; we keep them apart
+                ts=span.end,
+                agent=agent,
+                task=task,
+                model=model,
+                input_tokens=max(0, total_input - cache_read - cache_write),
+                output_tokens=_int(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+                cache_read_tokens=cache_read,
+                cache_write_tokens=cache_write,
+            )
+        )
     elif op == "execute_tool":
         failed = span.error or bool(a.get("error.type"))
         error = str(a.get("error.type") or span.status_message or "")[:200] or None
-        events.append(ToolCall(ts=span.end, agent=agent, task=task, tool=str(a.get("gen_ai.tool.name") or "tool"),
-                               ok=not failed, error=error))
+        events.append(
+            ToolCall(
+                ts=span.end,
+                agent=agent,
+                task=task,
+                tool=str(a.get("gen_ai.tool.name") or "tool"),
+                ok=not failed,
+                error=error,
+            )
+        )
     for name, ts, attrs in span.events:
         if name == "agentmon.escalation":
             events.append(Escalation(ts=ts, agent=agent, task=task, reason=_opt(attrs.get("reason"))))
         elif name == "agentmon.confirmation":
-            events.append(Confirmation(ts=ts, agent=agent, task=task, approved=bool(attrs.get("approved")),
-                                       action=_opt(attrs.get("action"))))
+            events.append(
+                Confirmation(
+                    ts=ts,
+                    agent=agent,
+                    task=task,
+                    approved=bool(attrs.get("approved")),
+                    action=_opt(attrs.get("action")),
+                )
+            )
         elif name == "agentmon.human_intervention":
             events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind=_opt(attrs.get("kind"))))
         elif name == "gen_ai.evaluation.result":
@@ -233,7 +268,7 @@ def map_span(span: Span) -> Mapped:
     for ev in events:
         if ev.agent:
             out.events.append(ev)
-        else:  # named when its trace's invoke_agent span is seen (agentmon.otel_traces); its service till then
+        else:  # named when its trace's invoke_agent span is seen (agentmon.store.otel_traces); its service till then
             out.agentless.append(msgspec.structs.replace(ev, agent=span.service or UNKNOWN_AGENT))
     return out
 
@@ -254,9 +289,15 @@ def evaluation(attrs: dict, ts: float, agent: str, operation: str) -> EvalResult
         passed = score >= threshold
     else:
         return None
-    return EvalResult(ts=ts, agent=agent, suite=str(suite), case=str(attrs.get("gen_ai.response.id") or operation),
-                      passed=passed, run=_opt(attrs.get("agentmon.eval.run")),
-                      critical=bool(attrs.get("agentmon.eval.critical")))
+    return EvalResult(
+        ts=ts,
+        agent=agent,
+        suite=str(suite),
+        case=str(attrs.get("gen_ai.response.id") or operation),
+        passed=passed,
+        run=_opt(attrs.get("agentmon.eval.run")),
+        critical=bool(attrs.get("agentmon.eval.critical")),
+    )
 
 
 def _opt(value) -> str | None:
@@ -280,22 +321,36 @@ def map_record(record: Record) -> Mapped:
     if name == "user_prompt":
         out.events.append(TaskStart(ts=ts, agent=agent, task=task))
     elif name == "api_request":
-        out.events.append(LlmCall(
-            ts=ts, agent=agent, task=task, model=str(a.get("model") or "unknown-model"),
-            input_tokens=_int(a, "input_tokens"), output_tokens=_int(a, "output_tokens"),
-            cache_read_tokens=_int(a, "cache_read_tokens"), cache_write_tokens=_int(a, "cache_creation_tokens"),
-            cost_usd=float(a["cost_usd"]) if a.get("cost_usd") is not None else None))
+        out.events.append(
+            LlmCall(
+                ts=ts,
+                agent=agent,
+                task=task,
+                model=str(a.get("model") or "unknown-model"),
+                input_tokens=_int(a, "input_tokens"),
+                output_tokens=_int(a, "output_tokens"),
+                cache_read_tokens=_int(a, "cache_read_tokens"),
+                cache_write_tokens=_int(a, "cache_creation_tokens"),
+                cost_usd=float(a["cost_usd"]) if a.get("cost_usd") is not None else None,
+            )
+        )
     elif name == "tool_result":
         ok = str(a.get("success")).lower() == "true"
-        out.events.append(ToolCall(ts=ts, agent=agent, task=task, tool=str(a.get("tool_name") or "tool"), ok=ok,
-                                   error=_opt(a.get("error"))))
+        out.events.append(
+            ToolCall(
+                ts=ts, agent=agent, task=task, tool=str(a.get("tool_name") or "tool"), ok=ok, error=_opt(a.get("error"))
+            )
+        )
     elif name == "api_error":
         out.events.append(ApiError(ts=ts, agent=agent, task=task, status=_opt(a.get("status_code"))))
     elif name == "tool_decision":
         source = str(a.get("source") or "")
         if source in APPROVED or source in REJECTED:
-            out.events.append(Confirmation(ts=ts, agent=agent, task=task, approved=source in APPROVED,
-                                           action=_opt(a.get("tool_name"))))
+            out.events.append(
+                Confirmation(
+                    ts=ts, agent=agent, task=task, approved=source in APPROVED, action=_opt(a.get("tool_name"))
+                )
+            )
     return out
 
 
@@ -303,6 +358,7 @@ def parse_json_line(line: bytes) -> list[Mapped]:
     """One line of the Collector's file exporter: an ExportTraceServiceRequest or
     ExportLogsServiceRequest in OTLP JSON."""
     import json
+
     try:
         doc = json.loads(line)
     except (ValueError, UnicodeDecodeError) as e:

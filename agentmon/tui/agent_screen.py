@@ -9,7 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from agentmon.fleet import AgentDetail, agent_detail
+from agentmon.report.fleet import AgentDetail, agent_detail
 from agentmon.tui.charts import line_chart
 from agentmon.tui.render import badge, clock, pct, plain, usd
 
@@ -45,8 +45,9 @@ class AgentScreen(Screen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         app = self.app
-        detail = app.read(lambda conn: agent_detail(conn, self.agent, app.window, app.clock(),
-                                                    limits_for=app.limits_for))
+        detail = app.read(
+            lambda conn: agent_detail(conn, self.agent, app.window, app.clock(), limits_for=app.limits_for)
+        )
         app.call_from_thread(self.show, detail)
 
     def on_resize(self) -> None:
@@ -60,22 +61,53 @@ class AgentScreen(Screen):
             return
         self.detail = detail
         m = detail.view.metrics
-        title.update(Text.assemble((" ", ""), (plain(m.agent).plain, "bold"), "  ", badge(m.verdict),
-                                   f"  {self.app.window}  ·  esc back"))
+        title.update(
+            Text.assemble(
+                (" ", ""), (plain(m.agent).plain, "bold"), "  ", badge(m.verdict), f"  {self.app.window}  ·  esc back"
+            )
+        )
         half = max(30, (self.size.width - 2) // 2)
         now, width = self.app.clock(), detail.bucket_seconds
         color = not self.app.no_color
         s = detail.view.series
-        self.query_one("#outcome-chart", Static).update(line_chart(
-            {"success": s["task_success_rate"], "autonomy": s["autonomy_rate"]},
-            half, 12, now, width, "success and autonomy, %", color=color))
-        self.query_one("#signal-chart", Static).update(line_chart(
-            {"escalations": s["escalation_rate"], "tool errors": s["tool_error_rate"],
-             "rejections": s["confirmation_rejection_rate"]},
-            half, 12, now, width, "leading signals, %", color=color))
-        self.query_one("#cost-chart", Static).update(line_chart(
-            {"$ per successful task": s["cost_per_successful_task"]},
-            min(2 * half, 100), 9, now, width, "cost per successful task, $", percent=False, color=color))
+        self.query_one("#outcome-chart", Static).update(
+            line_chart(
+                {"success": s["task_success_rate"], "autonomy": s["autonomy_rate"]},
+                half,
+                12,
+                now,
+                width,
+                "success and autonomy, %",
+                color=color,
+            )
+        )
+        self.query_one("#signal-chart", Static).update(
+            line_chart(
+                {
+                    "escalations": s["escalation_rate"],
+                    "tool errors": s["tool_error_rate"],
+                    "rejections": s["confirmation_rejection_rate"],
+                },
+                half,
+                12,
+                now,
+                width,
+                "leading signals, %",
+                color=color,
+            )
+        )
+        self.query_one("#cost-chart", Static).update(
+            line_chart(
+                {"$ per successful task": s["cost_per_successful_task"]},
+                min(2 * half, 100),
+                9,
+                now,
+                width,
+                "cost per successful task, $",
+                percent=False,
+                color=color,
+            )
+        )
         self.query_one("#models", Static).update(self._models(detail))
         hosts = self.query_one("#hosts", Static)
         hosts.display = bool(detail.hosts)
@@ -84,10 +116,12 @@ class AgentScreen(Screen):
         for reason in m.reasons:
             why.append_text(Text("  · ") + plain(reason) + Text("\n"))
         unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
-        why.append(f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks{unlabeled} · "
-                   f"{m.unpriced_llm_calls} unpriced llm calls · "
-                   f"tokens in {m.input_tokens:,} out {m.output_tokens:,} cache read {m.cache_read_tokens:,}",
-                   style="dim")
+        why.append(
+            f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks{unlabeled} · "
+            f"{m.unpriced_llm_calls} unpriced llm calls · "
+            f"tokens in {m.input_tokens:,} out {m.output_tokens:,} cache read {m.cache_read_tokens:,}",
+            style="dim",
+        )
         self.query_one("#why", Static).update(why)
         self.query_one("#latest", Static).update(self._latest(detail))
         self.query_one("#evals", Static).update(self._evals(detail))
@@ -101,8 +135,10 @@ class AgentScreen(Screen):
         for mm in models:
             out.append("  ")
             out.append_text(plain(mm.model.ljust(width)))
-            out.append(f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  {usd(mm.cost_usd):>9}  "
-                       f"{usd(mm.cost_per_successful_task):>9}\n")
+            out.append(
+                f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  {usd(mm.cost_usd):>9}  "
+                f"{usd(mm.cost_per_successful_task):>9}\n"
+            )
         if not models:
             out.append("  no ended tasks in this window\n", style="dim")
         return out
@@ -112,20 +148,26 @@ class AgentScreen(Screen):
         names = [host or "this machine" for host, _ in detail.hosts]
         width = max([len(n) for n in names] + [4])
         out = Text("by host (hour buckets)\n", style="bold")
-        out.append(f"  {'host':<{width}}  {'tasks':>6}  {'success':>7}  {'autonomy':>8}  {'tool err':>8}  "
-                   f"{'$/success':>9}\n", style="bold")
+        out.append(
+            f"  {'host':<{width}}  {'tasks':>6}  {'success':>7}  {'autonomy':>8}  {'tool err':>8}  {'$/success':>9}\n",
+            style="bold",
+        )
         for name, (_, m) in zip(names, detail.hosts):
             out.append("  ")
             out.append_text(plain(name.ljust(width)))
-            out.append(f"  {m.tasks:>6}  {pct(m.task_success_rate):>7}  {pct(m.autonomy_rate):>8}  "
-                       f"{pct(m.tool_error_rate):>8}  {usd(m.cost_per_successful_task):>9}\n")
+            out.append(
+                f"  {m.tasks:>6}  {pct(m.task_success_rate):>7}  {pct(m.autonomy_rate):>8}  "
+                f"{pct(m.tool_error_rate):>8}  {usd(m.cost_per_successful_task):>9}\n"
+            )
         return out
 
     def _latest(self, detail: AgentDetail) -> Text:
         out = Text()
-        for heading, rows, style in (("latest failures", detail.failures, "red"),
-                                     ("latest escalations", detail.escalations, "yellow"),
-                                     ("latest rejected confirmations", detail.rejections, "magenta")):
+        for heading, rows, style in (
+            ("latest failures", detail.failures, "red"),
+            ("latest escalations", detail.escalations, "yellow"),
+            ("latest rejected confirmations", detail.rejections, "magenta"),
+        ):
             out.append(f"{heading}\n", style="bold")
             if not rows:
                 out.append("  none\n", style="dim")

@@ -22,10 +22,11 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
 from agentmon.config import labels_path
-from agentmon.fleet import FleetView, fleet_view
-from agentmon.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor
-from agentmon.pipeline import IDLE_TASK_SECONDS
-from agentmon.store import AgentmonError, connect
+from agentmon.errors import AgentmonError
+from agentmon.ingest.ingester import IDLE_TASK_SECONDS
+from agentmon.report.fleet import FleetView, fleet_view
+from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor
+from agentmon.store.writer import connect
 from agentmon.tui.panel import AgentPanel
 from agentmon.tui.render import count, plain
 
@@ -74,11 +75,22 @@ class AgentmonApp(App):
         Binding("up,k", "move(-1)", "Up", show=False),
     ]
 
-    def __init__(self, db_path: Path, paths: Sequence[Path] = (), window: str = "24h",
-                 clock: Callable[[], float] = time.time, refresh_interval: float = 1.0,
-                 export_dir: Path | None = None, banner: str | None = None, otlp_port: int | None = None,
-                 idle_task_seconds: float = IDLE_TASK_SECONDS, limits_for: LimitsFor | None = None,
-                 poll: bool = False, remote: Sequence[tuple] = (), remote_options: dict | None = None):
+    def __init__(
+        self,
+        db_path: Path,
+        paths: Sequence[Path] = (),
+        window: str = "24h",
+        clock: Callable[[], float] = time.time,
+        refresh_interval: float = 1.0,
+        export_dir: Path | None = None,
+        banner: str | None = None,
+        otlp_port: int | None = None,
+        idle_task_seconds: float = IDLE_TASK_SECONDS,
+        limits_for: LimitsFor | None = None,
+        poll: bool = False,
+        remote: Sequence[tuple] = (),
+        remote_options: dict | None = None,
+    ):
         super().__init__()
         self.remote = list(remote)  # ssh:// sources: (agentmon.remote.Remote, path on the host)
         self.remote_options = remote_options or {}  # for agentmon.remote.follow.RemoteFollower
@@ -139,6 +151,7 @@ class AgentmonApp(App):
     @work(thread=True, exclusive=True, group="refresh")
     def refresh_fleet(self, force: bool = False) -> None:
         try:
+
             def load(conn):
                 (version,) = conn.execute("PRAGMA data_version").fetchone()
                 now = self.clock()
@@ -147,6 +160,7 @@ class AgentmonApp(App):
                     return None
                 self._data_version, self._last_full = version, now
                 return fleet_view(conn, self.window, now, limits_for=self.limits_for)
+
             view = self.read(load)
         except (AgentmonError, sqlite3.Error) as e:
             self.post_message(FleetRefreshed(None, str(e)))
@@ -157,27 +171,40 @@ class AgentmonApp(App):
     @work(thread=True, exclusive=True, group="ingest")
     def run_ingest(self) -> None:
         """Follow the paths (and receive OTLP) into the database, unless another process writes it."""
-        from agentmon.pipeline import Ingester
-        from agentmon.store import Store
-        from agentmon.watch import follow
+        from agentmon.ingest.ingester import Ingester
+        from agentmon.ingest.watch import follow
+        from agentmon.store.writer import Store
+
         try:
             store = Store(self.db_path, track_follow_ups=lambda agent: self.limits_for(agent).require_no_follow_up)
         except AgentmonError as e:
             self.post_message(IngestMode(f"reading only: {e}"))
             return
-        ingester = Ingester(store, self.paths, keep_open=True, extra_files=[labels_path(self.db_path)],
-                            idle_task_seconds=self.idle_task_seconds)
+        ingester = Ingester(
+            store,
+            self.paths,
+            keep_open=True,
+            extra_files=[labels_path(self.db_path)],
+            idle_task_seconds=self.idle_task_seconds,
+        )
         self.post_message(IngestMode(""))  # following: the normal state needs no words
         receiver = self._start_receiver(store)
         hosts = None
         if self.remote:  # each host in its own thread: a slow or dead one holds up nobody
             from agentmon.remote.follow import Followers
-            hosts = Followers(store, self.remote, self.stop_ingest, idle_task_seconds=self.idle_task_seconds,
-                              **self.remote_options)
+
+            hosts = Followers(
+                store, self.remote, self.stop_ingest, idle_task_seconds=self.idle_task_seconds, **self.remote_options
+            )
         try:
-            follow(ingester, self.stop_ingest, force_polling=self.force_polling or None,
-                   on_pass=lambda ing: self.post_message(
-                       IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)))
+            follow(
+                ingester,
+                self.stop_ingest,
+                force_polling=self.force_polling or None,
+                on_pass=lambda ing: self.post_message(
+                    IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)
+                ),
+            )
         except Exception as e:  # keep the screen up: say what stopped, in the status bar
             self.post_message(IngestMode(f"ingest stopped: {e}"))
         finally:
@@ -192,7 +219,8 @@ class AgentmonApp(App):
     def _start_receiver(self, store):
         if self.otlp_port is None:
             return None
-        from agentmon.serve import Receiver
+        from agentmon.ingest.receiver import Receiver
+
         try:
             receiver = Receiver(store, ("127.0.0.1", self.otlp_port), idle_task_seconds=self.idle_task_seconds)
         except OSError as e:
@@ -214,7 +242,8 @@ class AgentmonApp(App):
     def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
         if message.view is None:
             self.query_one("#empty", Static).update(
-                plain(message.error or "no data") + Text("\nrun `agentmon demo`, or `agentmon watch PATH`"))
+                plain(message.error or "no data") + Text("\nrun `agentmon demo`, or `agentmon watch PATH`")
+            )
             self.query_one("#empty").display = True
             return
         view = self.view = message.view
@@ -247,8 +276,7 @@ class AgentmonApp(App):
                     parts.append(Text(", ") + plain(down[0]["host"], "bold red") + Text(" down (h)"))
                 parts.append(Text(" · "))
             parts.append(Text(f"{count(ing['files'])} files · {count(round(self.lines_per_second))} lines/s · "))
-            parts.append(Text(f"{count(ing['quarantined'])} quarantined",
-                              style="yellow" if ing["quarantined"] else ""))
+            parts.append(Text(f"{count(ing['quarantined'])} quarantined", style="yellow" if ing["quarantined"] else ""))
             if ing["last_error"]:
                 parts.append(Text(" · ") + plain(ing["last_error"], "red"))
         if self.ingest_mode:
@@ -294,8 +322,12 @@ class AgentmonApp(App):
 
     def action_open_agent(self) -> None:
         from agentmon.tui.agent_screen import AgentScreen
-        panel = self.focused if isinstance(self.focused, AgentPanel) else next(
-            (p for p in self.panels.values() if p.display), None)
+
+        panel = (
+            self.focused
+            if isinstance(self.focused, AgentPanel)
+            else next((p for p in self.panels.values() if p.display), None)
+        )
         if panel is not None:
             self.push_screen(AgentScreen(panel.agent))
 
@@ -344,14 +376,17 @@ class AgentmonApp(App):
 
     def action_help(self) -> None:
         from agentmon.tui.help_screen import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_hosts(self) -> None:
         from agentmon.tui.hosts_screen import HostsScreen
+
         self.push_screen(HostsScreen())
 
     def action_quarantine(self) -> None:
         from agentmon.tui.quarantine_screen import QuarantineScreen
+
         self.push_screen(QuarantineScreen())
 
     def action_export(self) -> None:
@@ -360,7 +395,8 @@ class AgentmonApp(App):
     @work(thread=True, exclusive=True, group="export")
     def export_csv(self) -> Path | None:
         """The agents on screen, in the current window: the file `agentmon export` writes."""
-        from agentmon.export import rows, write_csv
+        from agentmon.report.export import rows, write_csv
+
         now = self.clock()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         name = f"agentmon-{self.window}-{stamp}.csv"
@@ -377,6 +413,7 @@ class AgentmonApp(App):
 
     def _write_export(self, name: str, header, body, write_csv) -> Path:
         """Into the current directory, else (read-only, say) the user data directory."""
+
         def write(directory: Path) -> Path:
             directory.mkdir(parents=True, exist_ok=True)
             with open(directory / name, "w", newline="", encoding="utf-8") as f:
@@ -389,4 +426,5 @@ class AgentmonApp(App):
             return write(Path.cwd())
         except OSError:
             import platformdirs
+
             return write(Path(platformdirs.user_data_dir("agentmon")))

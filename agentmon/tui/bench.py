@@ -43,8 +43,15 @@ async def _append_latency(workdir: Path, samples: int) -> list[float]:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(1.0)
         for i in range(samples):
-            line = json.dumps({"ts": time.time(), "agent": "latency-probe", "event": "task_end",
-                               "task": f"t{i}", "outcome": "success"})
+            line = json.dumps(
+                {
+                    "ts": time.time(),
+                    "agent": "latency-probe",
+                    "event": "task_end",
+                    "task": f"t{i}",
+                    "outcome": "success",
+                }
+            )
             start = time.perf_counter()
             with open(log, "a") as f:
                 f.write(line + "\n")
@@ -71,10 +78,16 @@ async def _idle_cpu(db: Path, now: float, seconds: float) -> float:
 
 def run(big_db: Path, now: float, workdir: Path, say) -> None:
     """`now` is the data's own present, so the 24 h window on screen is full."""
-    say(f"tui     first paint, 24h window of the 1M-event database: {first_paint(big_db, now):.2f} s "
-        "from start (target <= 1.5)")
+    say(
+        f"tui     first paint, 24h window of the 1M-event database: {first_paint(big_db, now):.2f} s "
+        "from start (target <= 1.5)"
+    )
     latencies = asyncio.run(_append_latency(workdir, 15))
-    say(f"tui     line appended -> on screen, median of {len(latencies)}: "
-        f"{statistics.median(latencies) * 1e3:.0f} ms (target <= 1000)")
-    say(f"tui     idle CPU, headless, 10 s with no new events: {asyncio.run(_idle_cpu(big_db, now, 10)) * 100:.1f}% "
-        "of one core (target < 3%)")
+    say(
+        f"tui     line appended -> on screen, median of {len(latencies)}: "
+        f"{statistics.median(latencies) * 1e3:.0f} ms (target <= 1000)"
+    )
+    say(
+        f"tui     idle CPU, headless, 10 s with no new events: {asyncio.run(_idle_cpu(big_db, now, 10)) * 100:.1f}% "
+        "of one core (target < 3%)"
+    )

@@ -10,8 +10,16 @@ from rich.text import Text
 _plotext_lock = threading.Lock()  # plotext keeps one global figure
 
 
-def line_chart(series: dict[str, list[float | None]], width: int, height: int, now: float,
-               bucket_seconds: float, title: str, percent: bool = True, color: bool = True) -> Text:
+def line_chart(
+    series: dict[str, list[float | None]],
+    width: int,
+    height: int,
+    now: float,
+    bucket_seconds: float,
+    title: str,
+    percent: bool = True,
+    color: bool = True,
+) -> Text:
     """Lines over time buckets ending at `now`; gaps where a bucket counted nothing."""
     import plotext as plt
 

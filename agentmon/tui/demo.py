@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from agentmon.demo import DemoFleet
+from agentmon.simulate.demo import DemoFleet
 from agentmon.tui.app import AgentmonApp
 
 

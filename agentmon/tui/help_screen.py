@@ -9,23 +9,29 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("Fleet", (
-        ("↑ ↓  k j  tab", "move between agents"),
-        ("enter", "open the agent's details"),
-        ("/", "filter by name (enter keeps, esc clears)"),
-        ("w", "cycle the window: 1h 24h 7d 30d all"),
-        ("e", "export what is on screen to CSV"),
-        ("x", "quarantined lines"),
-        ("h", "remote hosts (ssh:// sources): up or down, lag, errors"),
-        ("r", "refresh now"),
-        ("?", "this help"),
-        ("q", "quit"),
-    )),
-    ("Agent, quarantine and hosts screens", (
-        ("esc  backspace", "back to the fleet"),
-        ("w", "cycle the window"),
-        ("↑ ↓  pgup pgdn", "scroll"),
-    )),
+    (
+        "Fleet",
+        (
+            ("↑ ↓  k j  tab", "move between agents"),
+            ("enter", "open the agent's details"),
+            ("/", "filter by name (enter keeps, esc clears)"),
+            ("w", "cycle the window: 1h 24h 7d 30d all"),
+            ("e", "export what is on screen to CSV"),
+            ("x", "quarantined lines"),
+            ("h", "remote hosts (ssh:// sources): up or down, lag, errors"),
+            ("r", "refresh now"),
+            ("?", "this help"),
+            ("q", "quit"),
+        ),
+    ),
+    (
+        "Agent, quarantine and hosts screens",
+        (
+            ("esc  backspace", "back to the fleet"),
+            ("w", "cycle the window"),
+            ("↑ ↓  pgup pgdn", "scroll"),
+        ),
+    ),
 )
 
 

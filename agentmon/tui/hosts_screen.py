@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from agentmon.hosts import describe
+from agentmon.report.hosts import describe
 from agentmon.tui.render import clock, plain
 
 
@@ -28,8 +28,10 @@ class HostsScreen(Screen):
         view = self.app.view
         body = Text()
         if view is None or not view.remote:
-            body.append("no ssh:// sources: `agentmon watch ssh://HOST/PATH` follows logs on other hosts "
-                        "(docs/remote.md)", style="dim")
+            body.append(
+                "no ssh:// sources: `agentmon watch ssh://HOST/PATH` follows logs on other hosts (docs/remote.md)",
+                style="dim",
+            )
         for h in view.remote if view is not None else []:
             down = not h["connected"] and h["last_error"]
             body.append_text(plain(h["source"], "bold red" if down else "bold"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from agentmon.fleet import AgentView
+from agentmon.report.fleet import AgentView
 from agentmon.tui.render import age, badge, count, pct, plain, sparkline, trend, usd
 
 WIDE = 110  # from this many columns each rate gets its own sparkline
@@ -47,19 +47,29 @@ class AgentPanel(Static, can_focus=True):
 
         wide = width >= WIDE
         gap = Text("  " if wide else " ")
-        line1 = gap.join([
-            rate("success ", "task_success_rate", m.task_success_rate),
-            rate("autonomy", "autonomy_rate", m.autonomy_rate, with_spark=wide),
-            rate("$/succ", "cost_per_successful_task", m.cost_per_successful_task, usd, with_spark=wide),
-            Text(f"n={count(m.tasks)}" + "".join(f" ({count(n)} {word})" for n, word in (
-                (m.unlabeled_tasks, "unlabeled"), (m.pending_tasks, "pending")) if n)),
-        ])
-        line2 = gap.join([
-            rate("escalate", "escalation_rate", m.escalation_rate),
-            rate("tool-err", "tool_error_rate", m.tool_error_rate),
-            rate("reject", "confirmation_rejection_rate", m.confirmation_rejection_rate, with_spark=wide),
-            Text(f"eval {pct(m.eval_pass_rate, 0).strip()}"),
-        ])
+        line1 = gap.join(
+            [
+                rate("success ", "task_success_rate", m.task_success_rate),
+                rate("autonomy", "autonomy_rate", m.autonomy_rate, with_spark=wide),
+                rate("$/succ", "cost_per_successful_task", m.cost_per_successful_task, usd, with_spark=wide),
+                Text(
+                    f"n={count(m.tasks)}"
+                    + "".join(
+                        f" ({count(n)} {word})"
+                        for n, word in ((m.unlabeled_tasks, "unlabeled"), (m.pending_tasks, "pending"))
+                        if n
+                    )
+                ),
+            ]
+        )
+        line2 = gap.join(
+            [
+                rate("escalate", "escalation_rate", m.escalation_rate),
+                rate("tool-err", "tool_error_rate", m.tool_error_rate),
+                rate("reject", "confirmation_rejection_rate", m.confirmation_rejection_rate, with_spark=wide),
+                Text(f"eval {pct(m.eval_pass_rate, 0).strip()}"),
+            ]
+        )
         reason = plain(m.reasons[0] if m.reasons else "")
         if m.verdict != "go":
             reason.stylize("yellow" if m.verdict == "hold" else "red")

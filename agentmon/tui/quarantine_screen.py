@@ -30,10 +30,14 @@ class QuarantineScreen(Screen):
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        rows, total = self.app.read(lambda conn: (
-            conn.execute("SELECT at, path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?",
-                         (LIMIT,)).fetchall(),
-            conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]))
+        rows, total = self.app.read(
+            lambda conn: (
+                conn.execute(
+                    "SELECT at, path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?", (LIMIT,)
+                ).fetchall(),
+                conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
+            )
+        )
         self.app.call_from_thread(self.show, rows, total)
 
     def show(self, rows: list[tuple], total: int) -> None:
@@ -43,4 +47,5 @@ class QuarantineScreen(Screen):
             table.add_row(clock(at), plain(path), str(offset), plain(reason), plain(excerpt[:80]))
         shown = f", latest {len(rows)} shown" if total > len(rows) else ""
         self.query_one("#quarantine-title", Static).update(
-            f"{total} quarantined line{'s' * (total != 1)}{shown} · esc back")
+            f"{total} quarantined line{'s' * (total != 1)}{shown} · esc back"
+        )

@@ -11,9 +11,15 @@ from agentmon.text import literal
 SPARKS = "▁▂▃▄▅▆▇█"
 VERDICT = {"go": ("GO ✓", "bold green"), "hold": ("HOLD ?", "bold yellow"), "no-go": ("NO-GO ✗", "bold red")}
 # For each metric: does "up" mean better (True), worse (False)?
-UP_IS_GOOD = {"task_success_rate": True, "autonomy_rate": True, "eval_pass_rate": True,
-              "cost_per_successful_task": False, "escalation_rate": False, "tool_error_rate": False,
-              "confirmation_rejection_rate": False}
+UP_IS_GOOD = {
+    "task_success_rate": True,
+    "autonomy_rate": True,
+    "eval_pass_rate": True,
+    "cost_per_successful_task": False,
+    "escalation_rate": False,
+    "tool_error_rate": False,
+    "confirmation_rejection_rate": False,
+}
 
 
 def plain(text: str | None, style: str = "") -> Text:

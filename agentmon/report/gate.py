@@ -42,20 +42,36 @@ def runs(conn: sqlite3.Connection, suite: str, agent: str | None) -> dict[str, l
     return out
 
 
-def judge(conn: sqlite3.Connection, suite: str, agent: str, latest: str, previous: str | None,
-          min_pass_rate: float, no_regressions: bool) -> GateResult:
-    results = {case: (passed, critical) for case, passed, critical in conn.execute(
-        'SELECT "case", passed, critical FROM eval_results WHERE agent = ? AND suite = ? AND run = ? ORDER BY "case"',
-        (agent, suite, latest))}
+def judge(
+    conn: sqlite3.Connection,
+    suite: str,
+    agent: str,
+    latest: str,
+    previous: str | None,
+    min_pass_rate: float,
+    no_regressions: bool,
+) -> GateResult:
+    results = {
+        case: (passed, critical)
+        for case, passed, critical in conn.execute(
+            'SELECT "case", passed, critical FROM eval_results WHERE agent = ? AND suite = ? AND run = ?'
+            ' ORDER BY "case"',
+            (agent, suite, latest),
+        )
+    }
     passed = sum(p for p, _ in results.values())
     g = GateResult(agent, suite, latest, previous, len(results), passed, passed / len(results), min_pass_rate)
-    (g.agent_version,) = conn.execute("SELECT agent_version FROM eval_runs WHERE agent = ? AND suite = ?"
-                                      " AND run = ?", (agent, suite, latest)).fetchone()
+    (g.agent_version,) = conn.execute(
+        "SELECT agent_version FROM eval_runs WHERE agent = ? AND suite = ? AND run = ?", (agent, suite, latest)
+    ).fetchone()
     g.critical_failures = [case for case, (p, critical) in results.items() if critical and not p]
     if previous is not None:
-        before = dict(conn.execute(
-            'SELECT "case", passed FROM eval_results WHERE agent = ? AND suite = ? AND run = ?',
-            (agent, suite, previous)).fetchall())
+        before = dict(
+            conn.execute(
+                'SELECT "case", passed FROM eval_results WHERE agent = ? AND suite = ? AND run = ?',
+                (agent, suite, previous),
+            ).fetchall()
+        )
         g.regressions = [case for case, (p, _) in results.items() if not p and before.get(case) == 1]
         g.previous_pass_rate = sum(before.values()) / len(before) if before else None
     if g.pass_rate < min_pass_rate:
@@ -63,18 +79,23 @@ def judge(conn: sqlite3.Connection, suite: str, agent: str, latest: str, previou
     if g.critical_failures:
         g.reasons.append(f"{len(g.critical_failures)} critical case(s) failing: {', '.join(g.critical_failures)}")
     if no_regressions and g.regressions:
-        g.reasons.append(f"{len(g.regressions)} case(s) passed in {previous!r} and fail now: "
-                         f"{', '.join(g.regressions)}")
+        g.reasons.append(
+            f"{len(g.regressions)} case(s) passed in {previous!r} and fail now: {', '.join(g.regressions)}"
+        )
     g.result = "fail" if g.reasons else "pass"
     return g
 
 
-def gate(conn: sqlite3.Connection, suite: str, agent: str | None, min_pass_rate: float,
-         no_regressions: bool) -> list[GateResult]:
+def gate(
+    conn: sqlite3.Connection, suite: str, agent: str | None, min_pass_rate: float, no_regressions: bool
+) -> list[GateResult]:
     """One result per agent that ran the suite; empty when none did."""
-    return [judge(conn, suite, a, agent_runs[0], agent_runs[1] if len(agent_runs) > 1 else None,
-                  min_pass_rate, no_regressions)
-            for a, agent_runs in runs(conn, suite, agent).items()]
+    return [
+        judge(
+            conn, suite, a, agent_runs[0], agent_runs[1] if len(agent_runs) > 1 else None, min_pass_rate, no_regressions
+        )
+        for a, agent_runs in runs(conn, suite, agent).items()
+    ]
 
 
 def report(results: list[GateResult]) -> str:

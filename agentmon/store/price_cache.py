@@ -10,10 +10,10 @@ date or the time of day, and any run without this file, go to genai-prices itsel
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
-import importlib.util
 from pathlib import Path
 
 UNKNOWN, CONDITIONAL = "unknown", "conditional"  # genai-prices has no price / a time-dependent one
@@ -24,6 +24,7 @@ def default_path() -> Path | None:
     if version is None:
         return None
     import platformdirs
+
     return Path(platformdirs.user_cache_dir("agentmon")) / f"genai-prices-{version}.json"
 
 
@@ -38,8 +39,9 @@ def installed_version() -> str | None:
         with os.scandir(Path(spec.origin).parent.parent) as entries:
             for entry in entries:
                 if entry.name.startswith(prefix) and entry.name.endswith(suffix):
-                    return entry.name[len(prefix):-len(suffix)]
+                    return entry.name[len(prefix) : -len(suffix)]
     from importlib import metadata  # installed some other way
+
     try:
         return metadata.version("genai-prices")
     except metadata.PackageNotFoundError:

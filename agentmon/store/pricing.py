@@ -6,17 +6,17 @@ count, so for each (model, price set, regime) we ask genai-prices five
 questions once and derive the per-token rates exactly; every later call is a
 dot product. tests/test_pricing.py checks the result against `calc_price`.
 For a model with one fixed price those rates are also kept between runs
-(agentmon.price_cache), so that most runs never load genai-prices at all.
+(agentmon.store.price_cache), so that most runs never load genai-prices at all.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmon import price_cache
-from agentmon.price_cache import CONDITIONAL, UNKNOWN, PriceCache
+from agentmon.store import price_cache
+from agentmon.store.price_cache import CONDITIONAL, UNKNOWN, PriceCache
 
 NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 
@@ -24,7 +24,7 @@ NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 class Pricer:
     """Prices LLM calls in nano-dollars; None for a model genai-prices does not know."""
 
-    def __init__(self, cache_path: Path | None | bool = True) -> None:
+    def __init__(self, cache_path: Path | bool | None = True) -> None:
         self._cache_path = cache_path  # True: the user cache dir; None: keep nothing between runs
         self._cache: PriceCache | None = None  # loaded at the first price asked: a run with nothing new asks none
         self._models: dict[str, tuple | None] = {}  # model name -> (provider, model info) or None
@@ -34,8 +34,14 @@ class Pricer:
         self._keep: list[object] = []  # keeps ModelPrice objects alive so their ids stay unique
 
     def cost_nanos(
-        self, model: str, ts: float, input_tokens: int, output_tokens: int,
-        cache_read_tokens: int = 0, cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0,
+        self,
+        model: str,
+        ts: float,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> int | None:
         """Cost of one API request. `input_tokens` excludes cache tokens (Anthropic's
         convention); genai-prices wants the total, converted here and only here."""
@@ -58,8 +64,12 @@ class Pricer:
         base, per_input, per_output, per_read, per_write, per_write_1h = rates
         write_1h = min(cache_write_1h_tokens, cache_write_tokens)
         return round(
-            base + per_input * input_tokens + per_output * output_tokens + per_read * cache_read_tokens
-            + per_write * (cache_write_tokens - write_1h) + per_write_1h * write_1h
+            base
+            + per_input * input_tokens
+            + per_output * output_tokens
+            + per_read * cache_read_tokens
+            + per_write * (cache_write_tokens - write_1h)
+            + per_write_1h * write_1h
         )
 
     def _fixed(self, model: str, ts: float):
@@ -77,6 +87,7 @@ class Pricer:
 
     def _fixed_entry(self, model: str, ts: float):
         from genai_prices.types import ModelPrice
+
         self._model_price(model, ts)
         found = self._models[model]
         if found is None:
@@ -99,6 +110,7 @@ class Pricer:
         if model not in self._models:
             # Imported here, not at the top: it takes 90 ms, and a run with nothing new never prices.
             from genai_prices.data_snapshot import get_snapshot
+
             try:
                 self._models[model] = get_snapshot().find_provider_model(model, None, None, None)
             except LookupError:
@@ -107,25 +119,36 @@ class Pricer:
         price = None
         if found is not None:
             from genai_prices.types import TieredPrices
+
             price = found[1].get_prices(_utc(ts))
             if id(price) not in self._thresholds:
                 self._keep.append(price)
-                self._thresholds[id(price)] = sorted({
-                    tier.start for value in vars(price).values()
-                    if isinstance(value, TieredPrices) for tier in value.tiers
-                })
+                self._thresholds[id(price)] = sorted(
+                    {
+                        tier.start
+                        for value in vars(price).values()
+                        if isinstance(value, TieredPrices)
+                        for tier in value.tiers
+                    }
+                )
         self._prices[key] = price
         return price
 
     def _derive(self, model: str, ts: float, thresholds: list[int], regime: int) -> tuple[float, ...]:
         # A total input inside the regime with room for one more token.
         from genai_prices import Usage, calc_price
+
         r = 1 if regime == 0 else thresholds[regime - 1] + 1
         when = _utc(ts)
 
         def price(input_total=r, output=0, read=0, write=0, write_1h=0) -> float:
-            usage = Usage(input_tokens=input_total, output_tokens=output, cache_read_tokens=read,
-                          cache_write_tokens=write, **({"cache_write_1h_tokens": write_1h} if write_1h else {}))
+            usage = Usage(
+                input_tokens=input_total,
+                output_tokens=output,
+                cache_read_tokens=read,
+                cache_write_tokens=write,
+                **({"cache_write_1h_tokens": write_1h} if write_1h else {}),
+            )
             return float(calc_price(usage, model, genai_request_timestamp=when).total_price) * NANO
 
         p0 = price()
@@ -142,4 +165,4 @@ class Pricer:
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)

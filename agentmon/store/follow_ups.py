@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 
-from agentmon.sql import in_chunks
-from agentmon.taskstate import TaskState
+from agentmon.store.sql import in_chunks
+from agentmon.store.taskstate import TaskState
 
 
 def changed_follow_ups(conn: sqlite3.Connection, touched: list[TaskState]) -> list[tuple[str, str, float | None]]:
@@ -21,8 +21,12 @@ def changed_follow_ups(conn: sqlite3.Connection, touched: list[TaskState]) -> li
     changes = []
     for agent, agent_keys in keys.items():
         groups: dict[str, list[tuple]] = defaultdict(list)
-        for row in in_chunks(conn, "SELECT key, task, first_ts, end_ts, follow_up_ts FROM tasks"
-                                   " WHERE agent = ? AND key IN ({})", list(agent_keys), (agent,)):
+        for row in in_chunks(
+            conn,
+            "SELECT key, task, first_ts, end_ts, follow_up_ts FROM tasks WHERE agent = ? AND key IN ({})",
+            list(agent_keys),
+            (agent,),
+        ):
             groups[row[0]].append(row[1:])
         for tasks in groups.values():
             for task, _, end, stored in tasks:

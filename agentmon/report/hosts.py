@@ -10,19 +10,28 @@ def remote_sources(conn: sqlite3.Connection, now: float) -> list[dict]:
     """Each ssh:// source: connected or not, how far behind (bytes listed but not yet committed, and
     seconds since everything the host had written was committed), and its last error."""
     try:
-        rows = conn.execute("SELECT source, host, connected, mode, since, caught_up_at, lag_bytes, last_error,"
-                            " last_error_at, updated FROM remote_sources ORDER BY source").fetchall()
+        rows = conn.execute(
+            "SELECT source, host, connected, mode, since, caught_up_at, lag_bytes, last_error,"
+            " last_error_at, updated FROM remote_sources ORDER BY source"
+        ).fetchall()
     except sqlite3.OperationalError:  # a database written before remote sources existed
         return []
     out = []
     for source, host, connected, mode, since, caught_up, lag_bytes, error, error_at, updated in rows:
-        out.append({
-            "source": source, "host": host, "connected": bool(connected), "mode": mode,
-            "connected_since": since if connected else None,
-            "lag_bytes": lag_bytes or 0,
-            "lag_seconds": None if caught_up is None else max(0.0, now - caught_up),
-            "last_error": error, "last_error_at": error_at, "updated": updated,
-        })
+        out.append(
+            {
+                "source": source,
+                "host": host,
+                "connected": bool(connected),
+                "mode": mode,
+                "connected_since": since if connected else None,
+                "lag_bytes": lag_bytes or 0,
+                "lag_seconds": None if caught_up is None else max(0.0, now - caught_up),
+                "last_error": error,
+                "last_error_at": error_at,
+                "updated": updated,
+            }
+        )
     return out
 
 

@@ -61,8 +61,19 @@ class Tracked:
 
     @classmethod
     def from_row(cls, row: dict) -> Tracked:
-        return cls(row["id"], row["path"], row["dev"], row["ino"], row["fp_len"], row["fp_hash"],
-                   row["offset"], row["marker"], bool(row["skipping"]), row["state"], row.get("format"))
+        return cls(
+            row["id"],
+            row["path"],
+            row["dev"],
+            row["ino"],
+            row["fp_len"],
+            row["fp_hash"],
+            row["offset"],
+            row["marker"],
+            bool(row["skipping"]),
+            row["state"],
+            row.get("format"),
+        )
 
 
 @dataclass
@@ -167,8 +178,9 @@ def read_chunk(fs, t: Tracked, fd, size: int, max_line: int, max_bytes: int) -> 
     fp_len, fp_hash = t.fp_len, t.fp_hash
     if fp_len < FP_MAX and size > fp_len:
         fp_len, fp_hash = fingerprint(fs, fd, size)
-    return Chunk(t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fs, fd, end),
-                 fp_len, fp_hash)
+    return Chunk(
+        t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fs, fd, end), fp_len, fp_hash
+    )
 
 
 def _long_lines(lines: list[bytes], offset: int, max_line: int) -> list[tuple[int, bytes]]:

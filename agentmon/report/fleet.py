@@ -10,14 +10,27 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-from agentmon.hosts import remote_sources
-from agentmon.metrics import (
-    DEFAULT_LIMITS, SUM_COLUMNS, WINDOWS, AgentMetrics, LimitsFor, agent_metrics, build, ingest_totals,
+from agentmon.report.hosts import remote_sources
+from agentmon.report.metrics import (
+    DEFAULT_LIMITS,
+    SUM_COLUMNS,
+    WINDOWS,
+    AgentMetrics,
+    LimitsFor,
+    agent_metrics,
+    build,
+    ingest_totals,
 )
 
 SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
-SERIES = ("task_success_rate", "autonomy_rate", "cost_per_successful_task",
-          "escalation_rate", "tool_error_rate", "confirmation_rejection_rate")
+SERIES = (
+    "task_success_rate",
+    "autonomy_rate",
+    "cost_per_successful_task",
+    "escalation_rate",
+    "tool_error_rate",
+    "confirmation_rejection_rate",
+)
 
 
 @dataclass
@@ -36,7 +49,7 @@ class FleetView:
     bucket_seconds: float
     ingest: dict
     agents: list[AgentView] = field(default_factory=list)
-    remote: list[dict] = field(default_factory=list)  # ssh:// sources' state (agentmon.hosts)
+    remote: list[dict] = field(default_factory=list)  # ssh:// sources' state (agentmon.report.hosts)
 
 
 @dataclass
@@ -54,8 +67,14 @@ def span(window: str) -> float:
     return WINDOWS[window] or SERIES_SPAN_ALL
 
 
-def series(conn: sqlite3.Connection, window: str, now: float, buckets: int, agent: str | None = None,
-           limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> tuple[float, dict[str, dict[str, list]]]:
+def series(
+    conn: sqlite3.Connection,
+    window: str,
+    now: float,
+    buckets: int,
+    agent: str | None = None,
+    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+) -> tuple[float, dict[str, dict[str, list]]]:
     """Per agent, each of SERIES over `buckets` equal buckets ending now."""
     total = span(window)
     width = total / buckets
@@ -67,7 +86,8 @@ def series(conn: sqlite3.Connection, window: str, now: float, buckets: int, agen
         params.append(agent)
     counters: dict[str, list[list[int]]] = {}
     for bucket, name, *c in conn.execute(
-            f"SELECT bucket, agent, {SUM_COLUMNS} FROM {table} WHERE {where} GROUP BY bucket, agent", params):
+        f"SELECT bucket, agent, {SUM_COLUMNS} FROM {table} WHERE {where} GROUP BY bucket, agent", params
+    ):
         i = min(buckets - 1, max(0, int((bucket - start) // width)))
         per_bucket = counters.setdefault(name, [[0] * len(c) for _ in range(buckets)])
         per_bucket[i] = [a + b for a, b in zip(per_bucket[i], c)]
@@ -82,33 +102,52 @@ def _empty_series(buckets: int) -> dict[str, list]:
     return {s: [None] * buckets for s in SERIES}
 
 
-def fleet_view(conn: sqlite3.Connection, window: str = "24h", now: float | None = None, buckets: int = 12,
-               limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> FleetView:
+def fleet_view(
+    conn: sqlite3.Connection,
+    window: str = "24h",
+    now: float | None = None,
+    buckets: int = 12,
+    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+) -> FleetView:
     now = time.time() if now is None else now
     previous: dict[str, AgentMetrics] = {}  # the window before, which the verdict reads anyway
     current = agent_metrics(conn, window, now, limits_for=limits_for, previous_out=previous)
     width, per_agent = series(conn, window, now, buckets, limits_for=limits_for)
-    open_tasks = dict(conn.execute(
-        "SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall())
+    open_tasks = dict(
+        conn.execute("SELECT agent, sum(tasks_seen) - sum(ended) FROM agg_total GROUP BY agent").fetchall()
+    )
     last_seen = dict(conn.execute("SELECT agent, last_ts FROM agents").fetchall())
     view = FleetView(window, now, width, ingest_state(conn), remote=remote_sources(conn, now))
     for m in current:
-        view.agents.append(AgentView(
-            m, previous.get(m.agent), per_agent.get(m.agent) or _empty_series(buckets),
-            open_tasks.get(m.agent, 0), last_seen.get(m.agent)))
+        view.agents.append(
+            AgentView(
+                m,
+                previous.get(m.agent),
+                per_agent.get(m.agent) or _empty_series(buckets),
+                open_tasks.get(m.agent, 0),
+                last_seen.get(m.agent),
+            )
+        )
     return view
 
 
 def ingest_state(conn: sqlite3.Connection) -> dict:
     state = ingest_totals(conn)
     state["last_error"], state["last_error_at"] = conn.execute(
-        "SELECT last_error, last_error_at FROM ingest_totals").fetchone()
+        "SELECT last_error, last_error_at FROM ingest_totals"
+    ).fetchone()
     return state
 
 
-def agent_detail(conn: sqlite3.Connection, agent: str, window: str = "24h", now: float | None = None,
-                 points: int = 24, limit: int = 8,
-                 limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> AgentDetail | None:
+def agent_detail(
+    conn: sqlite3.Connection,
+    agent: str,
+    window: str = "24h",
+    now: float | None = None,
+    points: int = 24,
+    limit: int = 8,
+    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+) -> AgentDetail | None:
     now = time.time() if now is None else now
     fleet = fleet_view(conn, window, now, limits_for=limits_for)
     view = next((a for a in fleet.agents if a.metrics.agent == agent), None)
@@ -118,15 +157,28 @@ def agent_detail(conn: sqlite3.Connection, agent: str, window: str = "24h", now:
     view.series = per_agent.get(agent) or _empty_series(points)
     q = conn.execute
     return AgentDetail(
-        view, width,
-        failures=q("SELECT end_ts, task, outcome, reason FROM tasks WHERE agent = ?"
-                   " AND outcome IN ('failure', 'abandoned') ORDER BY end_ts DESC LIMIT ?", (agent, limit)).fetchall(),
-        escalations=q("SELECT escalation_reason_ts, task, escalation_reason FROM tasks WHERE agent = ?"
-                      " AND escalations > 0 ORDER BY escalation_reason_ts DESC LIMIT ?", (agent, limit)).fetchall(),
-        rejections=q("SELECT rejected_ts, task, rejected_action FROM tasks WHERE agent = ?"
-                     " AND rejections > 0 ORDER BY rejected_ts DESC LIMIT ?", (agent, limit)).fetchall(),
-        eval_runs=q("SELECT suite, run, newest_ts, cases, passed, critical_failed, agent_version FROM eval_runs"
-                    " WHERE agent = ? ORDER BY newest_ts DESC LIMIT ?", (agent, limit)).fetchall(),
+        view,
+        width,
+        failures=q(
+            "SELECT end_ts, task, outcome, reason FROM tasks WHERE agent = ?"
+            " AND outcome IN ('failure', 'abandoned') ORDER BY end_ts DESC LIMIT ?",
+            (agent, limit),
+        ).fetchall(),
+        escalations=q(
+            "SELECT escalation_reason_ts, task, escalation_reason FROM tasks WHERE agent = ?"
+            " AND escalations > 0 ORDER BY escalation_reason_ts DESC LIMIT ?",
+            (agent, limit),
+        ).fetchall(),
+        rejections=q(
+            "SELECT rejected_ts, task, rejected_action FROM tasks WHERE agent = ?"
+            " AND rejections > 0 ORDER BY rejected_ts DESC LIMIT ?",
+            (agent, limit),
+        ).fetchall(),
+        eval_runs=q(
+            "SELECT suite, run, newest_ts, cases, passed, critical_failed, agent_version FROM eval_runs"
+            " WHERE agent = ? ORDER BY newest_ts DESC LIMIT ?",
+            (agent, limit),
+        ).fetchall(),
         hosts=by_host(conn, agent, window, now, limits_for(agent)),
     )
 
@@ -137,11 +189,14 @@ def by_host(conn: sqlite3.Connection, agent: str, window: str, now: float, limit
     seconds = WINDOWS[window]
     try:
         if seconds is None:
-            rows = conn.execute(f"SELECT host, {SUM_COLUMNS} FROM agg_host_total WHERE agent = ? GROUP BY host",
-                                (agent,)).fetchall()
+            rows = conn.execute(
+                f"SELECT host, {SUM_COLUMNS} FROM agg_host_total WHERE agent = ? GROUP BY host", (agent,)
+            ).fetchall()
         else:
-            rows = conn.execute(f"SELECT host, {SUM_COLUMNS} FROM agg_host_hour WHERE agent = ? AND bucket >= ?"
-                                " GROUP BY host", (agent, int((now - seconds) // 3600 * 3600))).fetchall()
+            rows = conn.execute(
+                f"SELECT host, {SUM_COLUMNS} FROM agg_host_hour WHERE agent = ? AND bucket >= ? GROUP BY host",
+                (agent, int((now - seconds) // 3600 * 3600)),
+            ).fetchall()
     except sqlite3.OperationalError:  # written before hosts existed
         return []
     if not rows or [host for host, *_ in rows] == [""]:

@@ -10,6 +10,6 @@ def in_chunks(conn: sqlite3.Connection, sql: str, values: list, params: tuple = 
     at a time; the rows it returns."""
     rows = []
     for i in range(0, len(values), 500):
-        part = values[i:i + 500]
+        part = values[i : i + 500]
         rows += conn.execute(sql.format(", ".join("?" * len(part))), (*params, *part)).fetchall()
     return rows

@@ -13,11 +13,17 @@ from collections.abc import Callable
 
 import watchfiles
 
-from agentmon.pipeline import Ingester
+from agentmon.ingest.ingester import Ingester
 
 
-def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
-           force_polling: bool | None = None, on_pass: Callable[[Ingester], None] | None = None) -> None:
+def follow(
+    ingester: Ingester,
+    stop: threading.Event,
+    *,
+    rescan: float = 2.0,
+    force_polling: bool | None = None,
+    on_pass: Callable[[Ingester], None] | None = None,
+) -> None:
     """Ingest until `stop` is set; `on_pass` runs after every pass (for status displays)."""
     ingester.stop = stop  # a long first read stops too
     ingester.run_once()
@@ -32,8 +38,16 @@ def follow(ingester: Ingester, stop: threading.Event, *, rescan: float = 2.0,
                 on_pass(ingester)
         return
     for changes in watchfiles.watch(
-            *watched, watch_filter=None, debounce=50, step=20, rust_timeout=int(rescan * 1000),
-            yield_on_timeout=True, stop_event=stop, force_polling=force_polling, raise_interrupt=False):
+        *watched,
+        watch_filter=None,
+        debounce=50,
+        step=20,
+        rust_timeout=int(rescan * 1000),
+        yield_on_timeout=True,
+        stop_event=stop,
+        force_polling=force_polling,
+        raise_interrupt=False,
+    ):
         structural = any(change != watchfiles.Change.modified for change, _ in changes)
         periodic = structural or not changes or time.monotonic() - last_scan >= rescan
         if periodic:

@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agentmon.boot import boot_id
-from agentmon.tail import discover
+from agentmon.ingest.boot import boot_id
+from agentmon.ingest.tail import discover
 
 
 class LocalFiles:
     host = ""  # the events of these files carry no host name: they are this machine's
 
     def __init__(self):
-        self.boot_id = boot_id()  # agentmon.boot
+        self.boot_id = boot_id()  # agentmon.ingest.boot
 
     def root(self, path) -> str:
         return os.path.abspath(path)

@@ -11,16 +11,55 @@ migrations = Migrations("agentmon")
 
 # Migrations are history: they name their columns literally, never from code that evolves.
 M001_COUNTERS = (
-    "ended", "successes", "failures", "abandoned", "autonomous", "cost_nanos", "llm_calls",
-    "unpriced_llm_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "tasks_seen", "escalated_tasks", "tool_calls", "tool_errors", "confirmations", "rejections",
+    "ended",
+    "successes",
+    "failures",
+    "abandoned",
+    "autonomous",
+    "cost_nanos",
+    "llm_calls",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "tasks_seen",
+    "escalated_tasks",
+    "tool_calls",
+    "tool_errors",
+    "confirmations",
+    "rejections",
 )
 M001_TASK_FIELDS = (
-    "agent", "task", "key", "model", "model_rank", "model_ts", "first_ts", "last_ts", "end_ts", "outcome",
-    "reason", "cost_nanos", "llm_calls", "unpriced_llm_calls", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "tool_calls", "tool_errors", "escalations",
-    "first_escalation_ts", "escalation_reason", "escalation_reason_ts", "confirmations", "rejections",
-    "rejected_action", "rejected_ts", "interventions",
+    "agent",
+    "task",
+    "key",
+    "model",
+    "model_rank",
+    "model_ts",
+    "first_ts",
+    "last_ts",
+    "end_ts",
+    "outcome",
+    "reason",
+    "cost_nanos",
+    "llm_calls",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "tool_calls",
+    "tool_errors",
+    "escalations",
+    "first_escalation_ts",
+    "escalation_reason",
+    "escalation_reason_ts",
+    "confirmations",
+    "rejections",
+    "rejected_action",
+    "rejected_ts",
+    "interventions",
 )
 
 
@@ -44,7 +83,9 @@ def _script(db: sqlite_utils.Database, sql: str) -> None:
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
     counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in M001_COUNTERS)
-    _script(db, f"""
+    _script(
+        db,
+        f"""
         CREATE TABLE files (
             id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER,
             fp_len INTEGER NOT NULL DEFAULT 0, fp_hash TEXT NOT NULL DEFAULT '',
@@ -79,14 +120,17 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         CREATE TABLE ingest_totals (id INTEGER PRIMARY KEY CHECK (id = 1),
             lines INTEGER NOT NULL, quarantined INTEGER NOT NULL);
         INSERT INTO ingest_totals VALUES (1, 0, 0);
-    """)
+    """,
+    )
 
 
 @migrations()
 def m002_live_monitor(db: sqlite_utils.Database) -> None:
     """What the live monitor shows besides the aggregates: the last event of each agent, the last
     ingest error, and indexes for the latest escalated and rejected tasks."""
-    _script(db, """
+    _script(
+        db,
+        """
         CREATE TABLE agents (agent TEXT PRIMARY KEY, first_ts REAL, last_ts REAL) WITHOUT ROWID;
         INSERT INTO agents SELECT agent, min(first_ts), max(last_ts) FROM tasks GROUP BY agent;
         ALTER TABLE ingest_totals ADD COLUMN last_error TEXT;
@@ -94,7 +138,8 @@ def m002_live_monitor(db: sqlite_utils.Database) -> None:
         CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
         CREATE INDEX tasks_rejected ON tasks (agent, rejected_ts) WHERE rejections > 0;
         CREATE INDEX tasks_failed ON tasks (agent, end_ts) WHERE outcome IN ('failure', 'abandoned');
-    """)
+    """,
+    )
 
 
 @migrations()
@@ -103,35 +148,44 @@ def m003_unlabeled_and_requests(db: sqlite_utils.Database) -> None:
     LLM requests seen so far, so a request logged more than once counts once."""
     for table in ("agg_total", "agg_hour", "agg_minute"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN unlabeled INTEGER NOT NULL DEFAULT 0")
-    _script(db, """
+    _script(
+        db,
+        """
         CREATE TABLE llm_requests (
             request_id TEXT PRIMARY KEY, agent TEXT, task TEXT, ts REAL,
             input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,
             cache_write_tokens INTEGER, cost_nanos INTEGER, priced INTEGER) WITHOUT ROWID;
-    """)
+    """,
+    )
 
 
 @migrations()
 def m004_formats_and_prompts(db: sqlite_utils.Database) -> None:
     """Each file's format, found from its first line; and the human prompts of Claude Code
     sessions, which decide the task of every later line of the session."""
-    _script(db, """
+    _script(
+        db,
+        """
         ALTER TABLE files ADD COLUMN format TEXT;
         CREATE TABLE session_prompts (session TEXT, ts REAL, task TEXT, PRIMARY KEY (session, ts, task))
             WITHOUT ROWID;
-    """)
+    """,
+    )
 
 
 @migrations()
 def m005_opentelemetry(db: sqlite_utils.Database) -> None:
     """OpenTelemetry: the spans and log records already counted (a retried export counts once),
     the agent of each trace, and the events of traces whose agent is not known yet."""
-    _script(db, """
+    _script(
+        db,
+        """
         CREATE TABLE otel_seen (key TEXT PRIMARY KEY, at REAL) WITHOUT ROWID;
         CREATE TABLE otel_traces (trace_id TEXT PRIMARY KEY, agent TEXT) WITHOUT ROWID;
         CREATE TABLE otel_pending (trace_id TEXT, event BLOB);
         CREATE INDEX otel_pending_by_trace ON otel_pending (trace_id);
-    """)
+    """,
+    )
 
 
 @migrations()
@@ -166,8 +220,16 @@ def m009_follow_ups(db: sqlite_utils.Database) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
-M010_COUNTERS = (*M001_COUNTERS, "unlabeled", "api_errors", "successes_no_escalation", "successes_no_human_step",
-                 "followed_up", "followed_up_no_escalation", "followed_up_no_human_step")
+M010_COUNTERS = (
+    *M001_COUNTERS,
+    "unlabeled",
+    "api_errors",
+    "successes_no_escalation",
+    "successes_no_human_step",
+    "followed_up",
+    "followed_up_no_escalation",
+    "followed_up_no_human_step",
+)
 
 
 @migrations()
@@ -182,7 +244,9 @@ def m010_hosts(db: sqlite_utils.Database) -> None:
     counters = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in M010_COUNTERS)
     sums = ", ".join(f"sum({c})" for c in M010_COUNTERS)
     names = ", ".join(M010_COUNTERS)
-    _script(db, f"""
+    _script(
+        db,
+        f"""
         CREATE TABLE agg_host_hour (bucket INTEGER, agent TEXT, host TEXT, {counters},
             PRIMARY KEY (bucket, agent, host)) WITHOUT ROWID;
         CREATE TABLE agg_host_total (agent TEXT, host TEXT, {counters},
@@ -195,23 +259,26 @@ def m010_hosts(db: sqlite_utils.Database) -> None:
             source TEXT PRIMARY KEY, host TEXT, connected INTEGER NOT NULL DEFAULT 0, mode TEXT,
             since REAL, caught_up_at REAL, lag_bytes INTEGER, last_error TEXT, last_error_at REAL,
             updated REAL) WITHOUT ROWID;
-    """)
+    """,
+    )
 
 
 @migrations()
 def m011_boots(db: sqlite_utils.Database) -> None:
-    """The boot id each source's host last reported, and when (agentmon.boot); files by device and
+    """The boot id each source's host last reported, and when (agentmon.ingest.boot); files by device and
     inode: together they find one file read under two host names, so that it counts once."""
-    _script(db, """
+    _script(
+        db,
+        """
         CREATE TABLE boots (host TEXT PRIMARY KEY, boot_id TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
         CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
-    """)
-
+    """,
+    )
 
 
 @migrations()
 def m012_pending_since(db: sqlite_utils.Database) -> None:
     """When each waiting span arrived: a trace that never gets its invoke_agent span is let go after the
-    idle timeout, as a task of its service (agentmon.otel_traces). Those waiting from before go at once."""
+    idle timeout, as a task of its service (agentmon.store.otel_traces). Those waiting from before go at once."""
     db.execute("ALTER TABLE otel_pending ADD COLUMN at REAL NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX otel_pending_by_time ON otel_pending (at)")

@@ -3,7 +3,7 @@
 A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
 lines spends about as long parsing lines as committing them, and the machine has more than one
 core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
-process parses the next (see agentmon.pipeline.PARALLEL_BYTES).
+process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES).
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
@@ -26,7 +26,8 @@ import tempfile
 
 import msgspec
 
-from agentmon.store import AgentmonError, Batch, OffsetConflict, Store
+from agentmon.errors import AgentmonError, OffsetConflict
+from agentmon.store.writer import Batch, Store
 
 PIPE_BYTES = 1 << 20  # room for a batch or two: the parent never waits for the child to start reading
 _HEADER = 4  # bytes of a frame's length, little-endian
@@ -64,12 +65,16 @@ class CommitProcess:
             settings = pickle.dumps(store.track_follow_ups)
         except (pickle.PicklingError, AttributeError, TypeError):
             return None  # a function made up on the spot (tests do that)
-        stderr = tempfile.TemporaryFile()  # the child's last words, if it has any: never into a TUI's screen
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(). The child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
             proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(store.lock.fd)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, pass_fds=(store.lock.fd,))
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                pass_fds=(store.lock.fd,),
+            )
         except OSError:
             stderr.close()
             return None
@@ -130,9 +135,11 @@ class CommitProcess:
         code = self.proc.wait()
         self.stderr.seek(0)
         said = self.stderr.read().decode(errors="replace").strip().splitlines()
-        raise AgentmonError(f"the commit process ended (exit status {code}{'; ' + said[-1] if said else ''}) "
-                            "with a batch in flight: that batch was not stored, and the next ingest reads its "
-                            "lines again")
+        raise AgentmonError(
+            f"the commit process ended (exit status {code}{'; ' + said[-1] if said else ''}) "
+            "with a batch in flight: that batch was not stored, and the next ingest reads its "
+            "lines again"
+        )
 
 
 def _read_frame(stream) -> bytes | None:
@@ -182,7 +189,7 @@ def _commit(store: Store, decoder: msgspec.msgpack.Decoder, body: bytes) -> byte
         return f"conflict:{e}".encode()
     except AgentmonError as e:
         return f"error:{e}".encode()
-    except Exception as e:  # noqa: BLE001 - the parent raises it
+    except Exception as e:
         return f"error:committing a batch failed: {type(e).__name__}: {e}".encode()
     return b"ok"
 
@@ -194,5 +201,7 @@ def main(db: str, lock_fd: int) -> None:
 
 
 # The child imports exactly what its parent did (the same agentmon, whatever put it on the path).
-_BOOTSTRAP = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-              "from agentmon.commits import main; main(sys.argv[2], int(sys.argv[3]))")
+_BOOTSTRAP = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from agentmon.ingest.commits import main; main(sys.argv[2], int(sys.argv[3]))"
+)

@@ -16,9 +16,8 @@ import time
 
 import msgspec
 
-from agentmon.events import Event, TaskEnd, TaskStart
-from agentmon.sources.otlp import UNKNOWN_AGENT, time_prefix
-from agentmon.sql import in_chunks
+from agentmon.events import UNKNOWN_AGENT, Event, TaskEnd, TaskStart, time_prefix
+from agentmon.store.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
 SEEN_KEEP_SECONDS = 2 * 86400
@@ -34,7 +33,9 @@ def forget_old_spans(conn: sqlite3.Connection, now: float) -> int:
     for kind in ("s", "l"):  # spans, log records (agentmon.sources.otlp)
         forgotten += conn.execute(
             "DELETE FROM otel_seen WHERE key IN (SELECT key FROM otel_seen WHERE key > ? AND key < ? AND at < ?"
-            " LIMIT ?)", (kind, kind + time_prefix(cutoff), cutoff, FORGET_AT_ONCE)).rowcount
+            " LIMIT ?)",
+            (kind, kind + time_prefix(cutoff), cutoff, FORGET_AT_ONCE),
+        ).rowcount
     return forgotten
 
 
@@ -46,9 +47,14 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
     from its first event to its last. Later spans of the trace join it; an invoke_agent span that
     comes even later starts a task of its own agent."""
     cutoff = now - wait_seconds  # only the rows that old are read (an index), not all that wait
-    stale = [t for (t,) in conn.execute(
-        "SELECT DISTINCT trace_id FROM otel_pending o INDEXED BY otel_pending_by_time WHERE at < ? AND NOT EXISTS"
-        " (SELECT 1 FROM otel_pending n WHERE n.trace_id = o.trace_id AND n.at >= ?)", (cutoff, cutoff))]
+    stale = [
+        t
+        for (t,) in conn.execute(
+            "SELECT DISTINCT trace_id FROM otel_pending o INDEXED BY otel_pending_by_time WHERE at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM otel_pending n WHERE n.trace_id = o.trace_id AND n.at >= ?)",
+            (cutoff, cutoff),
+        )
+    ]
     by_trace: dict[str, list] = {}
     for trace, ev in _take_waiting(conn, stale):
         by_trace.setdefault(trace, []).append(ev)
@@ -59,8 +65,9 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
         first, last = waited[0].ts, max(ev.ts for ev in waited)
         events.append(TaskStart(ts=first, agent=agent, task=trace))
         events += [msgspec.structs.replace(ev, agent=agent) for ev in waited]
-        events.append(TaskEnd(ts=last, agent=agent, task=trace, outcome="unknown",
-                              reason="its trace has no invoke_agent span"))
+        events.append(
+            TaskEnd(ts=last, agent=agent, task=trace, outcome="unknown", reason="its trace has no invoke_agent span")
+        )
         named.append((trace, agent))
     conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named)
     return events

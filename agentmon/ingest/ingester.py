@@ -14,20 +14,20 @@ from pathlib import Path
 
 import msgspec
 
-from agentmon.commits import CommitProcess, InlineCommits
-from agentmon.sources import BadLine
+from agentmon.errors import BadLine, OffsetConflict
+from agentmon.ingest.commits import CommitProcess, InlineCommits
+from agentmon.ingest.files import LOCAL
+from agentmon.ingest.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
+from agentmon.sources import inspect_ai
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON, detect
-from agentmon.sources import inspect_ai
-from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 from agentmon.sources.native import parse_line
-from agentmon.store import Batch, FileAdvance, OffsetConflict, Store
-from agentmon.files import LOCAL
-from agentmon.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
+from agentmon.sources.otlp import parse_json_line as parse_otlp_line
+from agentmon.store.writer import Batch, FileAdvance, Store
 
 READ_BYTES = 4 << 20
-# A drain with more to read than this commits in a second process (agentmon.commits) while it parses,
+# A drain with more to read than this commits in a second process (agentmon.ingest.commits) while it parses,
 # when what it parses costs about what committing does: Claude Code transcripts, OTLP JSON lines. It
 # pays from ~20 MB (starting the child costs ~0.1 s of the other core). Native events are cheap to
 # parse: committing is all their time, and a second process would only add its memory (~55 MB).
@@ -36,7 +36,7 @@ PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
 MAX_OPEN_FILES = 256
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
-# One file under two host names (agentmon.boot): a name read from this recently is being followed,
+# One file under two host names (agentmon.ingest.boot): a name read from this recently is being followed,
 # and the file is its; a name not read for longer was dropped or renamed, and its record is taken over.
 SEEN_EVERY_SECONDS = 60
 FOLLOWED_SECONDS = 3 * SEEN_EVERY_SECONDS
@@ -53,17 +53,28 @@ class IngestStats:
     last_error: str | None = None
     stored_error: str | None = None  # the last_error already written to the database
     to_read: int = 0  # bytes the last scan found unread
-    read: int = 0  # of those, read since (for a progress line: agentmon.progress)
+    read: int = 0  # of those, read since (for a progress line: agentmon.ingest.progress)
 
 
 class Ingester:
     """Reads every complete new line under `paths` into `store`, exactly once."""
 
-    def __init__(self, store: Store, paths: list[Path], *, max_line: int = DEFAULT_MAX_LINE,
-                 batch_lines: int = 10_000, keep_open: bool = False, idle_task_seconds: float = IDLE_TASK_SECONDS,
-                 clock=time.time, extra_files: list[Path] = (), eval_agent: str | None = None,
-                 eval_pass_values: tuple[str, ...] = inspect_ai.PASSING, fs=LOCAL,
-                 rename_agent: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        paths: list[Path],
+        *,
+        max_line: int = DEFAULT_MAX_LINE,
+        batch_lines: int = 10_000,
+        keep_open: bool = False,
+        idle_task_seconds: float = IDLE_TASK_SECONDS,
+        clock=time.time,
+        extra_files: list[Path] = (),
+        eval_agent: str | None = None,
+        eval_pass_values: tuple[str, ...] = inspect_ai.PASSING,
+        fs=LOCAL,
+        rename_agent: Callable[[str], str] | None = None,
+    ):
         self.store = store
         # Where batches commit: here, or in a second process while this one parses (see _add_chunk).
         self.commits = InlineCommits(store)
@@ -94,8 +105,11 @@ class Ingester:
         # Only the files under our paths: another run may follow other directories into the same
         # database, and their files are not ours to retire.
         roots = [str(p) for p in self.paths + self.extra_files]
-        rows = [row for row in self.store.files()
-                if row["host"] == self.fs.host and any(_within(row["path"], root) for root in roots)]
+        rows = [
+            row
+            for row in self.store.files()
+            if row["host"] == self.fs.host and any(_within(row["path"], root) for root in roots)
+        ]
         self.tracked = {row["id"]: Tracked.from_row(row) for row in rows if row["format"] != INSPECT}
         self.documents = {(row["dev"], row["ino"]): row for row in rows if row["format"] == INSPECT}
 
@@ -117,8 +131,9 @@ class Ingester:
 
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
-        self._commit(Batch(host=self.fs.host, close_idle=(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())),
-                     wait=True)
+        self._commit(
+            Batch(host=self.fs.host, close_idle=(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())), wait=True
+        )
 
     def _publish_error(self) -> None:
         if self.stats.last_error != self.stats.stored_error:
@@ -126,7 +141,7 @@ class Ingester:
             self.stats.stored_error = self.stats.last_error
 
     def scan(self) -> None:
-        """Match the files on disk to the tracked ones (see agentmon.tail)."""
+        """Match the files on disk to the tracked ones (see agentmon.ingest.tail)."""
         boot, now = self.fs.boot_id, self.clock()
         if boot is not None and (boot != self._seen[0] or now - self._seen[1] >= SEEN_EVERY_SECONDS):
             self.store.saw_host(self.fs.host, boot, now)
@@ -225,8 +240,20 @@ class Ingester:
                     batch.bad.append((row["id"], path, 0, str(e), f.read(200)))
         batch.lines = 1
         # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
-        batch.advances.append(FileAdvance(row["id"], row["offset"], st.st_size, str(st.st_mtime_ns), 0, "", False,
-                                          1, len(batch.bad), format=INSPECT))
+        batch.advances.append(
+            FileAdvance(
+                row["id"],
+                row["offset"],
+                st.st_size,
+                str(st.st_mtime_ns),
+                0,
+                "",
+                False,
+                1,
+                len(batch.bad),
+                format=INSPECT,
+            )
+        )
         if self._commit(batch, wait=True):
             row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
 
@@ -259,11 +286,13 @@ class Ingester:
     def _track_new(self, path: str, st: os.stat_result) -> int:
         """Follow a file found for the first time; return the bytes it has unread."""
         other = None
-        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.boot)
+        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.ingest.boot)
             other = self.store.same_file_elsewhere(self.fs.host, self.fs.boot_id, st.st_dev, st.st_ino)
             if other is not None and self.clock() - other["seen"] < FOLLOWED_SECONDS:
-                self.stats.last_error = (f"{path} is {other['path']}, already read: one file on one machine, "
-                                         "under two host names, counts once")
+                self.stats.last_error = (
+                    f"{path} is {other['path']}, already read: one file on one machine, "
+                    "under two host names, counts once"
+                )
                 return 0
         try:
             fd = self.fs.open(path)
@@ -383,8 +412,9 @@ class Ingester:
         t = chunk.file
         batch = self.batch
         bad = list(extra_bad or [])
-        bad.extend((off, f"line longer than {self.max_line} bytes; skipped to its end", head)
-                   for off, head in chunk.too_long)
+        bad.extend(
+            (off, f"line longer than {self.max_line} bytes; skipped to its end", head) for off, head in chunk.too_long
+        )
         long_at = {off for off, _ in chunk.too_long}
         new_format = None
         if t.format is None:
@@ -429,9 +459,20 @@ class Ingester:
             batch.bad.append((t.id, t.path, off, reason, head))
         n_lines = len(chunk.lines) + chunk.tail_too_long + len(extra_bad or ())
         batch.lines += n_lines
-        batch.advances.append(FileAdvance(
-            t.id, t.offset, chunk.end, chunk.marker, chunk.fp_len, chunk.fp_hash,
-            chunk.skipping, n_lines, len(bad), format=new_format))
+        batch.advances.append(
+            FileAdvance(
+                t.id,
+                t.offset,
+                chunk.end,
+                chunk.marker,
+                chunk.fp_len,
+                chunk.fp_hash,
+                chunk.skipping,
+                n_lines,
+                len(bad),
+                format=new_format,
+            )
+        )
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
         self.stats.read += chunk.end - chunk.start
@@ -440,8 +481,11 @@ class Ingester:
         if self._batch_started is None:
             self._batch_started = now
         # An OTLP JSON line is a whole export request: count its spans and records, not the line.
-        if (batch.lines >= self.batch_lines or len(batch.otel) >= self.batch_lines
-                or now - self._batch_started >= BATCH_SECONDS):
+        if (
+            batch.lines >= self.batch_lines
+            or len(batch.otel) >= self.batch_lines
+            or now - self._batch_started >= BATCH_SECONDS
+        ):
             return self.flush(wait=False)
         return True
 

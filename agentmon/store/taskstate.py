@@ -15,8 +15,15 @@ from operator import attrgetter
 import msgspec
 
 from agentmon.events import (
-    ApiError, Confirmation, Cost, Escalation, HumanIntervention, LlmCall, TaskEnd,
-    TaskStart, ToolCall,
+    ApiError,
+    Confirmation,
+    Cost,
+    Escalation,
+    HumanIntervention,
+    LlmCall,
+    TaskEnd,
+    TaskStart,
+    ToolCall,
 )
 
 
@@ -35,11 +42,24 @@ INF = float("inf")
 # The counters kept per (agent, model, time bucket). Outcome counters belong to
 # the bucket of the task's end; the leading signals to their own timestamps.
 AGG_COLUMNS = (
-    "ended", "successes", "failures", "abandoned", "autonomous",
-    "cost_nanos", "llm_calls", "unpriced_llm_calls",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "tasks_seen", "escalated_tasks",
-    "tool_calls", "tool_errors", "confirmations", "rejections",
+    "ended",
+    "successes",
+    "failures",
+    "abandoned",
+    "autonomous",
+    "cost_nanos",
+    "llm_calls",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "tasks_seen",
+    "escalated_tasks",
+    "tool_calls",
+    "tool_errors",
+    "confirmations",
+    "rejections",
     "unlabeled",  # ended with outcome "unknown": counted, but not in the success rate
     "api_errors",  # a leading signal, by its own timestamp
     # Successes under stricter definitions (agentmon.toml's `success`), so a definition is chosen
@@ -48,7 +68,9 @@ AGG_COLUMNS = (
     "successes_no_human_step",  # success, with no escalation, confirmation or intervention
     # Of those successes, the ones followed within FOLLOW_UP_SECONDS by a new task with the same key
     # (a customer coming back): not successes where agentmon.toml requires no follow-up.
-    "followed_up", "followed_up_no_escalation", "followed_up_no_human_step",
+    "followed_up",
+    "followed_up_no_escalation",
+    "followed_up_no_human_step",
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -88,7 +110,6 @@ class TaskState:
     interventions: int = 0
     follow_up_ts: float | None = None  # the earliest start, after this task's end, of a task with the same key
     host: str = ""  # where its first event came from ('' this machine; else a remote source's host)
-
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -140,7 +161,10 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             _offer_model(state, 0, ts, event.model)
     elif kind is TaskEnd:
         if state.end_ts is None or (ts, event.outcome, event.reason or "") > (
-                state.end_ts, state.outcome, state.reason or ""):
+            state.end_ts,
+            state.outcome,
+            state.reason or "",
+        ):
             state.end_ts, state.outcome, state.reason = ts, event.outcome, cut(event.reason)
     elif kind is Escalation:
         state.escalations += 1
@@ -183,27 +207,67 @@ def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...
         out.append(("", state.first_escalation_ts, _ESCALATED, (1,)))
     if state.end_ts is not None:
         outcome = state.outcome
-        out.append((state.model or "", state.end_ts, 0, (  # the columns "ended" .. "cache_write_tokens"
-            1, outcome == "success", outcome == "failure", outcome == "abandoned",
-            not (state.escalations or state.confirmations or state.interventions),
-            state.cost_nanos, state.llm_calls, state.unpriced_llm_calls,
-            state.input_tokens, state.output_tokens, state.cache_read_tokens, state.cache_write_tokens,
-        )))
+        out.append(
+            (
+                state.model or "",
+                state.end_ts,
+                0,
+                (  # the columns "ended" .. "cache_write_tokens"
+                    1,
+                    outcome == "success",
+                    outcome == "failure",
+                    outcome == "abandoned",
+                    not (state.escalations or state.confirmations or state.interventions),
+                    state.cost_nanos,
+                    state.llm_calls,
+                    state.unpriced_llm_calls,
+                    state.input_tokens,
+                    state.output_tokens,
+                    state.cache_read_tokens,
+                    state.cache_write_tokens,
+                ),
+            )
+        )
         if outcome == "unknown":
             out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
         elif outcome == "success" and not state.escalations:
-            out.append((state.model or "", state.end_ts, _STRICT_SUCCESSES, (
-                1, not (state.confirmations or state.interventions))))
-        if (outcome == "success" and state.follow_up_ts is not None
-                and state.follow_up_ts - state.end_ts <= FOLLOW_UP_SECONDS):
-            out.append((state.model or "", state.end_ts, _FOLLOWED_UP, (
-                1, not state.escalations, not (state.escalations or state.confirmations or state.interventions))))
+            out.append(
+                (
+                    state.model or "",
+                    state.end_ts,
+                    _STRICT_SUCCESSES,
+                    (1, not (state.confirmations or state.interventions)),
+                )
+            )
+        if (
+            outcome == "success"
+            and state.follow_up_ts is not None
+            and state.follow_up_ts - state.end_ts <= FOLLOW_UP_SECONDS
+        ):
+            out.append(
+                (
+                    state.model or "",
+                    state.end_ts,
+                    _FOLLOWED_UP,
+                    (1, not state.escalations, not (state.escalations or state.confirmations or state.interventions)),
+                )
+            )
     return out
 
 
 assert AGG_COLUMNS[:12] == (
-    "ended", "successes", "failures", "abandoned", "autonomous", "cost_nanos", "llm_calls",
-    "unpriced_llm_calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "ended",
+    "successes",
+    "failures",
+    "abandoned",
+    "autonomous",
+    "cost_nanos",
+    "llm_calls",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
 ), "contribution() writes these columns in this order"
 
 

@@ -18,28 +18,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
-from agentmon.follow_ups import changed_follow_ups
-from agentmon.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
-from agentmon.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
-from agentmon.sources.otlp import Mapped
-from agentmon.sql import in_chunks
-from agentmon.pricing import Pricer
-from agentmon.taskstate import (
-    AGG_COLUMNS, SIGNAL_EVENTS, TASK_FIELDS, WIDTH, TaskState, add_event_signals, contribution, fold, task_row,
+from agentmon.errors import AgentmonError, OffsetConflict
+from agentmon.events import Cost, EvalResult, Event, LlmCall, Mapped, TaskEnd, epoch_seconds
+from agentmon.store.follow_ups import changed_follow_ups
+from agentmon.store.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
+from agentmon.store.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
+from agentmon.store.pricing import Pricer
+from agentmon.store.sql import in_chunks
+from agentmon.store.taskstate import (
+    AGG_COLUMNS,
+    SIGNAL_EVENTS,
+    TASK_FIELDS,
+    WIDTH,
+    TaskState,
+    add_event_signals,
+    contribution,
+    fold,
+    task_row,
 )
 
 EXCERPT_BYTES = 200
 SCHEMA_VERSION = 12  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
-
-class AgentmonError(Exception):
-    """A failure to report to the user in one line."""
-
-
-class OffsetConflict(AgentmonError):
-    """Another writer moved a file's offset: this batch was already ingested."""
 
 
 @dataclass
@@ -63,9 +63,11 @@ class FileAdvance:
 class Batch:
     """Everything one ingest transaction commits."""
 
-    # Typed in full: a batch crosses to a commit process as msgpack (agentmon.commits).
+    # Typed in full: a batch crosses to a commit process as msgpack (agentmon.ingest.commits).
     events: list[Event] = field(default_factory=list)
-    bad: list[tuple[int, str, int, str, bytes]] = field(default_factory=list)  # (file_id, path, offset, reason, excerpt)
+    bad: list[tuple[int, str, int, str, bytes]] = field(
+        default_factory=list
+    )  # (file_id, path, offset, reason, excerpt)
     prompts: list[tuple[str, float, str]] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
     otel: list[Mapped] = field(default_factory=list)  # one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
@@ -74,7 +76,7 @@ class Batch:
     # (agent prefix, idle seconds, now): end, unlabeled, the open tasks of agents named `prefix…`
     # (sources that never say when a task is over) that have had no event for that long.
     # Idempotent: the end is a pure function of the task's last event. OpenTelemetry traces that
-    # waited too long for their invoke_agent span are let go then too (agentmon.otel_traces).
+    # waited too long for their invoke_agent span are let go then too (agentmon.store.otel_traces).
     close_idle: tuple[str, float, float] | None = None
 
 
@@ -83,8 +85,7 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         if not path.exists():
             raise AgentmonError(f"no database at {path}: run `agentmon ingest PATH` first")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -127,8 +128,13 @@ def no_follow_ups(agent: str) -> bool:
 class Store:
     """The single writer of one database."""
 
-    def __init__(self, path: Path | str, wait_for_lock: bool = False,
-                 track_follow_ups: Callable[[str], bool] = no_follow_ups, lock_fd: int | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        wait_for_lock: bool = False,
+        track_follow_ups: Callable[[str], bool] = no_follow_ups,
+        lock_fd: int | None = None,
+    ):
         self.path = Path(path)
         # Follow-ups cost a query per batch and agent: kept only for the agents whose success needs
         # them (agentmon.toml's require_no_follow_up), from the moment the rule is switched on.
@@ -137,7 +143,7 @@ class Store:
         self.lock = WriterLock(self.path)
         if lock_fd is None:
             self.lock.acquire(wait=wait_for_lock)
-        else:  # a commit process (agentmon.commits): its parent holds the lock and handed it down
+        else:  # a commit process (agentmon.ingest.commits): its parent holds the lock and handed it down
             self.lock.fd = lock_fd
         self.conn = connect(self.path)
         self.conn.execute("PRAGMA journal_mode = wal")
@@ -148,7 +154,8 @@ class Store:
         self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
         (version,) = self.conn.execute("PRAGMA user_version").fetchone()
         if version != SCHEMA_VERSION:
-            from agentmon.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
+            from agentmon.store.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
+
             migrate(self.conn)
         self.pricer = Pricer()
         self._tasks: dict[tuple[str, str], TaskState] = {}
@@ -185,25 +192,36 @@ class Store:
         with self._writing():  # several sources (local, remote hosts, OTLP) may share this writer
             self.conn.execute(
                 "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING", (path, dev, ino, fp_len, fp_hash, time.time(), host))
-            return _dicts(self.conn.execute(
-                "SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'", (host, dev, ino)))[0]
+                " ON CONFLICT DO NOTHING",
+                (path, dev, ino, fp_len, fp_hash, time.time(), host),
+            )
+            return _dicts(
+                self.conn.execute(
+                    "SELECT * FROM files WHERE host = ? AND dev = ? AND ino = ? AND state = 'active'", (host, dev, ino)
+                )
+            )[0]
 
     def saw_host(self, host: str, boot_id: str, now: float) -> None:
-        """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.boot)."""
+        """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.ingest.boot)."""
         with self._writing():
-            self.conn.execute("INSERT INTO boots VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
-                              " boot_id = excluded.boot_id, seen = excluded.seen", (host, boot_id, now))
+            self.conn.execute(
+                "INSERT INTO boots VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " boot_id = excluded.boot_id, seen = excluded.seen",
+                (host, boot_id, now),
+            )
 
     def same_file_elsewhere(self, host: str, boot_id: str, dev: int, ino: int) -> dict | None:
         """Another host name's active record of this very file (the same boot of the same machine,
         device and inode), with `seen`, when that name was last read from."""
         with self._commit_lock:
-            rows = _dicts(self.conn.execute(
-                "SELECT f.*, b.seen FROM files f JOIN boots b ON b.host = f.host WHERE f.dev = ? AND f.ino = ?"
-                " AND f.state = 'active' AND f.host != ? AND b.boot_id = ? AND NOT EXISTS (SELECT 1 FROM files"
-                " g WHERE g.host = ? AND g.dev = f.dev AND g.ino = f.ino AND g.state = 'active') LIMIT 1",
-                (dev, ino, host, boot_id, host)))
+            rows = _dicts(
+                self.conn.execute(
+                    "SELECT f.*, b.seen FROM files f JOIN boots b ON b.host = f.host WHERE f.dev = ? AND f.ino = ?"
+                    " AND f.state = 'active' AND f.host != ? AND b.boot_id = ? AND NOT EXISTS (SELECT 1 FROM files"
+                    " g WHERE g.host = ? AND g.dev = f.dev AND g.ino = f.ino AND g.state = 'active') LIMIT 1",
+                    (dev, ino, host, boot_id, host),
+                )
+            )
             return rows[0] if rows else None
 
     def update_file(self, file_id: int, **values) -> None:
@@ -243,9 +261,21 @@ class Store:
                     "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
                     " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
                     " format = coalesce(?, format) WHERE id = ? AND offset = ?",
-                    (adv.offset, adv.marker, adv.fp_len, adv.fp_hash, int(adv.skipping),
-                     adv.lines, adv.quarantined, adv.state, time.time(), adv.format, adv.file_id,
-                     adv.old_offset))
+                    (
+                        adv.offset,
+                        adv.marker,
+                        adv.fp_len,
+                        adv.fp_hash,
+                        int(adv.skipping),
+                        adv.lines,
+                        adv.quarantined,
+                        adv.state,
+                        time.time(),
+                        adv.format,
+                        adv.file_id,
+                        adv.old_offset,
+                    ),
+                )
                 if cur.rowcount != 1:
                     raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
             events = batch.events
@@ -265,10 +295,15 @@ class Store:
                 now = time.time()
                 conn.executemany(
                     "INSERT INTO quarantine (file_id, path, offset, reason, excerpt, at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(fid, path, off, reason, excerpt[:EXCERPT_BYTES].decode("utf-8", "backslashreplace"), now)
-                     for fid, path, off, reason, excerpt in batch.bad])
-            conn.execute("UPDATE ingest_totals SET lines = lines + ?, quarantined = quarantined + ?",
-                         (batch.lines, len(batch.bad)))
+                    [
+                        (fid, path, off, reason, excerpt[:EXCERPT_BYTES].decode("utf-8", "backslashreplace"), now)
+                        for fid, path, off, reason, excerpt in batch.bad
+                    ],
+                )
+            conn.execute(
+                "UPDATE ingest_totals SET lines = lines + ?, quarantined = quarantined + ?",
+                (batch.lines, len(batch.bad)),
+            )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # SQLite itself rolls back on a full disk or an I/O error
@@ -331,11 +366,14 @@ class Store:
             self.conn.executemany(
                 "INSERT INTO agents VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
                 " first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
-                [(agent, *span) for agent, span in self._agent_spans.items()])
+                [(agent, *span) for agent, span in self._agent_spans.items()],
+            )
             self._agent_spans.clear()
         if requests:
-            self.conn.executemany("INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [(rid, *row) for rid, row in requests.items() if row is not None])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO llm_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(rid, *row) for rid, row in requests.items() if row is not None],
+            )
         upsert_tasks = f"INSERT OR REPLACE INTO tasks VALUES ({', '.join('?' * len(TASK_FIELDS))})"
         if changed:
             self.conn.executemany(upsert_tasks, changed)
@@ -375,8 +413,9 @@ class Store:
     def session_prompts(self, session: str) -> list[tuple[float, str]]:
         """The stored human prompts of a Claude Code session: [(ts, task)], oldest first."""
         with self._commit_lock:
-            return self.conn.execute("SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task",
-                                 (session,)).fetchall()
+            return self.conn.execute(
+                "SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task", (session,)
+            ).fetchall()
 
     def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> None:
         """End the idle tasks of agents named `agent_prefix…` (see Batch.close_idle)."""
@@ -384,10 +423,19 @@ class Store:
 
     def _idle_ends(self, agent_prefix: str, idle_seconds: float, now: float) -> list[TaskEnd]:
         idle = self.conn.execute(
-            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL"
-            " AND last_ts < ?", (agent_prefix, agent_prefix + "\uffff", now - idle_seconds)).fetchall()
-        return [TaskEnd(ts=last + idle_seconds, agent=agent, task=task, outcome="unknown",
-                        reason=f"no event for {idle_seconds / 60:.0f} minutes") for agent, task, last in idle]
+            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL AND last_ts < ?",
+            (agent_prefix, agent_prefix + "\uffff", now - idle_seconds),
+        ).fetchall()
+        return [
+            TaskEnd(
+                ts=last + idle_seconds,
+                agent=agent,
+                task=task,
+                outcome="unknown",
+                reason=f"no event for {idle_seconds / 60:.0f} minutes",
+            )
+            for agent, task, last in idle
+        ]
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
@@ -401,7 +449,8 @@ class Store:
             self.conn.execute(
                 f"INSERT INTO remote_sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 f" ON CONFLICT DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns[2:])}",
-                (source, host, *values.values(), time.time()))
+                (source, host, *values.values(), time.time()),
+            )
 
     def _load_tasks(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], TaskState]:
         """The stored states of these tasks: from the cache, else a few multi-row SELECTs."""
@@ -442,8 +491,12 @@ class Store:
             _sum_into(host_totals, (agent, host), vec)
         sql = self._upsert_sql
         self.conn.executemany(sql["agg_minute"], [(m, a, mo, *vec) for (a, mo, m), vec in minutes.items()])
-        for table, rows in (("agg_hour", hours), ("agg_total", totals), ("agg_host_hour", host_hours),
-                            ("agg_host_total", host_totals)):
+        for table, rows in (
+            ("agg_hour", hours),
+            ("agg_total", totals),
+            ("agg_host_hour", host_hours),
+            ("agg_host_total", host_totals),
+        ):
             self.conn.executemany(sql[table], [(*key, *vec) for key, vec in rows.items()])
 
     def _apply_eval(self, ev: EvalResult, ts: float) -> None:
@@ -453,29 +506,35 @@ class Store:
         key = (ev.agent, ev.suite, run, ev.case)
         old = conn.execute(
             'SELECT passed, ts, critical FROM eval_results WHERE agent = ? AND suite = ? AND run = ? AND "case" = ?',
-            key).fetchone()
+            key,
+        ).fetchone()
         passed, critical = int(ev.passed), int(ev.critical)
         conn.execute(
             "INSERT INTO eval_runs VALUES (?, ?, ?, ?, 0, 0, 0, ?) ON CONFLICT DO UPDATE SET"
             " newest_ts = max(newest_ts, excluded.newest_ts),"
             " agent_version = CASE WHEN excluded.newest_ts >= newest_ts"
             "   THEN coalesce(excluded.agent_version, agent_version) ELSE agent_version END",
-            (ev.agent, ev.suite, run, ts, ev.agent_version))
+            (ev.agent, ev.suite, run, ts, ev.agent_version),
+        )
         if old is not None and (ts, -passed) <= (old[1], -old[0]):
             return
         d_cases = 0 if old else 1
         d_passed = passed - (old[0] if old else 0)
         d_crit = (critical and not passed) - ((old[2] and not old[0]) if old else 0)
         conn.execute(
-            'INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            (*key, passed, ts, critical, ev.agent_version))
+            "INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, passed, ts, critical, ev.agent_version),
+        )
         conn.execute(
             "UPDATE eval_runs SET cases = cases + ?, passed = passed + ?, critical_failed = critical_failed + ?"
             " WHERE agent = ? AND suite = ? AND run = ?",
-            (d_cases, d_passed, int(d_crit), ev.agent, ev.suite, run))
+            (d_cases, d_passed, int(d_crit), ev.agent, ev.suite, run),
+        )
 
 
 PRICED_EVENTS = (LlmCall, Cost)
+
+
 def _add(deltas: dict, agent: str, model: str, host: str, ts: float, first: int, values: tuple, sign: int) -> None:
     key = (agent, model, host, int(ts // 60) * 60)
     cur = deltas.get(key)
@@ -497,8 +556,11 @@ def _sum_into(sums: dict, key: tuple, vec: list[int]) -> None:
 
 
 AGGREGATES = {  # table -> its key columns
-    "agg_minute": ("bucket", "agent", "model"), "agg_hour": ("bucket", "agent", "model"), "agg_total": ("agent", "model"),
-    "agg_host_hour": ("bucket", "agent", "host"), "agg_host_total": ("agent", "host"),
+    "agg_minute": ("bucket", "agent", "model"),
+    "agg_hour": ("bucket", "agent", "model"),
+    "agg_total": ("agent", "model"),
+    "agg_host_hour": ("bucket", "agent", "host"),
+    "agg_host_total": ("agent", "host"),
 }
 
 
@@ -506,5 +568,7 @@ def _upsert_sql(table: str) -> str:
     keys = AGGREGATES[table]
     cols = (*keys, *AGG_COLUMNS)
     updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGG_COLUMNS)
-    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            f" ON CONFLICT DO UPDATE SET {updates}")
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        f" ON CONFLICT DO UPDATE SET {updates}"
+    )

@@ -96,8 +96,10 @@ def drift(recent: Evidence, baseline: Evidence, recent_label: str, baseline_labe
         k1, n1, k2, n2 = getattr(recent, num), getattr(recent, den), getattr(baseline, num), getattr(baseline, den)
         z = two_proportion_z(k1, n1, k2, n2)
         if z >= DRIFT_Z:
-            reasons.append(f"{label} drifting up: {_pct(k1 / n1)} {recent_label} against {_pct(k2 / n2)} "
-                           f"{baseline_label} (z = {z:.1f})")
+            reasons.append(
+                f"{label} drifting up: {_pct(k1 / n1)} {recent_label} against {_pct(k2 / n2)} "
+                f"{baseline_label} (z = {z:.1f})"
+            )
     return reasons
 
 
@@ -114,11 +116,15 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
     """(verdict, reasons): the reasons of a no-go first, then those of a hold."""
     if e.labeled < limits.min_tasks:
         if e.pending:
-            return "hold", [f"too few settled tasks: {e.labeled} of {limits.min_tasks} needed "
-                            f"({e.pending} still inside their 48-hour follow-up window)"]
+            return "hold", [
+                f"too few settled tasks: {e.labeled} of {limits.min_tasks} needed "
+                f"({e.pending} still inside their 48-hour follow-up window)"
+            ]
         if e.unlabeled:
-            return "hold", [f"too few labeled tasks: {e.labeled} of {limits.min_tasks} needed "
-                            f"({e.unlabeled} ended without an outcome)"]
+            return "hold", [
+                f"too few labeled tasks: {e.labeled} of {limits.min_tasks} needed "
+                f"({e.unlabeled} ended without an outcome)"
+            ]
         return "hold", [f"too few tasks: {e.labeled} of {limits.min_tasks} needed"]
     bad, unsure = [], []
     checks = (  # (label, k, n, limit, the limit is a floor)
@@ -139,19 +145,25 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
         elif not right and n >= limits.min_samples:
             unsure.append(f"{label} {_pct(k / n)} {_ci(k, n)}: not clearly {other} the {_pct(limit)} limit")
     if e.eval_pass_rate is not None and e.eval_pass_rate < limits.eval_pass_rate:
-        bad.append(f"eval pass rate {_pct(e.eval_pass_rate)} below the {_pct(limits.eval_pass_rate)} gate "
-                   "(latest run of each suite)")
+        bad.append(
+            f"eval pass rate {_pct(e.eval_pass_rate)} below the {_pct(limits.eval_pass_rate)} gate "
+            "(latest run of each suite)"
+        )
     if e.critical_eval_failures:
-        bad.append(f"{e.critical_eval_failures} critical eval case{'s' * (e.critical_eval_failures != 1)} "
-                   "failing in the latest runs")
+        bad.append(
+            f"{e.critical_eval_failures} critical eval case{'s' * (e.critical_eval_failures != 1)} "
+            "failing in the latest runs"
+        )
     p = e.previous
     if p is not None:
         success_z = two_proportion_z(e.successes, e.labeled, p.successes, p.labeled)
         autonomy_z = two_proportion_z(e.autonomous, e.ended, p.autonomous, p.ended)
         if success_z <= -TREND_Z and autonomy_z >= TREND_Z:
-            bad.append(f"success falling ({_pct(p.successes / p.labeled)} → {_pct(e.successes / e.labeled)}) "
-                       f"while autonomy rises ({_pct(p.autonomous / p.ended)} → {_pct(e.autonomous / e.ended)}): "
-                       "more mistakes go unchecked")
+            bad.append(
+                f"success falling ({_pct(p.successes / p.labeled)} → {_pct(e.successes / e.labeled)}) "
+                f"while autonomy rises ({_pct(p.autonomous / p.ended)} → {_pct(e.autonomous / e.ended)}): "
+                "more mistakes go unchecked"
+            )
     ceiling = limits.cost_per_successful_task
     if ceiling is not None and e.cost_per_successful_task is not None and e.cost_per_successful_task > ceiling:
         unsure.append(f"cost per successful task ${e.cost_per_successful_task:.4f} above the ${ceiling:.4f} ceiling")

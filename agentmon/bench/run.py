@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from agentmon.simulate import fleet_events
+from agentmon.simulate.workload import fleet_events
 
 
 def write_log(path: Path, n: int, seed: int = 7, **kwargs) -> None:
@@ -30,23 +30,39 @@ def floor(path: Path, db: Path) -> float:
     """The bare floor: each line parsed with orjson, its fields inserted with executemany in 10k-row transactions."""
     try:
         import orjson
+
         loads = orjson.loads
     except ImportError:  # pragma: no cover - orjson is in the test extra
         import msgspec
+
         loads = msgspec.json.decode
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = wal")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE events (ts, agent, task, event, model, input_tokens, output_tokens,"
-                 " tool, ok, outcome, cost_usd)")
+    conn.execute(
+        "CREATE TABLE events (ts, agent, task, event, model, input_tokens, output_tokens, tool, ok, outcome, cost_usd)"
+    )
     sql = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     start = time.perf_counter()
     rows = []
     with open(path, "rb") as f:
         for line in f:
             d = loads(line)
-            rows.append((d["ts"], d["agent"], d.get("task"), d["event"], d.get("model"), d.get("input_tokens"),
-                         d.get("output_tokens"), d.get("tool"), d.get("ok"), d.get("outcome"), d.get("cost_usd")))
+            rows.append(
+                (
+                    d["ts"],
+                    d["agent"],
+                    d.get("task"),
+                    d["event"],
+                    d.get("model"),
+                    d.get("input_tokens"),
+                    d.get("output_tokens"),
+                    d.get("tool"),
+                    d.get("ok"),
+                    d.get("outcome"),
+                    d.get("cost_usd"),
+                )
+            )
             if len(rows) == 10_000:
                 conn.execute("BEGIN")
                 conn.executemany(sql, rows)
@@ -63,30 +79,36 @@ def floor(path: Path, db: Path) -> float:
 
 def ingest_child(path: str, db: str) -> None:
     """Run in a fresh process so its peak RSS is the ingest's own."""
-    from agentmon.pipeline import Ingester
-    from agentmon.store import Store
+    from agentmon.ingest.ingester import Ingester
+    from agentmon.store.writer import Store
+
     start = time.perf_counter()
     with Store(db) as store:
         ingester = Ingester(store, [Path(path)])
         stats = ingester.run_once()
         ingester.close()
     elapsed = time.perf_counter() - start
-    # A commit process (agentmon.commits: Claude Code backlogs) counts too: both peaks, added, bound
+    # A commit process (agentmon.ingest.commits: Claude Code backlogs) counts too: both peaks, added, bound
     # what the ingest used.
     peak_kb = sum(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(json.dumps({"seconds": elapsed, "peak_rss_mb": peak_kb / 1024, "events": stats.events}))
 
 
 def ingest(path: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", "agentmon.bench", "ingest-child", str(path), str(db)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "agentmon.bench.run", "ingest-child", str(path), str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
 def read_cost(db: Path, window: str, now: float, repeat: int = 15) -> float:
     """Median seconds of one metrics snapshot (what `status --json` computes)."""
-    from agentmon.metrics import snapshot
-    from agentmon.store import connect
+    from agentmon.report.metrics import snapshot
+    from agentmon.store.writer import connect
+
     conn = connect(db, readonly=True)
     times = []
     for _ in range(repeat):
@@ -101,17 +123,19 @@ def cli_status_seconds(db: Path, repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "agentmon.cli", "status", "--json", "--db", str(db)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "agentmon.cli", "status", "--json", "--db", str(db)], check=True, capture_output=True
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def follow_latency(workdir: Path, samples: int = 20) -> float:
     """Median seconds from a line appended to a followed file to its commit being readable."""
-    from agentmon.pipeline import Ingester
-    from agentmon.store import Store
-    from agentmon.watch import follow
+    from agentmon.ingest.ingester import Ingester
+    from agentmon.ingest.watch import follow
+    from agentmon.store.writer import Store
+
     logs = workdir / "follow"
     logs.mkdir()
     log = logs / "live.jsonl"
@@ -133,16 +157,16 @@ def follow_latency(workdir: Path, samples: int = 20) -> float:
 
 def append_to_commit(log: Path, db: Path, samples: int) -> float:
     """Median seconds from a line appended to `log` to a reader of `db` seeing it committed."""
-    from agentmon.store import connect
+    from agentmon.store.writer import connect
+
     reader = connect(db, readonly=True)
-    lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]  # noqa: E731
+    lines = lambda: reader.execute("SELECT lines FROM ingest_totals").fetchone()[0]
     latencies = []
     with open(log, "ab", buffering=0) as f:
         for i in range(samples):
             before = lines()
             start = time.perf_counter()
-            f.write(b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n'
-                    % (time.time(), i))
+            f.write(b'{"event":"tool_call","ts":%d,"agent":"a","task":"t%d","tool":"x","ok":true}\n' % (time.time(), i))
             while lines() == before:
                 time.sleep(0.002)
             latencies.append(time.perf_counter() - start)
@@ -156,31 +180,44 @@ def claude_code(workdir: Path, say, size: int = 100_000_000) -> None:
     installed (`npm install ccusage@18`; found on PATH or through $CCUSAGE)."""
     import shutil
 
-    from agentmon.simulate import claude_code_transcripts
+    from agentmon.simulate.workload import claude_code_transcripts
+
     home = workdir / "claude-home"
     lines = claude_code_transcripts(home / "projects", size)
     env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "cache")}  # genai-prices' answers (price_cache)
     timings = []
     for db in ("first.db", "cold.db", "cold.db"):  # a new machine; a new database; nothing new
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", str(home / "projects"), "--db",
-                        str(workdir / db)], check=True, capture_output=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "agentmon.cli", "ingest", str(home / "projects"), "--db", str(workdir / db)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         timings.append(time.perf_counter() - start)
     first, cold, warm = timings
-    say(f"claude  {size / 1e6:.0f} MB of transcripts ({lines:,} lines): cold {cold:.2f} s "
+    say(
+        f"claude  {size / 1e6:.0f} MB of transcripts ({lines:,} lines): cold {cold:.2f} s "
         f"({size / 1e6 / cold:.0f} MB/s; {first:.2f} s the first time on a machine, loading genai-prices), "
-        f"warm with nothing new {warm:.2f} s")
+        f"warm with nothing new {warm:.2f} s"
+    )
     ccusage = os.environ.get("CCUSAGE") or shutil.which("ccusage")
     if not ccusage:
         say("claude  ccusage not found: `npm install ccusage@18` and set $CCUSAGE to compare")
         return
     start = time.perf_counter()
-    subprocess.run([ccusage, "session", "--offline", "--json"], check=True, capture_output=True,
-                   env={**os.environ, "CLAUDE_CONFIG_DIR": str(home)})
+    subprocess.run(
+        [ccusage, "session", "--offline", "--json"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "CLAUDE_CONFIG_DIR": str(home)},
+    )
     theirs = time.perf_counter() - start
-    say(f"claude  ccusage session --offline --json: {theirs:.2f} s; agentmon cold is {theirs / cold:.1f}x faster "
+    say(
+        f"claude  ccusage session --offline --json: {theirs:.2f} s; agentmon cold is {theirs / cold:.1f}x faster "
         f"({theirs / first:.1f}x the first time; target >= 2x), warm takes {warm / theirs:.0%} of ccusage's time "
-        "(target < 10%)")
+        "(target < 10%)"
+    )
 
 
 def run(n_events: int, large: int, workdir: Path | None) -> None:
@@ -189,24 +226,30 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="agentmon-bench-")
         workdir = Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
-    say = lambda s: print(s, flush=True)  # noqa: E731
+    say = lambda s: print(s, flush=True)
     say(f"agentmon bench in {workdir} ({os.cpu_count()} cores)")
     # Time agentmon as installed: pip compiles its bytecode, but an editable install run with
     # PYTHONDONTWRITEBYTECODE never keeps any, and then every run compiles (~50 ms of a cold ingest).
     import compileall
+
     compileall.compile_dir(Path(__file__).parent, quiet=1)
 
     log = workdir / "fleet.jsonl"
     write_log(log, n_events)
     size_mb = log.stat().st_size / 1e6
     floor_s = floor(log, workdir / "floor.db")
-    say(f"floor   {n_events:,} events ({size_mb:.0f} MB): orjson + executemany {floor_s:.2f} s "
-        f"= {n_events / floor_s:,.0f} events/s")
+    say(
+        f"floor   {n_events:,} events ({size_mb:.0f} MB): orjson + executemany {floor_s:.2f} s "
+        f"= {n_events / floor_s:,.0f} events/s"
+    )
     result = ingest(log, workdir / "ingest.db")
-    say(f"ingest  {result['events']:,} events: {result['seconds']:.2f} s = "
+    say(
+        f"ingest  {result['events']:,} events: {result['seconds']:.2f} s = "
         f"{result['events'] / result['seconds']:,.0f} events/s, {result['seconds'] / floor_s:.2f}x the floor "
-        f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB (target < 200)")
-    from agentmon.remote.bench import run as remote_bench  # the same log, as if on another host
+        f"(target <= 2.5x), peak RSS {result['peak_rss_mb']:.0f} MB (target < 200)"
+    )
+    from agentmon.bench.remote import run as remote_bench  # the same log, as if on another host
+
     remote_bench(log, n_events, workdir, say)
 
     # Two databases with the same last day (10k events) and a history of 0 or `large` - 10k events
@@ -221,23 +264,31 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     write_log(big_log, 10_000, **day)
     big = ingest(big_log, big_db)
     big_log.unlink()
-    say(f"ingest  {big['events']:,} events: {big['seconds']:.1f} s = {big['events'] / big['seconds']:,.0f} "
-        f"events/s, peak RSS {big['peak_rss_mb']:.0f} MB")
-    say("read    one status snapshot; the same last 24 h, after a history of 0 or "
+    say(
+        f"ingest  {big['events']:,} events: {big['seconds']:.1f} s = {big['events'] / big['seconds']:,.0f} "
+        f"events/s, peak RSS {big['peak_rss_mb']:.0f} MB"
+    )
+    say(
+        "read    one status snapshot; the same last 24 h, after a history of 0 or "
         f"{(large - 10_000) // 1000}k events over the 30 days before (the verdict's drift baseline reads the "
-        "7 days before the last hour, so the big database's dense week is read too; older history is not):")
+        "7 days before the last hour, so the big database's dense week is read too; older history is not):"
+    )
     for window in ("all", "1h", "24h", "7d"):
         small_s, big_s = read_cost(small_db, window, now), read_cost(big_db, window, now)
-        say(f"        window={window:<4} 10k events {small_s * 1e3:6.2f} ms, {large // 1000}k events "
-            f"{big_s * 1e3:6.2f} ms ({big_s / small_s:.2f}x)")
+        say(
+            f"        window={window:<4} 10k events {small_s * 1e3:6.2f} ms, {large // 1000}k events "
+            f"{big_s * 1e3:6.2f} ms ({big_s / small_s:.2f}x)"
+        )
     small_cli, big_cli = cli_status_seconds(small_db), cli_status_seconds(big_db)
-    say(f"cli     `agentmon status --json` 10k {small_cli * 1e3:.0f} ms, {large // 1000}k "
-        f"{big_cli * 1e3:.0f} ms ({big_cli / small_cli:.2f}x, target <= 1.5x)")
-    say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms "
-        "(target <= 300)")
+    say(
+        f"cli     `agentmon status --json` 10k {small_cli * 1e3:.0f} ms, {large // 1000}k "
+        f"{big_cli * 1e3:.0f} ms ({big_cli / small_cli:.2f}x, target <= 1.5x)"
+    )
+    say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms (target <= 300)")
     claude_code(workdir, say)
     otlp_throughput(workdir, say)
     from agentmon.tui.bench import run as tui_bench  # the monitor's own figures
+
     tui_bench(big_db, now, workdir, say)
     if tmp is not None:
         tmp.cleanup()
@@ -280,24 +331,30 @@ def otlp_throughput(workdir: Path, say, spans: int = 60_000) -> None:
                 tool.set_attribute("gen_ai.tool.name", "search")
     finished = memory.get_finished_spans()
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # The receiver in its own process, as in production: the client's serialising is not its cost.
-    server = subprocess.Popen([sys.executable, "-m", "agentmon.cli", "serve", "--port", str(port),
-                               "--db", str(workdir / "otlp.db")], stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "agentmon.cli", "serve", "--port", str(port), "--db", str(workdir / "otlp.db")],
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             break
         except OSError:
             time.sleep(0.05)
+
     def send(spans_to_send, clients: int) -> float:
         """Each client a host: its own exporter sending its share in 512-span batches."""
+
         def client(share):
             exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
             for i in range(0, len(share), 512):
-                exporter.export(share[i:i + 512])
+                exporter.export(share[i : i + 512])
+
         threads = [threading.Thread(target=client, args=(spans_to_send[k::clients],)) for k in range(clients)]
         start = time.perf_counter()
         for t in threads:
@@ -311,19 +368,26 @@ def otlp_throughput(workdir: Path, say, spans: int = 60_000) -> None:
     finished = finished[WARM_UP_SPANS:]
     third = len(finished) // 3
     one = third / send(finished[:third], 1)
-    two = third / send(finished[third:2 * third], 2)
+    two = third / send(finished[third : 2 * third], 2)
     # The receiver alone: the last third encoded once by the SDK's own encoder, the bodies replayed.
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    rest = finished[2 * third:]
-    bodies = [encode_spans(rest[i:i + 512]).SerializeToString() for i in range(0, len(rest), 512)]
+
+    rest = finished[2 * third :]
+    bodies = [encode_spans(rest[i : i + 512]).SerializeToString() for i in range(0, len(rest), 512)]
     import urllib.request
+
     start = time.perf_counter()
     for body in bodies:
-        urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}))
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+        )
     alone = len(rest) / (time.perf_counter() - start)
     server.terminate()
     server.wait(timeout=10)
-    say(f"otlp    spans accepted and committed over loopback: one SDK OTLP/HTTP exporter {one:,.0f}/s, two at "
+    say(
+        f"otlp    spans accepted and committed over loopback: one SDK OTLP/HTTP exporter {one:,.0f}/s, two at "
         f"once {two:,.0f}/s, the receiver alone (SDK-encoded bodies replayed) {alone:,.0f}/s (target >= 20,000; "
-        "an exporter's own encoding shares this 2-core machine)")
+        "an exporter's own encoding shares this 2-core machine)"
+    )

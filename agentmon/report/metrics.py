@@ -8,20 +8,26 @@ cost does not grow with the database.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from agentmon.hosts import remote_sources
-from agentmon.pricing import NANO
-from agentmon.taskstate import AGG_COLUMNS, COL, FOLLOW_UP_SECONDS, WIDTH
-from agentmon.verdict import Evidence, Limits, drift, verdict
+from agentmon.report.hosts import remote_sources
+from agentmon.report.verdict import Evidence, Limits, drift, verdict
+from agentmon.store.pricing import NANO
+from agentmon.store.taskstate import AGG_COLUMNS, COL, FOLLOW_UP_SECONDS, WIDTH
 
 DEFAULT_LIMITS = Limits()
-SUCCESS_COLUMNS = {"outcome": "successes", "no_escalation": "successes_no_escalation",
-                   "no_human_step": "successes_no_human_step"}
-FOLLOWED_UP_COLUMNS = {"outcome": "followed_up", "no_escalation": "followed_up_no_escalation",
-                       "no_human_step": "followed_up_no_human_step"}
+SUCCESS_COLUMNS = {
+    "outcome": "successes",
+    "no_escalation": "successes_no_escalation",
+    "no_human_step": "successes_no_human_step",
+}
+FOLLOWED_UP_COLUMNS = {
+    "outcome": "followed_up",
+    "no_escalation": "followed_up_no_escalation",
+    "no_human_step": "followed_up_no_human_step",
+}
 
 DRIFT_RECENT = 3600  # the leading signals of the last hour…
 DRIFT_BASELINE = 7 * 86400  # …against the week before it
@@ -118,7 +124,8 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, tuple[float | None, i
     """Per agent: (passed / cases, failing critical cases) over the latest run of each suite."""
     latest: dict[tuple[str, str], tuple] = {}
     for agent, suite, run, newest, cases, passed, critical in conn.execute(
-            "SELECT agent, suite, run, newest_ts, cases, passed, critical_failed FROM eval_runs"):
+        "SELECT agent, suite, run, newest_ts, cases, passed, critical_failed FROM eval_runs"
+    ):
         cur = latest.get((agent, suite))
         if cur is None or (newest, run) > cur[:2]:
             latest[(agent, suite)] = (newest, run, cases, passed, critical)
@@ -131,10 +138,14 @@ def eval_pass_rates(conn: sqlite3.Connection) -> dict[str, tuple[float | None, i
     return {agent: (rate(p, c), crit) for agent, (p, c, crit) in totals.items()}
 
 
-def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
-                  rows: list[tuple] | None = None,
-                  limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS,
-                  previous_out: dict[str, AgentMetrics] | None = None) -> list[AgentMetrics]:
+def agent_metrics(
+    conn: sqlite3.Connection,
+    window: str = "all",
+    now: float | None = None,
+    rows: list[tuple] | None = None,
+    limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS,
+    previous_out: dict[str, AgentMetrics] | None = None,
+) -> list[AgentMetrics]:
     """Metrics of every agent ever seen, over `window` (or over `rows`), worst first.
 
     The verdict weighs the window against the one before it (bounded windows) and the last
@@ -151,8 +162,11 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
         # now - FOLLOW_UP_SECONDS (all of a window shorter than that).
         start = now - WINDOWS[window] if rows is None and WINDOWS[window] else None
         cut = now - FOLLOW_UP_SECONDS
-        pending = _totals(range_rows(conn, cut, None)) if start is None or start < cut else \
-            {a: [sum(col) for col in zip(*m.values())] for a, m in by_agent.items() if m}
+        pending = (
+            _totals(range_rows(conn, cut, None))
+            if start is None or start < cut
+            else {a: [sum(col) for col in zip(*m.values())] for a, m in by_agent.items() if m}
+        )
     if judged:
         if WINDOWS[window]:
             w = WINDOWS[window]
@@ -167,15 +181,20 @@ def agent_metrics(conn: sqlite3.Connection, window: str = "all", now: float | No
         m = build(agent, total, eval_rate, limits, pending.get(agent))
         m.models = sorted(
             (model_metrics(model, c, limits) for model, c in models.items() if c[COL["ended"]]),
-            key=lambda x: (-x.tasks, x.model))
+            key=lambda x: (-x.tasks, x.model),
+        )
         e = evidence(agent, total, m, critical, limits, pending.get(agent))
         if agent in previous:
             e.previous = evidence(agent, previous[agent], limits=limits)
             if previous_out is not None:
                 previous_out[agent] = build(agent, previous[agent], None, limits)
         if agent in recent and agent in baseline:
-            e.drifting = drift(evidence(agent, recent[agent]), evidence(agent, baseline[agent]),
-                               "in the last hour", "in the week before")
+            e.drifting = drift(
+                evidence(agent, recent[agent]),
+                evidence(agent, baseline[agent]),
+                "in the last hour",
+                "in the week before",
+            )
         m.verdict, m.reasons = verdict(e, limits)
         result.append(m)
     return sorted(result, key=severity)
@@ -197,18 +216,35 @@ def _totals(rows: list[tuple]) -> dict[str, list[int]]:
     return totals
 
 
-def evidence(agent: str, c: list[int], m: AgentMetrics | None = None, critical: int = 0,
-             limits: Limits = DEFAULT_LIMITS, pending_c: list[int] | None = None) -> Evidence:
+def evidence(
+    agent: str,
+    c: list[int],
+    m: AgentMetrics | None = None,
+    critical: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    pending_c: list[int] | None = None,
+) -> Evidence:
     """The counts a verdict weighs, from an agent's counters."""
-    g = lambda name: c[COL[name]]  # noqa: E731
+    g = lambda name: c[COL[name]]
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     successes, labeled, pending, _ = settled(c, limits, pending_c)
     return Evidence(
-        labeled=labeled, unlabeled=g("unlabeled"), pending=pending, successes=successes,
-        ended=g("ended"), autonomous=g("autonomous"), seen=g("tasks_seen"), escalated=g("escalated_tasks"),
-        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), asked=asked, rejections=g("rejections"),
+        labeled=labeled,
+        unlabeled=g("unlabeled"),
+        pending=pending,
+        successes=successes,
+        ended=g("ended"),
+        autonomous=g("autonomous"),
+        seen=g("tasks_seen"),
+        escalated=g("escalated_tasks"),
+        tool_calls=g("tool_calls"),
+        tool_errors=g("tool_errors"),
+        asked=asked,
+        rejections=g("rejections"),
         cost_per_successful_task=m.cost_per_successful_task if m else None,
-        eval_pass_rate=m.eval_pass_rate if m else None, critical_eval_failures=critical)
+        eval_pass_rate=m.eval_pass_rate if m else None,
+        critical_eval_failures=critical,
+    )
 
 
 def severity(m: AgentMetrics) -> tuple:
@@ -227,8 +263,10 @@ def settled(c: list[int], limits: Limits, pending_c: list[int] | None) -> tuple[
     """(successes, labeled tasks, pending tasks, their cost in USD) under the agent's definition of
     success. With a follow-up rule, tasks that ended within its window (`pending_c`) are not judged
     yet, and successes followed up by a new task with the same key do not count."""
+
     def cost_of(counters):
         return counters[COL["cost_nanos"]] / NANO + limits.infra_cost_per_task * counters[COL["ended"]]
+
     if not limits.require_no_follow_up:
         return (c[COL[SUCCESS_COLUMNS[limits.success]]], c[COL["ended"]] - c[COL["unlabeled"]], 0, cost_of(c))
     p = pending_c or [0] * WIDTH
@@ -237,26 +275,40 @@ def settled(c: list[int], limits: Limits, pending_c: list[int] | None) -> tuple[
     return (successes, s[COL["ended"]] - s[COL["unlabeled"]], p[COL["ended"]] - p[COL["unlabeled"]], cost_of(s))
 
 
-def build(agent: str, c: list[int], eval_pass_rate: float | None, limits: Limits = DEFAULT_LIMITS,
-          pending_c: list[int] | None = None) -> AgentMetrics:
+def build(
+    agent: str,
+    c: list[int],
+    eval_pass_rate: float | None,
+    limits: Limits = DEFAULT_LIMITS,
+    pending_c: list[int] | None = None,
+) -> AgentMetrics:
     """An agent's metrics from its counters, under its definition of success and infrastructure cost."""
-    g = lambda name: c[COL[name]]  # noqa: E731
+    g = lambda name: c[COL[name]]
     cost = g("cost_nanos") / NANO + limits.infra_cost_per_task * g("ended")
     successes, labeled, pending, settled_cost = settled(c, limits, pending_c)
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
     return AgentMetrics(
-        agent=agent, tasks=g("ended"), successes=successes, unlabeled_tasks=g("unlabeled"), pending_tasks=pending,
+        agent=agent,
+        tasks=g("ended"),
+        successes=successes,
+        unlabeled_tasks=g("unlabeled"),
+        pending_tasks=pending,
         task_success_rate=rate(successes, labeled),
         autonomy_rate=rate(g("autonomous"), g("ended")),
-        cost_usd=cost, cost_per_successful_task=rate(settled_cost, successes),
+        cost_usd=cost,
+        cost_per_successful_task=rate(settled_cost, successes),
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),
         eval_pass_rate=eval_pass_rate,
-        tool_calls=g("tool_calls"), tool_errors=g("tool_errors"), api_errors=g("api_errors"),
+        tool_calls=g("tool_calls"),
+        tool_errors=g("tool_errors"),
+        api_errors=g("api_errors"),
         unpriced_llm_calls=g("unpriced_llm_calls"),
-        input_tokens=g("input_tokens"), output_tokens=g("output_tokens"),
-        cache_read_tokens=g("cache_read_tokens"), cache_write_tokens=g("cache_write_tokens"),
+        input_tokens=g("input_tokens"),
+        output_tokens=g("output_tokens"),
+        cache_read_tokens=g("cache_read_tokens"),
+        cache_write_tokens=g("cache_write_tokens"),
     )
 
 
@@ -275,8 +327,12 @@ def ingest_totals(conn: sqlite3.Connection) -> dict[str, int]:
 LimitsFor = Callable[[str], Limits]
 
 
-def snapshot(conn: sqlite3.Connection, window: str = "all", now: float | None = None,
-             limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS) -> dict:
+def snapshot(
+    conn: sqlite3.Connection,
+    window: str = "all",
+    now: float | None = None,
+    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+) -> dict:
     """The `agentmon status --json` document."""
     now = time.time() if now is None else now
     return {

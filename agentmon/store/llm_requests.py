@@ -13,9 +13,9 @@ import sqlite3
 import msgspec
 
 from agentmon.events import LlmCall
-from agentmon.sql import in_chunks
-from agentmon.pricing import NANO, Pricer
-from agentmon.taskstate import UsageDelta
+from agentmon.store.pricing import NANO, Pricer
+from agentmon.store.sql import in_chunks
+from agentmon.store.taskstate import UsageDelta
 
 
 def load_requests(conn: sqlite3.Connection, events: list) -> dict[str, list | None]:
@@ -34,8 +34,7 @@ def dedupe_request(ev: LlmCall, ts: float, requests: dict[str, list | None], pri
     usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
     if row is None:
         cost = event_cost(ev, ts, pricer)
-        requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None,
-                                   ev.cache_write_1h_tokens]
+        requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None, ev.cache_write_1h_tokens]
         return ev, cost
     agent, task, first_ts, *old, old_cost, priced, old_1h = row
     new = [max(a, b) for a, b in zip(old, usage)]
@@ -56,8 +55,15 @@ def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
     """Nano-dollars of an llm_call or cost event: its own cost_usd, else genai-prices; None: unpriced."""
     if ev.cost_usd is not None:
         return round(ev.cost_usd * NANO)
-    return pricer.cost_nanos(ev.model, ts, ev.input_tokens, ev.output_tokens, ev.cache_read_tokens,
-                             ev.cache_write_tokens, ev.cache_write_1h_tokens)
+    return pricer.cost_nanos(
+        ev.model,
+        ts,
+        ev.input_tokens,
+        ev.output_tokens,
+        ev.cache_read_tokens,
+        ev.cache_write_tokens,
+        ev.cache_write_1h_tokens,
+    )
 
 
 _USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
@@ -67,8 +73,7 @@ def merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
     """Fold the lines of one request within a batch: the earliest line's task and time, the
     largest usage and cost (the order of the lines does not matter). See merged()."""
     seen = repeated.get(ev.request_id)
-    usage = (ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens,
-             ev.cache_write_1h_tokens)
+    usage = (ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens)
     if seen is None:
         repeated[ev.request_id] = [ev, ts, usage, ev.cost_usd]
         return
@@ -82,7 +87,16 @@ def merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
 def merged(repeated: dict[str, list]):
     """(event, ts) per request folded by merge_repeat: the earliest line carrying the largest usage."""
     for first, ts, usage, cost in repeated.values():
-        if usage != (first.input_tokens, first.output_tokens, first.cache_read_tokens, first.cache_write_tokens,
-                     first.cache_write_1h_tokens) or cost != first.cost_usd:
+        if (
+            usage
+            != (
+                first.input_tokens,
+                first.output_tokens,
+                first.cache_read_tokens,
+                first.cache_write_tokens,
+                first.cache_write_1h_tokens,
+            )
+            or cost != first.cost_usd
+        ):
             first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost)
         yield first, ts

@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+from agentmon.bench.run import append_to_commit
 from agentmon.remote import Remote
 from agentmon.remote.follow import RemoteFollower
 from agentmon.remote.loopback import ALIAS, LoopbackSSHD, unavailable
-from agentmon.bench import append_to_commit
-from agentmon.store import Store
+from agentmon.store.writer import Store
 
 MODES = {"agentmon": f"{sys.executable} -m agentmon.cli", "sh": ""}
 
@@ -33,22 +33,39 @@ def run(log: Path, events: int, workdir: Path, say) -> None:
         for mode, remote_agentmon in MODES.items():
             db = workdir / f"remote-{mode}.db"
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "agentmon.cli", "ingest", sshd.url(log), "--db", str(db),
-                            "--remote-agentmon", remote_agentmon], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "agentmon.cli",
+                    "ingest",
+                    sshd.url(log),
+                    "--db",
+                    str(db),
+                    "--remote-agentmon",
+                    remote_agentmon,
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             seconds = time.perf_counter() - start
             latency = _latency(sshd, workdir / f"latency-{mode}", remote_agentmon)
             crowded = _latency(sshd, workdir / f"latency-{mode}-500", remote_agentmon, others=500)
-            say(f"remote  {events:,} events ({size_mb:.0f} MB) over loopback ssh, {mode} remote end: {seconds:.2f} s = "
+            say(
+                f"remote  {events:,} events ({size_mb:.0f} MB) over loopback ssh, {mode} remote end: {seconds:.2f} s = "
                 f"{events / seconds:,.0f} events/s (target >= 50,000); append-to-commit median of 20 "
-                f"{latency * 1e3:.0f} ms, {crowded * 1e3:.0f} ms with 500 other files there (target <= 1000)")
+                f"{latency * 1e3:.0f} ms, {crowded * 1e3:.0f} ms with 500 other files there (target <= 1000)"
+            )
 
 
 def _latency(sshd: LoopbackSSHD, workdir: Path, remote_agentmon: str, samples: int = 20, others: int = 0) -> float:
     logs = workdir / "logs"
     logs.mkdir(parents=True)
     for i in range(others):  # files that do not change: a pass must not ask the host about each
-        (logs / f"other-{i}.jsonl").write_bytes(b'{"event":"tool_call","ts":1780000000,"agent":"a","task":"t",'
-                                                b'"tool":"x","ok":true}\n')
+        (logs / f"other-{i}.jsonl").write_bytes(
+            b'{"event":"tool_call","ts":1780000000,"agent":"a","task":"t","tool":"x","ok":true}\n'
+        )
     log = logs / "live.jsonl"
     log.write_bytes(b"")
     db = workdir / "latency.db"

@@ -20,18 +20,28 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from agentmon.pipeline import IDLE_TASK_SECONDS
+from agentmon.ingest.ingester import IDLE_TASK_SECONDS
 from agentmon.sources import otlp
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
-from agentmon.store import Batch, Store
+from agentmon.store.writer import Batch, Store
 
 MAX_BODY = 32 << 20  # bytes, after decompression
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 ROUTES = {
-    "/v1/traces": (trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse,
-                   otlp.spans_from_proto, otlp.spans_from_json, otlp.map_span),
-    "/v1/logs": (logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse,
-                 otlp.records_from_proto, otlp.records_from_json, otlp.map_record),
+    "/v1/traces": (
+        trace_service_pb2.ExportTraceServiceRequest,
+        trace_service_pb2.ExportTraceServiceResponse,
+        otlp.spans_from_proto,
+        otlp.spans_from_json,
+        otlp.map_span,
+    ),
+    "/v1/logs": (
+        logs_service_pb2.ExportLogsServiceRequest,
+        logs_service_pb2.ExportLogsServiceResponse,
+        otlp.records_from_proto,
+        otlp.records_from_json,
+        otlp.map_record,
+    ),
 }
 
 
@@ -68,8 +78,13 @@ def decode(path: str, content_type: str, body: bytes) -> list:
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, store: Store, address: tuple[str, int], token: str | None = None,
-                 idle_task_seconds: float = IDLE_TASK_SECONDS):
+    def __init__(
+        self,
+        store: Store,
+        address: tuple[str, int],
+        token: str | None = None,
+        idle_task_seconds: float = IDLE_TASK_SECONDS,
+    ):
         super().__init__(address, Handler)
         self.store = store
         self.token = token
@@ -137,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.server.commit_lock:
                 self.server.store.commit(Batch(otel=mapped))
                 self.server.accepted += len(mapped)
-        except Exception as e:  # noqa: BLE001 - any failure to store: the client must retry
+        except Exception as e:
             return 503, json.dumps({"message": f"not stored, retry: {e}"}).encode(), JSON
         response = ROUTES[self.path][1]()  # empty partial_success: everything was accepted
         if content_type == PROTOBUF:

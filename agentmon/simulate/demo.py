@@ -76,17 +76,37 @@ class DemoFleet:
         human = False
         for _ in range(rng.randint(1, 4)):
             ts += rng.uniform(1, 8)
-            self._emit(p, ts, "llm_call", task, model=p.model, input_tokens=rng.randint(300, 6000),
-                       output_tokens=rng.randint(40, 900), cache_read_tokens=rng.choice((0, 0, 4096, 16384)))
+            self._emit(
+                p,
+                ts,
+                "llm_call",
+                task,
+                model=p.model,
+                input_tokens=rng.randint(300, 6000),
+                output_tokens=rng.randint(40, 900),
+                cache_read_tokens=rng.choice((0, 0, 4096, 16384)),
+            )
             ts += rng.uniform(0.2, 4)
             ok = rng.random() > tool_error
-            self._emit(p, ts, "tool_call", task, tool=rng.choice(("lookup_order", "search", "refund", "email")),
-                       ok=ok, **({} if ok else {"error": rng.choice(("timeout", "HTTP 502", "schema mismatch"))}))
+            self._emit(
+                p,
+                ts,
+                "tool_call",
+                task,
+                tool=rng.choice(("lookup_order", "search", "refund", "email")),
+                ok=ok,
+                **({} if ok else {"error": rng.choice(("timeout", "HTTP 502", "schema mismatch"))}),
+            )
         if rng.random() < escalation:
             human = True
             ts += rng.uniform(1, 5)
-            self._emit(p, ts, "escalation", task,
-                       reason=rng.choice(("customer asked for a human", "amount over limit", "policy unclear")))
+            self._emit(
+                p,
+                ts,
+                "escalation",
+                task,
+                reason=rng.choice(("customer asked for a human", "amount over limit", "policy unclear")),
+            )
         elif rng.random() < p.confirmation:
             human = True
             ts += rng.uniform(1, 5)
@@ -96,9 +116,22 @@ class DemoFleet:
         ok = rng.random() < success + (0.03 if not human else -0.05)
         ts += rng.uniform(1, 6)
         outcome = "success" if ok else rng.choice(("failure", "failure", "abandoned"))
-        self._emit(p, ts, "task_end", task, outcome=outcome,
-                   **({} if ok else {"reason": rng.choice(("refund amount mismatch", "order not found",
-                                                           "gave up after retries", "wrong customer record"))}))
+        self._emit(
+            p,
+            ts,
+            "task_end",
+            task,
+            outcome=outcome,
+            **(
+                {}
+                if ok
+                else {
+                    "reason": rng.choice(
+                        ("refund amount mismatch", "order not found", "gave up after retries", "wrong customer record")
+                    )
+                }
+            ),
+        )
 
     def _emit(self, p: Persona, ts: float, event: str, task: str, **fields) -> None:
         line = json.dumps({"ts": round(ts, 3), "agent": p.agent, "event": event, "task": task, **fields})
@@ -146,10 +179,21 @@ class DemoFleet:
                     rate = 0.86
                 for case in range(40):
                     critical = case < 5  # the demo's critical cases pass: a release with one failing is blocked
-                    lines.append(json.dumps({
-                        "ts": when + case, "agent": p.agent, "event": "eval_result", "suite": "golden",
-                        "run": run, "case": f"case-{case:02d}", "passed": critical or self.rng.random() < rate,
-                        "agent_version": f"1.{i}.{run[1]}", "critical": critical}))
+                    lines.append(
+                        json.dumps(
+                            {
+                                "ts": when + case,
+                                "agent": p.agent,
+                                "event": "eval_result",
+                                "suite": "golden",
+                                "run": run,
+                                "case": f"case-{case:02d}",
+                                "passed": critical or self.rng.random() < rate,
+                                "agent_version": f"1.{i}.{run[1]}",
+                                "critical": critical,
+                            }
+                        )
+                    )
         (self.directory / "evals.jsonl").write_text("\n".join(lines) + "\n")
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:

@@ -1,0 +1,1 @@
+"""`agentmon bench`: figures, not tests."""

@@ -1,0 +1,1 @@
+"""Tailing files and receiving OTLP, through sources, into one store transaction per batch."""

@@ -1,0 +1,1 @@
+"""Reading the store: metrics, verdicts, the fleet view, export, the release gate."""

@@ -1,0 +1,99 @@
+"""CSV snapshots of the metrics: by agent, by model or by hour."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import time
+from typing import IO
+
+from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor, agent_metrics, build
+from agentmon.store.taskstate import AGG_COLUMNS
+from agentmon.text import csv_safe
+
+AGENT_FIELDS = (
+    "agent",
+    "verdict",
+    "tasks",
+    "successes",
+    "unlabeled_tasks",
+    "pending_tasks",
+    "task_success_rate",
+    "autonomy_rate",
+    "cost_usd",
+    "cost_per_successful_task",
+    "escalation_rate",
+    "tool_error_rate",
+    "confirmation_rejection_rate",
+    "eval_pass_rate",
+    "tool_calls",
+    "tool_errors",
+    "api_errors",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasons",
+)
+MODEL_FIELDS = ("agent", "model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task")
+HOUR_FIELDS = (
+    "hour",
+    "agent",
+    "tasks",
+    "successes",
+    "task_success_rate",
+    "autonomy_rate",
+    "cost_usd",
+    "cost_per_successful_task",
+    "escalation_rate",
+    "tool_error_rate",
+    "confirmation_rejection_rate",
+    "tool_calls",
+    "tool_errors",
+)
+
+
+def rows(
+    conn: sqlite3.Connection,
+    by: str,
+    window: str,
+    now: float | None = None,
+    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+) -> tuple[tuple, list[list]]:
+    """Header and rows of the snapshot."""
+    if by == "hour":
+        return HOUR_FIELDS, _hour_rows(conn, window, now, limits_for)
+    agents = agent_metrics(conn, window, now, limits_for=limits_for)
+    if by == "model":
+        return MODEL_FIELDS, [[a.agent, *(getattr(m, f) for f in MODEL_FIELDS[1:])] for a in agents for m in a.models]
+    return AGENT_FIELDS, [
+        [getattr(a, f) if f != "reasons" else "; ".join(a.reasons) for f in AGENT_FIELDS] for a in agents
+    ]
+
+
+def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None, limits_for: LimitsFor) -> list[list]:
+    seconds = WINDOWS[window]
+    start = 0 if seconds is None else ((now or time.time()) - seconds) // 3600 * 3600
+    per_hour: dict[tuple[int, str], list[int]] = {}
+    for bucket, agent, *c in conn.execute(
+        f"SELECT bucket, agent, {', '.join(AGG_COLUMNS)} FROM agg_hour WHERE bucket >= ? ORDER BY bucket, agent",
+        (start,),
+    ):
+        acc = per_hour.setdefault((bucket, agent), [0] * len(c))
+        for i, v in enumerate(c):
+            acc[i] += v
+    out = []
+    for (bucket, agent), c in per_hour.items():
+        m = build(agent, c, None, limits_for(agent))
+        out.append(
+            [time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(bucket)), *(getattr(m, f) for f in HOUR_FIELDS[1:])]
+        )
+    return out
+
+
+def write_csv(out: IO[str], header: tuple, body: list[list]) -> None:
+    w = csv.writer(out)
+    w.writerow(header)
+    for row in body:
+        w.writerow(["" if v is None else csv_safe(v) for v in row])

@@ -1,0 +1,1 @@
+"""Simulated logs: the demo's fleet and the benchmark's workloads."""

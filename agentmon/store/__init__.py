@@ -1,0 +1,1 @@
+"""The single writer: schema, task state, aggregates and prices, committed with file offsets."""
