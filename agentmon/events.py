@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 
@@ -113,6 +113,14 @@ EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
 def epoch_seconds(ts: Timestamp) -> float:
     """Unix seconds of an event timestamp."""
     return ts.timestamp() if isinstance(ts, datetime) else float(ts)
+
+
+class Prompt(NamedTuple):
+    """A Claude Code prompt: the task that its session's later lines (and subagents) belong to."""
+
+    session: str
+    ts: float
+    task: str
 
 
 # --- OpenTelemetry: what a span or log record becomes (agentmon.sources.otlp -> agentmon.store) ---

@@ -21,7 +21,8 @@ from agentmon.events import ToolCall
 from agentmon.ingest import commits
 from agentmon.ingest.ingester import PARALLEL_BYTES, Ingester
 from agentmon.simulate.workload import claude_code_transcripts
-from agentmon.store.writer import Batch, Store
+from agentmon.store.batch import Batch
+from agentmon.store.writer import Store
 
 NOW = 1_790_000_000.0
 TABLES = {  # table -> the columns compared (not the wall-clock times of the ingest itself)

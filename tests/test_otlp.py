@@ -342,8 +342,8 @@ def test_spans_are_remembered_two_days_then_forgotten_a_step_at_a_time(db):
 
     from agentmon.events import time_prefix
     from agentmon.sources.otlp import parse_json_line
+    from agentmon.store.batch import Batch
     from agentmon.store.otel_traces import SEEN_KEEP_SECONDS
-    from agentmon.store.writer import Batch
 
     now = time.time()
     old = now - SEEN_KEEP_SECONDS - 3600

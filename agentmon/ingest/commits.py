@@ -27,7 +27,8 @@ import tempfile
 import msgspec
 
 from agentmon.errors import AgentmonError, OffsetConflict
-from agentmon.store.writer import Batch, Store
+from agentmon.store.batch import Batch
+from agentmon.store.writer import Store
 
 PIPE_BYTES = 1 << 20  # room for a batch or two: the parent never waits for the child to start reading
 _HEADER = 4  # bytes of a frame's length, little-endian

@@ -24,7 +24,8 @@ from agentmon.sources.claude_code import ClaudeCodeSource
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON, detect
 from agentmon.sources.native import parse_line
 from agentmon.sources.otlp import parse_json_line as parse_otlp_line
-from agentmon.store.writer import Batch, FileAdvance, Store
+from agentmon.store.batch import Batch, CloseIdle, FileAdvance, Quarantined
+from agentmon.store.writer import Store
 
 READ_BYTES = 4 << 20
 # A drain with more to read than this commits in a second process (agentmon.ingest.commits) while it parses,
@@ -132,7 +133,8 @@ class Ingester:
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
         self._commit(
-            Batch(host=self.fs.host, close_idle=(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())), wait=True
+            Batch(host=self.fs.host, close_idle=CloseIdle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())),
+            wait=True,
         )
 
     def _publish_error(self) -> None:
@@ -237,7 +239,7 @@ class Ingester:
                 batch.events = self._renamed(inspect_ai.read(copy, self.eval_agent, self.eval_pass_values))
             except BadLine as e:
                 with open(copy, "rb") as f:
-                    batch.bad.append((row["id"], path, 0, str(e), f.read(200)))
+                    batch.bad.append(Quarantined(row["id"], path, 0, str(e), f.read(200)))
         batch.lines = 1
         # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
         batch.advances.append(
@@ -456,7 +458,7 @@ class Ingester:
                             bad.append((off, str(e), line))
                 off += len(line) + 1
         for off, reason, head in bad:
-            batch.bad.append((t.id, t.path, off, reason, head))
+            batch.bad.append(Quarantined(t.id, t.path, off, reason, head))
         n_lines = len(chunk.lines) + chunk.tail_too_long + len(extra_bad or ())
         batch.lines += n_lines
         batch.advances.append(

@@ -23,7 +23,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from agentmon.ingest.ingester import IDLE_TASK_SECONDS
 from agentmon.sources import otlp
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
-from agentmon.store.writer import Batch, Store
+from agentmon.store.batch import Batch
+from agentmon.store.writer import Store
 
 MAX_BODY = 32 << 20  # bytes, after decompression
 PROTOBUF, JSON = "application/x-protobuf", "application/json"

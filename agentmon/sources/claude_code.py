@@ -28,6 +28,7 @@ from agentmon.events import (
     Escalation,
     HumanIntervention,
     LlmCall,
+    Prompt,
     TaskEnd,
     TaskStart,
     ToolCall,
@@ -150,7 +151,7 @@ class ClaudeCodeSource:
     def __init__(self, load_prompts: Callable[[str], list[tuple[float, str]]]):
         self.load_prompts = load_prompts  # a session's stored prompts: [(ts, task)], oldest first
         self.sessions: dict[str, list[tuple[float, str]]] = {}
-        self.new_prompts: list[tuple[str, float, str]] = []  # (session, ts, task): to store with the batch
+        self.new_prompts: list[Prompt] = []  # to store with the batch
         self.tool_names: dict[str, str] = {}
         self._agents: dict[tuple[str, str | None], str] = {}
         self._last_call: LlmCall | None = None  # the previous line's request, still in this chunk's events
@@ -271,7 +272,7 @@ class ClaudeCodeSource:
             return []  # seen before
         insort(prompts, (ts, task))
         self._span = None
-        self.new_prompts.append((session, ts, task))
+        self.new_prompts.append(Prompt(session, ts, task))
         events = [TaskStart(ts=ts, agent=agent, task=task)]
         if i:
             events.append(TaskEnd(ts=ts, agent=agent, task=prompts[i - 1][1], outcome="unknown", reason="next prompt"))

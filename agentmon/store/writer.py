@@ -15,11 +15,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmon.errors import AgentmonError, OffsetConflict
-from agentmon.events import Cost, EvalResult, Event, LlmCall, Mapped, TaskEnd, epoch_seconds
+from agentmon.events import Cost, EvalResult, LlmCall, TaskEnd, epoch_seconds
+from agentmon.store.batch import Batch, CloseIdle
 from agentmon.store.follow_ups import changed_follow_ups
 from agentmon.store.llm_requests import dedupe_request, event_cost, load_requests, merge_repeat, merged
 from agentmon.store.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
@@ -40,44 +40,6 @@ from agentmon.store.taskstate import (
 EXCERPT_BYTES = 200
 SCHEMA_VERSION = 12  # the number of migrations in agentmon/schema.py (tests/test_definitions.py checks)
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory by the writer between batches
-
-
-@dataclass
-class FileAdvance:
-    """Move a file's committed offset from `old_offset` to `offset`."""
-
-    file_id: int
-    old_offset: int
-    offset: int
-    marker: str
-    fp_len: int
-    fp_hash: str
-    skipping: bool
-    lines: int
-    quarantined: int
-    state: str = "active"
-    format: str | None = None
-
-
-@dataclass
-class Batch:
-    """Everything one ingest transaction commits."""
-
-    # Typed in full: a batch crosses to a commit process as msgpack (agentmon.ingest.commits).
-    events: list[Event] = field(default_factory=list)
-    bad: list[tuple[int, str, int, str, bytes]] = field(
-        default_factory=list
-    )  # (file_id, path, offset, reason, excerpt)
-    prompts: list[tuple[str, float, str]] = field(default_factory=list)  # (session, ts, task) of Claude Code prompts
-    otel: list[Mapped] = field(default_factory=list)  # one per span or log record
-    advances: list[FileAdvance] = field(default_factory=list)
-    lines: int = 0
-    host: str = ""  # where the events come from: '' this machine, else a remote source's host
-    # (agent prefix, idle seconds, now): end, unlabeled, the open tasks of agents named `prefix…`
-    # (sources that never say when a task is over) that have had no event for that long.
-    # Idempotent: the end is a pure function of the task's last event. OpenTelemetry traces that
-    # waited too long for their invoke_agent span are let go then too (agentmon.store.otel_traces).
-    close_idle: tuple[str, float, float] | None = None
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -286,9 +248,11 @@ class Store:
                     more = forget_old_spans(conn, now) >= FORGET_AT_ONCE
                     self._forget_spans_at = now if more else now + 600
             self._apply_events(events, batch.host)
-            if batch.close_idle:  # after the batch's own events: a task that just had one is not idle
-                _, idle_seconds, now = batch.close_idle
-                self._apply_events(traces_waited_out(conn, now, idle_seconds) + self._idle_ends(*batch.close_idle))
+            if idle := batch.close_idle:  # after the batch's own events: a task that just had one is not idle
+                self._apply_events(
+                    traces_waited_out(conn, idle.now, idle.idle_seconds)
+                    + self._idle_ends(idle.agent_prefix, idle.idle_seconds, idle.now)
+                )
             if batch.prompts:
                 conn.executemany("INSERT OR IGNORE INTO session_prompts VALUES (?, ?, ?)", batch.prompts)
             if batch.bad:
@@ -296,8 +260,15 @@ class Store:
                 conn.executemany(
                     "INSERT INTO quarantine (file_id, path, offset, reason, excerpt, at) VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (fid, path, off, reason, excerpt[:EXCERPT_BYTES].decode("utf-8", "backslashreplace"), now)
-                        for fid, path, off, reason, excerpt in batch.bad
+                        (
+                            q.file_id,
+                            q.path,
+                            q.offset,
+                            q.reason,
+                            q.excerpt[:EXCERPT_BYTES].decode("utf-8", "backslashreplace"),
+                            now,
+                        )
+                        for q in batch.bad
                     ],
                 )
             conn.execute(
@@ -419,7 +390,7 @@ class Store:
 
     def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> None:
         """End the idle tasks of agents named `agent_prefix…` (see Batch.close_idle)."""
-        self.commit(Batch(close_idle=(agent_prefix, idle_seconds, now)))
+        self.commit(Batch(close_idle=CloseIdle(agent_prefix, idle_seconds, now)))
 
     def _idle_ends(self, agent_prefix: str, idle_seconds: float, now: float) -> list[TaskEnd]:
         idle = self.conn.execute(
