@@ -16,11 +16,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from agentmon.simulate.workload import fleet_events
 
 
-def write_log(path: Path, n: int, seed: int = 7, **kwargs) -> None:
+def write_log(path: Path, n: int, seed: int = 7, **kwargs: Any) -> None:
     with open(path, "ab") as f:
         for line in fleet_events(n, seed=seed, **kwargs):
             f.write(line + b"\n")
@@ -255,7 +256,7 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     # Two databases with the same last day (10k events) and a history of 0 or `large` - 10k events
     # over the 30 days before it: the reads of a window must not grow with the history.
     now = 1_780_000_000.0
-    day = dict(seed=1, start=now - 86400, span=86400, prefix="recent")
+    day: dict[str, Any] = dict(seed=1, start=now - 86400, span=86400, prefix="recent")
     small_log, small_db = workdir / "small.jsonl", workdir / "small.db"
     write_log(small_log, 10_000, **day)
     ingest(small_log, small_db)

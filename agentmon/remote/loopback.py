@@ -87,7 +87,7 @@ class LoopbackSSHD:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.proc.stderr.read().decode(errors='replace')}")
+                raise RuntimeError(f"sshd exited: {self.proc.communicate()[1].decode(errors='replace')}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self

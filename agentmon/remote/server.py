@@ -77,9 +77,8 @@ def serve(stdin=None, stdout=None) -> None:
                 out.write(b"D %d\n" % len(data))
                 out.write(data)
             elif verb == b"CLOSE":
-                fd = handles.pop(int(rest), None)
-                if fd is not None:
-                    os.close(fd)
+                if (closing := handles.pop(int(rest), None)) is not None:
+                    os.close(closing)
                 out.write(b"OK\n")
             else:
                 out.write(b"E EINVAL unknown request " + verb[:40] + b"\n")

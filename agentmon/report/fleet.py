@@ -80,7 +80,8 @@ def series(
     width = total / buckets
     start = now - total
     table = "agg_minute" if width < 3600 else "agg_hour"
-    where, params = "bucket >= ?", [int(start // 60 * 60)]
+    where = "bucket >= ?"
+    params: list[int | str] = [int(start // 60 * 60)]
     if agent is not None:
         where += " AND agent = ?"
         params.append(agent)

@@ -46,7 +46,7 @@ def describe(h: dict) -> str:
     return "not followed now" + (f"  {lag}" if lag else "")
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

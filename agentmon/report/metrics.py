@@ -96,7 +96,8 @@ def range_rows(conn: sqlite3.Connection, start: float, end: float | None) -> lis
     """
     start_m = int(start // 60 * 60)
     first_hour = -(-start_m // 3600) * 3600
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[float] = []
 
     def minutes(lo, hi):
         parts.append(f"SELECT agent, model, {COLUMNS_SQL} FROM agg_minute WHERE bucket >= ? AND bucket < ?")
@@ -156,11 +157,15 @@ def agent_metrics(
     evals = eval_pass_rates(conn)
     judged = rows is None
     by_agent = _by_agent(rows if rows is not None else window_rows(conn, window, now), set(agents) | set(evals))
-    previous, recent, baseline, pending = {}, {}, {}, {}
+    previous: dict[str, list[int]] = {}
+    recent: dict[str, list[int]] = {}
+    baseline: dict[str, list[int]] = {}
+    pending: dict[str, list[int]] = {}
     if any(limits_for(agent).require_no_follow_up for agent in by_agent):
         # Tasks that ended within the follow-up window are pending: the part of this window after
         # now - FOLLOW_UP_SECONDS (all of a window shorter than that).
-        start = now - WINDOWS[window] if rows is None and WINDOWS[window] else None
+        w = WINDOWS[window]
+        start = now - w if rows is None and w else None
         cut = now - FOLLOW_UP_SECONDS
         pending = (
             _totals(range_rows(conn, cut, None))
@@ -168,8 +173,7 @@ def agent_metrics(
             else {a: [sum(col) for col in zip(*m.values())] for a, m in by_agent.items() if m}
         )
     if judged:
-        if WINDOWS[window]:
-            w = WINDOWS[window]
+        if w := WINDOWS[window]:
             previous = _totals(range_rows(conn, now - 2 * w, now - w))
         recent = _totals(range_rows(conn, now - DRIFT_RECENT, None))
         baseline = _totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))

@@ -13,8 +13,10 @@ from agentmon.events import (
     Confirmation,
     Cost,
     Escalation,
+    Event,
     HumanIntervention,
     LlmCall,
+    Outcome,
     TaskEnd,
     TaskStart,
     ToolCall,
@@ -44,7 +46,7 @@ def fleet_events(
         task = f"{prefix}-{i:07d}"
         ts = start + span * emitted / n_events
         model = MODELS[(i // agents + i) % 3] if rng.random() < 0.9 else "in-house-model-x"
-        events = [TaskStart(ts=ts, agent=agent, task=task, key=f"cust-{rng.randrange(5000)}", model=model)]
+        events: list[Event] = [TaskStart(ts=ts, agent=agent, task=task, key=f"cust-{rng.randrange(5000)}", model=model)]
         for _ in range(rng.randint(2, 4)):
             ts += rng.uniform(0.5, 20)
             events.append(
@@ -73,7 +75,7 @@ def fleet_events(
             events.append(HumanIntervention(ts=ts + 1, agent=agent, task=task, kind="manual fix"))
         if rng.random() < 0.3:
             events.append(Cost(ts=ts + 1, agent=agent, task=task, cost_usd=0.0004, kind="vector-db"))
-        outcome = "success" if rng.random() < 0.88 else rng.choice(("failure", "abandoned"))
+        outcome: Outcome = "success" if rng.random() < 0.88 else rng.choice(("failure", "abandoned"))
         events.append(
             TaskEnd(
                 ts=ts + 2,
@@ -105,7 +107,7 @@ def claude_code_transcripts(projects: Path, total_bytes: int, seed: int = 3) -> 
         project.mkdir(parents=True, exist_ok=True)
         sid = str(uuid.UUID(int=rng.getrandbits(128)))
         ts = 1_780_000_000.0 + session_no * 3600
-        out = []
+        out: list[str] = []
 
         def line(out=out, sid=sid, session_no=session_no, **fields):  # bound now: redefined each session
             nonlocal ts

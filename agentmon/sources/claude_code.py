@@ -4,7 +4,7 @@ A task is one human prompt and everything until the next human prompt of that
 session; subagent lines (inline with `isSidechain`, or in `<session>/subagents/`
 files) belong to the task whose prompt precedes them in time. Transcripts carry
 no outcome: a task ends `unknown` at the next prompt (or after an idle timeout,
-see Ingester.close_idle), until `agentmon label` says otherwise.
+see agentmon.store.batch.CloseIdle), until `agentmon label` says otherwise.
 
 Each line is decoded, in one pass, into structs that name only the fields the metrics
 need, so outputs, thinking and file contents are skipped by the decoder, never copied; a
@@ -18,6 +18,7 @@ import os
 from bisect import bisect_right, insort
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import msgspec
 
@@ -26,6 +27,7 @@ from agentmon.events import (
     ApiError,
     Confirmation,
     Escalation,
+    Event,
     HumanIntervention,
     LlmCall,
     Prompt,
@@ -70,14 +72,22 @@ class Block(msgspec.Struct):
     content: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class Message(msgspec.Struct):
+class _MessageFields(msgspec.Struct):
     id: str | None = None
     model: str | None = None
-    content: str | list[Block] = ""
     usage: Usage | None = None
 
 
-class Line(msgspec.Struct):
+class Message(_MessageFields):
+    # An assistant's blocks decoded loosely are ToolUse, which has every field the assistant path reads.
+    content: str | list[Block] = ""
+
+
+class LooseMessage(_MessageFields):
+    content: msgspec.Raw = msgspec.Raw(b'""')
+
+
+class _LineFields(msgspec.Struct):
     type: str = ""
     subtype: str | None = None
     isApiErrorMessage: bool = False
@@ -90,15 +100,14 @@ class Line(msgspec.Struct):
     isCompactSummary: bool = False
     requestId: str | None = None
     costUSD: float | None = None
+
+
+class Line(_LineFields):
     message: Message | None = None
 
 
-class LooseMessage(Message):
-    content: msgspec.Raw = msgspec.Raw(b'""')
-
-
-class LooseLine(Line):
-    """A line whose content has an unexpected shape: the rest still counts (see parse)."""
+class LooseLine(_LineFields):
+    """A line whose content has an unexpected shape: the rest still counts (see _loose)."""
 
     message: LooseMessage | None = None
 
@@ -171,7 +180,7 @@ class ClaudeCodeSource:
         self._last_call = None
         self._span = None
 
-    def parse(self, raw: bytes, path: str) -> list:
+    def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
             line = _line.decode(raw)  # one pass, content blocks included
         except msgspec.ValidationError:
@@ -188,15 +197,14 @@ class ClaudeCodeSource:
         ts = line.timestamp.timestamp()
         agent = self.agent(path, line.cwd)
         if line.type == "assistant":
-            return self._assistant(line, ts, agent)
-        return self._user(line, ts, agent)
+            return self._assistant(line, line.message, line.sessionId, ts, agent)
+        return self._user(line, line.message, line.sessionId, ts, agent)
 
     # --- what a line means ------------------------------------------------------------
 
-    def _assistant(self, line: Line, ts: float, agent: str) -> list:
-        m = line.message
-        task = self.task_at(line.sessionId, ts)
-        events = []
+    def _assistant(self, line: Line, m: Message, session: str, ts: float, agent: str) -> list[Event]:
+        task = self.task_at(session, ts)
+        events: list[Event] = []
         if line.isApiErrorMessage:  # written by Claude Code itself when the API failed: no model call
             events.append(ApiError(ts=ts, agent=agent, task=task))
         if m.usage is not None and m.model and m.model != "<synthetic>":
@@ -246,9 +254,8 @@ class ClaudeCodeSource:
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
         return events
 
-    def _user(self, line: Line, ts: float, agent: str) -> list:
-        content = line.message.content
-        session = line.sessionId
+    def _user(self, line: Line, m: Message, session: str, ts: float, agent: str) -> list[Event]:
+        content = m.content
         if isinstance(content, str):
             text = content.lstrip()
         else:
@@ -264,7 +271,7 @@ class ClaudeCodeSource:
             return []
         return self._prompt(session, ts, line.uuid or f"{session}@{ts}", agent)
 
-    def _prompt(self, session: str, ts: float, task: str, agent: str) -> list:
+    def _prompt(self, session: str, ts: float, task: str, agent: str) -> list[Event]:
         """A human prompt starts a task and ends the one before it, unlabeled."""
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, task))
@@ -273,7 +280,7 @@ class ClaudeCodeSource:
         insort(prompts, (ts, task))
         self._span = None
         self.new_prompts.append(Prompt(session, ts, task))
-        events = [TaskStart(ts=ts, agent=agent, task=task)]
+        events: list[Event] = [TaskStart(ts=ts, agent=agent, task=task)]
         if i:
             events.append(TaskEnd(ts=ts, agent=agent, task=prompts[i - 1][1], outcome="unknown", reason="next prompt"))
         if i + 1 < len(prompts):  # a later prompt is already known: it ends this one
@@ -282,7 +289,7 @@ class ClaudeCodeSource:
             )
         return events
 
-    def _tool_result(self, block: Block, ts: float, agent: str, task: str) -> list:
+    def _tool_result(self, block: Block, ts: float, agent: str, task: str) -> list[Event]:
         tool = self.tool_names.get(block.tool_use_id or "", "tool")
         if not block.is_error:
             return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True)]
@@ -365,18 +372,19 @@ def _loose(raw: bytes) -> Line:
     """A line that did not fit `Line`: if only its message content has an unexpected shape, keep
     the blocks that fit (none, if none does) rather than lose the line's tokens and its time."""
     try:
-        line = _loose_line.decode(raw)
+        loose = _loose_line.decode(raw)
     except msgspec.ValidationError as e:
         raise BadLine(f"not a Claude Code transcript line: {e}") from None
-    if line.message is not None:
-        m = line.message
-        decoder = _tool_uses if line.type == "assistant" else _blocks
+    message = None
+    if (m := loose.message) is not None:
+        decoder = _tool_uses if loose.type == "assistant" else _blocks
         try:
             content = decoder.decode(m.content)
         except msgspec.ValidationError:
             content = []
-        line.message = Message(id=m.id, model=m.model, content=content, usage=m.usage)
-    return line
+        message = Message(id=m.id, model=m.model, content=cast(list[Block], content), usage=m.usage)
+    fields = {name: getattr(loose, name) for name in _LineFields.__struct_fields__}
+    return Line(**fields, message=message)
 
 
 def _decoded(raw: msgspec.Raw, decoder: msgspec.json.Decoder):

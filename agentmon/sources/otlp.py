@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import get_args
 
 import msgspec
 
@@ -23,6 +24,7 @@ from agentmon.events import (
     HumanIntervention,
     LlmCall,
     Mapped,
+    Outcome,
     TaskEnd,
     TaskStart,
     ToolCall,
@@ -32,7 +34,7 @@ from agentmon.events import (
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
-OUTCOMES = {"success", "failure", "abandoned", "unknown"}
+OUTCOMES: dict[str, Outcome] = {o: o for o in get_args(Outcome)}
 CLAUDE_CODE_SERVICE = "claude-code"
 APPROVED = {"user_temporary", "user_permanent"}
 REJECTED = {"user_reject", "user_abort"}
@@ -114,7 +116,7 @@ def records_from_proto(request) -> Iterator[Record]:
 # --- reading OTLP JSON ------------------------------------------------------------------------
 
 
-def _any_json(v: dict):
+def _any_json(v: object) -> object:
     if not isinstance(v, dict) or not v:
         return None
     kind, value = next(iter(v.items()))
@@ -129,8 +131,10 @@ def _any_json(v: dict):
     return value
 
 
-def _attrs_json(kvs: list) -> dict:
-    return {kv.get("key"): _any_json(kv.get("value")) for kv in kvs or [] if isinstance(kv, dict)}
+def _attrs_json(kvs: object) -> dict:
+    if not isinstance(kvs, list):
+        return {}
+    return {kv.get("key"): _any_json(kv.get("value")) for kv in kvs if isinstance(kv, dict)}
 
 
 def _nanos(value) -> float:
@@ -207,9 +211,7 @@ def map_span(span: Span) -> Mapped:
     events: list = []
     if op == "invoke_agent":
         agent = agent or span.service or UNKNOWN_AGENT
-        outcome = str(a.get("agentmon.task.outcome") or ("failure" if span.error else "success"))
-        if outcome not in OUTCOMES:
-            outcome = "failure" if span.error else "success"
+        outcome = OUTCOMES.get(str(a.get("agentmon.task.outcome"))) or ("failure" if span.error else "success")
         model = a.get("gen_ai.request.model")
         events += [
             TaskStart(ts=span.start, agent=agent, task=task, model=str(model) if model else None),

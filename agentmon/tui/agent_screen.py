@@ -6,15 +6,15 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agentmon.report.fleet import AgentDetail, agent_detail
 from agentmon.tui.charts import line_chart
+from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import badge, clock, pct, plain, usd
 
 
-class AgentScreen(Screen):
+class AgentScreen(MonitorScreen):
     BINDINGS = [("escape,backspace", "app.pop_screen", "Back"), ("w", "app.cycle_window", "Window")]
 
     def __init__(self, agent: str):
@@ -44,7 +44,7 @@ class AgentScreen(Screen):
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        app = self.app
+        app = self.monitor
         detail = app.read(
             lambda conn: agent_detail(conn, self.agent, app.window, app.clock(), limits_for=app.limits_for)
         )
@@ -63,12 +63,16 @@ class AgentScreen(Screen):
         m = detail.view.metrics
         title.update(
             Text.assemble(
-                (" ", ""), (plain(m.agent).plain, "bold"), "  ", badge(m.verdict), f"  {self.app.window}  ·  esc back"
+                (" ", ""),
+                (plain(m.agent).plain, "bold"),
+                "  ",
+                badge(m.verdict),
+                f"  {self.monitor.window}  ·  esc back",
             )
         )
         half = max(30, (self.size.width - 2) // 2)
-        now, width = self.app.clock(), detail.bucket_seconds
-        color = not self.app.no_color
+        now, width = self.monitor.clock(), detail.bucket_seconds
+        color = not self.monitor.no_color
         s = detail.view.series
         self.query_one("#outcome-chart", Static).update(
             line_chart(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agentmon.report.hosts import describe
+from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import clock, plain
 
 
-class HostsScreen(Screen):
+class HostsScreen(MonitorScreen):
     BINDINGS = [("escape,backspace", "app.pop_screen", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -25,7 +25,7 @@ class HostsScreen(Screen):
         self.reload_on_fleet()
 
     def reload_on_fleet(self) -> None:
-        view = self.app.view
+        view = self.monitor.view
         body = Text()
         if view is None or not view.remote:
             body.append(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import clock, plain
 
 LIMIT = 1000
 
 
-class QuarantineScreen(Screen):
+class QuarantineScreen(MonitorScreen):
     BINDINGS = [("escape,backspace", "app.pop_screen", "Back")]
 
     def compose(self) -> ComposeResult:
@@ -30,7 +30,7 @@ class QuarantineScreen(Screen):
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        rows, total = self.app.read(
+        rows, total = self.monitor.read(
             lambda conn: (
                 conn.execute(
                     "SELECT at, path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?", (LIMIT,)
@@ -38,7 +38,7 @@ class QuarantineScreen(Screen):
                 conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
             )
         )
-        self.app.call_from_thread(self.show, rows, total)
+        self.monitor.call_from_thread(self.show, rows, total)
 
     def show(self, rows: list[tuple], total: int) -> None:
         table = self.query_one(DataTable)
