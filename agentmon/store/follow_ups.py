@@ -6,21 +6,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from typing import NamedTuple
 
 from agentmon.store.sql import in_chunks
 from agentmon.store.taskstate import TaskState
 
 
-def changed_follow_ups(conn: sqlite3.Connection, touched: list[TaskState]) -> list[tuple[str, str, float | None]]:
-    """(agent, task, follow_up_ts) of the stored tasks sharing a key with `touched` whose follow-up
-    moved; call once the touched tasks' rows are written."""
+class FollowUp(NamedTuple):
+    """A stored task's follow-up, moved: the earliest start of a later task with its key, or None."""
+
+    agent: str
+    task: str
+    follow_up_ts: float | None
+
+
+def changed_follow_ups(conn: sqlite3.Connection, touched: list[TaskState]) -> list[FollowUp]:
+    """The stored tasks sharing a key with `touched` whose follow-up moved; call once the touched
+    tasks' rows are written."""
     keys: dict[str, set[str]] = defaultdict(set)
     for state in touched:
         if state.key is not None:
             keys[state.agent].add(state.key)
-    changes = []
+    changes: list[FollowUp] = []
     for agent, agent_keys in keys.items():
-        groups: dict[str, list[tuple]] = defaultdict(list)
+        groups: dict[str, list[tuple]] = defaultdict(list)  # key -> [(task, first_ts, end_ts, follow_up_ts)]
         for row in in_chunks(
             conn,
             "SELECT key, task, first_ts, end_ts, follow_up_ts FROM tasks WHERE agent = ? AND key IN ({})",
@@ -33,5 +42,5 @@ def changed_follow_ups(conn: sqlite3.Connection, touched: list[TaskState]) -> li
                 later = [first for other, first, _, _ in tasks if other != task and end is not None and first > end]
                 follow_up = min(later) if later else None
                 if follow_up != stored:
-                    changes.append((agent, task, follow_up))
+                    changes.append(FollowUp(agent, task, follow_up))
     return changes

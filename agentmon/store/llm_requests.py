@@ -9,6 +9,8 @@ by, to the task the request was first seen in; `llm_requests` remembers each acr
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import msgspec
 
@@ -18,37 +20,84 @@ from agentmon.store.sql import in_chunks
 from agentmon.store.taskstate import UsageDelta
 
 
-def load_requests(conn: sqlite3.Connection, events: list) -> dict[str, list | None]:
+class StoredRequest(NamedTuple):
+    """A request's row in llm_requests (after its id): where it was first seen, the largest usage seen."""
+
+    agent: str
+    task: str
+    ts: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_nanos: int
+    priced: int  # 1: it had a cost_usd or genai-prices knew its model; else it stays unpriced
+    cache_write_1h_tokens: int
+
+
+Requests = dict[str, StoredRequest | None]  # request_id -> its row (None: first seen in this batch)
+_COLUMNS = ", ".join(("request_id", *StoredRequest._fields))
+_SELECT = f"SELECT {_COLUMNS} FROM llm_requests WHERE request_id IN ({{}})"
+_UPSERT = (
+    f"INSERT OR REPLACE INTO llm_requests ({_COLUMNS}) VALUES ({', '.join('?' * (1 + len(StoredRequest._fields)))})"
+)
+
+
+def load_requests(conn: sqlite3.Connection, events: list) -> Requests:
     """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
     ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
-    found: dict[str, list | None] = dict.fromkeys(ids)
-    for rid, *row in in_chunks(conn, "SELECT * FROM llm_requests WHERE request_id IN ({})", ids):
-        found[rid] = row
+    found: Requests = dict.fromkeys(ids)
+    for rid, *row in in_chunks(conn, _SELECT, ids):
+        found[rid] = StoredRequest(*row)
     return found
 
 
-def dedupe_request(ev: LlmCall, ts: float, requests: dict[str, list | None], pricer: Pricer) -> tuple:
-    """(event, cost): the first sight of a request is an llm_call; a repeat only adds what its
-    usage grew by (elementwise maximum), to the task the request was first seen in."""
-    row = requests[ev.request_id]
-    usage = [ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens]
+def save_requests(conn: sqlite3.Connection, requests: Requests) -> None:
+    """Write the rows of the requests this batch saw, as it leaves them."""
+    if requests:
+        conn.executemany(_UPSERT, [(rid, *row) for rid, row in requests.items() if row is not None])
+
+
+def dedupe_request(
+    rid: str, ev: LlmCall, ts: float, requests: Requests, pricer: Pricer
+) -> tuple[LlmCall | UsageDelta | None, int | None]:
+    """(event, cost) of request `rid`: the first sight of a request is an llm_call; a repeat only adds
+    what its usage grew by (elementwise maximum), to the task the request was first seen in. (None,
+    None): a repeat that adds nothing."""
+    row = requests[rid]
     if row is None:
         cost = event_cost(ev, ts, pricer)
-        requests[ev.request_id] = [ev.agent, ev.task, ts, *usage, cost or 0, cost is not None, ev.cache_write_1h_tokens]
+        requests[rid] = StoredRequest(
+            ev.agent,
+            ev.task,
+            ts,
+            ev.input_tokens,
+            ev.output_tokens,
+            ev.cache_read_tokens,
+            ev.cache_write_tokens,
+            cost or 0,
+            cost is not None,
+            ev.cache_write_1h_tokens,
+        )
         return ev, cost
-    agent, task, first_ts, *old, old_cost, priced, old_1h = row
-    new = [max(a, b) for a, b in zip(old, usage)]
-    new_1h = max(old_1h, ev.cache_write_1h_tokens)
-    cost = old_cost
+    old = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    new = (
+        max(old[0], ev.input_tokens),
+        max(old[1], ev.output_tokens),
+        max(old[2], ev.cache_read_tokens),
+        max(old[3], ev.cache_write_tokens),
+    )
+    new_1h = max(row.cache_write_1h_tokens, ev.cache_write_1h_tokens)
+    cost = row.cost_nanos
     if ev.cost_usd is not None:
-        cost = max(old_cost, round(ev.cost_usd * NANO))
-    elif priced and (new != old or new_1h != old_1h):
-        cost = pricer.cost_nanos(ev.model, first_ts, *new, new_1h) or 0
-    if new == old and cost == old_cost and new_1h == old_1h:
+        cost = max(cost, round(ev.cost_usd * NANO))
+    elif row.priced and (new != old or new_1h != row.cache_write_1h_tokens):
+        cost = pricer.cost_nanos(ev.model, row.ts, *new, new_1h) or 0
+    if new == old and cost == row.cost_nanos and new_1h == row.cache_write_1h_tokens:
         return None, None
-    requests[ev.request_id] = [agent, task, first_ts, *new, cost, priced, new_1h]
-    delta = UsageDelta(ts=first_ts, agent=agent, task=task, tokens=tuple(n - o for n, o in zip(new, old)))
-    return delta, cost - old_cost
+    requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, row.priced, new_1h)
+    grown = (new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3])
+    return UsageDelta(ts=row.ts, agent=row.agent, task=row.task, tokens=grown), cost - row.cost_nanos
 
 
 def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
@@ -69,13 +118,13 @@ def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
 _USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
 
-def merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
-    """Fold the lines of one request within a batch: the earliest line's task and time, the
+def merge_repeat(repeated: dict[str, list], rid: str, ev: LlmCall, ts: float) -> None:
+    """Fold the lines of request `rid` within a batch: the earliest line's task and time, the
     largest usage and cost (the order of the lines does not matter). See merged()."""
-    seen = repeated.get(ev.request_id)
+    seen = repeated.get(rid)
     usage = (ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens)
     if seen is None:
-        repeated[ev.request_id] = [ev, ts, usage, ev.cost_usd]
+        repeated[rid] = [ev, ts, usage, ev.cost_usd]
         return
     if ts < seen[1]:
         seen[0], seen[1] = ev, ts
@@ -84,9 +133,10 @@ def merge_repeat(repeated: dict[str, list], ev: LlmCall, ts: float) -> None:
         seen[3] = ev.cost_usd
 
 
-def merged(repeated: dict[str, list]):
-    """(event, ts) per request folded by merge_repeat: the earliest line carrying the largest usage."""
-    for first, ts, usage, cost in repeated.values():
+def merged(repeated: dict[str, list]) -> Iterator[tuple[str, LlmCall, float]]:
+    """(request_id, event, ts) per request folded by merge_repeat: the earliest line carrying the
+    largest usage."""
+    for rid, (first, ts, usage, cost) in repeated.items():
         if (
             usage
             != (
@@ -99,4 +149,4 @@ def merged(repeated: dict[str, list]):
             or cost != first.cost_usd
         ):
             first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost)
-        yield first, ts
+        yield rid, first, ts

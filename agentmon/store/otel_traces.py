@@ -39,7 +39,7 @@ def forget_old_spans(conn: sqlite3.Connection, now: float) -> int:
     return forgotten
 
 
-def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float) -> list:
+def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float) -> list[Event]:
     """The events of traces whose spans have waited `wait_seconds` (the idle timeout, 30 minutes:
     an agent's task may run long between spans) since the last of them with no invoke_agent span
     come to name their agent, as with instrumentation that makes `chat` and `execute_tool` spans
@@ -58,7 +58,8 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
     by_trace: dict[str, list] = {}
     for trace, ev in _take_waiting(conn, stale):
         by_trace.setdefault(trace, []).append(ev)
-    events, named = [], []
+    events: list[Event] = []
+    named: list[tuple[str, str]] = []  # (trace id, agent)
     for trace, waited in by_trace.items():
         waited.sort(key=lambda ev: ev.ts)
         agent = waited[0].agent if waited[0].agent != "?" else UNKNOWN_AGENT  # "?": waited before agents were kept
@@ -69,7 +70,7 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
             TaskEnd(ts=last, agent=agent, task=trace, outcome="unknown", reason="its trace has no invoke_agent span")
         )
         named.append((trace, agent))
-    conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named)
+    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent) VALUES (?, ?)", named)
     return events
 
 
@@ -83,7 +84,7 @@ def _take_waiting(conn: sqlite3.Connection, traces: list[str]) -> list[tuple[str
     return [(trace, _event_decoder.decode(blob)) for trace, blob in rows]
 
 
-def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
+def otel_events(conn: sqlite3.Connection, mapped: list) -> list[Event]:
     """The events of the spans and records not counted before; events of traces whose agent is
     still unknown wait in otel_pending until the trace's invoke_agent span names it."""
     keys = list({m.key for m in mapped})
@@ -93,9 +94,9 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
         if m.key not in seen:
             seen.add(m.key)
             fresh.append(m)
-    conn.executemany("INSERT INTO otel_seen VALUES (?, ?)", [(m.key, now) for m in fresh])
+    conn.executemany("INSERT INTO otel_seen (key, at) VALUES (?, ?)", [(m.key, now) for m in fresh])
     named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
-    conn.executemany("INSERT OR REPLACE INTO otel_traces VALUES (?, ?)", named.items())
+    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent) VALUES (?, ?)", named.items())
     events = [ev for m in fresh for ev in m.events]
     agentless = [ev for m in fresh for ev in m.agentless]
     known = dict(named)
@@ -108,6 +109,6 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list:
             waiting.append((ev.task, msgspec.json.encode(ev), now))
         else:
             events.append(msgspec.structs.replace(ev, agent=agent))
-    conn.executemany("INSERT INTO otel_pending VALUES (?, ?, ?)", waiting)
+    conn.executemany("INSERT INTO otel_pending (trace_id, event, at) VALUES (?, ?, ?)", waiting)
     events += [msgspec.structs.replace(ev, agent=named[trace]) for trace, ev in _take_waiting(conn, list(named))]
     return events

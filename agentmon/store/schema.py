@@ -119,7 +119,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             reason TEXT, excerpt TEXT, at REAL);
         CREATE TABLE ingest_totals (id INTEGER PRIMARY KEY CHECK (id = 1),
             lines INTEGER NOT NULL, quarantined INTEGER NOT NULL);
-        INSERT INTO ingest_totals VALUES (1, 0, 0);
+        INSERT INTO ingest_totals (id, lines, quarantined) VALUES (1, 0, 0);
     """,
     )
 
@@ -132,7 +132,8 @@ def m002_live_monitor(db: sqlite_utils.Database) -> None:
         db,
         """
         CREATE TABLE agents (agent TEXT PRIMARY KEY, first_ts REAL, last_ts REAL) WITHOUT ROWID;
-        INSERT INTO agents SELECT agent, min(first_ts), max(last_ts) FROM tasks GROUP BY agent;
+        INSERT INTO agents (agent, first_ts, last_ts)
+            SELECT agent, min(first_ts), max(last_ts) FROM tasks GROUP BY agent;
         ALTER TABLE ingest_totals ADD COLUMN last_error TEXT;
         ALTER TABLE ingest_totals ADD COLUMN last_error_at REAL;
         CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;

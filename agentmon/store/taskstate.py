@@ -3,8 +3,8 @@
 A task's contribution to the aggregates is a pure function of its state, and
 the state is a pure, order-free fold of its events (minimums, maximums and
 sums). The store folds a batch into the affected tasks and adds
-`contribution(new) - contribution(old)` to the aggregates, so no result
-depends on the order lines arrive in or on how they are split across files.
+`contribution(new) - contribution(old)` to the aggregates (agentmon.store.aggregates.add_change), so
+no result depends on the order lines arrive in or on how they are split across files.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from agentmon.events import (
 
 
 class UsageDelta(msgspec.Struct, kw_only=True):
-    """What a repeated LLM request adds: the growth of its usage (see Store._dedupe_request)."""
+    """What a repeated LLM request adds: the growth of its usage (see agentmon.store.llm_requests.dedupe_request)."""
 
     ts: float
     agent: str
@@ -147,8 +147,10 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             state.cost_nanos += cost_nanos
         _offer_model(state, 1, ts, event.model)
     elif kind is Cost:
+        assert cost_nanos is not None  # a cost event always carries its cost
         state.cost_nanos += cost_nanos
     elif kind is UsageDelta:
+        assert cost_nanos is not None  # what the request's cost grew by: 0 at least
         state.cost_nanos += cost_nanos
         state.input_tokens += event.tokens[0]
         state.output_tokens += event.tokens[1]
@@ -196,13 +198,19 @@ _STRICT_SUCCESSES = COL["successes_no_escalation"]
 _FOLLOWED_UP = COL["followed_up"]
 
 
-def contribution(state: TaskState) -> list[tuple[str, float, int, tuple[int, ...]]]:
-    """What this task adds to its agent's aggregates: (model, timestamp, first column, values).
+# One part of a task's contribution: (model, timestamp, first column, values). The values fill
+# consecutive columns of AGG_COLUMNS from the first one. A plain tuple: two lists of them are built
+# for every task a batch touches.
+Part = tuple[str, float, int, tuple[int, ...]]
 
-    The values fill consecutive columns of AGG_COLUMNS from the first one. Model "" holds what
-    belongs to no model: the leading signals, and the outcomes of tasks that never named one.
+
+def contribution(state: TaskState) -> list[Part]:
+    """What this task adds to its agent's aggregates, in parts.
+
+    Model "" holds what belongs to no model: the leading signals, and the outcomes of tasks that
+    never named one.
     """
-    out = [("", state.first_ts, _SEEN, (1,))]
+    out: list[Part] = [("", state.first_ts, _SEEN, (1,))]
     if state.first_escalation_ts is not None:
         out.append(("", state.first_escalation_ts, _ESCALATED, (1,)))
     if state.end_ts is not None:

@@ -1,0 +1,206 @@
+"""Applying a batch's events, inside the writer's transaction: each task's state is folded and the
+change in its contribution is added to the aggregates; agents, LLM requests, OpenTelemetry spans
+and eval results are kept up to date beside them."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
+from agentmon.store.aggregates import Deltas, add_change, flush
+from agentmon.store.batch import Batch
+from agentmon.store.evals import apply_eval
+from agentmon.store.follow_ups import changed_follow_ups
+from agentmon.store.llm_requests import (
+    dedupe_request,
+    event_cost,
+    load_requests,
+    merge_repeat,
+    merged,
+    save_requests,
+)
+from agentmon.store.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
+from agentmon.store.pricing import Pricer
+from agentmon.store.sql import in_chunks
+from agentmon.store.taskstate import (
+    SIGNAL_EVENTS,
+    TASK_FIELDS,
+    WIDTH,
+    Part,
+    TaskState,
+    UsageDelta,
+    add_event_signals,
+    contribution,
+    fold,
+    task_row,
+)
+
+TASK_CACHE_LIMIT = 50_000  # task states kept in memory between batches
+PRICED_EVENTS = (LlmCall, Cost)
+UPSERT_TASK = f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({', '.join('?' * len(TASK_FIELDS))})"
+
+TaskKey = tuple[str, str]  # agent, task
+TaskEvent = tuple[Event | UsageDelta, float, int | None]  # an event to fold, its epoch ts, its cost in nano-dollars
+
+
+class Applier:
+    """Applies batches to one connection's tables; keeps the task states between batches."""
+
+    def __init__(self, conn: sqlite3.Connection, pricer: Pricer, track_follow_ups: Callable[[str], bool]) -> None:
+        self.conn = conn
+        self.pricer = pricer
+        # Follow-ups cost a query per batch and agent: kept only for the agents whose success needs
+        # them (agentmon.toml's require_no_follow_up), from the moment the rule is switched on.
+        self.track_follow_ups = track_follow_ups
+        self._tasks: dict[TaskKey, TaskState] = {}
+        self._data_version: int | None = None  # when another connection commits, the task states above may be stale
+        self._forget_spans_at = 0.0  # when to forget the OpenTelemetry spans seen long ago next
+        self._agent_spans: dict[str, list[float]] = {}
+
+    def apply(self, batch: Batch) -> None:
+        """Apply the batch's events, its OpenTelemetry spans and records, and its idle tasks' ends."""
+        conn = self.conn
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:  # another connection wrote (a commit process and its parent)
+            self._tasks.clear()
+            self._data_version = version
+        events = batch.events
+        if batch.otel:
+            events = events + otel_events(conn, batch.otel)
+            now = time.time()
+            if now >= self._forget_spans_at:  # every ten minutes; at once while a backlog remains
+                more = forget_old_spans(conn, now) >= FORGET_AT_ONCE
+                self._forget_spans_at = now if more else now + 600
+        self._apply_events(events, batch.host)
+        if idle := batch.close_idle:  # after the batch's own events: a task that just had one is not idle
+            self._apply_events(
+                traces_waited_out(conn, idle.now, idle.idle_seconds)
+                + self._idle_ends(idle.agent_prefix, idle.idle_seconds, idle.now)
+            )
+
+    def forget_tasks(self) -> None:
+        """Drop the cached task states (they may hold those of a rolled-back batch)."""
+        self._tasks.clear()
+
+    def _apply_events(self, events: list, host: str = "") -> None:
+        """Fold the events into their tasks, add the changes to the aggregates, write the rows."""
+        by_task: dict[TaskKey, list[TaskEvent]] = defaultdict(list)
+        deltas: Deltas = {}
+        evals: list[tuple[EvalResult, float]] = []
+        requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
+        repeated: dict[str, list] = {}  # request_id -> its lines so far (llm_requests.merge_repeat)
+        for ev in events:
+            ts = ev.ts
+            if type(ts) is not float:
+                ts = epoch_seconds(ts)
+            kind = type(ev)
+            if kind is EvalResult:
+                evals.append((ev, ts))
+                self._touch_agent(ev.agent, ts, ts)
+                continue
+            cost = None
+            if kind in PRICED_EVENTS:
+                if kind is LlmCall and (rid := ev.request_id) is not None:
+                    merge_repeat(repeated, rid, ev, ts)  # a request's lines in this batch become one
+                    continue
+                cost = event_cost(ev, ts, self.pricer)
+            by_task[(ev.agent, ev.task)].append((ev, ts, cost))
+            if kind in SIGNAL_EVENTS:
+                minute = (ev.agent, "", host, int(ts // 60) * 60)
+                counters = deltas.get(minute)
+                if counters is None:
+                    counters = deltas[minute] = [0] * WIDTH
+                add_event_signals(counters, ev)
+        for rid, call, ts in merged(repeated):
+            event, cost = dedupe_request(rid, call, ts, requests, self.pricer)
+            if event is not None:  # None: a repeat that adds nothing
+                by_task[(event.agent, event.task)].append((event, ts, cost))
+        states = self._load_tasks(list(by_task))
+        changed = []
+        for key, task_events in by_task.items():
+            state = states.get(key)
+            before: list[Part]
+            if state is None:
+                before = []
+                state = self._tasks[key] = TaskState(*key, host=host)
+            else:
+                before = contribution(state)
+            for ev, ts, cost in task_events:
+                fold(state, ev, ts, cost)
+            add_change(deltas, key[0], state.host, before, contribution(state))
+            changed.append(task_row(state))
+            self._touch_agent(key[0], state.first_ts, state.last_ts)
+        if self._agent_spans:
+            self.conn.executemany(
+                "INSERT INTO agents (agent, first_ts, last_ts) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
+                [(agent, *span) for agent, span in self._agent_spans.items()],
+            )
+            self._agent_spans.clear()
+        save_requests(self.conn, requests)
+        if changed:
+            self.conn.executemany(UPSERT_TASK, changed)
+            tracked = [states.get(k) or self._tasks[k] for k in by_task if self.track_follow_ups(k[0])]
+            followed = self._apply_follow_ups(tracked, deltas) if tracked else []
+            if followed:
+                self.conn.executemany(UPSERT_TASK, followed)
+        flush(self.conn, deltas)
+        for ev, ts in evals:
+            apply_eval(self.conn, ev, ts)
+        if len(self._tasks) > TASK_CACHE_LIMIT:
+            self._tasks.clear()
+
+    def _apply_follow_ups(self, touched: list[TaskState], deltas: Deltas) -> list[tuple]:
+        """Move the follow-ups the touched tasks changed (theirs and their same-key neighbours'); their rows."""
+        rows = []
+        changes = changed_follow_ups(self.conn, touched)
+        states = self._load_tasks([(change.agent, change.task) for change in changes])
+        for change in changes:
+            state = states[(change.agent, change.task)]
+            before = contribution(state)
+            state.follow_up_ts = change.follow_up_ts
+            add_change(deltas, change.agent, state.host, before, contribution(state))
+            rows.append(task_row(state))
+        return rows
+
+    def _touch_agent(self, agent: str, first: float, last: float) -> None:
+        span = self._agent_spans.get(agent)
+        if span is None:
+            self._agent_spans[agent] = [first, last]
+        else:
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+
+    def _load_tasks(self, keys: list[TaskKey]) -> dict[TaskKey, TaskState]:
+        """The stored states of these tasks: from the cache, else a few multi-row SELECTs."""
+        cache = self._tasks
+        found = {key: cache[key] for key in keys if key in cache}
+        missing: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            if key not in found:
+                missing[key[0]].append(key[1])
+        for agent, tasks in missing.items():
+            for row in in_chunks(self.conn, "SELECT * FROM tasks WHERE agent = ? AND task IN ({})", tasks, (agent,)):
+                state = cache[row[:2]] = TaskState(*row)
+                found[row[:2]] = state
+        return found
+
+    def _idle_ends(self, agent_prefix: str, idle_seconds: float, now: float) -> list[TaskEnd]:
+        """The ends of the open tasks of agents named `agent_prefix…` idle for `idle_seconds` (see
+        batch.CloseIdle): each at its last event plus the idle time, so a replay ends it alike."""
+        idle = self.conn.execute(
+            "SELECT agent, task, last_ts FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL AND last_ts < ?",
+            (agent_prefix, agent_prefix + "\uffff", now - idle_seconds),
+        ).fetchall()
+        return [
+            TaskEnd(
+                ts=last + idle_seconds,
+                agent=agent,
+                task=task,
+                outcome="unknown",
+                reason=f"no event for {idle_seconds / 60:.0f} minutes",
+            )
+            for agent, task, last in idle
+        ]
