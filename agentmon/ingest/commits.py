@@ -3,7 +3,7 @@
 A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
 lines spends about as long parsing lines as committing them, and the machine has more than one
 core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
-process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES).
+process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`.
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from typing import IO, NoReturn, Protocol
 
 import msgspec
 
@@ -35,6 +36,23 @@ _HEADER = 4  # bytes of a frame's length, little-endian
 _encoder = msgspec.msgpack.Encoder()
 
 
+class Commits(Protocol):
+    """Where batches are committed. Each call returns the batches now known to be committed; a
+    batch that failed raises (OffsetConflict: another writer got there first)."""
+
+    def submit(self, batch: Batch) -> list[Batch]:
+        """Commit `batch`, now or while the caller goes on."""
+        ...
+
+    def settle(self) -> list[Batch]:
+        """Wait until nothing is in flight."""
+        ...
+
+    def close(self) -> None:
+        """Once what was submitted is committed or failed, whole: release what committing holds."""
+        ...
+
+
 class InlineCommits:
     """Commit each batch at once, in this process (the default)."""
 
@@ -42,21 +60,25 @@ class InlineCommits:
         self.store = store
 
     def submit(self, batch: Batch) -> list[Batch]:
-        """Commit `batch`; return the batches now known to be committed."""
         self.store.commit(batch)
         return [batch]
 
     def settle(self) -> list[Batch]:
         return []
 
+    def close(self) -> None:
+        pass  # nothing in flight, nothing held
+
 
 class CommitProcess:
     """Commit batches in a child process that shares this writer's lock on the database."""
 
-    def __init__(self, store: Store, proc: subprocess.Popen, stderr):
+    def __init__(
+        self, store: Store, proc: subprocess.Popen[bytes], stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes]
+    ):
         self.store = store
         self.proc = proc
-        self.stderr = stderr
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.in_flight: Batch | None = None
 
     @classmethod
@@ -66,25 +88,29 @@ class CommitProcess:
             settings = pickle.dumps(store.track_follow_ups)
         except (pickle.PicklingError, AttributeError, TypeError):
             return None  # a function made up on the spot (tests do that)
+        lock_fd = store.lock.fd
+        if lock_fd is None:
+            return None  # a closed store has no lock to hand down
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(). The child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
             proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(store.lock.fd)],
+                [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(lock_fd)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                pass_fds=(store.lock.fd,),
+                pass_fds=(lock_fd,),
             )
         except OSError:
             stderr.close()
             return None
+        assert proc.stdin is not None and proc.stdout is not None  # both piped, above
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
             try:
                 fcntl.fcntl(proc.stdin, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             except OSError:
                 pass  # above the system's limit: the first batch waits for the child to start
-        child = cls(store, proc, stderr)
+        child = cls(store, proc, proc.stdin, proc.stdout, stderr)
         child._send(settings)
         return child
 
@@ -98,8 +124,8 @@ class CommitProcess:
 
     def _send(self, body: bytes) -> None:
         try:
-            self.proc.stdin.write(len(body).to_bytes(_HEADER, "little") + body)
-            self.proc.stdin.flush()
+            self.stdin.write(len(body).to_bytes(_HEADER, "little") + body)
+            self.stdin.flush()
         except OSError:
             self._died()
 
@@ -108,13 +134,13 @@ class CommitProcess:
         batch, self.in_flight = self.in_flight, None
         if batch is None:
             return []
-        reply = _read_frame(self.proc.stdout)
+        reply = _read_frame(self.stdout)
         if reply is None:
             self._died()
         if reply == b"ok":
             return [batch]
         kind, _, message = reply.decode().partition(":")
-        if kind == "inline":  # the child could not take it (see serve): commit it here, as inline
+        if kind == "inline":  # the child could not take it (see _commit): commit it here, as inline
             self.store.commit(batch)
             return [batch]
         if kind == "conflict":
@@ -124,14 +150,14 @@ class CommitProcess:
     def close(self) -> None:
         """End the child once it has answered what it was sent (committed or not, each batch whole)."""
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except OSError:
             pass
         self.proc.wait()
-        self.proc.stdout.close()
+        self.stdout.close()
         self.stderr.close()
 
-    def _died(self):
+    def _died(self) -> NoReturn:
         self.in_flight = None
         code = self.proc.wait()
         self.stderr.seek(0)
@@ -143,7 +169,7 @@ class CommitProcess:
         )
 
 
-def _read_frame(stream) -> bytes | None:
+def _read_frame(stream: IO[bytes]) -> bytes | None:
     header = stream.read(_HEADER)
     if len(header) < _HEADER:
         return None

@@ -1,31 +1,27 @@
-"""The file systems the tailer reads: this machine's, or a remote host's (agentmon.remote.client).
-
-The pipeline never calls `os` for a log file: it asks one of these, so the same tailing
-(identity, offsets, rotation, truncation) and the same parsing serve local and remote logs.
-A remote one names its files `ssh://host/path` everywhere the user sees them.
-"""
+"""This machine's files, as the tailer reads them (the `FileSystem` of agentmon.ingest.filesystem)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from agentmon.ingest.boot import boot_id
+from agentmon.ingest.filesystem import FileSystem
 from agentmon.ingest.tail import discover
 
 
 class LocalFiles:
     host = ""  # the events of these files carry no host name: they are this machine's
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.boot_id = boot_id()  # agentmon.ingest.boot
 
-    def root(self, path) -> str:
+    def root(self, path: str | os.PathLike[str]) -> str:
         return os.path.abspath(path)
 
-    def walk(self, roots: list[str]) -> tuple[list[str], list[str], list[str]]:
+    def walk(self, roots: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         return discover([Path(r) for r in roots])
 
     def stat(self, path: str) -> os.stat_result:
@@ -45,8 +41,7 @@ class LocalFiles:
 
     @contextmanager
     def local_copy(self, path: str) -> Iterator[Path]:
-        """A local file with the content of `path`, for readers that need a whole document."""
         yield Path(path)
 
 
-LOCAL = LocalFiles()
+LOCAL: FileSystem = LocalFiles()

@@ -1,6 +1,7 @@
 """The ingest pipeline: tailed lines -> events -> one store transaction per batch.
 
-The CLI, the TUI and (later) the OTLP receiver all drive this one class.
+One reads the local paths, and one each ssh:// host (agentmon.remote.follow). It reads lines and commits
+them; which files to read is agentmon.ingest.tracking's, and eval logs, read whole, agentmon.ingest.documents'.
 """
 
 from __future__ import annotations
@@ -8,16 +9,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
+from agentmon.config import IDLE_TASK_SECONDS
 from agentmon.errors import BadLine, OffsetConflict
-from agentmon.ingest.commits import CommitProcess, InlineCommits
+from agentmon.events import Event
+from agentmon.ingest.commits import CommitProcess, Commits, InlineCommits
+from agentmon.ingest.documents import Documents
 from agentmon.ingest.files import LOCAL
-from agentmon.ingest.tail import DEFAULT_MAX_LINE, FP_MIN_TO_MATCH, Chunk, Tracked, fingerprint, read_chunk, resumable
+from agentmon.ingest.filesystem import FileSystem
+from agentmon.ingest.tail import DEFAULT_MAX_LINE, Chunk, Seen, Tracked, read_chunk, resumable
+from agentmon.ingest.tracking import FileTracker
 from agentmon.sources import inspect_ai
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.sources.claude_code import ClaudeCodeSource
@@ -35,14 +41,6 @@ READ_BYTES = 4 << 20
 PARALLEL_BYTES = 32 << 20
 PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
-MAX_OPEN_FILES = 256
-IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no line for this long has ended
-# One file under two host names (agentmon.ingest.boot): a name read from this recently is being followed,
-# and the file is its; a name not read for longer was dropped or renamed, and its record is taken over.
-SEEN_EVERY_SECONDS = 60
-FOLLOWED_SECONDS = 3 * SEEN_EVERY_SECONDS
-DOCUMENT_SETTLE_SECONDS = 2.0  # an eval log modified more recently may still be being written
-INSPECT = "inspect"
 
 
 @dataclass
@@ -56,6 +54,10 @@ class IngestStats:
     to_read: int = 0  # bytes the last scan found unread
     read: int = 0  # of those, read since (for a progress line: agentmon.ingest.progress)
 
+    def error(self, message: str) -> None:
+        """Record what went wrong last: shown as it happens, stored at the end of the drain."""
+        self.last_error = message
+
 
 class Ingester:
     """Reads every complete new line under `paths` into `store`, exactly once."""
@@ -63,60 +65,76 @@ class Ingester:
     def __init__(
         self,
         store: Store,
-        paths: list[Path],
+        paths: Sequence[str | Path],
         *,
         max_line: int = DEFAULT_MAX_LINE,
         batch_lines: int = 10_000,
         keep_open: bool = False,
         idle_task_seconds: float = IDLE_TASK_SECONDS,
-        clock=time.time,
-        extra_files: list[Path] = (),
+        clock: Callable[[], float] = time.time,
+        extra_files: Sequence[Path] = (),
         eval_agent: str | None = None,
         eval_pass_values: tuple[str, ...] = inspect_ai.PASSING,
-        fs=LOCAL,
+        fs: FileSystem = LOCAL,
         rename_agent: Callable[[str], str] | None = None,
     ):
         self.store = store
-        # Where batches commit: here, or in a second process while this one parses (see _add_chunk).
-        self.commits = InlineCommits(store)
+        # Where batches commit: here, or in a second process while this one parses (a bulk drain: see
+        # _add_chunk, which starts it, and drain, which ends it).
+        self._inline = InlineCommits(store)
+        self.commits: Commits = self._inline
         self.fs = fs  # where the files are: this machine, or a remote host (agentmon.remote)
         self.rename_agent = rename_agent  # --host-prefix: the agent names of this source, namespaced
-        self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values  # for Inspect AI logs
-        self.extra_files = [Path(os.path.abspath(f)) for f in extra_files]  # read when they exist (labels)
         self.claude_code = ClaudeCodeSource(store.session_prompts)
         self.idle_task_seconds = idle_task_seconds
         self.clock = clock
-        self.paths = [fs.root(p) for p in paths]
+        # The parts are handed the stats, not this object: no reference cycle keeps a finished
+        # ingester, and its store's caches, alive until the garbage collector comes by.
+        self.stats = IngestStats()
+        self.files = FileTracker(
+            fs,
+            store,
+            [fs.root(os.fspath(p)) for p in paths],
+            [Path(os.path.abspath(f)) for f in extra_files],
+            keep_open=keep_open,
+            clock=clock,
+            error=self.stats.error,
+        )
+        self.documents = Documents(
+            fs,
+            store,
+            error=self.stats.error,
+            clock=clock,
+            eval_agent=eval_agent,
+            eval_pass_values=eval_pass_values,
+        )
         self.max_line = max_line
         self.batch_lines = batch_lines
         self._batch_started: float | None = None  # monotonic time of the first chunk not yet committed
-        self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
-        self.stats = IngestStats()
         self.backlog = 0  # bytes the last scan found unread (see PARALLEL_BYTES)
         self.parallel_bytes = PARALLEL_BYTES
         self._bulk = False  # this drain has a large backlog and no commit process yet
         # Set, a drain stops between chunks (a first read of gigabytes must not hold up quitting the
         # monitor or stopping a service); what it read is committed, the rest read next time.
         self.stop = threading.Event()
-        self._seen: tuple[str | None, float] = (None, 0.0)  # the boot id and time last told the store
         self.batch = Batch(host=fs.host)
         self._load()
 
+    @property
+    def tracked(self) -> dict[int, Tracked]:
+        return self.files.tracked
+
+    @property
+    def paths(self) -> list[str]:
+        return self.files.paths
+
     def _load(self) -> None:
-        # Only the files under our paths: another run may follow other directories into the same
-        # database, and their files are not ours to retire.
-        roots = [str(p) for p in self.paths + self.extra_files]
-        rows = [
-            row
-            for row in self.store.files()
-            if row["host"] == self.fs.host and any(_within(row["path"], root) for root in roots)
-        ]
-        self.tracked = {row["id"]: Tracked.from_row(row) for row in rows if row["format"] != INSPECT}
-        self.documents = {(row["dev"], row["ino"]): row for row in rows if row["format"] == INSPECT}
+        rows = self.files.stored()
+        self.files.load(rows)
+        self.documents.load(rows)
 
     def close(self) -> None:
-        for t in self.tracked.values():
-            self._close(t)
+        self.files.close_all()
 
     # --- one pass ----------------------------------------------------------------
 
@@ -143,202 +161,12 @@ class Ingester:
             self.stats.stored_error = self.stats.last_error
 
     def scan(self) -> None:
-        """Match the files on disk to the tracked ones (see agentmon.ingest.tail)."""
-        boot, now = self.fs.boot_id, self.clock()
-        if boot is not None and (boot != self._seen[0] or now - self._seen[1] >= SEEN_EVERY_SECONDS):
-            self.store.saw_host(self.fs.host, boot, now)
-            self._seen = (boot, now)
-        primary, rotated, documents = self.fs.walk(self.paths)
-        primary += [str(f) for f in self.extra_files if f.is_file()]
-        primary += self._ingest_documents(documents)
-        found: dict[tuple[int, int], tuple[str, os.stat_result, bool]] = {}
-        for is_primary, paths in ((True, primary), (False, rotated)):
-            for path in paths:
-                try:
-                    st = self.fs.stat(path)
-                except OSError:
-                    continue
-                found.setdefault((st.st_dev, st.st_ino), (path, st, is_primary))
-        claimed: set[tuple[int, int]] = set()
-        orphans = []
-        self.backlog = 0
-        for t in list(self.tracked.values()):
-            t.listed = ()  # until this scan has checked it again
-            hit = found.get((t.dev, t.ino))
-            if hit is None:
-                orphans.append(t)
-                continue
-            path, st, _ = hit
-            if path == t.path and t.seen == (st.st_size, st.st_mtime_ns):
-                claimed.add((t.dev, t.ino))
-                t.listed = t.seen
-                continue
-            fd = self._fd(t, path)
-            if fd is not None and resumable(self.fs, fd, st.st_size, t):
-                claimed.add((t.dev, t.ino))
-                t.listed = (st.st_size, st.st_mtime_ns)
-                self.backlog += max(0, st.st_size - t.offset)
-                if path != t.path:
-                    t.path = path
-                    self.store.update_file(t.id, path=path)
-            else:
-                orphans.append(t)
-        for t in orphans:
-            self._resolve_orphan(t, found, claimed)
-        for key, (path, st, is_primary) in found.items():
-            if key in claimed or not is_primary:
-                continue
-            self.backlog += self._track_new(path, st)
-        self.stats.files = len(self.tracked) + len(self.documents)
+        """Match the files on disk to the tracked ones (agentmon.ingest.tracking); read the eval logs that changed."""
+        primary, rotated, documents = self.files.walk()
+        primary += self.documents.ingest(documents, self.files.identities(), commit=self._commit_document)
+        self.backlog = self.files.match(primary, rotated, finish=self._drain_file, flush=self.flush)
+        self.stats.files = len(self.files.tracked) + len(self.documents.rows)
         self.stats.to_read, self.stats.read = self.backlog, 0
-
-    def _ingest_documents(self, paths: list[str]) -> list[str]:
-        """Read whole the Inspect AI logs among `paths` that are new or changed; return the others
-        that hold OTLP JSON lines (the Collector's file exporter may name its files .json)."""
-        line_files = []
-        followed = {(t.dev, t.ino) for t in self.tracked.values()}
-        for path in paths:
-            try:
-                st = self.fs.stat(path)
-                key = (st.st_dev, st.st_ino)
-                if key in followed:  # known to hold OTLP JSON lines: no need to look again
-                    line_files.append(path)
-                    continue
-                if self._unchanged(key, st):
-                    continue
-                fd = self.fs.open(path)
-                try:
-                    head = self.fs.pread(fd, 4096, 0)
-                finally:
-                    self.fs.close(fd)
-            except OSError as e:
-                self.stats.last_error = f"cannot read {path}: {e.strerror}"
-                continue
-            if not inspect_ai.looks_like(Path(path), head):
-                if detect(head.split(b"\n", 1)[0]) == OTLP_JSON:
-                    line_files.append(path)
-                continue  # some other JSON document: not a log
-            if self.clock() - st.st_mtime < DOCUMENT_SETTLE_SECONDS:
-                continue  # still being written: the next scan takes it
-            self._ingest_document(path, st)
-        return line_files
-
-    def _unchanged(self, key: tuple[int, int], st: os.stat_result) -> bool:
-        """An eval log read before and not modified since."""
-        row = self.documents.get(key)
-        return row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns))
-
-    def _ingest_document(self, path: str, st: os.stat_result) -> None:
-        row = self.documents.get((st.st_dev, st.st_ino))
-        if row is None:
-            row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "", host=self.fs.host)
-            self.documents[(st.st_dev, st.st_ino)] = row
-        batch = Batch(host=self.fs.host)
-        with self.fs.local_copy(path) as copy:
-            try:
-                batch.events = self._renamed(inspect_ai.read(copy, self.eval_agent, self.eval_pass_values))
-            except BadLine as e:
-                with open(copy, "rb") as f:
-                    batch.bad.append(Quarantined(row["id"], path, 0, str(e), f.read(200)))
-        batch.lines = 1
-        # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
-        batch.advances.append(
-            FileAdvance(
-                row["id"],
-                row["offset"],
-                st.st_size,
-                str(st.st_mtime_ns),
-                0,
-                "",
-                False,
-                1,
-                len(batch.bad),
-                format=INSPECT,
-            )
-        )
-        if self._commit(batch, wait=True):
-            row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
-
-    def _resolve_orphan(self, t: Tracked, found: dict, claimed: set) -> None:
-        """A tracked file is no longer where and what it was: finish it, follow it, or retire it."""
-        if t.fd is not None:  # deleted, or moved out of our paths: read what is left
-            st = self.fs.fstat(t.fd)
-            if resumable(self.fs, t.fd, st.st_size, t):
-                self._drain_file(t, final=st.st_nlink == 0)
-        if t.fp_len >= FP_MIN_TO_MATCH:
-            for key, (path, st, _) in found.items():
-                if key in claimed or st.st_size < t.offset:
-                    continue
-                try:
-                    fd = self.fs.open(path)
-                except OSError:
-                    continue
-                if resumable(self.fs, fd, st.st_size, t):  # a copy or move of t: continue in it
-                    self._close(t)
-                    t.fd, t.path, t.dev, t.ino, t.seen = fd, path, *key, ()
-                    self.store.update_file(t.id, path=path, dev=key[0], ino=key[1])
-                    claimed.add(key)
-                    return
-                self.fs.close(fd)
-        self._close(t)
-        self.flush()
-        self.store.update_file(t.id, state="gone")
-        del self.tracked[t.id]
-
-    def _track_new(self, path: str, st: os.stat_result) -> int:
-        """Follow a file found for the first time; return the bytes it has unread."""
-        other = None
-        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.ingest.boot)
-            other = self.store.same_file_elsewhere(self.fs.host, self.fs.boot_id, st.st_dev, st.st_ino)
-            if other is not None and self.clock() - other["seen"] < FOLLOWED_SECONDS:
-                self.stats.last_error = (
-                    f"{path} is {other['path']}, already read: one file on one machine, "
-                    "under two host names, counts once"
-                )
-                return 0
-        try:
-            fd = self.fs.open(path)
-        except OSError as e:
-            self.stats.last_error = f"cannot read {path}: {e.strerror}"
-            return 0
-        if other is not None:  # read under a name nobody follows now: go on from where it stopped
-            t = Tracked.from_row(other)
-            if resumable(self.fs, fd, st.st_size, t):
-                t.path = path
-                self.store.update_file(t.id, host=self.fs.host, path=path)
-            else:  # not the content that record counted: that record is over
-                self.store.update_file(t.id, state="gone")
-                other = None
-        if other is None:
-            fp_len, fp_hash = fingerprint(self.fs, fd, st.st_size)
-            t = Tracked.from_row(self.store.add_file(path, st.st_dev, st.st_ino, fp_len, fp_hash, host=self.fs.host))
-            if (t.offset, t.fp_len, t.fp_hash) == (0, fp_len, fp_hash):  # new, and just looked at
-                t.listed = (st.st_size, st.st_mtime_ns)
-        t.fd = fd
-        self.tracked[t.id] = t
-        if not self.keep_open:
-            self._close(t)
-        return max(0, st.st_size - t.offset)
-
-    def _fd(self, t: Tracked, path: str) -> int | None:
-        if t.fd is not None and t.path == path:
-            return t.fd
-        self._close(t)
-        try:
-            t.fd = self.fs.open(path)
-        except OSError as e:
-            self.stats.last_error = f"cannot read {path}: {e.strerror}"
-            return None
-        st = self.fs.fstat(t.fd)
-        if (st.st_dev, st.st_ino) != (t.dev, t.ino):  # replaced between stat and open
-            self._close(t)
-            return None
-        return t.fd
-
-    def _close(self, t: Tracked) -> None:
-        if t.fd is not None:
-            fd, t.fd = t.fd, None
-            self.fs.close(fd)
 
     # --- reading -----------------------------------------------------------------
 
@@ -359,31 +187,26 @@ class Ingester:
             self.flush()
         finally:
             self._bulk = False
-            if not isinstance(self.commits, InlineCommits):  # see _add_chunk
-                commits, self.commits = self.commits, InlineCommits(self.store)
-                # Waits for the child: a batch still in flight (when an error is on its way up) is
-                # committed or not, whole, before anyone reloads the committed offsets.
-                commits.close()
+            # A commit process, if _add_chunk started one, ends with the drain. Closing waits for it: a
+            # batch still in flight (when an error is on its way up) is committed or not, whole, before
+            # anyone reloads the committed offsets.
+            commits, self.commits = self.commits, self._inline
+            commits.close()
         self._publish_error()
-        if not self.keep_open:
-            for t in self.tracked.values():
-                self._close(t)
-        elif sum(t.fd is not None for t in self.tracked.values()) > MAX_OPEN_FILES:
-            # Keep the descriptors of the files written most recently; reopen the others by path.
-            by_mtime = sorted(self.tracked.values(), key=lambda t: t.seen[1] if t.seen else 0)
-            for t in by_mtime[:-MAX_OPEN_FILES]:
-                self._close(t)
+        self.files.release()
 
     def _drain_file(self, t: Tracked, final: bool = False) -> None:
-        listed, t.listed = (() if final else t.listed), ()
-        if listed and listed == t.seen:
+        """Read `t` to its last complete line; `final`: it was deleted, read it all, stop or not."""
+        listed, t.listed = (None if final else t.listed), None
+        if listed is not None and listed == t.seen:
             return  # as this pass's scan found it: read to its end already
-        fd = t.fd if t.fd is not None else self._fd(t, t.path)
+        fd = t.fd if t.fd is not None else self.files.descriptor(t, t.path)
         if fd is None:
             return
         while not self.stop.is_set() or final:
-            if listed:  # found and checked by this pass's scan, moments ago: read up to what it saw
-                (size, mtime), listed = listed, ()
+            if listed is not None:  # found and checked by this pass's scan, moments ago: read up to what it saw
+                size, mtime = listed
+                listed = None
             else:
                 st = self.fs.fstat(fd)
                 size, mtime = st.st_size, st.st_mtime_ns
@@ -396,24 +219,36 @@ class Ingester:
             if chunk is None:
                 if final and size > t.offset:
                     self._quarantine_tail(t, fd, size)
-                t.seen = (size, mtime)
+                t.seen = Seen(size, mtime)
                 return
             if not self._add_chunk(chunk):
                 return  # another writer got there first: `t` is stale
             if whole and not final:
-                t.seen = (size, mtime)  # what was written since is the next pass's
+                t.seen = Seen(size, mtime)  # what was written since is the next pass's
                 return
 
     def _quarantine_tail(self, t: Tracked, fd: int, size: int) -> None:
         """A deleted file's last line never got its newline: keep it as evidence, not as data."""
         head = self.fs.pread(fd, 200, t.offset)
-        chunk = Chunk(t, t.offset, size, [], [], False, False, "", t.fp_len, t.fp_hash)
+        chunk = Chunk(
+            file=t,
+            start=t.offset,
+            end=size,
+            lines=[],
+            too_long=[],
+            tail_too_long=False,
+            skipping=False,
+            marker="",
+            fp_len=t.fp_len,
+            fp_hash=t.fp_hash,
+        )
         self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
 
-    def _add_chunk(self, chunk: Chunk, extra_bad: list | None = None) -> bool:
+    def _add_chunk(self, chunk: Chunk, extra_bad: list[tuple[int, str, bytes]] | None = None) -> bool:
+        """Parse `chunk` into the batch, and commit the batch when it is full. False: a commit conflicted."""
         t = chunk.file
         batch = self.batch
-        bad = list(extra_bad or [])
+        bad = list(extra_bad or ())
         bad.extend(
             (off, f"line longer than {self.max_line} bytes; skipped to its end", head) for off, head in chunk.too_long
         )
@@ -458,20 +293,20 @@ class Ingester:
                             bad.append((off, str(e), line))
                 off += len(line) + 1
         for off, reason, head in bad:
-            batch.bad.append(Quarantined(t.id, t.path, off, reason, head))
+            batch.bad.append(Quarantined(file_id=t.id, path=t.path, offset=off, reason=reason, excerpt=head))
         n_lines = len(chunk.lines) + chunk.tail_too_long + len(extra_bad or ())
         batch.lines += n_lines
         batch.advances.append(
             FileAdvance(
-                t.id,
-                t.offset,
-                chunk.end,
-                chunk.marker,
-                chunk.fp_len,
-                chunk.fp_hash,
-                chunk.skipping,
-                n_lines,
-                len(bad),
+                file_id=t.id,
+                old_offset=t.offset,
+                offset=chunk.end,
+                marker=chunk.marker,
+                fp_len=chunk.fp_len,
+                fp_hash=chunk.fp_hash,
+                skipping=chunk.skipping,
+                lines=n_lines,
+                quarantined=len(bad),
                 format=new_format,
             )
         )
@@ -517,7 +352,7 @@ class Ingester:
             if wait:
                 done += self.commits.settle()
         except OffsetConflict as e:
-            self.stats.last_error = str(e)
+            self.stats.error(str(e))
             self._forget()
             return False
         except BaseException:
@@ -529,7 +364,11 @@ class Ingester:
             self.stats.quarantined += len(b.bad)
         return True
 
-    def _renamed(self, events: list) -> list:
+    def _commit_document(self, batch: Batch) -> bool:
+        batch.events = self._renamed(batch.events)
+        return self._commit(batch, wait=True)
+
+    def _renamed(self, events: list[Event]) -> list[Event]:
         if self.rename_agent is None:
             return events
         return [msgspec.structs.replace(ev, agent=self.rename_agent(ev.agent)) for ev in events]
@@ -551,10 +390,6 @@ class Ingester:
 def _subagents_last(t: Tracked) -> tuple[bool, str]:
     name = os.path.basename(t.path)
     return name.startswith("agent-") or os.path.basename(os.path.dirname(t.path)) == "subagents", t.path
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _merge_advances(batch: Batch) -> Batch:

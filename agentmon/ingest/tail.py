@@ -21,8 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
+
+from agentmon.ingest.filesystem import FileSystem
 
 PATTERNS = (".jsonl", ".ndjson", ".log")
 # Rotated names keep a pattern inside: app.jsonl.1, app.log-20260101, app.jsonl.2026-01-01.
@@ -36,6 +40,13 @@ DEFAULT_MAX_LINE = 1 << 20
 
 def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+class Seen(NamedTuple):
+    """A file's size and modification time, as looked at once."""
+
+    size: int
+    mtime_ns: int
 
 
 @dataclass
@@ -53,26 +64,26 @@ class Tracked:
     skipping: bool
     state: str = "active"
     format: str | None = None  # found from the first complete line (agentmon.sources.detect)
-    fd: object = field(default=None, repr=False)  # an open handle of the file system that has it
-    seen: tuple = field(default=(), repr=False)  # (size, mtime_ns) when last read to its end
-    # (size, mtime_ns) as this pass's scan found it, its content checked: the drain that follows need
-    # not ask again (over ssh, each question is a round trip)
-    listed: tuple = field(default=(), repr=False)
+    fd: int | None = field(default=None, repr=False)  # a descriptor of the file system that has it
+    seen: Seen | None = field(default=None, repr=False)  # when last read to its end; None: not yet
+    # As this pass's scan found it, its content checked: the drain that follows need not ask again
+    # (over ssh, each question is a round trip). None: not checked since the last scan.
+    listed: Seen | None = field(default=None, repr=False)
 
     @classmethod
-    def from_row(cls, row: dict) -> Tracked:
+    def from_row(cls, row: dict[str, Any]) -> Tracked:
         return cls(
-            row["id"],
-            row["path"],
-            row["dev"],
-            row["ino"],
-            row["fp_len"],
-            row["fp_hash"],
-            row["offset"],
-            row["marker"],
-            bool(row["skipping"]),
-            row["state"],
-            row.get("format"),
+            id=row["id"],
+            path=row["path"],
+            dev=row["dev"],
+            ino=row["ino"],
+            fp_len=row["fp_len"],
+            fp_hash=row["fp_hash"],
+            offset=row["offset"],
+            marker=row["marker"],
+            skipping=bool(row["skipping"]),
+            state=row["state"],
+            format=row.get("format"),
         )
 
 
@@ -95,11 +106,13 @@ class Chunk:
 DOCUMENTS = (".json", ".eval")  # whole-document files: Inspect AI logs (or, for .json, OTLP JSON lines)
 
 
-def discover(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
+def discover(paths: Sequence[Path]) -> tuple[list[str], list[str], list[str]]:
     """Files under `paths`: those matching the patterns, rotated-looking ones, and documents
     (`.json`, `.eval`), which the caller sorts by content. A file named explicitly is primary
     unless it is a document."""
-    primary, rotated, documents = [], [], []
+    primary: list[str] = []
+    rotated: list[str] = []
+    documents: list[str] = []
     for root in paths:
         if root.is_file():
             (documents if root.name.endswith(DOCUMENTS) else primary).append(str(root))
@@ -128,18 +141,18 @@ def classify(name: str) -> int | None:
     return None
 
 
-def fingerprint(fs, fd, size: int, fp_len: int | None = None) -> tuple[int, str]:
+def fingerprint(fs: FileSystem, fd: int, size: int, fp_len: int | None = None) -> tuple[int, str]:
     n = min(size, FP_MAX) if fp_len is None else fp_len
     data = fs.pread(fd, n, 0)
     return len(data), digest(data)
 
 
-def marker_at(fs, fd, offset: int) -> str:
+def marker_at(fs: FileSystem, fd: int, offset: int) -> str:
     start = max(0, offset - MARKER_BYTES)
     return digest(fs.pread(fd, offset - start, start))
 
 
-def resumable(fs, fd, size: int, t: Tracked) -> bool:
+def resumable(fs: FileSystem, fd: int, size: int, t: Tracked) -> bool:
     """Whether the open file is `t`'s content, unchanged up to `t.offset`."""
     if size < t.offset or size < t.fp_len:
         return False
@@ -148,7 +161,7 @@ def resumable(fs, fd, size: int, t: Tracked) -> bool:
     return t.offset == 0 or marker_at(fs, fd, t.offset) == t.marker
 
 
-def read_chunk(fs, t: Tracked, fd, size: int, max_line: int, max_bytes: int) -> Chunk | None:
+def read_chunk(fs: FileSystem, t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) -> Chunk | None:
     """The complete lines from `t.offset`, at most about `max_bytes` of them."""
     if size <= t.offset:
         return None
@@ -179,7 +192,16 @@ def read_chunk(fs, t: Tracked, fd, size: int, max_line: int, max_bytes: int) -> 
     if fp_len < FP_MAX and size > fp_len:
         fp_len, fp_hash = fingerprint(fs, fd, size)
     return Chunk(
-        t, t.offset + pos, end, lines, too_long, tail_too_long, skipping, marker_at(fs, fd, end), fp_len, fp_hash
+        file=t,
+        start=t.offset + pos,
+        end=end,
+        lines=lines,
+        too_long=too_long,
+        tail_too_long=tail_too_long,
+        skipping=skipping,
+        marker=marker_at(fs, fd, end),
+        fp_len=fp_len,
+        fp_hash=fp_hash,
     )
 
 

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -88,7 +88,7 @@ class RemoteFiles:
         self._listed: dict[str, RemoteStat] = {}
         self._last_read: tuple[int, int, bytes] | None = None  # (handle, offset, data)
         self.missing: list[str] = []  # the roots the last listing did not find
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._shut = False  # see shut
         self._buf = bytearray()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
@@ -144,7 +144,8 @@ class RemoteFiles:
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
             proc.kill()
@@ -153,7 +154,8 @@ class RemoteFiles:
     def _forget_answers(self) -> None:
         self._listed, self._last_read = {}, None
 
-    def _read_stderr(self, proc: subprocess.Popen) -> None:
+    def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None  # piped (connect)
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").strip()
             if line:
@@ -179,6 +181,7 @@ class RemoteFiles:
         proc = self._proc
         if proc is None:
             raise ConnectionLost(f"{self.host}: not connected")
+        assert proc.stdout is not None  # piped (connect)
         try:
             with selectors.DefaultSelector() as sel:
                 sel.register(proc.stdout, selectors.EVENT_READ)
@@ -209,6 +212,7 @@ class RemoteFiles:
         proc = self._proc
         if proc is None:
             raise ConnectionLost(f"{self.host}: not connected")
+        assert proc.stdin is not None  # piped (connect)
         try:
             proc.stdin.write(request + b"\n")
         except (OSError, ValueError):  # the pipe broke, or disconnect() closed it
@@ -232,14 +236,16 @@ class RemoteFiles:
         except (TypeError, ValueError):
             raise self._lost(f"a malformed reply {b' '.join(fields)[:80]!r}") from None
 
-    # --- the file system the pipeline uses (agentmon.ingest.files.LocalFiles has the same) ------------
+    # --- the file system the pipeline uses (agentmon.ingest.filesystem.FileSystem) ---------------------------
 
     def root(self, path: str) -> str:
         return path.rstrip("/") or path
 
-    def walk(self, roots: list[str]) -> tuple[list[str], list[str], list[str]]:
-        primary, rotated, documents = [], [], []
-        sizes = {}
+    def walk(self, roots: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        primary: list[str] = []
+        rotated: list[str] = []
+        documents: list[str] = []
+        sizes: dict[str, int] = {}
         self.missing = []
         self._forget_answers()  # a new pass: nothing from the last one is taken as said
         for root in roots:
@@ -251,8 +257,8 @@ class RemoteFiles:
                 continue
             entries = []
             while reply != b"END":
-                head, _, path = reply.partition(b" ")
-                fields = path.split(b" ", 5)
+                head, _, rest = reply.partition(b" ")
+                fields = rest.split(b" ", 5)
                 if head != b"F" or len(fields) < 6:
                     raise self._lost(f"a malformed listing line {reply[:80]!r}")
                 st = self._stat(fields)

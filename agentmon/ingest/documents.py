@@ -1,0 +1,114 @@
+"""Inspect AI eval logs (`.json`, `.eval`): documents read whole, not tailed by line.
+
+An eval log is rewritten as its run goes, never appended to, so it is read again whole whenever its
+size or modification time changed; its row in `files` keeps those (as `offset` and `marker`). A
+`.json` file may instead hold OTLP JSON lines (the Collector's file exporter names its files so):
+those are handed back, to be tailed like any other line file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from pathlib import Path
+from typing import Any
+
+from agentmon.errors import BadLine
+from agentmon.ingest.filesystem import FileKey, FileStat, FileSystem
+from agentmon.sources import inspect_ai
+from agentmon.sources.detect import OTLP_JSON, detect
+from agentmon.store.batch import Batch, FileAdvance, Quarantined
+from agentmon.store.writer import Store
+
+DOCUMENT_SETTLE_SECONDS = 2.0  # an eval log modified more recently may still be being written
+INSPECT = "inspect"  # the `format` of an eval log's row in `files`
+
+
+class Documents:
+    """The eval logs under the ingester's paths, by device and inode: their rows in `files`."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        store: Store,
+        *,
+        error: Callable[[str], None],
+        clock: Callable[[], float],
+        eval_agent: str | None,
+        eval_pass_values: tuple[str, ...],
+    ):
+        self.fs = fs
+        self.store = store
+        self.error = error  # a file that cannot be read: the ingester's last error
+        self.clock = clock
+        self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values
+        self.rows: dict[FileKey, dict[str, Any]] = {}
+
+    def load(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = {(row["dev"], row["ino"]): row for row in rows if row["format"] == INSPECT}
+
+    def ingest(self, paths: list[str], followed: Container[FileKey], commit: Callable[[Batch], bool]) -> list[str]:
+        """Read whole the Inspect AI logs among `paths` that are new or changed; return the others
+        that hold OTLP JSON lines. `followed`: the files already tailed as such. `commit` stores a
+        log's results and its row's move in one transaction (False: not stored)."""
+        line_files = []
+        for path in paths:
+            try:
+                st = self.fs.stat(path)
+                key = (st.st_dev, st.st_ino)
+                if key in followed:  # known to hold OTLP JSON lines: no need to look again
+                    line_files.append(path)
+                    continue
+                if self._unchanged(key, st):
+                    continue
+                fd = self.fs.open(path)
+                try:
+                    head = self.fs.pread(fd, 4096, 0)
+                finally:
+                    self.fs.close(fd)
+            except OSError as e:
+                self.error(f"cannot read {path}: {e.strerror}")
+                continue
+            if not inspect_ai.looks_like(Path(path), head):
+                if detect(head.split(b"\n", 1)[0]) == OTLP_JSON:
+                    line_files.append(path)
+                continue  # some other JSON document: not a log
+            if self.clock() - st.st_mtime < DOCUMENT_SETTLE_SECONDS:
+                continue  # still being written: the next scan takes it
+            self._read(path, st, commit)
+        return line_files
+
+    def _unchanged(self, key: FileKey, st: FileStat) -> bool:
+        """An eval log read before and not modified since."""
+        row = self.rows.get(key)
+        return row is not None and (row["offset"], row["marker"]) == (st.st_size, str(st.st_mtime_ns))
+
+    def _read(self, path: str, st: FileStat, commit: Callable[[Batch], bool]) -> None:
+        row = self.rows.get((st.st_dev, st.st_ino))
+        if row is None:
+            row = self.store.add_file(path, st.st_dev, st.st_ino, 0, "", host=self.fs.host)
+            self.rows[(st.st_dev, st.st_ino)] = row
+        batch = Batch(host=self.fs.host)
+        with self.fs.local_copy(path) as copy:
+            try:
+                batch.events = list(inspect_ai.read(copy, self.eval_agent, self.eval_pass_values))
+            except BadLine as e:
+                with open(copy, "rb") as f:
+                    batch.bad.append(Quarantined(row["id"], path, 0, str(e), f.read(200)))
+        batch.lines = 1
+        # Re-reading a changed log is harmless: a case's result is kept per run, the latest wins.
+        batch.advances.append(
+            FileAdvance(
+                file_id=row["id"],
+                old_offset=row["offset"],
+                offset=st.st_size,
+                marker=str(st.st_mtime_ns),
+                fp_len=0,
+                fp_hash="",
+                skipping=False,
+                lines=1,
+                quarantined=len(batch.bad),
+                format=INSPECT,
+            )
+        )
+        if commit(batch):
+            row.update(offset=st.st_size, marker=str(st.st_mtime_ns))
