@@ -7,8 +7,8 @@ import os
 import signal
 import sqlite3
 import sys
-import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,8 +16,11 @@ from agentmon import __version__, config
 from agentmon.errors import AgentmonError
 from agentmon.ingest.tail import DEFAULT_MAX_LINE
 from agentmon.report.metrics import WINDOWS, snapshot
-from agentmon.store.writer import Store, connect
+from agentmon.store.writer import connect
 from agentmon.text import literal
+
+if TYPE_CHECKING:
+    from agentmon.session import IngestSession
 
 db_option = click.option(
     "--db",
@@ -200,8 +203,7 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
     hosts, read through your ssh (docs/remote.md). Without PATHS: the `sources.paths` of
     agentmon.toml, else the Claude Code projects directories. Formats are told apart by content.
     """
-    from agentmon.ingest.ingester import Ingester
-    from agentmon.remote import follow as remote
+    from agentmon.session import IngestSession
 
     cfg = config.load()
     sources = config.source_paths(list(paths), cfg)
@@ -210,60 +212,48 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
             "no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects directory found"
         )
     db_file = config.db_path(db, cfg)
-    options = {
-        "max_line": max_line_bytes,
-        "idle_task_seconds": cfg.idle_minutes * 60,
-        "eval_agent": eval_agent,
-        **({"eval_pass_values": cfg.eval_pass_values} if cfg.eval_pass_values else {}),
-    }
-    unreachable = []
-    with Store(db_file, wait_for_lock=wait, track_follow_ups=cfg.follows_up) as store:
-        ingester = Ingester(
-            store, sources.local, keep_open=follow, extra_files=[config.labels_path(db_file)], **options
-        )
-        remote_options = {**_remote(cfg, host_prefix, remote_agentmon, connect_timeout), **options}
-        hosts = []
-        try:
-            if follow:
-                from agentmon.ingest.watch import follow as follow_loop
+    session = IngestSession(
+        db_file,
+        sources.local,
+        follow=follow,
+        remote=sources.remote,
+        remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
+        wait_for_lock=wait,
+        track_follow_ups=cfg.follows_up,
+        idle_task_seconds=cfg.idle_minutes * 60,
+        poll=cfg.poll,
+        max_line=max_line_bytes,
+        eval_agent=eval_agent,
+        eval_pass_values=cfg.eval_pass_values,
+    )
+    if follow:
+        _stop_on_signals(session)
+    with session:
+        if follow:
+            session.follow()
+        else:
+            from agentmon.ingest.progress import Progress
 
-                stop = threading.Event()
-                signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                signal.signal(signal.SIGINT, lambda *_: stop.set())
-                followers = remote.Followers(store, sources.remote, stop, **remote_options)
-                hosts = followers.followers
-                try:
-                    follow_loop(ingester, stop, force_polling=cfg.poll or None)
-                finally:
-                    followers.close()
-            else:
-                from agentmon.ingest.progress import Progress
-
-                hosts = [
-                    remote.RemoteFollower(store, host, roots, **remote_options)
-                    for host, roots in remote.group_by_host(sources.remote).items()
-                ]
-                with Progress(lambda: [ingester.stats] + [h.ingester.stats for h in hosts]):
-                    ingester.run_once()
-                    for h in hosts:
-                        try:
-                            h.once()
-                        except remote.ConnectionLost as e:
-                            unreachable.append(str(e))
-        finally:
-            ingester.close()
-        all_stats = [ingester.stats] + [h.ingester.stats for h in hosts]
-        lines, events, bad, files = (
-            sum(getattr(s, k) for s in all_stats) for k in ("lines", "events", "quarantined", "files")
-        )
-        click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {store.path}", err=True)
-        for s in all_stats:
-            if s.last_error:
-                click.echo(f"agentmon: warning: {s.last_error}", err=True)
-    for message in unreachable:
+            with Progress(session.stats):
+                session.run_once()
+    all_stats = session.stats()
+    lines, events, bad, files = (
+        sum(getattr(s, k) for s in all_stats) for k in ("lines", "events", "quarantined", "files")
+    )
+    click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {db_file}", err=True)
+    for s in all_stats:
+        if s.last_error:
+            click.echo(f"agentmon: warning: {s.last_error}", err=True)
+    for message in session.unreachable:
         click.echo(f"agentmon: error: {message}", err=True)
-    if unreachable:
+    if session.unreachable:
         raise SystemExit(1)
+
+
+def _stop_on_signals(session: IngestSession) -> None:
+    """SIGTERM and Ctrl-C end a session that follows: its sources stop in order, and the summary is printed."""
+    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    signal.signal(signal.SIGINT, lambda *_: session.stop())
 
 
 @main.command()
@@ -360,7 +350,7 @@ def serve(host, port, token, no_token, db) -> None:
     """Receive OpenTelemetry over OTLP/HTTP (/v1/traces, /v1/logs) into the database."""
     import ipaddress
 
-    from agentmon.ingest.receiver import Receiver
+    from agentmon.session import IngestSession
 
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -369,17 +359,23 @@ def serve(host, port, token, no_token, db) -> None:
     if not loopback and not token and not no_token:
         raise click.UsageError(f"{host} is not loopback: give --token (or $AGENTMON_TOKEN), or --no-token")
     cfg = config.load()
-    with Store(config.db_path(db, cfg), track_follow_ups=cfg.follows_up) as store:
-        receiver = Receiver(store, (host, port), token=token, idle_task_seconds=cfg.idle_minutes * 60)
-        click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {store.path}", err=True)
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=receiver.shutdown).start())
-        try:
-            receiver.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            receiver.server_close()
-        click.echo(f"agentmon: {receiver.accepted} spans and log records accepted", err=True)
+    db_file = config.db_path(db, cfg)
+    session = IngestSession(
+        db_file,
+        follow=True,
+        files=False,
+        otlp=(host, port),
+        token=token,
+        track_follow_ups=cfg.follows_up,
+        idle_task_seconds=cfg.idle_minutes * 60,
+    )
+    _stop_on_signals(session)
+    with session:
+        receiver = session.receiver
+        assert receiver is not None  # or start() raised
+        click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {db_file}", err=True)
+        session.follow()
+    click.echo(f"agentmon: {receiver.accepted} spans and log records accepted", err=True)
 
 
 @main.command()
@@ -441,7 +437,8 @@ def golden_export(agent, since, out, db) -> None:
     from agentmon.report.golden import candidates, write
 
     conn = connect(_db(db), readonly=True)
-    start = _time.time() - WINDOWS[since] if since else None
+    seconds = WINDOWS[since] if since else None  # --since offers no "all"
+    start = None if seconds is None else _time.time() - seconds
     if out == "-":
         n = write(sys.stdout, candidates(conn, agent, start))
     else:

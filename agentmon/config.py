@@ -48,6 +48,7 @@ KNOWN_LIMITS = {
     "require_no_follow_up": bool,
 }
 SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step")
+IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no event for this long has ended (sources.idle_minutes)
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Config:
     remote: list[tuple[Remote, str]] = field(default_factory=list)  # ssh:// sources: (host, path there)
     remote_agentmon: str | None = "agentmon"
     host_prefix: bool = False
-    idle_minutes: float = 30.0
+    idle_minutes: float = IDLE_TASK_SECONDS / 60
     poll: bool = False  # network and container mounts send no file events: poll them
     eval_pass_values: tuple[str, ...] | None = None  # an Inspect AI score passes with one of these
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
@@ -107,7 +108,7 @@ def load() -> Config:
         raise AgentmonError(f"{path}: sources.paths must be a list of strings")
     base = path.parent
     resolve = lambda p: (base / Path(p).expanduser()).resolve()
-    idle = sources.get("idle_minutes", 30)
+    idle = sources.get("idle_minutes", IDLE_TASK_SECONDS / 60)
     if idle <= 0:
         raise AgentmonError(f"{path}: sources.idle_minutes must be above 0")
     evals = data.get("evals", {})

@@ -2,7 +2,9 @@
 
 Protobuf and JSON bodies, gzip, the status codes of the OTLP specification. A request is
 answered 200 only once its events are committed; if the commit fails the answer is 503 with
-Retry-After, so the client retries, and a retried span counts once (Store._otel_events).
+Retry-After, so the client retries, and a retried span counts once (agentmon.store.otel_traces).
+Ending idle tasks (Claude Code's events never say a task is over) is the session's housekeeping
+(agentmon.session), as for every other source.
 """
 
 from __future__ import annotations
@@ -12,31 +14,43 @@ import hmac
 import io
 import json
 import threading
-import time
 import zlib
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # protobuf ships no types
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from agentmon.ingest.ingester import IDLE_TASK_SECONDS
+from agentmon.events import Mapped
 from agentmon.sources import otlp
-from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.store.batch import Batch
 from agentmon.store.writer import Store
 
 MAX_BODY = 32 << 20  # bytes, after decompression
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
+
+
+class Route(NamedTuple):
+    """One endpoint: its export request and response messages, how to read its items, how to map one."""
+
+    request: Any  # generated protobuf message classes
+    response: Any
+    from_proto: Callable[[Any], Iterator[Any]]
+    from_json: Callable[[dict], Iterator[Any]]
+    mapper: Callable[[Any], Mapped]
+
+
 ROUTES = {
-    "/v1/traces": (
+    "/v1/traces": Route(
         trace_service_pb2.ExportTraceServiceRequest,
         trace_service_pb2.ExportTraceServiceResponse,
         otlp.spans_from_proto,
         otlp.spans_from_json,
         otlp.map_span,
     ),
-    "/v1/logs": (
+    "/v1/logs": Route(
         logs_service_pb2.ExportLogsServiceRequest,
         logs_service_pb2.ExportLogsServiceResponse,
         otlp.records_from_proto,
@@ -52,7 +66,7 @@ class BadRequest(Exception):
         self.status = status
 
 
-def decode(path: str, content_type: str, body: bytes) -> list:
+def decode(path: str, content_type: str, body: bytes) -> list[Mapped]:
     """The Mapped events of one export request."""
     request_cls, _, from_proto, from_json, mapper = ROUTES[path]
     if content_type == PROTOBUF:
@@ -79,31 +93,12 @@ def decode(path: str, content_type: str, body: bytes) -> list:
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self,
-        store: Store,
-        address: tuple[str, int],
-        token: str | None = None,
-        idle_task_seconds: float = IDLE_TASK_SECONDS,
-    ):
+    def __init__(self, store: Store, address: tuple[str, int], token: str | None = None) -> None:
         super().__init__(address, Handler)
         self.store = store
         self.token = token
         self.commit_lock = threading.Lock()  # one writer: requests decode in parallel, commit in turn
         self.accepted = 0
-        self.idle_task_seconds = idle_task_seconds
-        self._stop = threading.Event()
-        threading.Thread(target=self._close_idle_tasks, daemon=True).start()
-
-    def _close_idle_tasks(self) -> None:
-        """Claude Code's events never say a task is over: end idle ones, as the file ingester does."""
-        while not self._stop.wait(30):
-            with self.commit_lock:
-                self.store.close_idle_tasks(CLAUDE_CODE_AGENTS, self.idle_task_seconds, time.time())
-
-    def server_close(self) -> None:
-        self._stop.set()
-        super().server_close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -155,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.accepted += len(mapped)
         except Exception as e:
             return 503, json.dumps({"message": f"not stored, retry: {e}"}).encode(), JSON
-        response = ROUTES[self.path][1]()  # empty partial_success: everything was accepted
+        response = ROUTES[self.path].response()  # empty partial_success: everything was accepted
         if content_type == PROTOBUF:
             return 200, response.SerializeToString(), PROTOBUF
         return 200, b"{}", JSON

@@ -2,7 +2,8 @@
 
 watchfiles' events are only a wake-up call: files present at start make none,
 an inotify overflow drops them silently, network mounts need polling. So every
-wake drains all tracked files, and every `rescan` seconds the tree is walked.
+wake drains all tracked files, and every `rescan` seconds the tree is walked. Ending idle
+tasks is not a pass's business: the session does it between passes (agentmon.session).
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ def follow(
     force_polling: bool | None = None,
     on_pass: Callable[[Ingester], None] | None = None,
 ) -> None:
-    """Ingest until `stop` is set; `on_pass` runs after every pass (for status displays)."""
+    """Ingest until `stop` is set; `on_pass` runs after every pass, on this thread."""
     ingester.stop = stop  # a long first read stops too
-    ingester.run_once()
+    ingester.scan()
+    ingester.drain()
     if on_pass:
         on_pass(ingester)
     last_scan = time.monotonic()
     watched = [str(p) for p in ingester.paths]
     if not watched:  # only remote sources (their own threads): the labels file is still ours to read
         while not stop.wait(rescan):
-            ingester.run_once()
+            ingester.scan()
+            ingester.drain()
             if on_pass:
                 on_pass(ingester)
         return
@@ -54,7 +57,5 @@ def follow(
             ingester.scan()
             last_scan = time.monotonic()
         ingester.drain()
-        if periodic:
-            ingester.close_idle()
         if on_pass:
             on_pass(ingester)

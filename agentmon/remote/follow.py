@@ -3,13 +3,16 @@ backoff, and the host's state (connected, lag, last error) written for `status` 
 
 A host that is down or slow holds up only its own thread: every other source, and the screen,
 go on. What was read but not committed when a link drops is read again from the committed
-offsets on the next connection, so nothing is lost or counted twice.
+offsets on the next connection, so nothing is lost or counted twice. Ending idle tasks is the
+session's housekeeping, for every source at once (agentmon.session).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from agentmon.errors import ConnectionLost
 from agentmon.ingest.ingester import Ingester
@@ -19,7 +22,6 @@ from agentmon.store.writer import Store
 
 POLL_SECONDS = 0.25  # how often a connected host is listed: the append-to-commit latency
 BACKOFF_SECONDS = (0.25, 1, 2, 4, 8, 15, 30)  # waits between attempts: a dropped link is often a blip
-IDLE_CHECK_SECONDS = 2.0  # as the local follower's rescan: Claude Code tasks idle past their timeout
 
 
 class RemoteFollower:
@@ -42,7 +44,6 @@ class RemoteFollower:
         self.ingester = Ingester(store, roots, fs=self.fs, keep_open=True, rename_agent=rename, **ingester_options)
         self.poll = poll
         self._written: dict = {}
-        self._last_idle_check = 0.0
 
     @property
     def source(self) -> str:
@@ -97,9 +98,6 @@ class RemoteFollower:
             ingester.stats.last_error = f"{self.fs.missing[0]}: no such file or directory on the host"
         self._report(lag_bytes=self._lag())  # the backlog this pass is about to read
         ingester.drain()
-        if started - self._last_idle_check >= IDLE_CHECK_SECONDS:
-            ingester.close_idle()
-            self._last_idle_check = started
         # Everything the host had written when this pass listed its files is committed.
         self._report(caught_up_at=started, lag_bytes=self._lag())
 
@@ -128,7 +126,7 @@ class RemoteFollower:
         self.store.set_remote_state(self.source, self.remote.label, **changed)
 
 
-def group_by_host(sources: list[tuple[Remote, str]]) -> dict[Remote, list[str]]:
+def group_by_host(sources: Sequence[tuple[Remote, str]]) -> dict[Remote, list[str]]:
     """One connection per host (as the user named it): all its paths share it."""
     groups: dict[Remote, list[str]] = {}
     for remote, path in sources:
@@ -140,13 +138,27 @@ def group_by_host(sources: list[tuple[Remote, str]]) -> dict[Remote, list[str]]:
 
 
 class Followers:
-    """The hosts being followed, each in its own daemon thread, until `stop` is set."""
+    """The hosts of one session, one connection each: read in turn once, or followed each in its own
+    daemon thread until `stop` is set."""
 
-    def __init__(self, store: Store, sources: list[tuple[Remote, str]], stop: threading.Event, **options):
-        self.stop = stop
+    def __init__(self, store: Store, sources: Sequence[tuple[Remote, str]], **options: Any) -> None:
         self.followers = [
             RemoteFollower(store, remote, roots, **options) for remote, roots in group_by_host(sources).items()
         ]
+        self.threads: list[threading.Thread] = []
+
+    def once(self) -> list[str]:
+        """One pass of each host in turn (`agentmon ingest`); what kept a host from being read."""
+        unreachable = []
+        for follower in self.followers:
+            try:
+                follower.once()
+            except ConnectionLost as e:
+                unreachable.append(str(e))
+        return unreachable
+
+    def start(self, stop: threading.Event) -> None:
+        self.stop = stop
         self.threads = [
             threading.Thread(target=f.run, args=(stop,), name=f"agentmon {f.remote.label}", daemon=True)
             for f in self.followers
@@ -156,6 +168,8 @@ class Followers:
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop now: cutting the links wakes a thread waiting on a slow host; then wait for each to finish."""
+        if not self.threads:
+            return  # read once: each pass closed its own link
         self.stop.set()
         for follower in self.followers:
             follower.fs.shut()

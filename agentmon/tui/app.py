@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,14 +22,16 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
-from agentmon.config import labels_path
+from agentmon.config import IDLE_TASK_SECONDS
 from agentmon.errors import AgentmonError
-from agentmon.ingest.ingester import IDLE_TASK_SECONDS
 from agentmon.report.fleet import FleetView, fleet_view
 from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor
+from agentmon.session import IngestSession
 from agentmon.store.writer import connect
 from agentmon.tui.panel import AgentPanel
 from agentmon.tui.render import count, plain
+
+T = TypeVar("T")
 
 WINDOW_CYCLE = tuple(WINDOWS)  # 1h, 24h, 7d, 30d, all
 FULL_REDRAW_EVERY = 5.0  # seconds: ages on screen move even when no data does
@@ -92,14 +95,27 @@ class AgentmonApp(App):
         remote_options: dict | None = None,
     ):
         super().__init__()
-        self.remote = list(remote)  # ssh:// sources: (agentmon.remote.Remote, path on the host)
-        self.remote_options = remote_options or {}  # for agentmon.remote.follow.RemoteFollower
-        self.force_polling = poll  # network mounts: poll instead of waiting for file events
         self.limits_for = limits_for or (lambda agent: DEFAULT_LIMITS)  # agentmon.toml's, per agent
-        self.idle_task_seconds = idle_task_seconds
-        self.otlp_port = otlp_port  # also receive OTLP/HTTP on 127.0.0.1:otlp_port
         self.db_path = Path(db_path)
         self.paths = [Path(p) for p in paths]
+        self.remote = list(remote)  # ssh:// sources: (agentmon.remote.Remote, path on the host)
+        # What the ingest worker runs, unless there is nothing to follow; started by on_mount.
+        self.ingest = (
+            IngestSession(
+                self.db_path,
+                self.paths,
+                follow=True,
+                remote=self.remote,
+                remote_options=remote_options,  # for agentmon.remote.follow.RemoteFollower
+                otlp=None if otlp_port is None else ("127.0.0.1", otlp_port),
+                otlp_optional=True,  # the port taken: the screen says so, and follows the rest
+                track_follow_ups=lambda agent: self.limits_for(agent).require_no_follow_up,
+                idle_task_seconds=idle_task_seconds,
+                poll=poll,
+            )
+            if self.paths or self.remote or otlp_port is not None
+            else None
+        )
         self.window = window
         self.clock = clock
         self.refresh_interval = refresh_interval
@@ -108,7 +124,6 @@ class AgentmonApp(App):
         self.name_filter = ""
         self.view: FleetView | None = None
         self.ingest_mode = "reading only" if not (self.paths or self.remote) else ""
-        self.stop_ingest = threading.Event()
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         self._data_version: int | None = None
@@ -128,17 +143,18 @@ class AgentmonApp(App):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        if self.paths or self.remote or self.otlp_port is not None:
-            self.run_ingest()
+        if self.ingest is not None:
+            self.run_ingest(self.ingest)
         self.set_interval(self.refresh_interval, self.poll)
         self.refresh_fleet(force=True)
 
     def on_unmount(self) -> None:
-        self.stop_ingest.set()
+        if self.ingest is not None:
+            self.ingest.stop()
 
     # --- reading the database (worker threads) -------------------------------------------
 
-    def read(self, query: Callable[[sqlite3.Connection], object]):
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """Run `query` on the shared read-only connection (from any worker thread)."""
         with self._reader_lock:
             if self._reader is None:
@@ -169,66 +185,22 @@ class AgentmonApp(App):
             self.post_message(FleetRefreshed(view))
 
     @work(thread=True, exclusive=True, group="ingest")
-    def run_ingest(self) -> None:
-        """Follow the paths (and receive OTLP) into the database, unless another process writes it."""
-        from agentmon.ingest.ingester import Ingester
-        from agentmon.ingest.watch import follow
-        from agentmon.store.writer import Store
-
+    def run_ingest(self, session: IngestSession) -> None:
+        """Follow the sources into the database, unless another process writes it."""
         try:
-            store = Store(self.db_path, track_follow_ups=lambda agent: self.limits_for(agent).require_no_follow_up)
+            session.start()
         except AgentmonError as e:
             self.post_message(IngestMode(f"reading only: {e}"))
             return
-        ingester = Ingester(
-            store,
-            self.paths,
-            keep_open=True,
-            extra_files=[labels_path(self.db_path)],
-            idle_task_seconds=self.idle_task_seconds,
-        )
-        self.post_message(IngestMode(""))  # following: the normal state needs no words
-        receiver = self._start_receiver(store)
-        hosts = None
-        if self.remote:  # each host in its own thread: a slow or dead one holds up nobody
-            from agentmon.remote.follow import Followers
-
-            hosts = Followers(
-                store, self.remote, self.stop_ingest, idle_task_seconds=self.idle_task_seconds, **self.remote_options
-            )
         try:
-            follow(
-                ingester,
-                self.stop_ingest,
-                force_polling=self.force_polling or None,
-                on_pass=lambda ing: self.post_message(
-                    IngestPass(ing.stats.lines, ing.stats.files, ing.stats.last_error)
-                ),
+            self.post_message(IngestMode(_ingest_mode(session)))
+            session.follow(
+                on_pass=lambda stats: self.post_message(IngestPass(stats.lines, stats.files, stats.last_error))
             )
         except Exception as e:  # keep the screen up: say what stopped, in the status bar
             self.post_message(IngestMode(f"ingest stopped: {e}"))
         finally:
-            if receiver is not None:
-                receiver.shutdown()
-                receiver.server_close()
-            if hosts is not None:
-                hosts.close()
-            ingester.close()
-            store.close()
-
-    def _start_receiver(self, store):
-        if self.otlp_port is None:
-            return None
-        from agentmon.ingest.receiver import Receiver
-
-        try:
-            receiver = Receiver(store, ("127.0.0.1", self.otlp_port), idle_task_seconds=self.idle_task_seconds)
-        except OSError as e:
-            self.post_message(IngestMode(f"OTLP receiver not started: {e.strerror}"))
-            return None
-        threading.Thread(target=receiver.serve_forever, daemon=True).start()
-        self.post_message(IngestMode(f"OTLP on :{receiver.server_port}"))
-        return receiver
+            session.close()
 
     # --- handlers (the app's thread) --------------------------------------------------------
 
@@ -428,3 +400,12 @@ class AgentmonApp(App):
             import platformdirs
 
             return write(Path(platformdirs.user_data_dir("agentmon")))
+
+
+def _ingest_mode(session: IngestSession) -> str:
+    """The ingest worker's words on the status line: following is the normal state and needs none."""
+    if session.receiver_error is not None:
+        return f"OTLP receiver not started: {session.receiver_error.strerror}"
+    if session.receiver is not None:
+        return f"OTLP on :{session.receiver.server_port}"
+    return ""
