@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,15 @@ from agentmon.store.writer import Store, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-REALDATA = ROOT.parent / "shared" / "realdata"
+REALDATA = ROOT.parent / "shared" / "realdata"  # optional: real logs, kept beside the clone, not in it
+
+
+def needs_realdata(what: str, folder: str) -> pytest.MarkDecorator:
+    """Skip, saying what is missing and where it would be, unless REALDATA/folder holds `what`."""
+    where = os.path.relpath(REALDATA / folder, ROOT)
+    return pytest.mark.skipif(
+        not (REALDATA / folder).is_dir(), reason=f"real {what} not present: {where} (relative to the clone)"
+    )
 
 
 def ingest(paths, db: Path, track_follow_ups=lambda agent: False, **kwargs) -> Ingester:

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
-from conftest import FIXTURES, REALDATA, agents, ingest
+from conftest import FIXTURES, REALDATA, agents, ingest, needs_realdata
 from genai_prices import Usage, calc_price
 
 PROJECTS = FIXTURES / "claude-code" / "projects"
@@ -126,7 +126,7 @@ def test_ingesting_again_changes_nothing(db):
     assert (agents(db), tasks(db)) == before
 
 
-@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is not here")
+@needs_realdata("Claude Code transcripts", "claude-code")
 def test_real_transcripts_tool_counts_match_their_source_notes(tmp_path):
     # SOURCE.md: A07 12 tool calls, 1 error; A08 3 errors; A09 167 tool calls, 23 errors; A13 2 errors
     expected = {"A07": (12, 1), "A08": (None, 3), "A09": (167, 23), "A13": (None, 2)}
@@ -140,7 +140,7 @@ def test_real_transcripts_tool_counts_match_their_source_notes(tmp_path):
             assert a["tool_calls"] == calls, prefix
 
 
-@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is not here")
+@needs_realdata("Claude Code transcripts", "claude-code")
 def test_real_transcripts_usage_is_deduplicated_per_request(tmp_path):
     """Token totals equal those of each (message.id, requestId) counted once with its largest usage,
     computed here independently with the json module."""

@@ -8,8 +8,11 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import tool_line, totals
+from waiting import committed_lines, wait_for
 
+pytestmark = pytest.mark.slow  # 24 ingesters started and killed: about 20 s
 KILLS = 24
 
 
@@ -42,8 +45,11 @@ def test_sigkill_during_follow_loses_and_duplicates_nothing(tmp_path):
     rng = random.Random(2)
     try:
         for _ in range(KILLS):
+            before = committed_lines(db)
             proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.3, 1.2))
+            # Once it is under way (it has committed lines of its own), at a random moment of its work.
+            assert wait_for(lambda before=before: committed_lines(db) > before), "the ingester committed nothing"
+            time.sleep(rng.uniform(0, 0.6))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     finally:

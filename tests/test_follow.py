@@ -1,22 +1,13 @@
 """Follow mode: watchfiles wakes the ingester; lines, new files and new directories arrive quickly."""
 
 import threading
-import time
 
 from conftest import tool_line, totals
+from waiting import DEADLINE, wait_for
 
 from agentmon.ingest.ingester import Ingester
 from agentmon.ingest.watch import follow
 from agentmon.store.writer import Store
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_follow_ingests_appends_new_files_and_directories_then_stops(logs, db):
@@ -35,13 +26,13 @@ def test_follow_ingests_appends_new_files_and_directories_then_stops(logs, db):
         assert wait_for(lambda: totals(db)["lines"] == 1)  # what was there at start
         with open(logs / "a.jsonl", "ab") as f:
             f.write(tool_line(1))
-        assert wait_for(lambda: totals(db)["lines"] == 2, timeout=1.0)
+        assert wait_for(lambda: totals(db)["lines"] == 2)
         (logs / "new" / "deeper").mkdir(parents=True)
         (logs / "new" / "deeper" / "b.ndjson").write_bytes(tool_line(2) + tool_line(3))
         assert wait_for(lambda: totals(db)["lines"] == 4)
     finally:
         stop.set()
-        worker.join(timeout=5)
+        worker.join(timeout=DEADLINE)  # reached only if stopping hangs: asserted below
         ingester.close()
         store.close()
     assert not worker.is_alive()

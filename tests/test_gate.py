@@ -6,8 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-import pytest
-from conftest import REALDATA, ingest
+from conftest import REALDATA, ingest, needs_realdata
 
 
 def run(*args):
@@ -85,7 +84,7 @@ def test_an_unreadable_eval_log_is_quarantined(db, logs):
     assert reason.startswith("not a readable Inspect AI log")
 
 
-@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is not here")
+@needs_realdata("Inspect AI logs", "inspect")
 def test_the_gate_on_real_inspect_logs_follows_their_scores(db):
     ingest([REALDATA / "inspect"], db)
     ingest([REALDATA / "inspect"], db)  # again: nothing changes

@@ -8,22 +8,27 @@ import urllib.request
 
 import pytest
 from conftest import agents
+from waiting import DEADLINE
 
 from agentmon.ingest.receiver import Receiver
 from agentmon.store.writer import Store
 
-trace_sdk = pytest.importorskip("opentelemetry.sdk.trace")
+trace_sdk = pytest.importorskip(
+    "opentelemetry.sdk.trace", reason="the OpenTelemetry SDK is not installed: pip install '.[test]'"
+)
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
+
+POLL = 0.05  # how often serve_forever looks for shutdown (0.5 s by default, and a test stops one each)
 
 
 @pytest.fixture
 def receiver(db):
     store = Store(db)
     server = Receiver(store, ("127.0.0.1", 0), token=None)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -101,7 +106,7 @@ def post(receiver, path, body, content_type, headers=None):
         headers={"Content-Type": content_type, **(headers or {})},
     )
     try:
-        return urllib.request.urlopen(req, timeout=5)
+        return urllib.request.urlopen(req, timeout=DEADLINE)
     except urllib.error.HTTPError as e:
         return e
 
@@ -163,7 +168,7 @@ def test_status_codes(receiver):
 def test_bearer_token(db):
     store = Store(db)
     server = Receiver(store, ("127.0.0.1", 0), token="s3cret")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL}, daemon=True).start()
     try:
         assert post(server, "/v1/traces", b"", "application/x-protobuf").status == 401
         fake_agent(f"http://127.0.0.1:{server.server_port}", tasks=4, headers={"Authorization": "Bearer s3cret"})

@@ -11,15 +11,18 @@ import time
 
 import pytest
 from conftest import agents
+from waiting import count, port_open, wait_for
 
-pytest.importorskip("opentelemetry.sdk.trace")
+pytest.importorskip("opentelemetry.sdk.trace", reason="the OpenTelemetry SDK is not installed: pip install '.[test]'")
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+pytestmark = pytest.mark.slow  # a receiver killed 8 times while 2,000 spans are exported: about 10 s
 KILLS = 8
 TASKS = 1000
+STORED_SPANS = "SELECT count(*) FROM otel_seen"
 
 
 def free_port() -> int:
@@ -64,21 +67,24 @@ def test_sigkill_of_the_receiver_loses_and_doubles_nothing(tmp_path):
         done.set()
 
     server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    assert wait_for(lambda: port_open(port)), "the receiver did not open its port within a minute"
     worker = threading.Thread(target=client)
     worker.start()
     rng = random.Random(4)
     kills_while_sending = 0
     try:
         for _ in range(KILLS):
+            # Once this receiver has stored spans of its own, at a random moment of its work.
+            before = count(db, STORED_SPANS)
+            assert wait_for(lambda b=before: done.is_set() or count(db, STORED_SPANS) > b), "nothing stored"
             if done.is_set():
                 break
-            time.sleep(rng.uniform(0.2, 0.5))
+            time.sleep(rng.uniform(0, 0.3))
             os.kill(server.pid, signal.SIGKILL)
             kills_while_sending += not done.is_set()
             server.wait()
             server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-        worker.join(timeout=120)
+        worker.join(timeout=120)  # a deadline for the whole export, reached only if it hangs
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)

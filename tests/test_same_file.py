@@ -10,10 +10,13 @@ from conftest import tool_line, totals
 
 from agentmon.ingest.boot import boot_id
 from agentmon.ingest.files import LocalFiles
-from agentmon.ingest.ingester import FOLLOWED_SECONDS, Ingester
+from agentmon.ingest.ingester import Ingester
+from agentmon.ingest.tracking import FOLLOWED_SECONDS
 from agentmon.store.writer import Store
 
-pytestmark = pytest.mark.skipif(boot_id() is None, reason="no boot id on this system (not Linux)")
+pytestmark = pytest.mark.skipif(
+    boot_id() is None, reason="this system has no boot id to know one machine by (Linux has one): nothing to test"
+)
 NOW = 1_790_000_000.0
 
 

@@ -7,6 +7,7 @@ then look at the SVGs in tests/__snapshots__/ before committing them.
 import pytest
 from tui_helpers import demo_db, make_app
 
+pytestmark = pytest.mark.slow  # each draws the monitor in a headless terminal and compares it to an SVG
 SIZES = [(80, 24), (160, 48)]
 
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from conftest import FIXTURES, ingest
 from tui_helpers import FROZEN, demo_db, make_app, text_of
+from waiting import DEADLINE, wait_in_app
 
 from agentmon.tui.agent_screen import AgentScreen
 from agentmon.tui.app import FleetRefreshed
@@ -167,6 +168,8 @@ async def test_e_exports_what_is_on_screen(fleet, tmp_path):
 
 
 async def test_no_color_draws_without_colour(fleet, monkeypatch):
+    from rich.style import Style
+
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(fleet)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -175,7 +178,8 @@ async def test_no_color_draws_without_colour(fleet, monkeypatch):
         await pilot.press("enter")
         await settle(pilot, app)
         chart = app.screen.query_one("#outcome-chart").render()
-        assert not any(span.style and "color" in repr(span.style) for span in chart.spans)
+        styles = [Style.parse(s) if isinstance(s, str) else s for s in (span.style for span in chart.spans)]
+        assert all(s.color is None and s.bgcolor is None for s in styles)
 
 
 async def test_a_second_monitor_on_the_same_database_only_reads(fleet, tmp_path):
@@ -245,17 +249,11 @@ async def test_appending_to_a_watched_file_changes_a_panel(tmp_path):
     log.write_text(task(0, "success"))
     app = make_app(db, paths=[logs], refresh_interval=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if "live-agent" in app.panels:
-                break
+        assert await wait_in_app(pilot, lambda: "live-agent" in app.panels)
         assert app.panels["live-agent"].view.metrics.tasks == 1
         with open(log, "a") as f:
             f.write(task(1, "failure"))
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if app.panels["live-agent"].view.metrics.tasks == 2:
-                break
+        await wait_in_app(pilot, lambda: app.panels["live-agent"].view.metrics.tasks == 2)
         m = app.panels["live-agent"].view.metrics
         assert (m.tasks, m.task_success_rate) == (2, 0.5)
         assert "50.0%" in text_of(app.panels["live-agent"])
@@ -266,10 +264,7 @@ async def test_agentmon_demo_opens_on_a_live_fleet(tmp_path):
 
     app = DemoApp(tmp_path, refresh_interval=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if len(app.panels) == 5:
-                break
+        await wait_in_app(pilot, lambda: len(app.panels) == 5)
         assert set(app.panels) >= {"refund-agent", "support-bot", "invoice-triage", "code-reviewer"}
         assert "demo" in text_of(app.query_one("#status"))
         first = sum(p.view.metrics.tasks for p in app.panels.values())
@@ -295,19 +290,13 @@ async def test_watch_with_otlp_receives_spans_into_the_screen(tmp_path):
     kv = span.attributes.add()
     kv.key, kv.value.string_value = "gen_ai.agent.name", "otel-in-tui"
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if "OTLP on" in text_of(app.query_one("#status")):
-                break
+        assert await wait_in_app(pilot, lambda: "OTLP on" in text_of(app.query_one("#status")))
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/traces",
             data=request.SerializeToString(),
             headers={"Content-Type": "application/x-protobuf"},
             method="POST",
         )
-        assert urllib.request.urlopen(req, timeout=5).status == 200
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if "otel-in-tui" in app.panels:
-                break
+        assert urllib.request.urlopen(req, timeout=DEADLINE).status == 200
+        await wait_in_app(pilot, lambda: "otel-in-tui" in app.panels)
         assert app.panels["otel-in-tui"].view.metrics.tasks == 1
