@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from agentmon.bench.run import append_to_commit
+from agentmon.bench.latency import append_to_commit
 from agentmon.remote import Remote
 from agentmon.remote.follow import RemoteFollower
 from agentmon.remote.loopback import ALIAS, LoopbackSSHD, unavailable

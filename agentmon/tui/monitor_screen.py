@@ -1,17 +1,37 @@
-"""The base of the monitor's screens: typed access to the app that they read through."""
+"""The base of the monitor's screens, and what they may ask of the app (it, not they, owns the reader)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import sqlite3
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
 
 from textual.screen import Screen
 
-if TYPE_CHECKING:
-    from agentmon.tui.app import AgentmonApp
+from agentmon.report.fleet import FleetView
+from agentmon.report.metrics import LimitsFor
+
+T = TypeVar("T")
+
+
+class Monitor(Protocol):
+    """The app as its screens see it (AgentmonApp): a reader, the window, the clock, the last view."""
+
+    window: str
+    view: FleetView | None
+    limits_for: LimitsFor
+
+    @property
+    def no_color(self) -> bool: ...
+
+    def clock(self) -> float: ...
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    def call_from_thread(self, callback: Callable[..., Any], *args: Any) -> Any: ...
 
 
 class MonitorScreen(Screen):
     @property
-    def monitor(self) -> AgentmonApp:
-        """The app, as what it is: the screens read the database, window and clock through it."""
-        return cast("AgentmonApp", self.app)
+    def monitor(self) -> Monitor:
+        return cast(Monitor, self.app)
