@@ -188,14 +188,28 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
         pytest.skip("this test finds the commit process in /proc/PID/task/*/children, which only Linux has")
     projects = tmp_path / "claude" / "projects"
     transcripts(projects, int(5 * PARALLEL_BYTES))  # the first runs commit in a second process, the last inline
-    clean, db = tmp_path / "clean.db", tmp_path / "agentmon.db"
+    clean = tmp_path / "clean.db"
     cmd = [sys.executable, "-m", "agentmon.cli", "ingest", "--wait", str(projects), "--db"]
     subprocess.run([*cmd, str(clean)], check=True, capture_output=True)
     rng = random.Random(3)
     kills = {"ingester": 0, "commit process": 0}
+    # How many kills one backlog allows depends on how fast the machine is: ingest it afresh until
+    # each has been killed three times, and hold every database to the uninterrupted one.
+    for attempt in range(10):
+        db = tmp_path / f"killed-{attempt}.db"
+        ingest_killed_at_random([*cmd, str(db)], db, rng, kills)
+        subprocess.run([*cmd, str(db)], check=True, capture_output=True)
+        assert dump(db) == dump(clean)
+        if min(kills.values()) >= 3:
+            break
+    assert min(kills.values()) >= 3, kills
+
+
+def ingest_killed_at_random(cmd: list[str], db, rng: random.Random, kills: dict[str, int]) -> None:
+    """Run `cmd` until it finishes, killing it or its commit process at random moments of its work."""
     for _ in range(60):
         before = committed_lines(db)
-        proc = subprocess.Popen([*cmd, str(db)], stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
         # Under way first: this run has committed a batch (a run with a commit process commits only
         # there, so that process is up and working) or has finished; then a random moment of its work.
         under_way = lambda p=proc, before=before: p.poll() is not None or committed_lines(db) > before
@@ -203,8 +217,8 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
         time.sleep(rng.uniform(0, 0.3))
         child = children(proc.pid) or []
         if proc.poll() is not None:
-            assert proc.returncode == 0, proc.stderr.read()
-            break
+            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else b""
+            return
         # Each in turn; the ingester alone once what is left is too little for a commit process.
         victim = "commit process" if child and kills["commit process"] <= kills["ingester"] else "ingester"
         os.kill(proc.pid if victim == "ingester" else child[0], signal.SIGKILL)
@@ -214,9 +228,6 @@ def test_kill_9_of_the_ingester_or_of_its_commit_process_loses_and_doubles_nothi
             assert b"the commit process ended" in err and b"reads its lines again" in err, err
         for pid in child:  # an orphaned commit process finishes its batch and leaves by itself
             assert wait_for(lambda pid=pid: ended(pid)), "the commit process outlived its ingester"
-    assert kills["ingester"] >= 3 and kills["commit process"] >= 3, kills
-    subprocess.run([*cmd, str(db)], check=True, capture_output=True)
-    assert dump(db) == dump(clean)
 
 
 def test_without_a_commit_process_the_backlog_commits_inline(tmp_path, monkeypatch):

@@ -212,6 +212,8 @@ class AgentmonApp(App):
         self.refresh_fleet()
 
     def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
+        if not self.query("#panels"):  # a refresh that lands while quitting: the fleet screen is taken down
+            return
         if message.view is None:
             self.query_one("#empty", Static).update(
                 plain(message.error or "no data") + Text("\nrun `agentmon demo`, or `agentmon watch PATH`")
