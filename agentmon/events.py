@@ -13,14 +13,31 @@ from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 
+# --- Bounds: every number of every source is checked against these at the parser, so that a line out of
+# range is quarantined (a span rejected) and nothing out of range reaches the store, which keeps costs as
+# integer nano-dollars and token counts as integers in SQLite's int64 (at most 9.2e18).
+
+# Unix seconds, for every source: from 1970 to before the year 5138. Wide enough for any real clock,
+# narrow enough that microseconds (time_prefix) and minute buckets stay small integers.
+TS_MAX = 1e11
+# Tokens of one kind in one request: 500 times the largest context window of today (2M). Not 2**53: the
+# pricer multiplies tokens by the price, and 2**53 tokens at any price above $1 per million overflow
+# int64 nano-dollars in a single request; 1e9 would need a price of $9,200 per token to. A task's token
+# sums reach int64 only after 9.2e9 requests at the maximum.
+TOKENS_MAX = 10**9
+# Dollars of one event: a thousand times any single request or run an agent has had, still far below
+# int64 nano-dollars ($9.2e9) for one event; a task's cost overflows only after 9,223 events at the
+# maximum, and priced requests (at most ~$600 per million tokens x 1e9 tokens) are of the same order.
+COST_MAX_USD = 1e6
+
 # RFC 3339 with an offset, or Unix seconds. Naive datetimes are rejected: a
-# timestamp whose zone is a guess would put events in the wrong bucket.
-Timestamp = (
-    Annotated[datetime, msgspec.Meta(tz=True)] | Annotated[float, msgspec.Meta(ge=0, lt=1e11)]  # before the year 5138
-)
+# timestamp whose zone is a guess would put events in the wrong bucket. A datetime's range is
+# checked after decoding (sources.native), as msgspec bounds only numbers.
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)] | Annotated[float, msgspec.Meta(ge=0, lt=TS_MAX)]
+# Not empty; not blank either: checked after decoding for agent and task (a pattern costs 4x the decode).
 Name = Annotated[str, msgspec.Meta(min_length=1)]
-Tokens = Annotated[int, msgspec.Meta(ge=0)]
-Usd = Annotated[float, msgspec.Meta(ge=0)]
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
+Usd = Annotated[float, msgspec.Meta(ge=0, le=COST_MAX_USD)]  # JSON has no NaN; 1e400 is "out of range"
 Outcome = Literal["success", "failure", "abandoned", "unknown"]
 
 
@@ -110,6 +127,30 @@ Event = (
 EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
 
 
+def ts_out_of_range(seconds: float) -> bool:
+    """Outside [0, TS_MAX): NaN included."""
+    return not 0 <= seconds < TS_MAX
+
+
+def out_of_range(what: str, shown: str, bounds: str) -> str:
+    """A quarantine reason for a value out of its bounds, in one wording for every source."""
+    return f"{what} out of range: {shown[:40]} is not in {bounds}"
+
+
+TS_BOUNDS = f"[0, {TS_MAX:g})"
+TOKENS_BOUNDS = f"[0, {TOKENS_MAX}]"
+COST_BOUNDS = f"[0, {COST_MAX_USD:g}]"
+
+
+def range_reason(msgspec_error: str) -> str | None:
+    """Our words for msgspec's bound violations ("Expected `int` <= 1000000000 - at `$.input_tokens`",
+    "Number out of range - at `$.cost_usd`"); None for any other validation error."""
+    detail, _, where = msgspec_error.partition(" - at `")
+    if " <= " in detail or " >= " in detail or " < " in detail or detail == "Number out of range":
+        return f"out of range at {where.rstrip('`')}: {detail}"
+    return None
+
+
 def epoch_seconds(ts: Timestamp) -> float:
     """Unix seconds of an event timestamp."""
     return ts.timestamp() if isinstance(ts, datetime) else float(ts)
@@ -142,4 +183,4 @@ def time_prefix(ts: float) -> str:
     """Keys start with their time so that a request's keys land together at the end of the
     `otel_seen` index: random keys dirtied a page each, and writing those pages was a third of
     the commit. Deterministic, so a retried span or record gets the same key."""
-    return f"{max(0, round(ts * 1e6)):014x}"
+    return f"{round(ts * 1e6) if 0 < ts < TS_MAX else 0:014x}"  # the parsers reject a span out of range

@@ -18,12 +18,16 @@ import os
 from bisect import bisect_right, insort
 from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import Annotated, cast
 
 import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import (
+    COST_MAX_USD,
+    TOKENS_MAX,
+    TS_BOUNDS,
+    TS_MAX,
     ApiError,
     Confirmation,
     Escalation,
@@ -34,7 +38,10 @@ from agentmon.events import (
     TaskEnd,
     TaskStart,
     ToolCall,
+    range_reason,
+    ts_out_of_range,
 )
+from agentmon.sources.native import BOM, DEEP
 
 AGENT_PREFIX = "claude-code:"
 REJECTIONS = (
@@ -47,15 +54,20 @@ NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<
 TOOL_NAMES_KEPT = 50_000
 
 
+# Bounds checked by the decoder (agentmon.events says why these): a line out of them is quarantined.
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
+Usd = Annotated[float, msgspec.Meta(ge=0, le=COST_MAX_USD)]
+
+
 class CacheCreation(msgspec.Struct):
-    ephemeral_1h_input_tokens: int = 0
+    ephemeral_1h_input_tokens: Tokens = 0
 
 
 class Usage(msgspec.Struct):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_creation_input_tokens: Tokens = 0
+    cache_read_input_tokens: Tokens = 0
     cache_creation: CacheCreation | None = None
 
 
@@ -99,7 +111,7 @@ class _LineFields(msgspec.Struct):
     isMeta: bool = False
     isCompactSummary: bool = False
     requestId: str | None = None
-    costUSD: float | None = None
+    costUSD: Usd | None = None
 
 
 class Line(_LineFields):
@@ -148,8 +160,8 @@ LINE_TYPES = {
 def looks_like(first_line: bytes) -> bool:
     """Whether a file whose first complete line is this is a Claude Code transcript."""
     try:
-        obj = msgspec.json.decode(first_line)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+        obj = msgspec.json.decode(first_line.removeprefix(BOM))
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(obj, dict) and "event" not in obj and ("sessionId" in obj or obj.get("type") in LINE_TYPES)
 
@@ -186,15 +198,21 @@ class ClaudeCodeSource:
         except msgspec.ValidationError:
             line = _loose(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
+            if raw.startswith(BOM) and not raw.startswith(BOM, len(BOM)):  # off the hot path: it fails the decode
+                return self.parse(raw[len(BOM) :], path)
             raise BadLine(f"not JSON: {e}") from None
+        except RecursionError:
+            raise BadLine(DEEP) from None
         if line.type == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
-            ts = line.timestamp.timestamp()
+            ts = _seconds(line.timestamp)
             return [ApiError(ts=ts, agent=self.agent(path, line.cwd), task=self.task_at(line.sessionId, ts))]
         if line.type not in ("user", "assistant") or line.message is None or not line.sessionId:
             return []
         if line.timestamp is None:
             raise BadLine("transcript line without a timestamp")
         ts = line.timestamp.timestamp()
+        if not 0 <= ts < TS_MAX:  # inline: every line
+            _seconds(line.timestamp)
         agent = self.agent(path, line.cwd)
         if line.type == "assistant":
             return self._assistant(line, line.message, line.sessionId, ts, agent)
@@ -269,7 +287,7 @@ class ClaudeCodeSource:
             return [HumanIntervention(ts=ts, agent=agent, task=self.task_at(session, ts), kind="interrupt")]
         if line.isSidechain or line.isMeta or line.isCompactSummary or not text or text.startswith(NOT_PROMPTS):
             return []
-        return self._prompt(session, ts, line.uuid or f"{session}@{ts}", agent)
+        return self._prompt(session, ts, _named(line.uuid) or f"{session}@{ts}", agent)
 
     def _prompt(self, session: str, ts: float, task: str, agent: str) -> list[Event]:
         """A human prompt starts a task and ends the one before it, unlabeled."""
@@ -350,6 +368,19 @@ class ClaudeCodeSource:
         return name
 
 
+def _named(name: str | None) -> str | None:
+    """A name, or None when it is blank: a task is never named by whitespace."""
+    return None if name is None or name.isspace() else name
+
+
+def _seconds(timestamp: datetime) -> float:
+    """Unix seconds, in the bounds every source shares (agentmon.events)."""
+    ts = timestamp.timestamp()
+    if ts_out_of_range(ts):
+        raise BadLine(f"out of range at $.timestamp: {timestamp.isoformat()} is not in {TS_BOUNDS} Unix seconds")
+    return ts
+
+
 def project_dir_name(path: str) -> str:
     """The directory under `projects/` (or, elsewhere, the transcript's own directory)."""
     parts = os.path.normpath(path).split(os.sep)
@@ -373,14 +404,16 @@ def _loose(raw: bytes) -> Line:
     the blocks that fit (none, if none does) rather than lose the line's tokens and its time."""
     try:
         loose = _loose_line.decode(raw)
+    except RecursionError:
+        raise BadLine(DEEP) from None
     except msgspec.ValidationError as e:
-        raise BadLine(f"not a Claude Code transcript line: {e}") from None
+        raise BadLine(range_reason(str(e)) or f"not a Claude Code transcript line: {e}") from None
     message = None
     if (m := loose.message) is not None:
         decoder = _tool_uses if loose.type == "assistant" else _blocks
         try:
             content = decoder.decode(m.content)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):  # deeper than the stack left here: no blocks
             content = []
         message = Message(id=m.id, model=m.model, content=cast(list[Block], content), usage=m.usage)
     fields = {name: getattr(loose, name) for name in _LineFields.__struct_fields__}
@@ -390,7 +423,7 @@ def _loose(raw: bytes) -> Line:
 def _decoded(raw: msgspec.Raw, decoder: msgspec.json.Decoder):
     try:
         return decoder.decode(raw) or ""
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):  # a block nested deeper than the stack left here
         return ""
 
 

@@ -4,6 +4,7 @@ recognised by its content, not its name."""
 from __future__ import annotations
 
 from agentmon.sources.claude_code import looks_like as looks_like_claude_code
+from agentmon.sources.native import BOM
 
 NATIVE = "native"
 CLAUDE_CODE = "claude-code"
@@ -11,7 +12,7 @@ OTLP_JSON = "otlp-json"  # the OpenTelemetry Collector's file exporter: an expor
 
 
 def detect(first_line: bytes) -> str:
-    head = first_line[:64]
+    head = first_line.removeprefix(BOM)[:64]  # each parser reads a line behind a BOM too
     if head.lstrip().startswith(b"{") and (b'"resourceSpans"' in head or b'"resourceLogs"' in head):
         return OTLP_JSON
     if looks_like_claude_code(first_line):

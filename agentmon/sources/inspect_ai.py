@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from agentmon.errors import BadLine
-from agentmon.events import EvalResult
+from agentmon.events import TS_BOUNDS, EvalResult, ts_out_of_range
+from agentmon.sources.native import DEEP
 
 PASSING = ("C", "1", "1.0", "true", "True", "correct")  # agentmon.toml's [evals] pass_values replaces it
 
@@ -73,13 +74,19 @@ def read(path: Path, agent: str | None = None, passing: tuple[str, ...] = PASSIN
         return results(log.eval, log.samples or [], agent, passing)
     except (msgspec.DecodeError, msgspec.ValidationError, zipfile.BadZipFile, KeyError) as e:
         raise BadLine(f"not a readable Inspect AI log: {e}") from None
+    except RecursionError:
+        raise BadLine(DEEP) from None
 
 
 def results(
     ev: Eval, samples: list[Sample], agent: str | None = None, passing: tuple[str, ...] = PASSING
 ) -> list[EvalResult]:
+    if ts_out_of_range(ev.created.timestamp()):
+        raise BadLine(f"out of range at $.eval.created: {ev.created.isoformat()} is not in {TS_BOUNDS} Unix seconds")
     meta = ev.metadata or {}
     agent = str(meta.get("agent") or agent or ev.model)
+    if agent.isspace() or ev.task.isspace():
+        raise BadLine("a blank agent or task name (eval.metadata.agent, eval.model, eval.task)")
     version = meta.get("agent_version")
     out = []
     for s in samples:

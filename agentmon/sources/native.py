@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from agentmon.errors import BadLine
-from agentmon.events import Event
+from agentmon.events import TS_BOUNDS, EvalResult, Event, range_reason, ts_out_of_range
 
 _decoder = msgspec.json.Decoder(Event)
+BOM = b"\xef\xbb\xbf"  # an editor's mark before a file's first line: read without it
+# msgspec and json raise RecursionError at Python's recursion limit less the stack in use (about 990 levels
+# from an ingest; 100,000 levels fail the same way, quickly): no real log nests that deep, and catching it
+# costs nothing per line, where a scan for depth would cost every long line.
+DEEP = "nested too deeply to read"
 
 
 def parse_line(line: bytes) -> Event:
     """One JSON line to one event, or BadLine with a reason fit for a human."""
     try:
-        return _decoder.decode(line)
+        event = _decoder.decode(line)
     except msgspec.ValidationError as e:
         raise BadLine(_explain(str(e))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        if line.startswith(BOM) and not line.startswith(BOM, len(BOM)):  # off the hot path: it fails the decode
+            return parse_line(line[len(BOM) :])
         if not _utf8(line):  # msgspec has said this in more than one way: say it in ours
             raise BadLine("invalid UTF-8 inside a JSON string") from None
         raise BadLine(f"not JSON: {e}") from None
+    except RecursionError:
+        raise BadLine(DEEP) from None
+    # What msgspec's bounds cannot say: blank names, a datetime's range. A few cheap tests per line.
+    if (
+        event.ts.__class__ is datetime
+        or event.agent.isspace()
+        or (event.__class__ is not EvalResult and event.task.isspace())  # type: ignore[union-attr]
+    ):
+        _check(event)
+    return event
+
+
+def _check(event: Event) -> None:
+    if event.agent.isspace():
+        raise BadLine("bad value at $.agent: a blank name")
+    if not isinstance(event, EvalResult) and event.task.isspace():
+        raise BadLine("bad value at $.task: a blank name")
+    if isinstance(event.ts, datetime) and ts_out_of_range(event.ts.timestamp()):
+        raise BadLine(f"out of range at $.ts: {event.ts.isoformat()} is not in {TS_BOUNDS} Unix seconds")
 
 
 def _utf8(line: bytes) -> bool:
@@ -40,6 +68,8 @@ def _explain(msg: str) -> str:
         return "no `event` field"
     if "missing required field" in detail:
         return f"a required field is missing{' in ' + where if where else ''}: {detail}"
+    if (reason := range_reason(msg)) is not None:
+        return reason
     if where:
         return f"bad value at {where}: {detail}"
     return f"not an event object: {detail}"

@@ -8,14 +8,21 @@ store keeps, so a batch a client sends twice (a retry after a lost response) cou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import TypeVar, get_args
 
 import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import (
+    COST_BOUNDS,
+    COST_MAX_USD,
+    TOKENS_BOUNDS,
+    TOKENS_MAX,
+    TS_BOUNDS,
+    TS_MAX,
     UNKNOWN_AGENT,
     ApiError,
     Confirmation,
@@ -28,8 +35,11 @@ from agentmon.events import (
     TaskEnd,
     TaskStart,
     ToolCall,
+    out_of_range,
     time_prefix,
+    ts_out_of_range,
 )
+from agentmon.sources.native import DEEP
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
@@ -38,6 +48,7 @@ OUTCOMES: dict[str, Outcome] = {o: o for o in get_args(Outcome)}
 CLAUDE_CODE_SERVICE = "claude-code"
 APPROVED = {"user_temporary", "user_permanent"}
 REJECTED = {"user_reject", "user_abort"}
+T = TypeVar("T", "Span", "Record")
 
 
 @dataclass
@@ -83,9 +94,15 @@ def _attrs_proto(kvs) -> dict:
     return {kv.key: _any_value(kv.value) for kv in kvs}
 
 
+def _service(resource_attrs: dict) -> str:
+    """The resource's `service.name`; a blank one names nothing."""
+    name = str(resource_attrs.get("service.name") or "")
+    return "" if name.isspace() else name
+
+
 def spans_from_proto(request) -> Iterator[Span]:
     for rs in request.resource_spans:
-        service = str(_attrs_proto(rs.resource.attributes).get("service.name") or "")
+        service = _service(_attrs_proto(rs.resource.attributes))
         for ss in rs.scope_spans:
             for s in ss.spans:
                 yield Span(
@@ -104,7 +121,7 @@ def spans_from_proto(request) -> Iterator[Span]:
 
 def records_from_proto(request) -> Iterator[Record]:
     for rl in request.resource_logs:
-        service = str(_attrs_proto(rl.resource.attributes).get("service.name") or "")
+        service = _service(_attrs_proto(rl.resource.attributes))
         for sl in rl.scope_logs:
             for r in sl.log_records:
                 attrs = _attrs_proto(r.attributes)
@@ -138,12 +155,16 @@ def _attrs_json(kvs: object) -> dict:
 
 
 def _nanos(value) -> float:
-    return int(value or 0) / 1e9
+    """Seconds; NaN when unreadable, for the mapping to reject its span or record alone."""
+    try:
+        return int(value or 0) / 1e9
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def spans_from_json(doc: dict) -> Iterator[Span]:
     for rs in doc.get("resourceSpans") or []:
-        service = str(_attrs_json((rs.get("resource") or {}).get("attributes")).get("service.name") or "")
+        service = _service(_attrs_json((rs.get("resource") or {}).get("attributes")))
         for ss in rs.get("scopeSpans") or []:
             for s in ss.get("spans") or []:
                 status = s.get("status") or {}
@@ -166,7 +187,7 @@ def spans_from_json(doc: dict) -> Iterator[Span]:
 
 def records_from_json(doc: dict) -> Iterator[Record]:
     for rl in doc.get("resourceLogs") or []:
-        service = str(_attrs_json((rl.get("resource") or {}).get("attributes")).get("service.name") or "")
+        service = _service(_attrs_json((rl.get("resource") or {}).get("attributes")))
         for sl in rl.get("scopeLogs") or []:
             for r in sl.get("logRecords") or []:
                 attrs = _attrs_json(r.get("attributes"))
@@ -183,15 +204,51 @@ def _record_key(ts: float, data: bytes) -> str:
 # --- the mapping ----------------------------------------------------------------------------------
 
 
-def _int(attrs: dict, *names: str) -> int:
+def _tokens(attrs: dict, *names: str) -> int:
+    """The first of `names` present, in bounds; a text that is no number counts 0, as it always has."""
     for name in names:
         value = attrs.get(name)
         if value is not None:
             try:
-                return max(0, int(value))
-            except (TypeError, ValueError):
+                n = int(value)
+            except (TypeError, ValueError, OverflowError):  # NaN and infinity as well as words
+                if isinstance(value, float):
+                    raise BadLine(out_of_range(name, repr(value), TOKENS_BOUNDS)) from None
                 return 0
+            if not 0 <= n <= TOKENS_MAX:
+                raise BadLine(out_of_range(name, str(n), TOKENS_BOUNDS))
+            return n
     return 0
+
+
+def _cost(attrs: dict, name: str) -> float | None:
+    value = attrs.get(name)
+    if value is None:
+        return None
+    try:
+        usd = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BadLine(f"{name} is not a number: {value!r:.40}") from None
+    if not 0 <= usd <= COST_MAX_USD:  # NaN too
+        raise BadLine(out_of_range(name, repr(usd), COST_BOUNDS))
+    return usd
+
+
+def _check_time(ts: float, what: str) -> None:
+    if ts_out_of_range(ts):
+        raise BadLine(out_of_range(what, f"{ts:g} s", TS_BOUNDS))
+
+
+def map_each(items: Iterable[T], mapper: Callable[[T], Mapped]) -> tuple[list[Mapped], list[str]]:
+    """Each span or record mapped, or rejected alone with its reason (a value out of range)."""
+    mapped: list[Mapped] = []
+    rejected: list[str] = []
+    for item in items:
+        try:
+            mapped.append(mapper(item))
+        except BadLine as e:
+            rejected.append(str(e))
+    return mapped, rejected
 
 
 def _operation(span: Span) -> str:
@@ -202,11 +259,26 @@ def _operation(span: Span) -> str:
 
 
 def map_span(span: Span) -> Mapped:
-    """A GenAI span's events. A task is a trace; its agent comes from the `invoke_agent` span."""
+    """A GenAI span's events. A task is a trace; its agent comes from the `invoke_agent` span.
+    BadLine: a value out of range (agentmon.events), and the span is rejected."""
+    try:
+        if not (0 <= span.start < TS_MAX and 0 <= span.end < TS_MAX):  # inline: two comparisons, most spans
+            _check_time(span.start, "startTimeUnixNano")
+            _check_time(span.end, "endTimeUnixNano")
+        for _, ts, _ in span.events:
+            _check_time(ts, "an event's timeUnixNano")
+        return _map_span(span)
+    except BadLine as e:
+        raise BadLine(f"span {span.span_id}: {e}") from None
+
+
+def _map_span(span: Span) -> Mapped:
     a = span.attrs
     op = _operation(span)
     task = span.trace_id
     agent = str(a.get("gen_ai.agent.name") or "")
+    if agent.isspace():
+        raise BadLine("gen_ai.agent.name is blank")
     out = Mapped(f"s{time_prefix(span.start)}:{span.trace_id}:{span.span_id}", [])
     events: list = []
     if op == "invoke_agent":
@@ -220,9 +292,9 @@ def map_span(span: Span) -> Mapped:
         out.trace_agent = (span.trace_id, agent)
     elif op in LLM_OPERATIONS:
         model = str(a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or "unknown-model")
-        cache_read = _int(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-        cache_write = _int(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
-        total_input = _int(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+        cache_read = _tokens(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+        cache_write = _tokens(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
+        total_input = _tokens(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
         events.append(
             LlmCall(  # OpenTelemetry counts cache tokens inside input_tokens; we keep them apart
                 ts=span.end,
@@ -230,7 +302,7 @@ def map_span(span: Span) -> Mapped:
                 task=task,
                 model=model,
                 input_tokens=max(0, total_input - cache_read - cache_write),
-                output_tokens=_int(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+                output_tokens=_tokens(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
                 cache_read_tokens=cache_read,
                 cache_write_tokens=cache_write,
             )
@@ -285,6 +357,9 @@ def evaluation(attrs: dict, ts: float, agent: str, operation: str) -> EvalResult
         return None
     label = str(attrs.get("gen_ai.evaluation.score.label") or "").strip().lower()
     score, threshold = attrs.get("gen_ai.evaluation.score.value"), attrs.get("agentmon.eval.threshold")
+    for name, value in (("gen_ai.evaluation.score.value", score), ("agentmon.eval.threshold", threshold)):
+        if isinstance(value, float) and not math.isfinite(value):  # NaN would fail every case quietly
+            raise BadLine(f"{name} out of range: {value!r} is not a finite number")
     if label in PASS_LABELS or label in FAIL_LABELS:
         passed = label in PASS_LABELS
     elif isinstance(score, (int, float)) and isinstance(threshold, (int, float)):
@@ -307,11 +382,22 @@ def _opt(value) -> str | None:
 
 
 def map_record(record: Record) -> Mapped:
-    """Claude Code's OpenTelemetry events: a task per `prompt.id`."""
+    """Claude Code's OpenTelemetry events: a task per `prompt.id`.
+    BadLine: a value out of range (agentmon.events), and the record is rejected."""
+    try:
+        _check_time(record.ts, "timeUnixNano")
+        return _map_record(record)
+    except BadLine as e:
+        raise BadLine(f"log record {record.name}: {e}") from None
+
+
+def _map_record(record: Record) -> Mapped:
     a = record.attrs
     name = record.name.removeprefix("claude_code.")
     agent = "claude-code:" + (record.service if record.service and record.service != CLAUDE_CODE_SERVICE else "otel")
     task = str(a.get("prompt.id") or a.get("session.id") or "")
+    if task.isspace():
+        raise BadLine("prompt.id is blank")
     out = Mapped(record.key, [])
     if record.name == "gen_ai.evaluation.result":
         result = evaluation(a, record.ts, record.service, record.key)
@@ -329,11 +415,11 @@ def map_record(record: Record) -> Mapped:
                 agent=agent,
                 task=task,
                 model=str(a.get("model") or "unknown-model"),
-                input_tokens=_int(a, "input_tokens"),
-                output_tokens=_int(a, "output_tokens"),
-                cache_read_tokens=_int(a, "cache_read_tokens"),
-                cache_write_tokens=_int(a, "cache_creation_tokens"),
-                cost_usd=float(a["cost_usd"]) if a.get("cost_usd") is not None else None,
+                input_tokens=_tokens(a, "input_tokens"),
+                output_tokens=_tokens(a, "output_tokens"),
+                cache_read_tokens=_tokens(a, "cache_read_tokens"),
+                cache_write_tokens=_tokens(a, "cache_creation_tokens"),
+                cost_usd=_cost(a, "cost_usd"),
             )
         )
     elif name == "tool_result":
@@ -362,12 +448,24 @@ def parse_json_line(line: bytes) -> list[Mapped]:
     import json
 
     try:
-        doc = json.loads(line)
+        doc = json.loads(line)  # bytes: read behind a BOM too
     except (ValueError, UnicodeDecodeError) as e:
         raise BadLine(f"not JSON: {e}") from None
+    except RecursionError:
+        raise BadLine(DEEP) from None
     if not isinstance(doc, dict) or not ({"resourceSpans", "resourceLogs"} & doc.keys()):
         raise BadLine("not an OTLP export request (no resourceSpans or resourceLogs)")
     try:
-        return [map_span(s) for s in spans_from_json(doc)] + [map_record(r) for r in records_from_json(doc)]
-    except (TypeError, ValueError, AttributeError) as e:
+        spans, bad_spans = map_each(spans_from_json(doc), map_span)
+        records, bad_records = map_each(records_from_json(doc), map_record)
+    except RecursionError:  # attribute values nested deep enough to exhaust the stack while read
+        raise BadLine(DEEP) from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
         raise BadLine(f"unreadable telemetry: {e}") from None
+    # A line counts entirely or not at all, as any quarantined line; the receiver, which can answer with a
+    # partial success, rejects only the spans and records out of range (map_each).
+    rejected = bad_spans + bad_records
+    if rejected:
+        others = len(rejected) - 1 + len(spans) + len(records)
+        raise BadLine(rejected[0] + (f" (the line's {others} other spans and records not counted)" if others else ""))
+    return spans + records
