@@ -62,12 +62,15 @@ class Documents:
                     continue
                 fd = self.fs.open(path)
                 try:
+                    opened = self.fs.fstat(fd)
                     head = self.fs.pread(fd, 4096, 0)
                 finally:
                     self.fs.close(fd)
             except OSError as e:
                 self.error(f"cannot read {path}: {e.strerror}")
                 continue
+            if (opened.st_dev, opened.st_ino) != key:
+                continue  # replaced between the stat and the open: the next scan looks again
             if not inspect_ai.looks_like(Path(path), head):
                 if detect(head.split(b"\n", 1)[0]) == OTLP_JSON:
                     line_files.append(path)

@@ -8,7 +8,9 @@ module never parses a line: it hands out complete lines and their offsets.
 What happens to files, and what the tailer does:
 - appended: the new complete lines are read; a partial last line waits for its `\n`.
 - renamed (rotation): found by inode, under its new name even if that no longer
-  matches the patterns (`app.jsonl.1`), and read to its end.
+  matches the patterns (`app.jsonl.1`), and read to its end; a file rotated
+  before it was ever seen (two rotations between looks) is read from its name
+  `app.jsonl.1` (agentmon.ingest.tracking).
 - copied then truncated (copytruncate): the copy carries the fingerprint, so it
   is read from the old offset to its end; the truncated file starts again at 0.
 - truncated or rewritten in place: size below the offset, or a marker or
@@ -162,35 +164,49 @@ def resumable(fs: FileSystem, fd: int, size: int, t: Tracked) -> bool:
 
 
 def read_chunk(fs: FileSystem, t: Tracked, fd: int, size: int, max_line: int, max_bytes: int) -> Chunk | None:
-    """The complete lines from `t.offset`, at most about `max_bytes` of them."""
+    """The complete lines from `t.offset`, at most about `max_bytes` of them; None if there are none, or
+    if the file is no longer `t`'s content (rotated or rewritten under the read: the next scan decides)."""
     if size <= t.offset:
         return None
     want = min(size - t.offset, max(max_bytes, max_line + 1))
-    data = fs.pread(fd, want, t.offset)
+    # One read takes the lines and what proves them `t`'s: the bytes before the offset (its marker) and,
+    # while the fingerprint is short, the head; the new marker and fingerprint come from it too. A
+    # copytruncate landing between a check and a read, or between a read and its commit, cannot then
+    # hand over another file's lines or mark the offset with another file's bytes.
+    start = 0 if t.fp_len < FP_MAX else max(0, t.offset - MARKER_BYTES)
+    raw = fs.pread(fd, t.offset - start + want, start)
+    pre = t.offset - start
+    if len(raw) <= pre:
+        return None
+    if t.offset and t.marker and digest(raw[max(0, t.offset - MARKER_BYTES) - start : pre]) != t.marker:
+        return None
+    if start == 0 and digest(raw[: t.fp_len]) != t.fp_hash:
+        return None
     pos = 0
     skipping = t.skipping
     if skipping:  # the rest of a line already quarantined as too long
-        nl = data.find(b"\n")
+        nl = raw.find(b"\n", pre)
         if nl < 0:
-            pos = len(data)
+            pos = len(raw) - pre
         else:
-            pos, skipping = nl + 1, False
-    lines = data[pos:].split(b"\n")
+            pos, skipping = nl + 1 - pre, False
+    lines = raw[pre + pos :].split(b"\n")
     tail = lines.pop()  # after the last newline: a partial line, or b""
     too_long: list[tuple[int, bytes]] = []
     if lines and max(map(len, lines)) > max_line:
         too_long = _long_lines(lines, t.offset + pos, max_line)
-    consumed = len(data) - len(tail)
+    consumed = len(raw) - pre - len(tail)
     tail_too_long = len(tail) > max_line
     if tail_too_long:  # no newline within the cap: quarantine it and skip to its end
         too_long.append((t.offset + consumed, tail[:200]))
-        consumed, skipping = len(data), True
+        consumed, skipping = len(raw) - pre, True
     if consumed == 0:
         return None
     end = t.offset + consumed
     fp_len, fp_hash = t.fp_len, t.fp_hash
-    if fp_len < FP_MAX and size > fp_len:
-        fp_len, fp_hash = fingerprint(fs, fd, size)
+    if start == 0 and len(raw) > fp_len:
+        head = raw[:FP_MAX]
+        fp_len, fp_hash = len(head), digest(head)
     return Chunk(
         file=t,
         start=t.offset + pos,
@@ -199,7 +215,7 @@ def read_chunk(fs: FileSystem, t: Tracked, fd: int, size: int, max_line: int, ma
         too_long=too_long,
         tail_too_long=tail_too_long,
         skipping=skipping,
-        marker=marker_at(fs, fd, end),
+        marker=digest(raw[max(0, end - MARKER_BYTES) - start : end - start]),
         fp_len=fp_len,
         fp_hash=fp_hash,
     )

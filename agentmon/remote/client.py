@@ -87,6 +87,7 @@ class RemoteFiles:
         # last bytes read, for the marker and fingerprint read back from them (cleared by an FSTAT).
         self._listed: dict[str, RemoteStat] = {}
         self._last_read: tuple[int, int, bytes] | None = None  # (handle, offset, data)
+        self._opened: dict[int, RemoteStat] = {}  # handle -> the stat its OPEN answered with
         self.missing: list[str] = []  # the roots the last listing did not find
         self._proc: subprocess.Popen[bytes] | None = None
         self._shut = False  # see shut
@@ -152,7 +153,7 @@ class RemoteFiles:
             proc.wait()
 
     def _forget_answers(self) -> None:
-        self._listed, self._last_read = {}, None
+        self._listed, self._last_read, self._opened = {}, None, {}
 
     def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None  # piped (connect)
@@ -286,13 +287,16 @@ class RemoteFiles:
     def open(self, path: str) -> int:
         reply = self._ask(b"OPEN " + self._remote_path(path))
         try:
-            return int(reply.split()[1])
+            handle = int(reply.split()[1])
         except (IndexError, ValueError):
             raise self._lost(f"a malformed reply {reply[:80]!r}") from None
+        self._opened[handle] = self._stat(reply.split()[2:])  # the host's fstat at the open: the first FSTAT's answer
+        return handle
 
     def fstat(self, handle: int) -> RemoteStat:
         self._last_read = None  # a new look at the file: what was read before may have changed
-        return self._stat(self._ask(b"FSTAT %d" % handle).split()[1:])
+        opened = self._opened.pop(handle, None)
+        return opened or self._stat(self._ask(b"FSTAT %d" % handle).split()[1:])
 
     def pread(self, handle: int, n: int, offset: int) -> bytes:
         last = self._last_read
@@ -318,6 +322,7 @@ class RemoteFiles:
         return b"".join(parts)
 
     def close(self, handle: int) -> None:
+        self._opened.pop(handle, None)
         if self._last_read is not None and self._last_read[0] == handle:
             self._last_read = None
         if self._proc is not None:

@@ -1,4 +1,5 @@
-"""One writer per database: an advisory lock on `<db>.lock`, released by the OS on any exit."""
+"""One writer per database: an advisory lock on `<db>.lock` (of the real file, whatever path reached it),
+released by the OS on any exit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ class WriterLock:
     """The lock file beside a database; it holds the pid of the writer, for the refusal to name."""
 
     def __init__(self, db_path: Path):
-        self.path = Path(f"{db_path}.lock")
+        # The real file's: two paths to one database (a symlink) are one lock.
+        self.path = Path(f"{os.path.realpath(db_path)}.lock")
         self.fd: int | None = None
 
     def acquire(self, wait: bool = False) -> None:

@@ -102,13 +102,47 @@ class Store:
         with self._commit_lock:
             return _dicts(self.conn.execute("SELECT * FROM files WHERE state = 'active'"))
 
-    def add_file(self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, host: str = "") -> dict:
-        """Track a file; if another writer already tracks its inode, its record (and offset) wins."""
+    def retired_files(self, host: str, min_fp_len: int, limit: int) -> list[dict]:
+        """The latest retired records of `host` that read something and can be recognised by content."""
+        with self._commit_lock:
+            return _dicts(
+                self.conn.execute(
+                    "SELECT * FROM files WHERE state = 'gone' AND host = ? AND fp_len >= ? AND offset > 0"
+                    " ORDER BY updated DESC, id DESC LIMIT ?",
+                    (host, min_fp_len, limit),
+                )
+            )
+
+    def has_files_under(self, host: str, root: str) -> bool:
+        """Whether any file under `root` (a path or a directory) of `host` was ever recorded."""
+        prefix = root.rstrip("/") + "/"
+        with self._commit_lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM files WHERE host = ? AND (path = ? OR substr(path, 1, ?) = ?) LIMIT 1",
+                (host, root, len(prefix), prefix),
+            ).fetchone()
+            return row is not None
+
+    def add_file(
+        self,
+        path: str,
+        dev: int,
+        ino: int,
+        fp_len: int,
+        fp_hash: str,
+        host: str = "",
+        *,
+        offset: int = 0,
+        marker: str = "",
+        skipping: bool = False,
+    ) -> dict:
+        """Track a file, read from `offset` on; if another writer already tracks its inode, its record
+        (and offset) wins."""
         with self._writing():  # several sources (local, remote hosts, OTLP) may share this writer
             self.conn.execute(
-                "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (path, dev, ino, fp_len, fp_hash, time.time(), host),
+                "INSERT INTO files (path, dev, ino, fp_len, fp_hash, updated, host, offset, marker, skipping)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (path, dev, ino, fp_len, fp_hash, time.time(), host, offset, marker, int(skipping)),
             )
             return _dicts(
                 self.conn.execute(
@@ -140,9 +174,35 @@ class Store:
             return rows[0] if rows else None
 
     def update_file(self, file_id: int, **values: object) -> None:
+        """Change a file's record. One that takes an inode (or becomes active on one) takes it from any
+        other active record of that inode, which is stale (its file gone, the inode reused): that record
+        is retired in the same transaction, so two records of one inode can never stop an ingest."""
+        if "state" in values:
+            values["updated"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in values)
+        conn = self.conn
         with self._writing():
-            self.conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if {"host", "dev", "ino"} & values.keys() or values.get("state") == "active":
+                    conn.execute(
+                        "UPDATE files SET state = 'gone', updated = :now WHERE state = 'active' AND id != :id"
+                        " AND (host, dev, ino) = (SELECT coalesce(:host, host), coalesce(:dev, dev),"
+                        " coalesce(:ino, ino) FROM files WHERE id = :id)",
+                        {
+                            "now": time.time(),
+                            "id": file_id,
+                            "host": values.get("host"),
+                            "dev": values.get("dev"),
+                            "ino": values.get("ino"),
+                        },
+                    )
+                conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     # --- the ingest transaction -----------------------------------------------
 
@@ -220,6 +280,18 @@ class Store:
                 conn.execute("ROLLBACK")
             self.applier.forget_tasks()
             raise
+
+    def rehearse(self, batch: Batch) -> None:
+        """Apply the batch's events and roll them back: raises what committing them would, stores nothing
+        (agentmon.ingest.isolate finds a line the store cannot take this way)."""
+        with self._writing():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.applier.apply(batch)
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                self.applier.forget_tasks()
 
     def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> None:
         """End the idle tasks of agents named `agent_prefix…` (see Batch.close_idle)."""
