@@ -216,8 +216,8 @@ def _commit(store: Store, decoder: msgspec.msgpack.Decoder, body: bytes) -> byte
         return f"conflict:{e}".encode()
     except AgentmonError as e:
         return f"error:{e}".encode()
-    except Exception as e:
-        return f"error:committing a batch failed: {type(e).__name__}: {e}".encode()
+    except Exception as e:  # a value the store cannot take: the parent, which has the lines, commits it apart
+        return f"inline:{type(e).__name__}: {e}".encode()
     return b"ok"
 
 

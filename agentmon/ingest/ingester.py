@@ -22,7 +22,17 @@ from agentmon.ingest.commits import CommitProcess, Commits, InlineCommits
 from agentmon.ingest.documents import Documents
 from agentmon.ingest.files import LOCAL
 from agentmon.ingest.filesystem import FileSystem
-from agentmon.ingest.tail import DEFAULT_MAX_LINE, Chunk, Seen, Tracked, read_chunk, resumable
+from agentmon.ingest.isolate import ChunkPart, can_isolate, commit_apart
+from agentmon.ingest.tail import (
+    DEFAULT_MAX_LINE,
+    MARKER_BYTES,
+    Chunk,
+    Seen,
+    Tracked,
+    digest,
+    read_chunk,
+    resumable,
+)
 from agentmon.ingest.tracking import FileTracker
 from agentmon.sources import inspect_ai
 from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
@@ -118,6 +128,9 @@ class Ingester:
         # monitor or stopping a service); what it read is committed, the rest read next time.
         self.stop = threading.Event()
         self.batch = Batch(host=fs.host)
+        self._parts: list[ChunkPart] = []  # the batch's chunks: to commit it apart if the store cannot take it
+        # Batches handed to self.commits and not yet known committed, oldest first, with their chunks.
+        self._unsettled: dict[int, tuple[Batch, list[ChunkPart]]] = {}
         self._load()
 
     @property
@@ -262,6 +275,21 @@ class Ingester:
             self._bulk = False
             self.commits = CommitProcess.start(self.store) or self.commits  # drain closes it
         events = batch.events
+        self._parts.append(
+            ChunkPart(
+                t.id,
+                t.path,
+                t.format,
+                chunk.start,
+                chunk.too_long[-1][0] if chunk.tail_too_long else chunk.end if chunk.lines else chunk.start,
+                chunk.end,
+                chunk.marker,
+                len(events),
+                len(batch.otel),
+                len(batch.prompts),
+                len(batch.bad),
+            )
+        )
         off = chunk.start
         if t.format == CLAUDE_CODE:
             self.claude_code.begin_chunk()
@@ -333,36 +361,86 @@ class Ingester:
         dropped and the files reloaded, so nothing is counted twice. With
         `wait=False` a commit process may still be committing it on return.
         """
-        batch = self.batch
+        batch, parts = self.batch, self._parts
         self._batch_started = None
         if not batch.advances:
             return self._commit(None, wait)
-        self.batch = Batch(host=self.fs.host)
+        self.batch, self._parts = Batch(host=self.fs.host), []
+        self._rename(batch)
+        batch = _merge_advances(batch)
+        self._unsettled[id(batch)] = (batch, parts)
+        return self._commit(batch, wait)
+
+    def _rename(self, batch: Batch) -> None:
         if self.rename_agent is not None:
             batch.events = self._renamed(batch.events)
             for m in batch.otel:
                 m.events = self._renamed(m.events)
                 if m.trace_agent:
                     m.trace_agent = (m.trace_agent[0], self.rename_agent(m.trace_agent[1]))
-        return self._commit(_merge_advances(batch), wait)
 
     def _commit(self, batch: Batch | None, wait: bool) -> bool:
         try:
-            done = self.commits.submit(batch) if batch is not None else []
+            self._count(self.commits.submit(batch) if batch is not None else [])
             if wait:
-                done += self.commits.settle()
+                self._count(self.commits.settle())
         except OffsetConflict as e:
-            self.stats.error(str(e))
-            self._forget()
-            return False
+            return self._conflict(e)
+        except Exception as e:
+            if not can_isolate(e) or not self._unsettled:
+                self._forget()
+                raise
+            return self._commit_apart(batch, wait)
         except BaseException:
             self._forget()
             raise
+        return True
+
+    def _commit_apart(self, batch: Batch | None, wait: bool) -> bool:
+        """The oldest batch not yet committed raised (agentmon.ingest.isolate): commit it apart, then `batch`
+        if it waited behind it."""
+        failed, parts = self._unsettled.pop(next(iter(self._unsettled)))
+        try:
+            done, blamed = commit_apart(
+                self.store, failed, parts, self._read_again, self.store.session_prompts, self._rename
+            )
+        except OffsetConflict as e:
+            return self._conflict(e)
+        except BaseException:
+            self._forget()
+            raise
+        self._count(done)
+        for q in blamed:
+            self.stats.error(f"{q.path}:{q.offset}: {q.reason}")
+        if batch is not None and id(batch) in self._unsettled:
+            return self._commit(batch, wait)
+        return True
+
+    def _read_again(self, part: ChunkPart) -> list[bytes] | None:
+        """A chunk's lines, read again from its file; None if they are no longer there as they were read."""
+        if part.lines_end <= part.start:
+            return []
+        t = self.tracked.get(part.file_id)
+        fd = None if t is None else self.files.descriptor(t, t.path)
+        if fd is None:
+            return None
+        start = max(0, min(part.start, part.end - MARKER_BYTES))  # the lines, and the bytes of the marker
+        raw = self.fs.pread(fd, part.end - start, start)
+        if len(raw) != part.end - start or digest(raw[-MARKER_BYTES:]) != part.marker:
+            return None
+        return raw[part.start - start : part.lines_end - start].split(b"\n")[:-1]
+
+    def _count(self, done: list[Batch]) -> None:
         for b in done:
+            self._unsettled.pop(id(b), None)
             self.stats.lines += b.lines
             self.stats.events += len(b.events)
             self.stats.quarantined += len(b.bad)
-        return True
+
+    def _conflict(self, e: OffsetConflict) -> bool:
+        self.stats.error(str(e))
+        self._forget()
+        return False
 
     def _commit_document(self, batch: Batch) -> bool:
         batch.events = self._renamed(batch.events)
@@ -376,12 +454,13 @@ class Ingester:
     def abandon(self) -> None:
         """Drop everything read but not committed (the link to a remote host broke mid-read):
         the next pass reads it again from the committed offsets."""
-        self.batch = Batch(host=self.fs.host)
+        self.batch, self._parts = Batch(host=self.fs.host), []
         self._batch_started = None
         self._forget()
 
     def _forget(self) -> None:
         """Nothing of the batch is stored: drop what it moved in memory, and reload the truth."""
+        self._unsettled.clear()
         self.close()
         self._load()
         self.claude_code.reset()
