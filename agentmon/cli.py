@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,9 +18,10 @@ from agentmon.errors import AgentmonError
 from agentmon.ingest.tail import DEFAULT_MAX_LINE
 from agentmon.report.metrics import WINDOWS, snapshot
 from agentmon.store.writer import connect
-from agentmon.text import literal
+from agentmon.text import NAME_LIMIT, literal
 
 if TYPE_CHECKING:
+    from agentmon.report.gate import GateResult
     from agentmon.session import IngestSession
 
 db_option = click.option(
@@ -46,10 +48,10 @@ class Group(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except (AgentmonError, OSError) as e:
-            click.echo(f"agentmon: {e}", err=True)
+            click.echo(f"agentmon: {literal(str(e))}", err=True)
             sys.exit(1)
         except sqlite3.Error as e:  # a database that is not one, or is damaged
-            click.echo(f"agentmon: database error: {e}", err=True)
+            click.echo(f"agentmon: database error: {literal(str(e))}", err=True)
             sys.exit(1)
 
 
@@ -243,9 +245,9 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
     click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {db_file}", err=True)
     for s in all_stats:
         if s.last_error:
-            click.echo(f"agentmon: warning: {s.last_error}", err=True)
+            click.echo(f"agentmon: warning: {literal(s.last_error)}", err=True)
     for message in session.unreachable:
-        click.echo(f"agentmon: error: {message}", err=True)
+        click.echo(f"agentmon: error: {literal(message)}", err=True)
     if session.unreachable:
         raise SystemExit(1)
 
@@ -295,7 +297,7 @@ def status(db, window, as_json) -> None:
         )
         rows.append(
             (
-                literal(a["agent"]),
+                literal(a["agent"], NAME_LIMIT),
                 a["verdict"].upper(),
                 tasks,
                 _pct(a["task_success_rate"]),
@@ -333,7 +335,7 @@ def export(db, window, out, by) -> None:
     conn = connect(_db(db), readonly=True)
     header, body = rows(conn, by, window, limits_for=config.load().limits_for)
     if out == "-":
-        write_csv(sys.stdout, header, body)
+        write_csv(sys.stdout, header, body, for_terminal=sys.stdout.isatty())
     else:
         with open(out, "w", newline="", encoding="utf-8") as f:
             write_csv(f, header, body)
@@ -416,7 +418,7 @@ def gate(suite, agent, min_pass_rate, no_regressions, as_json, db) -> None:
             )
         )
     else:
-        click.echo(literal(report(results)))
+        click.echo(report([_gate_shown(g) for g in results]))
     sys.exit(1 if any(g.result == "fail" for g in results) else 0)
 
 
@@ -488,6 +490,25 @@ def bench(events, large, workdir) -> None:
     from agentmon.bench.run import run
 
     run(events, large, workdir)
+
+
+def _gate_shown(g: GateResult) -> GateResult:
+    """The result with its names from logs made safe to print (the report joins them into lines)."""
+
+    def name(text: str | None) -> str | None:
+        return None if text is None else literal(text, NAME_LIMIT)
+
+    return dataclasses.replace(
+        g,
+        agent=literal(g.agent, NAME_LIMIT),
+        suite=literal(g.suite, NAME_LIMIT),
+        run=literal(g.run, NAME_LIMIT),
+        previous_run=name(g.previous_run),
+        agent_version=name(g.agent_version),
+        regressions=[literal(c, NAME_LIMIT) for c in g.regressions],
+        critical_failures=[literal(c, NAME_LIMIT) for c in g.critical_failures],
+        reasons=[literal(r) for r in g.reasons],
+    )
 
 
 def _db(flag: Path | None) -> Path:

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What a log must not be able to do to a terminal or a reader: C0 (newline, CR and tab included: they forge
+# rows), DEL and C1 (ANSI escapes), line and paragraph separators, bidi embeddings, overrides and isolates
+# (text that reads backwards), zero-width characters and the byte order mark (names that look alike).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# The start of an escape cut short by a length limit.
+_CUT_ESCAPE = re.compile(r"\\(x[0-9a-f]?|u[0-9a-f]{0,3})?$")
+NAME_LIMIT = 60  # characters of an agent, task or model name in a table or on screen
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def literal(text: str) -> str:
-    """Control characters (ANSI escapes included) shown as `\\xNN`, never executed."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def literal(text: str, limit: int | None = None) -> str:
+    """Text for a person to read: unsafe characters shown as `\\xNN` or `\\uNNNN`, never acted on, and at most
+    `limit` characters (an ellipsis marks the cut). The data keeps the text as it was; only display uses this."""
+    if limit is None:
+        return _UNSAFE.sub(_escape, text)
+    shown = _UNSAFE.sub(_escape, text[: limit + 1])  # escaping only lengthens: the rest would be cut anyway
+    if len(shown) <= limit:
+        return shown
+    return _CUT_ESCAPE.sub("", shown[: limit - 1]) + "…"
 
 
 def csv_safe(value):

@@ -9,7 +9,7 @@ from typing import IO
 
 from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor, agent_metrics, build
 from agentmon.store.taskstate import AGG_COLUMNS
-from agentmon.text import csv_safe
+from agentmon.text import csv_safe, literal
 
 AGENT_FIELDS = (
     "agent",
@@ -92,8 +92,11 @@ def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None, limits_
     return out
 
 
-def write_csv(out: IO[str], header: tuple, body: list[list]) -> None:
+def write_csv(out: IO[str], header: tuple, body: list[list], for_terminal: bool = False) -> None:
+    """Names exactly as logged (but never a formula); for a terminal, also with control characters escaped."""
     w = csv.writer(out)
     w.writerow(header)
     for row in body:
+        if for_terminal:
+            row = [literal(v) if isinstance(v, str) else v for v in row]
         w.writerow(["" if v is None else csv_safe(v) for v in row])

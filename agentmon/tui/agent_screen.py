@@ -9,9 +9,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from agentmon.report.fleet import AgentDetail, agent_detail
+from agentmon.text import NAME_LIMIT, literal
 from agentmon.tui.charts import line_chart
 from agentmon.tui.monitor_screen import MonitorScreen
-from agentmon.tui.render import badge, clock, pct, plain, usd
+from agentmon.tui.render import badge, clock, pct, plain, plain_name, usd
 
 
 class AgentScreen(MonitorScreen):
@@ -57,14 +58,14 @@ class AgentScreen(MonitorScreen):
     def show(self, detail: AgentDetail | None) -> None:
         title = self.query_one("#agent-title", Static)
         if detail is None:
-            title.update(Text.assemble(plain(self.agent), " · nothing in this database · esc back"))
+            title.update(Text.assemble(plain_name(self.agent), " · nothing in this database · esc back"))
             return
         self.detail = detail
         m = detail.view.metrics
         title.update(
             Text.assemble(
                 (" ", ""),
-                (plain(m.agent).plain, "bold"),
+                (plain_name(m.agent).plain, "bold"),
                 "  ",
                 badge(m.verdict),
                 f"  {self.monitor.window}  ·  esc back",
@@ -133,12 +134,12 @@ class AgentScreen(MonitorScreen):
     def _models(self, detail: AgentDetail) -> Text:
         """Which model is cheapest per *successful* task."""
         models = detail.view.metrics.models
-        width = max([len(mm.model) for mm in models] + [5])
+        width = max([len(literal(mm.model, NAME_LIMIT)) for mm in models] + [5])
         out = Text("by model (ended tasks in the window)\n", style="bold")
         out.append(f"  {'model':<{width}}  {'tasks':>6}  {'success':>7}  {'cost':>9}  {'$/success':>9}\n", style="bold")
         for mm in models:
             out.append("  ")
-            out.append_text(plain(mm.model.ljust(width)))
+            out.append_text(plain_name(mm.model, width=width))
             out.append(
                 f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  {usd(mm.cost_usd):>9}  "
                 f"{usd(mm.cost_per_successful_task):>9}\n"
@@ -150,7 +151,7 @@ class AgentScreen(MonitorScreen):
     def _hosts(self, detail: AgentDetail) -> Text:
         """The same agent on each host it ran on: is one host the odd one out?"""
         names = [host or "this machine" for host, _ in detail.hosts]
-        width = max([len(n) for n in names] + [4])
+        width = max([len(literal(n, NAME_LIMIT)) for n in names] + [4])
         out = Text("by host (hour buckets)\n", style="bold")
         out.append(
             f"  {'host':<{width}}  {'tasks':>6}  {'success':>7}  {'autonomy':>8}  {'tool err':>8}  {'$/success':>9}\n",
@@ -158,7 +159,7 @@ class AgentScreen(MonitorScreen):
         )
         for name, (_, m) in zip(names, detail.hosts):
             out.append("  ")
-            out.append_text(plain(name.ljust(width)))
+            out.append_text(plain_name(name, width=width))
             out.append(
                 f"  {m.tasks:>6}  {pct(m.task_success_rate):>7}  {pct(m.autonomy_rate):>8}  "
                 f"{pct(m.tool_error_rate):>8}  {usd(m.cost_per_successful_task):>9}\n"
@@ -179,7 +180,7 @@ class AgentScreen(MonitorScreen):
                 ts, task, *rest = row
                 what = " ".join(str(x) for x in rest if x) or "(no reason given)"
                 out.append(f"  {clock(ts) if ts else '':<12} ")
-                out.append_text(plain(task))
+                out.append_text(plain_name(task))
                 out.append("  ")
                 out.append_text(plain(what, style))
                 out.append("\n")

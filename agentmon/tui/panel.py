@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from agentmon.report.fleet import AgentView
-from agentmon.tui.render import age, badge, count, pct, plain, sparkline, trend, usd
+from agentmon.tui.render import age, badge, count, pct, plain, plain_name, sparkline, trend, usd
 
 WIDE = 110  # from this many columns each rate gets its own sparkline
 
@@ -23,7 +23,7 @@ class AgentPanel(Static, can_focus=True):
         self.view = view
         self.now = now
         m = view.metrics
-        self.border_title = plain(m.agent)
+        self.border_title = plain_name(m.agent)
         self.border_subtitle = badge(m.verdict)
         self.set_class(m.verdict == "no-go", "no-go")
         self.set_class(m.verdict == "hold", "hold")

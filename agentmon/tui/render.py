@@ -6,7 +6,7 @@ import time
 
 from rich.text import Text
 
-from agentmon.text import literal
+from agentmon.text import NAME_LIMIT, literal
 
 SPARKS = "▁▂▃▄▅▆▇█"
 VERDICT = {"go": ("GO ✓", "bold green"), "hold": ("HOLD ?", "bold yellow"), "no-go": ("NO-GO ✗", "bold red")}
@@ -25,6 +25,11 @@ UP_IS_GOOD = {
 def plain(text: str | None, style: str = "") -> Text:
     """Text from a log: markup stays literal, control characters become visible escapes."""
     return Text(literal(text or ""), style=style)
+
+
+def plain_name(text: str | None, style: str = "", width: int = 0) -> Text:
+    """An agent, task, model or host name from a log, cut to NAME_LIMIT characters, padded to `width`."""
+    return Text(literal(text or "", NAME_LIMIT).ljust(width), style=style)
 
 
 def pct(x: float | None, digits: int = 1) -> str:
