@@ -381,30 +381,31 @@ class Handler(BaseHTTPRequestHandler):
         apart (a few commits for a few bad items) and reject the items that fail alone. Returns their
         reasons; raises the store's own trouble (store_unavailable), or an error that even an empty
         commit raises (then no item is to blame)."""
+        error = self._commit(mapped)
+        if error is None:
+            return []
+        self.server.store.commit(Batch())
+        return self._split(mapped, error)
+
+    def _commit(self, mapped: list[Mapped]) -> Exception | None:
+        """Commit these items: None, or the error their content caused (the store's own is raised)."""
         try:
             self.server.store.commit(Batch(otel=mapped))
-            return []
         except Exception as e:
             if store_unavailable(e):
                 raise
-            error = e
-        self.server.store.commit(Batch())
-        return self._split(mapped, error)
+            return e
+        return None
 
     def _split(self, mapped: list[Mapped], error: Exception) -> list[str]:
         if len(mapped) == 1:
             return [f"could not be stored: {type(error).__name__}: {error}"]
         half = len(mapped) // 2
-        return self._store_apart(mapped[:half]) + self._store_apart(mapped[half:])
-
-    def _store_apart(self, mapped: list[Mapped]) -> list[str]:
-        try:
-            self.server.store.commit(Batch(otel=mapped))
-            return []
-        except Exception as e:
-            if store_unavailable(e):
-                raise
-            return self._split(mapped, e)
+        rejected = []
+        for part in (mapped[:half], mapped[half:]):
+            if (part_error := self._commit(part)) is not None:
+                rejected += self._split(part, part_error)
+        return rejected
 
     def _response(self, content_type: str, rejected: list[str], items: int) -> bytes:
         """The export response: an empty one when all was accepted, else OTLP's partial success."""
