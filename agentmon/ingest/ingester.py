@@ -277,17 +277,17 @@ class Ingester:
         events = batch.events
         self._parts.append(
             ChunkPart(
-                t.id,
-                t.path,
-                t.format,
-                chunk.start,
-                chunk.too_long[-1][0] if chunk.tail_too_long else chunk.end if chunk.lines else chunk.start,
-                chunk.end,
-                chunk.marker,
-                len(events),
-                len(batch.otel),
-                len(batch.prompts),
-                len(batch.bad),
+                file_id=t.id,
+                path=t.path,
+                format=t.format,
+                start=chunk.start,
+                lines_end=chunk.too_long[-1][0] if chunk.tail_too_long else chunk.end if chunk.lines else chunk.start,
+                end=chunk.end,
+                marker=chunk.marker,
+                events=len(events),
+                otel=len(batch.otel),
+                prompts=len(batch.prompts),
+                bad=len(batch.bad),
             )
         )
         off = chunk.start

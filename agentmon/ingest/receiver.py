@@ -300,6 +300,9 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.idle_seconds)
         return body
 
+    def _late(self) -> BadRequest:
+        return BadRequest(408, f"the body did not arrive within {self.server.body_seconds:g} s")
+
     def _take(self, n: int) -> None:
         if not self.server.budget.take(n):
             raise BadRequest(503, "too many request bodies at once: retry")
@@ -311,12 +314,12 @@ class Handler(BaseHTTPRequestHandler):
         while left:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise BadRequest(408, f"the body did not arrive within {self.server.body_seconds:g} s")
+                raise self._late()
             self.connection.settimeout(min(remaining, self.server.idle_seconds))
             try:
                 part = self.rfile.read1(min(left, READ_AT_ONCE))
             except TimeoutError:  # quiet for idle_seconds, or out of time
-                raise BadRequest(408, f"the body did not arrive within {self.server.body_seconds:g} s") from None
+                raise self._late() from None
             except OSError:
                 raise ClientGone from None
             if not part:
@@ -328,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
     def _line(self, deadline: float) -> bytes:
         """One line of a chunked body's framing, without its line end."""
         if time.monotonic() >= deadline:
-            raise BadRequest(408, f"the body did not arrive within {self.server.body_seconds:g} s")
+            raise self._late()
         self.connection.settimeout(min(max(deadline - time.monotonic(), 0.001), self.server.idle_seconds))
         try:
             line = self.rfile.readline(CHUNK_LINE + 1)

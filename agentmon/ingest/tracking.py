@@ -64,6 +64,7 @@ class FileTracker:
         self.store = store
         self.paths = paths
         self.extra_files = extra_files  # read when they exist (labels)
+        self.roots = [*paths, *map(str, extra_files)]  # the store's records under these are ours
         self.keep_open = keep_open  # follow mode: hold descriptors so deleted files can be finished
         self.clock = clock
         self.error = error  # a file that cannot be read: the ingester's last error
@@ -79,24 +80,22 @@ class FileTracker:
         """The store's records of the files under our paths, read on this host."""
         # Only ours: another run may follow other directories into the same database, and their
         # files are not ours to retire.
-        roots = [*self.paths, *map(str, self.extra_files)]
         return [
             row
             for row in self.store.files()
-            if row["host"] == self.fs.host and any(_within(row["path"], root) for root in roots)
+            if row["host"] == self.fs.host and any(_within(row["path"], root) for root in self.roots)
         ]
 
     def load(self, rows: list[dict[str, Any]]) -> None:
         """Track the line files among `rows` (eval logs are agentmon.ingest.documents')."""
         self.close_all()
         self.tracked = {row["id"]: Tracked.from_row(row) for row in rows if row["format"] != INSPECT}
-        roots = [*self.paths, *map(str, self.extra_files)]
         self.known_roots = {root for root in self.paths if self.store.has_files_under(self.fs.host, root)}
         gone = self.store.retired_files(self.fs.host, FP_MIN_TO_MATCH, MAX_RETIRED)
         self.retired = {
             row["id"]: Tracked.from_row(row)
             for row in reversed(gone)  # oldest first: the first dropped when more are retired
-            if row["format"] != INSPECT and any(_within(row["path"], root) for root in roots)
+            if row["format"] != INSPECT and any(_within(row["path"], root) for root in self.roots)
         }
 
     def identities(self) -> set[FileKey]:

@@ -18,14 +18,12 @@ import os
 from bisect import bisect_right, insort
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, cast
+from typing import cast
 
 import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import (
-    COST_MAX_USD,
-    TOKENS_MAX,
     TS_BOUNDS,
     TS_MAX,
     ApiError,
@@ -37,11 +35,13 @@ from agentmon.events import (
     Prompt,
     TaskEnd,
     TaskStart,
+    Tokens,
     ToolCall,
+    Usd,
     range_reason,
     ts_out_of_range,
 )
-from agentmon.sources.native import BOM, DEEP
+from agentmon.sources import BOM, DEEP, behind_bom
 
 AGENT_PREFIX = "claude-code:"
 REJECTIONS = (
@@ -54,11 +54,7 @@ NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<
 TOOL_NAMES_KEPT = 50_000
 
 
-# Bounds checked by the decoder (agentmon.events says why these): a line out of them is quarantined.
-Tokens = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
-Usd = Annotated[float, msgspec.Meta(ge=0, le=COST_MAX_USD)]
-
-
+# Tokens and Usd carry the bounds the decoder checks (agentmon.events says why): out of them, quarantined.
 class CacheCreation(msgspec.Struct):
     ephemeral_1h_input_tokens: Tokens = 0
 
@@ -198,8 +194,8 @@ class ClaudeCodeSource:
         except msgspec.ValidationError:
             line = _loose(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
-            if raw.startswith(BOM) and not raw.startswith(BOM, len(BOM)):  # off the hot path: it fails the decode
-                return self.parse(raw[len(BOM) :], path)
+            if (behind := behind_bom(raw)) is not None:
+                return self.parse(behind, path)
             raise BadLine(f"not JSON: {e}") from None
         except RecursionError:
             raise BadLine(DEEP) from None

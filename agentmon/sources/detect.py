@@ -3,8 +3,8 @@ recognised by its content, not its name."""
 
 from __future__ import annotations
 
+from agentmon.sources import BOM
 from agentmon.sources.claude_code import looks_like as looks_like_claude_code
-from agentmon.sources.native import BOM
 
 NATIVE = "native"
 CLAUDE_CODE = "claude-code"

@@ -16,7 +16,7 @@ import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import TS_BOUNDS, EvalResult, ts_out_of_range
-from agentmon.sources.native import DEEP
+from agentmon.sources import DEEP
 
 PASSING = ("C", "1", "1.0", "true", "True", "correct")  # agentmon.toml's [evals] pass_values replaces it
 

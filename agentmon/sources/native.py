@@ -8,13 +8,9 @@ import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import TS_BOUNDS, EvalResult, Event, range_reason, ts_out_of_range
+from agentmon.sources import DEEP, behind_bom
 
 _decoder = msgspec.json.Decoder(Event)
-BOM = b"\xef\xbb\xbf"  # an editor's mark before a file's first line: read without it
-# msgspec and json raise RecursionError at Python's recursion limit less the stack in use (about 990 levels
-# from an ingest; 100,000 levels fail the same way, quickly): no real log nests that deep, and catching it
-# costs nothing per line, where a scan for depth would cost every long line.
-DEEP = "nested too deeply to read"
 
 
 def parse_line(line: bytes) -> Event:
@@ -24,8 +20,8 @@ def parse_line(line: bytes) -> Event:
     except msgspec.ValidationError as e:
         raise BadLine(_explain(str(e))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
-        if line.startswith(BOM) and not line.startswith(BOM, len(BOM)):  # off the hot path: it fails the decode
-            return parse_line(line[len(BOM) :])
+        if (behind := behind_bom(line)) is not None:
+            return parse_line(behind)
         if not _utf8(line):  # msgspec has said this in more than one way: say it in ours
             raise BadLine("invalid UTF-8 inside a JSON string") from None
         raise BadLine(f"not JSON: {e}") from None

@@ -39,7 +39,7 @@ from agentmon.events import (
     time_prefix,
     ts_out_of_range,
 )
-from agentmon.sources.native import DEEP
+from agentmon.sources import DEEP
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
 PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
