@@ -243,9 +243,13 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         sum(getattr(s, k) for s in all_stats) for k in ("lines", "events", "quarantined", "files")
     )
     click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {db_file}", err=True)
+    if bad:
+        click.echo("agentmon: `agentmon quarantine` lists the quarantined lines and files, with the reasons", err=True)
     for s in all_stats:
         if s.last_error:
             click.echo(f"agentmon: warning: {literal(s.last_error)}", err=True)
+        for w in s.waiting:
+            click.echo(f"agentmon: not read yet, being written: {literal(w.path)} ({literal(w.reason)})", err=True)
     for message in session.unreachable:
         click.echo(f"agentmon: error: {literal(message)}", err=True)
     if session.unreachable:
@@ -276,6 +280,9 @@ def status(db, window, as_json) -> None:
 
     for h in doc["remote_sources"]:
         click.echo(f"host {literal(h['source'])}  {literal(describe(h))}")
+    for w in ing["waiting_documents"]:
+        where = f"{w['host']}:" if w["host"] else ""
+        click.echo(f"not read yet, being written: {literal(where + w['path'])} ({literal(w['reason'])})")
     rows = [
         (
             "AGENT",

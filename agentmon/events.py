@@ -39,6 +39,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1)]
 Tokens = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
 Usd = Annotated[float, msgspec.Meta(ge=0, le=COST_MAX_USD)]  # JSON has no NaN; 1e400 is "out of range"
 Outcome = Literal["success", "failure", "abandoned", "unknown"]
+RATING_CHARS = 40  # a rating is a word from its survey's scale
 
 
 class _Base(msgspec.Struct, tag_field="event", kw_only=True, omit_defaults=True):
@@ -62,6 +63,7 @@ class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
     cache_read_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
     cache_write_1h_tokens: Tokens = 0  # of cache_write_tokens, those kept an hour (a higher price)
+    reasoning_tokens: Tokens = 0  # of output_tokens, those spent reasoning (priced apart where a model says so)
     cost_usd: Usd | None = None
     # The same request logged more than once (streamed, or in two files) counts once, with the
     # largest usage seen: Claude Code writes a line per content block, repeating the usage.
@@ -103,6 +105,12 @@ class ApiError(_TaskEvent, tag="api_error", kw_only=True):
     status: str | None = None
 
 
+class Rating(_TaskEvent, tag="rating", kw_only=True):
+    """A user's rating of the task ("good", "bad"...): a word from a fixed scale, never free text."""
+
+    rating: Annotated[str, msgspec.Meta(min_length=1, max_length=RATING_CHARS)]
+
+
 class EvalResult(_Base, tag="eval_result", kw_only=True):
     suite: Name
     case: Name
@@ -122,6 +130,7 @@ Event = (
     | Cost
     | TaskEnd
     | ApiError
+    | Rating
     | EvalResult
 )
 EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)

@@ -32,6 +32,7 @@ AGENT_KEYS = [
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "reasoning_tokens",
     "verdict",
     "reasons",
     "models",
@@ -58,8 +59,7 @@ def test_status_json_has_exactly_the_documented_shape(fleet_db):
     doc = json.loads(run("status", "--json", "--db", fleet_db).stdout)
     assert list(doc) == ["generated_at", "window", "ingest", "remote_sources", "agents"]
     assert doc["remote_sources"] == []  # ssh:// sources' state: tests/test_remote.py
-    assert list(doc["ingest"]) == ["files", "lines", "quarantined"]
-    assert doc["ingest"] == {"files": 3, "lines": 38, "quarantined": 6}
+    assert doc["ingest"] == {"files": 3, "lines": 38, "quarantined": 6, "waiting_documents": []}
     for agent in doc["agents"]:
         assert list(agent) == AGENT_KEYS
         for model in agent["models"]:

@@ -23,6 +23,7 @@ from agentmon.ingest import commits
 from agentmon.ingest.ingester import PARALLEL_BYTES, Ingester
 from agentmon.simulate.workload import claude_code_transcripts
 from agentmon.store.batch import Batch
+from agentmon.store.taskstate import TASK_FIELDS
 from agentmon.store.writer import Store
 
 NOW = 1_790_000_000.0
@@ -139,7 +140,8 @@ def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path,
     )
     assert inline.stats.quarantined >= 12
     expected = dump(tmp_path / "inline.db")
-    assert sum(row[-2] is not None for row in expected["tasks"]) > 300  # follow_up_ts: kept, and compared
+    follow_up = TASK_FIELDS.index("follow_up_ts")
+    assert sum(row[follow_up] is not None for row in expected["tasks"]) > 300  # kept, and compared
     assert dump(tmp_path / "parallel.db") == expected
     ingest(paths, tmp_path / "parallel.db", parallel=True)  # again: nothing new
     assert dump(tmp_path / "parallel.db") == expected

@@ -81,7 +81,7 @@ def test_an_unreadable_eval_log_is_quarantined(db, logs):
     import sqlite3
 
     reason = sqlite3.connect(db).execute("SELECT reason FROM quarantine").fetchone()[0]
-    assert reason.startswith("not a readable Inspect AI log")
+    assert reason.startswith("cut short: not a whole zip")
 
 
 @needs_realdata("Inspect AI logs", "inspect")
@@ -93,16 +93,6 @@ def test_the_gate_on_real_inspect_logs_follows_their_scores(db):
     assert run("gate", "--suite", "security_guide", "--db", db).returncode == 0  # 3 of 3 C
     doc = json.loads(run("gate", "--suite", "browser", "--json", "--db", db).stdout)
     assert doc["agents"][0]["agent"] == "openai/gpt-4o-mini" and doc["agents"][0]["cases"] == 1
-
-
-def test_a_log_still_being_written_waits_for_the_next_scan(db, logs):
-    eval_zip(logs / "r.eval", "run-1", {"a": "C"})
-    os.utime(logs / "r.eval")  # modified just now
-    ingest([logs], db)
-    assert run("gate", "--suite", "refunds", "--db", db).returncode == 2
-    os.utime(logs / "r.eval", (1_700_000_000, 1_700_000_000))
-    ingest([logs], db)
-    assert run("gate", "--suite", "refunds", "--db", db).returncode == 0
 
 
 def test_golden_export_writes_the_tasks_that_went_wrong(db):

@@ -217,7 +217,7 @@ def test_claude_code_log_events(receiver, db):
     row = (
         sqlite3.connect(db)
         .execute(
-            "SELECT confirmations, rejections, input_tokens, output_tokens, end_ts FROM tasks WHERE task = 'prompt-1'"
+            "SELECT confirmations, rejections, input_tokens, output_tokens, end_ts FROM tasks WHERE task = 's:prompt-1'"
         )
         .fetchone()
     )
@@ -225,9 +225,9 @@ def test_claude_code_log_events(receiver, db):
     with receiver.commit_lock:  # what the receiver does every 30 s, here 30 minutes after the last event
         receiver.store.close_idle_tasks("claude-code:", 1800, 1_700_000_005 + 1801)
     a = agents(db)["claude-code:otel"]
-    assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (1, 1, 2, 1)
+    assert (a["tasks"], a["unlabeled_tasks"], a["tool_calls"], a["tool_errors"]) == (1, 1, 3, 1)  # + the rejected
     assert a["cost_usd"] == pytest.approx(0.0123)
-    assert a["confirmation_rejection_rate"] == 0.5  # Claude Code: rejections over tool calls
+    assert a["confirmation_rejection_rate"] == pytest.approx(1 / 3)  # Claude Code: rejections over tool calls
     assert a["api_errors"] == 1
 
 

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -19,7 +19,7 @@ from agentmon.config import IDLE_TASK_SECONDS
 from agentmon.errors import BadLine, OffsetConflict
 from agentmon.events import Event
 from agentmon.ingest.commits import CommitProcess, Commits, InlineCommits
-from agentmon.ingest.documents import Documents
+from agentmon.ingest.documents import Documents, Waiting
 from agentmon.ingest.files import LOCAL
 from agentmon.ingest.filesystem import FileSystem
 from agentmon.ingest.isolate import ChunkPart, can_isolate, commit_apart
@@ -61,6 +61,7 @@ class IngestStats:
     quarantined: int = 0
     last_error: str | None = None
     stored_error: str | None = None  # the last_error already written to the database
+    waiting: list[Waiting] = field(default_factory=list)  # eval logs the last scan found being written
     to_read: int = 0  # bytes the last scan found unread
     read: int = 0  # of those, read since (for a progress line: agentmon.ingest.progress)
 
@@ -131,6 +132,7 @@ class Ingester:
         self._parts: list[ChunkPart] = []  # the batch's chunks: to commit it apart if the store cannot take it
         # Batches handed to self.commits and not yet known committed, oldest first, with their chunks.
         self._unsettled: dict[int, tuple[Batch, list[ChunkPart]]] = {}
+        self._published_waiting: list[Waiting] | None = None  # what the database lists as being written
         self._load()
 
     @property
@@ -177,6 +179,10 @@ class Ingester:
         """Match the files on disk to the tracked ones (agentmon.ingest.tracking); read the eval logs that changed."""
         primary, rotated, documents = self.files.walk()
         primary += self.documents.ingest(documents, self.files.identities(), commit=self._commit_document)
+        self.stats.waiting = sorted(self.documents.waiting.values())
+        if self.stats.waiting != self._published_waiting:  # the first scan too: a list left by the last run goes
+            self.store.set_waiting_documents(self.fs.host, self.stats.waiting)
+            self._published_waiting = self.stats.waiting
         self.backlog = self.files.match(primary, rotated, finish=self._drain_file, flush=self.flush)
         self.stats.files = len(self.files.tracked) + len(self.documents.rows)
         self.stats.to_read, self.stats.read = self.backlog, 0

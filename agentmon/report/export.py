@@ -34,6 +34,7 @@ AGENT_FIELDS = (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "reasoning_tokens",
     "reasons",
 )
 MODEL_FIELDS = ("agent", "model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task")

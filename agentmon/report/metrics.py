@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from agentmon.report.hosts import remote_sources
 from agentmon.report.verdict import Evidence, Limits, drift, verdict
@@ -75,6 +76,7 @@ class AgentMetrics:
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    reasoning_tokens: int  # of output_tokens
     verdict: str = "hold"
     reasons: list[str] = field(default_factory=list)
     models: list[ModelMetrics] = field(default_factory=list)
@@ -313,6 +315,7 @@ def build(
         output_tokens=g("output_tokens"),
         cache_read_tokens=g("cache_read_tokens"),
         cache_write_tokens=g("cache_write_tokens"),
+        reasoning_tokens=g("reasoning_tokens"),
     )
 
 
@@ -322,10 +325,17 @@ def model_metrics(model: str, c: list[int], limits: Limits = DEFAULT_LIMITS) -> 
     return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended - c[COL["unlabeled"]]), cost, rate(cost, ok))
 
 
-def ingest_totals(conn: sqlite3.Connection) -> dict[str, int]:
+def ingest_totals(conn: sqlite3.Connection) -> dict[str, Any]:
     lines, quarantined = conn.execute("SELECT lines, quarantined FROM ingest_totals").fetchone()
     (files,) = conn.execute("SELECT count(*) FROM files").fetchone()
-    return {"files": files, "lines": lines, "quarantined": quarantined}
+    waiting = conn.execute("SELECT host, path, since, reason FROM waiting_documents ORDER BY host, path").fetchall()
+    return {
+        "files": files,
+        "lines": lines,
+        "quarantined": quarantined,
+        # eval logs not read yet because they are being written (agentmon.ingest.documents)
+        "waiting_documents": [dict(zip(("host", "path", "since", "reason"), w)) for w in waiting],
+    }
 
 
 LimitsFor = Callable[[str], Limits]

@@ -1,5 +1,8 @@
 """OpenTelemetry's GenAI semantic conventions: spans (and `gen_ai.evaluation.result` events) as agentmon's
 events (docs/otel.md). A task is a trace; its agent comes from the `invoke_agent` span.
+
+The names followed are those of the GenAI conventions' own repository (semantic-conventions-genai, schema
+1.42), and the ones they replaced: instrumentations move to new names slowly, so both are read.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import (
+    TOKENS_MAX,
     TS_MAX,
     UNKNOWN_AGENT,
     Confirmation,
@@ -32,6 +36,17 @@ PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES: dict[str, Outcome] = {o: o for o in get_args(Outcome)}
 
+# Token attributes, the current name first, then the names it replaced (docs/otel.md has the table).
+INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+CACHE_READ_TOKENS = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+CACHE_WRITE_TOKENS = (
+    "gen_ai.usage.cache_write.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+)
+REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+
 
 def _operation(span: Span) -> str:
     op = span.attrs.get("gen_ai.operation.name")
@@ -42,6 +57,9 @@ def _operation(span: Span) -> str:
 
 def map_span(span: Span) -> Mapped:
     """A GenAI span's events. A task is a trace; its agent comes from the `invoke_agent` span.
+    An invocation exported as a CLIENT span and, beneath it, the agent's own INTERNAL span names the
+    same agent in the same trace: both fold into that one task, in whatever order they come. A
+    sub-agent invoked beneath another names another agent, so it is a task of its own.
     BadLine: a value out of range (agentmon.events), and the span is rejected."""
     try:
         if not (0 <= span.start < TS_MAX and 0 <= span.end < TS_MAX):  # inline: two comparisons, most spans
@@ -74,9 +92,13 @@ def _map_span(span: Span) -> Mapped:
         out.trace_agent = (span.trace_id, agent)
     elif op in LLM_OPERATIONS:
         model = str(a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or "unknown-model")
-        cache_read = tokens(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-        cache_write = tokens(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
-        total_input = tokens(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+        cache_read = tokens(a, *CACHE_READ_TOKENS)
+        cache_write = tokens(a, *CACHE_WRITE_TOKENS)
+        total_input = tokens(a, *INPUT_TOKENS)
+        output = tokens(a, *OUTPUT_TOKENS)
+        reasoning = tokens(a, REASONING_TOKENS)
+        if reasoning > output:  # the convention counts them inside output_tokens; more proves they were left out
+            output = min(output + reasoning, TOKENS_MAX)
         events.append(
             LlmCall(  # OpenTelemetry counts cache tokens inside input_tokens; we keep them apart
                 ts=span.end,
@@ -84,12 +106,13 @@ def _map_span(span: Span) -> Mapped:
                 task=task,
                 model=model,
                 input_tokens=max(0, total_input - cache_read - cache_write),
-                output_tokens=tokens(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+                output_tokens=output,
                 cache_read_tokens=cache_read,
                 cache_write_tokens=cache_write,
+                reasoning_tokens=reasoning,
             )
         )
-    elif op == "execute_tool":
+    elif op == "execute_tool":  # gen_ai.tool.name is required; a span without it still counts, as "tool"
         failed = span.error or bool(a.get("error.type"))
         error = str(a.get("error.type") or span.status_message or "")[:200] or None
         events.append(
@@ -118,7 +141,9 @@ def _map_span(span: Span) -> Mapped:
         elif name == "agentmon.human_intervention":
             events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind=opt(attrs.get("kind"))))
         elif name == "gen_ai.evaluation.result":
-            result = evaluation(attrs, ts, agent or span.service, f"{span.trace_id}/{span.span_id}")
+            result = evaluation(
+                attrs, ts, agent or span.service, f"{span.trace_id}/{span.span_id}", opt(a.get("gen_ai.agent.version"))
+            )
             if result is not None:
                 out.events.append(result)
     for ev in events:
@@ -129,13 +154,17 @@ def _map_span(span: Span) -> Mapped:
     return out
 
 
-def evaluation(attrs: dict, ts: float, agent: str, operation: str) -> EvalResult | None:
+def evaluation(
+    attrs: dict, ts: float, agent: str, operation: str, agent_version: str | None = None
+) -> EvalResult | None:
     """A `gen_ai.evaluation.result` event as an eval result: the suite is `gen_ai.evaluation.name`, the case the
     evaluated response (`gen_ai.response.id`, else the span). Passed by `gen_ai.evaluation.score.label`
     (pass/fail words), else by `gen_ai.evaluation.score.value` against `agentmon.eval.threshold`; with
-    neither, nothing is guessed and the result is left out."""
+    neither, nothing is guessed and the result is left out. An evaluation that ended in an error
+    (`error.type`) judged nothing and is left out too. `gen_ai.evaluation.explanation` is the
+    evaluator's prose about the output: never read."""
     suite = attrs.get("gen_ai.evaluation.name")
-    if not suite or not agent:
+    if not suite or not agent or attrs.get("error.type"):
         return None
     label = str(attrs.get("gen_ai.evaluation.score.label") or "").strip().lower()
     score, threshold = attrs.get("gen_ai.evaluation.score.value"), attrs.get("agentmon.eval.threshold")
@@ -155,5 +184,6 @@ def evaluation(attrs: dict, ts: float, agent: str, operation: str) -> EvalResult
         case=str(attrs.get("gen_ai.response.id") or operation),
         passed=passed,
         run=opt(attrs.get("agentmon.eval.run")),
+        agent_version=agent_version,
         critical=bool(attrs.get("agentmon.eval.critical")),
     )

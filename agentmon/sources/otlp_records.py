@@ -103,7 +103,7 @@ def records_from_proto(request) -> Iterator[Record]:
         for sl in rl.scope_logs:
             for r in sl.log_records:
                 attrs = _attrs_proto(r.attributes)
-                name = r.event_name or str(attrs.get("event.name") or "")
+                name = r.event_name or _event_name(r.body.string_value, attrs)
                 ts = (r.time_unix_nano or r.observed_time_unix_nano) / 1e9
                 yield Record(name, ts, attrs, service, _record_key(ts, r.SerializeToString(deterministic=True)))
 
@@ -169,10 +169,20 @@ def records_from_json(doc: dict) -> Iterator[Record]:
         for sl in rl.get("scopeLogs") or []:
             for r in sl.get("logRecords") or []:
                 attrs = _attrs_json(r.get("attributes"))
-                name = r.get("eventName") or str(attrs.get("event.name") or "")
+                body = r.get("body")
+                body = body.get("stringValue") if isinstance(body, dict) else None
+                name = r.get("eventName") or _event_name(body, attrs)
                 ts = _nanos(r.get("timeUnixNano") or r.get("observedTimeUnixNano"))
                 key = _record_key(ts, repr((name, ts, sorted(attrs.items(), key=lambda kv: kv[0]))).encode())
                 yield Record(name, ts, attrs, service, key)
+
+
+def _event_name(body: object, attrs: dict) -> str:
+    """A record without an event name field: Claude Code names its events in the body
+    (`claude_code.user_prompt`, with `event.name` the bare `user_prompt`); others in `event.name`."""
+    if isinstance(body, str) and body.startswith("claude_code."):
+        return body
+    return str(attrs.get("event.name") or "")
 
 
 def _record_key(ts: float, data: bytes) -> str:

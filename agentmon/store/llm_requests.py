@@ -112,6 +112,7 @@ def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
         ev.cache_read_tokens,
         ev.cache_write_tokens,
         ev.cache_write_1h_tokens,
+        ev.reasoning_tokens,
     )
 
 

@@ -5,6 +5,9 @@ genai-prices' `calc_price` costs about 90 µs a call. Within one price regime
 count, so for each (model, price set, regime) we ask genai-prices five
 questions once and derive the per-token rates exactly; every later call is a
 dot product. tests/test_pricing.py checks the result against `calc_price`.
+Reasoning tokens are a part of the output tokens, as genai-prices counts them: a model with a
+reasoning price charges them at that price instead of the output price, any other at the output
+price. What a reasoning token costs beyond an output token is asked only when a call has some.
 For a model with one fixed price those rates are also kept between runs
 (agentmon.store.price_cache), so that most runs never load genai-prices at all.
 """
@@ -32,6 +35,7 @@ class Pricer:
         self._rates: dict[tuple[int, int], tuple[float, ...]] = {}  # (id(ModelPrice), regime) -> rates
         self._thresholds: dict[int, list[int]] = {}
         self._keep: list[object] = []  # keeps ModelPrice objects alive so their ids stay unique
+        self._reasoning: dict[tuple[str, int, int], float] = {}  # (model, hour, regime) -> beyond an output token
 
     def cost_nanos(
         self,
@@ -42,16 +46,19 @@ class Pricer:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         cache_write_1h_tokens: int = 0,
+        reasoning_tokens: int = 0,
     ) -> int | None:
         """Cost of one API request. `input_tokens` excludes cache tokens (Anthropic's
-        convention); genai-prices wants the total, converted here and only here."""
+        convention); genai-prices wants the total, converted here and only here. `reasoning_tokens`
+        are of `output_tokens` (at most all of them)."""
         total_input = input_tokens + cache_read_tokens + cache_write_tokens
         fixed = self._fixed(model, ts)
         if fixed == UNKNOWN:
             return None
         if fixed != CONDITIONAL:
             thresholds, regimes = fixed
-            rates = regimes[bisect_left(thresholds, total_input)]  # tiers apply above their start
+            regime = bisect_left(thresholds, total_input)  # tiers apply above their start
+            rates = regimes[regime]
         else:
             price = self._model_price(model, ts)
             if price is None:
@@ -63,6 +70,9 @@ class Pricer:
                 rates = self._rates[(id(price), regime)] = self._derive(model, ts, thresholds, regime)
         base, per_input, per_output, per_read, per_write, per_write_1h = rates
         write_1h = min(cache_write_1h_tokens, cache_write_tokens)
+        extra = 0.0
+        if reasoning_tokens:  # rare: most calls report none, and most models price them as output
+            extra = self._reasoning_extra(model, ts, thresholds, regime) * min(reasoning_tokens, output_tokens)
         return round(
             base
             + per_input * input_tokens
@@ -70,7 +80,32 @@ class Pricer:
             + per_read * cache_read_tokens
             + per_write * (cache_write_tokens - write_1h)
             + per_write_1h * write_1h
+            + extra
         )
+
+    def _reasoning_extra(self, model: str, ts: float, thresholds: list[int], regime: int) -> float:
+        """What a reasoning token costs beyond an output token, in nano-dollars (0 for a model
+        without a reasoning price), asked of genai-prices once per (model, hour, regime)."""
+        key = (model, int(ts // 3600), regime)
+        extra = self._reasoning.get(key)
+        if extra is None:
+            from genai_prices import Usage, calc_price
+
+            r = 1 if regime == 0 else thresholds[regime - 1] + 1
+            when = _utc(ts)
+            plain, reasoned = (
+                float(
+                    calc_price(
+                        Usage(input_tokens=r, output_tokens=1, **({"output_reasoning_tokens": 1} if k else {})),
+                        model,
+                        genai_request_timestamp=when,
+                    ).total_price
+                )
+                * NANO
+                for k in (0, 1)
+            )
+            extra = self._reasoning[key] = reasoned - plain
+        return extra
 
     def _fixed(self, model: str, ts: float):
         """UNKNOWN, CONDITIONAL (priced by date through genai-prices), or a fixed price's

@@ -283,3 +283,28 @@ def m012_pending_since(db: sqlite_utils.Database) -> None:
     idle timeout, as a task of its service (agentmon.store.otel_traces). Those waiting from before go at once."""
     db.execute("ALTER TABLE otel_pending ADD COLUMN at REAL NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX otel_pending_by_time ON otel_pending (at)")
+
+
+@migrations()
+def m013_reasoning_tokens(db: sqlite_utils.Database) -> None:
+    """Reasoning tokens, a part of the output tokens: per task and in the aggregates beside them."""
+    db.execute("ALTER TABLE tasks ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0")
+    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m014_ratings(db: sqlite_utils.Database) -> None:
+    """A user's latest rating of a task (Claude Code's session survey), and when it was given."""
+    db.execute("ALTER TABLE tasks ADD COLUMN rating TEXT")
+    db.execute("ALTER TABLE tasks ADD COLUMN rating_ts REAL")
+
+
+@migrations()
+def m015_waiting_documents(db: sqlite_utils.Database) -> None:
+    """The eval logs an ingester found still being written, not read yet (agentmon.ingest.documents): `status`
+    lists them, so a gate run too early says why its results are missing."""
+    db.execute(
+        "CREATE TABLE waiting_documents (host TEXT NOT NULL, path TEXT NOT NULL, since REAL NOT NULL,"
+        " reason TEXT NOT NULL, PRIMARY KEY (host, path)) WITHOUT ROWID"
+    )

@@ -21,6 +21,7 @@ from agentmon.events import (
     Escalation,
     HumanIntervention,
     LlmCall,
+    Rating,
     TaskEnd,
     TaskStart,
     ToolCall,
@@ -71,6 +72,7 @@ AGG_COLUMNS = (
     "followed_up",
     "followed_up_no_escalation",
     "followed_up_no_human_step",
+    "reasoning_tokens",  # of output_tokens, those spent reasoning (by the task's end, like the other tokens)
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -110,6 +112,9 @@ class TaskState:
     interventions: int = 0
     follow_up_ts: float | None = None  # the earliest start, after this task's end, of a task with the same key
     host: str = ""  # where its first event came from ('' this machine; else a remote source's host)
+    reasoning_tokens: int = 0  # of output_tokens; last, as the column was added last (schema m013)
+    rating: str | None = None  # the user's latest rating of the task; after it, as added after (schema m014)
+    rating_ts: float | None = None
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -141,6 +146,7 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         state.output_tokens += event.output_tokens
         state.cache_read_tokens += event.cache_read_tokens
         state.cache_write_tokens += event.cache_write_tokens
+        state.reasoning_tokens += event.reasoning_tokens
         if cost_nanos is None:
             state.unpriced_llm_calls += 1
         else:
@@ -182,6 +188,9 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
                 state.rejected_ts, state.rejected_action = ts, cut(event.action)
     elif kind is HumanIntervention:
         state.interventions += 1
+    elif kind is Rating:
+        if _later(ts, event.rating, state.rating_ts, state.rating):
+            state.rating_ts, state.rating = ts, event.rating
     elif kind is ApiError:
         pass  # counted by its own timestamp (add_event_signals); nothing about the task changes
     else:
@@ -196,6 +205,7 @@ def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
 _SEEN, _ESCALATED, _UNLABELED = COL["tasks_seen"], COL["escalated_tasks"], COL["unlabeled"]
 _STRICT_SUCCESSES = COL["successes_no_escalation"]
 _FOLLOWED_UP = COL["followed_up"]
+_REASONING = COL["reasoning_tokens"]
 
 
 # One part of a task's contribution: (model, timestamp, first column, values). The values fill
@@ -236,6 +246,8 @@ def contribution(state: TaskState) -> list[Part]:
                 ),
             )
         )
+        if state.reasoning_tokens:  # a part of its own: most tasks have none, and add nothing for it
+            out.append((state.model or "", state.end_ts, _REASONING, (state.reasoning_tokens,)))
         if outcome == "unknown":
             out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
         elif outcome == "success" and not state.escalations:

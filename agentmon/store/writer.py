@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from agentmon.store.lock import WriterLock
 from agentmon.store.pricing import Pricer
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 12  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 15  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -310,6 +310,15 @@ class Store:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
         with self._writing():
             self.conn.execute("UPDATE ingest_totals SET last_error = ?, last_error_at = ?", (message, time.time()))
+
+    def set_waiting_documents(self, host: str, waiting: Sequence[tuple[str, float, str]]) -> None:
+        """The eval logs of `host` not read yet because they are being written: [(path, since, reason)]."""
+        with self._writing():
+            self.conn.execute("DELETE FROM waiting_documents WHERE host = ?", (host,))
+            self.conn.executemany(
+                "INSERT INTO waiting_documents (host, path, since, reason) VALUES (?, ?, ?, ?)",
+                [(host, *w) for w in waiting],
+            )
 
     def set_remote_state(self, source: str, host: str, **values: object) -> None:
         """A remote source's connection state, for `status` and the monitor (agentmon.remote.follow)."""

@@ -124,7 +124,9 @@ class AgentScreen(MonitorScreen):
         why.append(
             f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks{unlabeled} · "
             f"{m.unpriced_llm_calls} unpriced llm calls · "
-            f"tokens in {m.input_tokens:,} out {m.output_tokens:,} cache read {m.cache_read_tokens:,}",
+            f"tokens in {m.input_tokens:,} out {m.output_tokens:,}"
+            + (f" (reasoning {m.reasoning_tokens:,})" if m.reasoning_tokens else "")  # a part of out
+            + f" cache read {m.cache_read_tokens:,}",
             style="dim",
         )
         self.query_one("#why", Static).update(why)

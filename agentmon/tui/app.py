@@ -251,6 +251,8 @@ class AgentmonApp(App):
                 parts.append(Text(" · "))
             parts.append(Text(f"{count(ing['files'])} files · {count(round(self.lines_per_second))} lines/s · "))
             parts.append(Text(f"{count(ing['quarantined'])} quarantined", style="yellow" if ing["quarantined"] else ""))
+            if ing["waiting_documents"]:  # an eval log being written: its results are not in yet
+                parts.append(Text(f" · {len(ing['waiting_documents'])} eval log being written", style="dim"))
             if ing["last_error"]:
                 parts.append(Text(" · ") + plain(ing["last_error"], "red"))
         if self.ingest_mode:
