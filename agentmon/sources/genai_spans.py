@@ -36,23 +36,55 @@ PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "success"}
 FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "failure"}
 OUTCOMES: dict[str, Outcome] = {o: o for o in get_args(Outcome)}
 
-# Token attributes, the current name first, then the names it replaced (docs/otel.md has the table).
-INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-CACHE_READ_TOKENS = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+# Token attributes, the current name first, then the names it replaced, then the Vercel AI SDK's own
+# (docs/otel.md has the table).
+INPUT_TOKENS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "ai.usage.inputTokens",
+    "ai.usage.promptTokens",
+)
+OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "ai.usage.outputTokens",
+    "ai.usage.completionTokens",
+)
+CACHE_READ_TOKENS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "ai.usage.cachedInputTokens",
+)
 CACHE_WRITE_TOKENS = (
     "gen_ai.usage.cache_write.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens",
     "gen_ai.usage.cache_creation_input_tokens",
 )
-REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+REASONING_TOKENS = ("gen_ai.usage.reasoning.output_tokens", "ai.usage.reasoningTokens")
+
+# The Vercel AI SDK (to v6) sets no gen_ai.operation.name: its spans are named `ai.<function>[.<step>]`. A call
+# (generateText...) is an agent's task, its steps LLM calls, `ai.toolCall` a tool call; embeddings count nothing.
+VERCEL_OPERATIONS = {
+    **dict.fromkeys(("ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"), "invoke_agent"),
+    **dict.fromkeys(
+        (
+            "ai.generateText.doGenerate",
+            "ai.streamText.doStream",
+            "ai.generateObject.doGenerate",
+            "ai.streamObject.doStream",
+        ),
+        "chat",
+    ),
+    "ai.toolCall": "execute_tool",
+}
 
 
 def _operation(span: Span) -> str:
     op = span.attrs.get("gen_ai.operation.name")
     if op:
         return str(op)
-    return span.name.split(" ", 1)[0]
+    first = span.name.split(" ", 1)[0]
+    return VERCEL_OPERATIONS.get(first, first)
 
 
 def map_span(span: Span) -> Mapped:
@@ -82,21 +114,23 @@ def _map_span(span: Span) -> Mapped:
     out = Mapped(f"s{time_prefix(span.start)}:{span.trace_id}:{span.span_id}", [])
     events: list = []
     if op == "invoke_agent":
-        agent = agent or span.service or UNKNOWN_AGENT
+        agent = agent or _function_id(a) or span.service or UNKNOWN_AGENT
         outcome = OUTCOMES.get(str(a.get("agentmon.task.outcome"))) or ("failure" if span.error else "success")
-        model = a.get("gen_ai.request.model")
+        model = a.get("gen_ai.request.model") or a.get("ai.model.id")
         events += [
             TaskStart(ts=span.start, agent=agent, task=task, model=str(model) if model else None),
             TaskEnd(ts=span.end, agent=agent, task=task, outcome=outcome, reason=span.status_message or None),
         ]
         out.trace_agent = (span.trace_id, agent)
     elif op in LLM_OPERATIONS:
-        model = str(a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or "unknown-model")
+        model = str(
+            a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or a.get("ai.model.id") or "unknown-model"
+        )
         cache_read = tokens(a, *CACHE_READ_TOKENS)
         cache_write = tokens(a, *CACHE_WRITE_TOKENS)
         total_input = tokens(a, *INPUT_TOKENS)
         output = tokens(a, *OUTPUT_TOKENS)
-        reasoning = tokens(a, REASONING_TOKENS)
+        reasoning = tokens(a, *REASONING_TOKENS)
         if reasoning > output:  # the convention counts them inside output_tokens; more proves they were left out
             output = min(output + reasoning, TOKENS_MAX)
         events.append(
@@ -120,7 +154,7 @@ def _map_span(span: Span) -> Mapped:
                 ts=span.end,
                 agent=agent,
                 task=task,
-                tool=str(a.get("gen_ai.tool.name") or "tool"),
+                tool=str(a.get("gen_ai.tool.name") or a.get("ai.toolCall.name") or "tool"),
                 ok=not failed,
                 error=error,
             )
@@ -152,6 +186,12 @@ def _map_span(span: Span) -> Mapped:
         else:  # named when its trace's invoke_agent span is seen (agentmon.store.otel_traces); its service till then
             out.agentless.append(msgspec.structs.replace(ev, agent=span.service or UNKNOWN_AGENT))
     return out
+
+
+def _function_id(attrs: dict) -> str:
+    """The Vercel AI SDK's name for the calling function (`experimental_telemetry.functionId`): its agent."""
+    name = str(attrs.get("ai.telemetry.functionId") or "")
+    return "" if name.isspace() else name
 
 
 def evaluation(
