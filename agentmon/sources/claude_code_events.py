@@ -84,6 +84,7 @@ def _map_record(record: Record) -> Mapped:
                 output_tokens=tokens(a, "output_tokens"),
                 cache_read_tokens=tokens(a, "cache_read_tokens"),
                 cache_write_tokens=tokens(a, "cache_creation_tokens"),
+                cache_write_1h_tokens=tokens(a, "cache_creation_1h_tokens"),
                 cost_usd=cost(a, "cost_usd"),
             )
         )
