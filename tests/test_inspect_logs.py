@@ -201,3 +201,22 @@ def test_inspect_ai_today_writes_logs_with_the_same_figures(tmp_path, db):
     assert run("ingest", "--db", db, tmp_path / "logs" / "eval").returncode == 0
     gate = run("gate", "--suite", SUITE, "--no-regressions", "--db", db)  # run 3 (9/10) against run 2 (7/10)
     assert gate.returncode == 0 and "pass rate 90.0% (9/10)" in gate.stdout, gate.stdout
+
+
+def test_a_log_that_stops_growing_unfinished_is_quarantined_once_settled(tmp_path, db):
+    """Follow mode rescans every few seconds: a log that never reads whole waits out the settle time, then goes
+    to quarantine, once; the clock is the ingester's, so no test waits for it."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    stuck = logs / "stuck.json"
+    stuck.write_bytes(sorted(INSPECT.glob("*.json"))[0].read_bytes()[:4000])
+    os.utime(stuck, (OLD, OLD))
+    now = [OLD + 0.5]
+    with Store(db) as store:
+        ingester = Ingester(store, [logs], clock=lambda: now[0])
+        ingester.run_once()
+        assert [w.path for w in ingester.stats.waiting] == [str(stuck)] and ingester.stats.quarantined == 0
+        now[0] = OLD + 5  # past the settle time, nothing written
+        ingester.run_once()
+        ingester.run_once()
+        assert ingester.stats.waiting == [] and ingester.stats.quarantined == 1

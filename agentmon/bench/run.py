@@ -180,6 +180,29 @@ def claude_code(workdir: Path, say, size: int = 100_000_000) -> None:
     )
 
 
+def eval_logs(workdir: Path, say, samples: int = 2_000, transcript_bytes: int = 50_000) -> None:
+    """Ingest of one large Inspect AI run, as a zstd `.eval` and as a `.json` log."""
+    from agentmon.simulate.workload import inspect_eval_logs
+
+    folder = workdir / "evals"
+    for log in inspect_eval_logs(folder, samples, transcript_bytes):
+        alone = folder / log.suffix.lstrip(".")
+        alone.mkdir()
+        log.rename(alone / log.name)
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "agentmon.cli", "ingest", str(alone), "--db", str(workdir / "evals.db")],
+            check=True,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - start
+        size = (alone / log.name).stat().st_size
+        say(
+            f"evals   Inspect {log.suffix} log, {samples:,} samples with {transcript_bytes // 1000} kB transcripts "
+            f"({size / 1e6:.0f} MB on disk): `agentmon ingest` {seconds:.2f} s"
+        )
+
+
 def run(n_events: int, large: int, workdir: Path | None) -> None:
     tmp = None
     if workdir is None:
@@ -246,6 +269,7 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     )
     say(f"follow  append-to-commit latency, median of 20: {follow_latency(workdir) * 1e3:.0f} ms (target <= 300)")
     claude_code(workdir, say)
+    eval_logs(workdir, say)
     otlp_throughput(workdir, say)
     from agentmon.tui.bench import run as tui_bench  # the monitor's own figures
 

@@ -187,3 +187,46 @@ def claude_code_transcripts(projects: Path, total_bytes: int, seed: int = 3) -> 
         written += len(data)
         lines += len(out)
     return lines
+
+
+def inspect_eval_logs(folder: Path, samples: int, transcript_bytes: int, seed: int = 5) -> tuple[Path, Path]:
+    """One Inspect AI run of `samples` scored samples, each with a transcript of about `transcript_bytes`,
+    written as Inspect writes it today: a `.eval` zip with zstd entries (header, samples, summaries) and the
+    same run as a `.json` log. For the benchmark: what agentmon reads is the scores, not the transcripts."""
+    import json
+    import sys
+
+    if sys.version_info >= (3, 14):
+        import zipfile
+    else:
+        from backports.zstd import zipfile  # the standard library's zipfile with zstd, as Python 3.14 has it
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "task": "bench-golden",
+        "run_id": "bench-run",
+        "created": "2026-06-01T10:00:00+00:00",
+        "model": "anthropic/claude-sonnet-4-5",
+        "metadata": {"agent": "bench-agent"},
+    }
+    header = {"version": 2, "status": "success", "eval": spec}
+    words = [f"w{i}" for i in range(5000)]
+    full, summaries = [], []
+    for i in range(samples):
+        scores = {"match": {"value": "C" if rng.random() < 0.9 else "I", "answer": "42"}}
+        summary = {"id": f"case-{i:05d}", "epoch": 1, "input": "a question", "target": "42", "scores": scores}
+        text = " ".join(rng.choices(words, k=transcript_bytes // 6))  # words compress as prose does, not as zeros
+        full.append(
+            {**summary, "messages": [{"role": "user", "content": "a question"}, {"role": "assistant", "content": text}]}
+        )
+        summaries.append(summary)
+    eval_log = folder / "bench.eval"
+    with zipfile.ZipFile(eval_log, "w", compression=zipfile.ZIP_ZSTANDARD) as z:
+        for sample in full:
+            z.writestr(f"samples/{sample['id']}_epoch_1.json", json.dumps(sample))
+        z.writestr("summaries.json", json.dumps(summaries))
+        z.writestr("header.json", json.dumps(header))
+    json_log = folder / "bench.json"
+    json_log.write_text(json.dumps({**header, "eval": {**spec, "run_id": "bench-run-json"}, "samples": full}))
+    return eval_log, json_log
