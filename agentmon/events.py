@@ -74,6 +74,16 @@ class ToolCall(_TaskEvent, tag="tool_call", kw_only=True):
     tool: Name
     ok: bool
     error: str | None = None
+    # False: the call was counted already (a transcript counts it at its tool_use block); this event is
+    # its result alone, and adds only its error.
+    call: bool = True
+
+
+class PermissionDenial(_TaskEvent, tag="permission_denial", kw_only=True):
+    """The agent's own permission rules refused a tool call without asking anyone (Claude Code's "requires
+    approval", a `config`/`hook` denial): a leading signal of its own, neither a tool error nor a rejection."""
+
+    tool: str | None = None
 
 
 class Escalation(_TaskEvent, tag="escalation", kw_only=True):
@@ -97,12 +107,16 @@ class Cost(_TaskEvent, tag="cost", kw_only=True):
 class TaskEnd(_TaskEvent, tag="task_end", kw_only=True):
     outcome: Outcome
     reason: str | None = None
+    # When a person labelled the task (`agentmon label`); `ts` stays the task's own end. A labelled end wins
+    # over any other, and the latest label over earlier ones.
+    labeled_at: Annotated[float, msgspec.Meta(ge=0, lt=TS_MAX)] | None = None  # Unix seconds
 
 
 class ApiError(_TaskEvent, tag="api_error", kw_only=True):
     """The model provider's API failed the agent (overloaded, rate limited, 5xx)."""
 
     status: str | None = None
+    retry: bool = False  # an attempt the client retried: counted apart, not as a failed request
 
 
 class Rating(_TaskEvent, tag="rating", kw_only=True):
@@ -130,6 +144,7 @@ Event = (
     | Cost
     | TaskEnd
     | ApiError
+    | PermissionDenial
     | Rating
     | EvalResult
 )

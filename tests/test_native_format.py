@@ -18,6 +18,7 @@ GOOD = {
     "task_end": '{"ts":1,"agent":"a","event":"task_end","task":"t","outcome":"abandoned","reason":"r"}',
     "api_error": '{"ts":1,"agent":"a","event":"api_error","task":"t","status":"529"}',
     "rating": '{"ts":1,"agent":"a","event":"rating","task":"t","rating":"good"}',
+    "permission_denial": '{"ts":1,"agent":"a","event":"permission_denial","task":"t","tool":"Bash"}',
     "eval_result": '{"ts":1,"agent":"a","event":"eval_result","suite":"s","case":"c","passed":true,'
     '"run":"r1","agent_version":"1.2","critical":true}',
 }

@@ -308,3 +308,10 @@ def m015_waiting_documents(db: sqlite_utils.Database) -> None:
         "CREATE TABLE waiting_documents (host TEXT NOT NULL, path TEXT NOT NULL, since REAL NOT NULL,"
         " reason TEXT NOT NULL, PRIMARY KEY (host, path)) WITHOUT ROWID"
     )
+
+
+@migrations()
+def m016_labels_and_denials(db: sqlite_utils.Database) -> None:
+    """When a task was labelled (its end stays its own), and the permission denials of each task."""
+    db.execute("ALTER TABLE tasks ADD COLUMN labeled_at REAL")
+    db.execute("ALTER TABLE tasks ADD COLUMN permission_denials INTEGER NOT NULL DEFAULT 0")

@@ -21,6 +21,7 @@ from agentmon.events import (
     Escalation,
     HumanIntervention,
     LlmCall,
+    PermissionDenial,
     Rating,
     TaskEnd,
     TaskStart,
@@ -115,6 +116,8 @@ class TaskState:
     reasoning_tokens: int = 0  # of output_tokens; last, as the column was added last (schema m013)
     rating: str | None = None  # the user's latest rating of the task; after it, as added after (schema m014)
     rating_ts: float | None = None
+    labeled_at: float | None = None  # when a person labelled its outcome (schema m016)
+    permission_denials: int = 0
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -138,7 +141,7 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         state.last_ts = ts
     kind = type(event)
     if kind is ToolCall:
-        state.tool_calls += 1
+        state.tool_calls += event.call
         state.tool_errors += not event.ok
     elif kind is LlmCall:
         state.llm_calls += 1
@@ -168,12 +171,7 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         if event.model:
             _offer_model(state, 0, ts, event.model)
     elif kind is TaskEnd:
-        if state.end_ts is None or (ts, event.outcome, event.reason or "") > (
-            state.end_ts,
-            state.outcome,
-            state.reason or "",
-        ):
-            state.end_ts, state.outcome, state.reason = ts, event.outcome, cut(event.reason)
+        _end(state, event, ts)
     elif kind is Escalation:
         state.escalations += 1
         if state.first_escalation_ts is None or ts < state.first_escalation_ts:
@@ -191,10 +189,34 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
     elif kind is Rating:
         if _later(ts, event.rating, state.rating_ts, state.rating):
             state.rating_ts, state.rating = ts, event.rating
+    elif kind is PermissionDenial:
+        state.permission_denials += 1
     elif kind is ApiError:
         pass  # counted by its own timestamp (add_event_signals); nothing about the task changes
     else:
         raise TypeError(f"not a task event: {kind.__name__}")
+
+
+def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
+    """A task's end: its own time, the latest end seen; its outcome, a person's latest label over any end the
+    logs gave (a label keeps the task in its own window: it never moves the end to the labelling time)."""
+    if event.labeled_at is None:
+        if state.end_ts is None or (ts, event.outcome, event.reason or "") > (
+            state.end_ts,
+            state.outcome,
+            state.reason or "",
+        ):
+            state.end_ts = ts
+            if state.labeled_at is None:
+                state.outcome, state.reason = event.outcome, cut(event.reason)
+    elif state.labeled_at is None or (event.labeled_at, event.outcome, event.reason or "") > (
+        state.labeled_at,
+        state.outcome,
+        state.reason or "",
+    ):
+        state.labeled_at, state.outcome, state.reason = event.labeled_at, event.outcome, cut(event.reason)
+        if state.end_ts is None:
+            state.end_ts = ts
 
 
 def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
@@ -299,7 +321,7 @@ def add_event_signals(counters: list[int], event) -> None:
     """Add the counters an event adds by its own timestamp, whatever its task's state."""
     kind = type(event)
     if kind is ToolCall:
-        counters[_TOOL_CALLS] += 1
+        counters[_TOOL_CALLS] += event.call
         counters[_TOOL_ERRORS] += not event.ok
     elif kind is Confirmation:
         counters[_CONFIRMATIONS] += 1

@@ -22,7 +22,7 @@ from agentmon.store.lock import WriterLock
 from agentmon.store.pricing import Pricer
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 15  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 16  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
