@@ -86,6 +86,8 @@ def _map_record(record: Record) -> Mapped:
                 cache_write_tokens=tokens(a, "cache_creation_tokens"),
                 cache_write_1h_tokens=tokens(a, "cache_creation_1h_tokens"),
                 cost_usd=cost(a, "cost_usd"),
+                # The API's request id, as the transcript's `requestId`: a request logged by both counts once.
+                request_id=opt(a.get("request_id")),
             )
         )
     elif name == "tool_result":

@@ -4,6 +4,9 @@ Claude Code writes a line per content block of a streamed message and repeats th
 (the last carries the final output tokens); a transcript and its copy may both be read. The
 first sight of a request (`request_id`) is an llm_call; a repeat adds only what the usage grew
 by, to the task the request was first seen in; `llm_requests` remembers each across batches.
+A request Claude Code logs both in its transcript and in its OpenTelemetry `api_request` event (the same API
+request id) counts once too: the larger of each token count (a transcript often keeps a request's first
+output count, the event its final one), and the event's `cost_usd` over a genai-prices estimate.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ class StoredRequest(NamedTuple):
     cache_read_tokens: int
     cache_write_tokens: int
     cost_nanos: int
-    priced: int  # 1: it had a cost_usd or genai-prices knew its model; else it stays unpriced
+    priced: int  # 2: its log gave its cost (cost_usd); 1: genai-prices priced it; 0: unpriced
     cache_write_1h_tokens: int
 
 
+PRICED_BY_PRICES, PRICED_BY_LOG = 1, 2  # StoredRequest.priced
 Requests = dict[str, StoredRequest | None]  # request_id -> its row (None: first seen in this batch)
 _COLUMNS = ", ".join(("request_id", *StoredRequest._fields))
 _SELECT = f"SELECT {_COLUMNS} FROM llm_requests WHERE request_id IN ({{}})"
@@ -76,7 +80,7 @@ def dedupe_request(
             ev.cache_read_tokens,
             ev.cache_write_tokens,
             cost or 0,
-            cost is not None,
+            PRICED_BY_LOG if ev.cost_usd is not None else cost is not None,
             ev.cache_write_1h_tokens,
         )
         return ev, cost
@@ -88,14 +92,15 @@ def dedupe_request(
         max(old[3], ev.cache_write_tokens),
     )
     new_1h = max(row.cache_write_1h_tokens, ev.cache_write_1h_tokens)
-    cost = row.cost_nanos
-    if ev.cost_usd is not None:
-        cost = max(cost, round(ev.cost_usd * NANO))
-    elif row.priced and (new != old or new_1h != row.cache_write_1h_tokens):
+    cost, priced = row.cost_nanos, row.priced
+    if ev.cost_usd is not None:  # the log's own cost wins over an estimate; of two, the larger (the final one)
+        logged = round(ev.cost_usd * NANO)
+        cost, priced = (max(cost, logged) if priced == PRICED_BY_LOG else logged), PRICED_BY_LOG
+    elif priced == PRICED_BY_PRICES and (new != old or new_1h != row.cache_write_1h_tokens):
         cost = pricer.cost_nanos(ev.model, row.ts, *new, new_1h) or 0
     if new == old and cost == row.cost_nanos and new_1h == row.cache_write_1h_tokens:
         return None, None
-    requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, row.priced, new_1h)
+    requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, priced, new_1h)
     grown = (new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3])
     return UsageDelta(ts=row.ts, agent=row.agent, task=row.task, tokens=grown), cost - row.cost_nanos
 
