@@ -5,6 +5,7 @@ back, with a short text. Every answer reports the same usage, so the expected fi
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,7 +16,9 @@ class FakeAnthropic(ThreadingHTTPServer):
     def __init__(self, command: str):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.command = command
-        self.requests = 0
+        self.requests = 0  # Bash calls asked for
+        self.messages = 0  # replies sent: each has its own message and request id, as the real API's
+        self.prefix = secrets.token_hex(6)  # ids unique across stand-ins too
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -42,8 +45,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "count_tokens" in self.path:
             return self._send("application/json", json.dumps({"input_tokens": 100}).encode())
         blocks, stop = self.server.answer(request)
+        self.server.messages += 1
+        n = self.server.messages
         message = {
-            "id": "msg_fake",
+            "id": f"msg_{self.server.prefix}{n:04d}",
             "type": "message",
             "role": "assistant",
             "model": request.get("model"),
@@ -53,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": USAGE,
         }
         if not request.get("stream"):
-            return self._send("application/json", json.dumps(message).encode())
+            return self._send("application/json", json.dumps(message).encode(), n)
         events = [("message_start", {"message": {**message, "content": [], "stop_reason": None}})]
         for i, block in enumerate(blocks):
             if block["type"] == "text":
@@ -73,10 +78,12 @@ class _Handler(BaseHTTPRequestHandler):
             ("message_stop", {}),
         ]
         body = "".join(f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n" for name, data in events)
-        self._send("text/event-stream", body.encode())
+        self._send("text/event-stream", body.encode(), n)
 
-    def _send(self, content_type: str, body: bytes) -> None:
+    def _send(self, content_type: str, body: bytes, n: int = 0) -> None:
         self.send_response(200)
+        if n:
+            self.send_header("request-id", f"req_{self.server.prefix}{n:04d}")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
