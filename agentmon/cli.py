@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,13 +17,38 @@ import click
 from agentmon import __version__, config
 from agentmon.errors import AgentmonError
 from agentmon.ingest.tail import DEFAULT_MAX_LINE
-from agentmon.report.metrics import WINDOWS, snapshot
 from agentmon.store.writer import connect
 from agentmon.text import NAME_LIMIT, literal
 
 if TYPE_CHECKING:
     from agentmon.report.gate import GateResult
     from agentmon.session import IngestSession
+
+
+class WindowChoice(click.Choice):
+    """The names of agentmon.report.metrics.WINDOWS (those `keep` keeps), read when click first asks for
+    them (parsing, --help): a command that reads no metrics, `agentmon ingest`, never loads the report."""
+
+    def __init__(self, keep: Callable[[str], bool] = lambda name: True) -> None:
+        self.keep = keep
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from agentmon.report.metrics import WINDOWS
+
+        return tuple(name for name in WINDOWS if self.keep(name))
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        pass  # click.Choice sets it; the names come from the report
+
+
+def _windows() -> dict[str, int | None]:
+    from agentmon.report.metrics import WINDOWS
+
+    return WINDOWS
+
 
 db_option = click.option(
     "--db",
@@ -31,11 +57,49 @@ db_option = click.option(
 )
 window_option = click.option(
     "--window",
-    type=click.Choice(list(WINDOWS)),
+    type=WindowChoice(),
     default="all",
     show_default=True,
     help="Count what happened in this last stretch of time.",
 )
+
+
+def time_options(command):
+    """--since and --until: a date (2026-11-01, UTC), an ISO time, or a duration back from now (3d, 12h)."""
+    command = click.option(
+        "--until",
+        metavar="WHEN",
+        help="Up to this time (a date: to the end of that UTC day).",
+    )(command)
+    return click.option(
+        "--since",
+        metavar="WHEN",
+        help="From this time: 2026-11-01 (UTC), 2026-11-01T09:30, or 3d, 12h, 90m ago; in place of any --window.",
+    )(command)
+
+
+def _time_range(
+    ctx: click.Context, since: str | None, until: str | None, window: str
+) -> tuple[float | None, float | None]:
+    """[start, end) in Unix seconds from --since/--until, else from --window; None is open."""
+    import time as _time
+
+    from agentmon.report.periods import parse_time
+
+    now = _time.time()
+    if since is None and until is None:
+        seconds = _windows()[window]
+        return (None if seconds is None else now - seconds), None
+    if ctx.get_parameter_source("window") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--window or --since/--until, not both")
+    try:
+        start = None if since is None else parse_time(since, now)
+        end = None if until is None else parse_time(until, now, end_of_day=True)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if start is not None and end is not None and end <= start:
+        raise click.UsageError("--until must be after --since")
+    return start, end
 
 
 class Group(click.Group):
@@ -111,7 +175,7 @@ def _remote(cfg, host_prefix, remote_agentmon, connect_timeout) -> dict:
 @db_option
 @click.option(
     "--window",
-    type=click.Choice(list(WINDOWS)),
+    type=WindowChoice(),
     default="24h",
     show_default=True,
     help="The window the screen starts in (w cycles it).",
@@ -138,6 +202,7 @@ def watch(paths, db, window, otlp, otlp_port, host_prefix, remote_agentmon, conn
         otlp_port=otlp_port if otlp else None,
         idle_task_seconds=cfg.idle_minutes * 60,
         limits_for=cfg.limits_for,
+        prices=cfg.prices,
         poll=cfg.poll,
         remote=sources.remote,
         remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
@@ -154,21 +219,50 @@ def label(agent, task, outcome, reason, db) -> None:
     """Give a task its outcome (Claude Code tasks end without one).
 
     Appends a native task_end event to the labels file beside the database, which every
-    ingest reads: the label counts once, and the latest label of a task wins.
+    ingest reads: the label counts once, and the latest label of a task wins. The task keeps
+    its own end time: labelling a task from last month changes last month's numbers.
     """
-    import time as _time
+    from agentmon.labels import append_label
 
     db_file = _db(db)
     conn = connect(db_file, readonly=True)
-    if conn.execute("SELECT 1 FROM tasks WHERE agent = ? AND task = ?", (agent, task)).fetchone() is None:
-        raise AgentmonError(f"no task {task!r} of agent {agent!r} in {db_file}")
-    event = {"ts": round(_time.time(), 3), "agent": agent, "event": "task_end", "task": task, "outcome": outcome}
-    if reason:
-        event["reason"] = reason[:200]
-    path = config.labels_path(db_file)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(event) + "\n")
-    click.echo(f"labeled {task} of {agent} {outcome}: {path} (counted at the next ingest)", err=True)
+    try:
+        path = append_label(conn, db_file, agent, task, outcome, reason)
+    except AgentmonError as e:
+        raise AgentmonError(f"{e} in {db_file}") from None
+    finally:
+        conn.close()
+    click.echo(
+        f"labeled {literal(task, NAME_LIMIT)} of {literal(agent, NAME_LIMIT)} {outcome}: {literal(str(path))}"
+        " (counted at the next ingest)",
+        err=True,
+    )
+
+
+@main.command()
+@click.option("--agent", help="Only this agent's tasks.")
+@click.option("--unlabeled", is_flag=True, help="Only tasks with no outcome yet (to label with `agentmon label`).")
+@time_options
+@click.option("--limit", default=20, show_default=True, help="Show the newest this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@db_option
+@click.pass_context
+def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
+    """List the latest tasks, newest first: cost, signals, outcome and the prompt that began them.
+
+    --since/--until bound the tasks' ends. A Claude Code task's prompt is read from its transcript
+    when shown, never stored; tasks of other sources have none.
+    """
+    from agentmon.report.tasks import add_prompts, list_tasks
+
+    conn = connect(_db(db), readonly=True)
+    start, end = _time_range(ctx, since, until, "all")
+    rows = list_tasks(conn, agent, unlabeled, start, end, limit)
+    add_prompts(conn, rows)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    _tasks_table(rows)
 
 
 @main.command()
@@ -222,6 +316,7 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
         wait_for_lock=wait,
         track_follow_ups=cfg.follows_up,
+        prices=cfg.prices,
         idle_task_seconds=cfg.idle_minutes * 60,
         poll=cfg.poll,
         max_line=max_line_bytes,
@@ -266,17 +361,38 @@ def _stop_on_signals(session: IngestSession) -> None:
 @db_option
 @window_option
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable snapshot.")
-def status(db, window, as_json) -> None:
+@time_options
+@click.option(
+    "--by",
+    type=click.Choice(["day", "week", "month", "session"]),
+    help="A row per UTC day, week or month, or per Claude Code session: tasks, success, cost, tokens.",
+)
+@click.pass_context
+def status(ctx, db, window, as_json, since, until, by) -> None:
     """Show each agent's outcome metrics and verdict."""
     cfg = config.load()
     conn = connect(config.db_path(db, cfg), readonly=True)
-    doc = snapshot(conn, window, limits_for=cfg.limits_for)
+    start, end = _time_range(ctx, since, until, window)
+    if by is not None:
+        _periods(conn, by, start, end, cfg.limits_for, as_json)
+        return
+    if since is None and until is None:
+        from agentmon.report.metrics import snapshot
+
+        doc = snapshot(conn, window, limits_for=cfg.limits_for)
+    else:
+        from agentmon.report.periods import range_snapshot
+
+        doc = range_snapshot(conn, start, end, limits_for=cfg.limits_for)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
     ing = doc["ingest"]
-    click.echo(f"window {window} · {ing['files']} files · {ing['lines']} lines · {ing['quarantined']} quarantined")
+    click.echo(
+        f"window {doc['window']} · {ing['files']} files · {ing['lines']} lines · {ing['quarantined']} quarantined"
+    )
     from agentmon.report.hosts import describe
+    from agentmon.report.metrics import spend_text, tokens_text
 
     for h in doc["remote_sources"]:
         click.echo(f"host {literal(h['source'])}  {literal(describe(h))}")
@@ -294,7 +410,11 @@ def status(db, window, as_json) -> None:
             "ESCAL",
             "TOOL-ERR",
             "REJECT",
+            "DENY",
+            "API-ERR",
             "EVAL",
+            "SPEND",
+            "TOKENS IN/OUT/CACHE-R/CACHE-W",
             "REASON",
         )
     ]
@@ -309,11 +429,18 @@ def status(db, window, as_json) -> None:
                 tasks,
                 _pct(a["task_success_rate"]),
                 _pct(a["autonomy_rate"]),
-                _usd(a["cost_per_successful_task"]),
+                _per_success(a),
                 _pct(a["escalation_rate"]),
                 _pct(a["tool_error_rate"]),
                 _pct(a["confirmation_rejection_rate"]),
+                _pct(a["permission_denial_rate"]),
+                _pct(a["api_error_rate"]) + (f" ({a['api_retries']} retried)" if a["api_retries"] else ""),
                 _pct(a["eval_pass_rate"]),
+                spend_text(a["cost_usd"], a["cost_status"], a["unpriced_llm_calls"], _usd),
+                "/".join(
+                    tokens_text(a[k])
+                    for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+                ),
                 literal(a["reasons"][0] if a["reasons"] else ""),
             )
         )
@@ -322,6 +449,16 @@ def status(db, window, as_json) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     if not doc["agents"]:
         click.echo("no agents yet: ingest some logs with `agentmon ingest PATH`")
+
+
+def _per_success(a: dict) -> str:
+    """$/SUCCESS: "unpriced" when its tasks' calls had no price; "(labeled)" when over labelled tasks alone."""
+    from agentmon.report.metrics import spend_text
+
+    value = a["cost_per_successful_task"]
+    unknown = value is None and a["successes"] and a["unpriced_llm_calls"]
+    text = spend_text(value, "unpriced" if unknown else "priced", a["unpriced_llm_calls"], _usd)
+    return text + " (labeled)" if a["cost_per_successful_task_basis"] == "labeled" and a["successes"] else text
 
 
 @main.command()
@@ -334,13 +471,27 @@ def status(db, window, as_json) -> None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="File to write, or - for stdout.",
 )
-@click.option("--by", type=click.Choice(["agent", "model", "hour"]), default="agent", show_default=True)
-def export(db, window, out, by) -> None:
+@click.option(
+    "--by",
+    type=click.Choice(["agent", "model", "hour", "day", "week", "month", "session"]),
+    default="agent",
+    show_default=True,
+)
+@time_options
+@click.pass_context
+def export(ctx, db, window, out, by, since, until) -> None:
     """Write a CSV snapshot of the metrics."""
     from agentmon.report.export import rows, write_csv
 
     conn = connect(_db(db), readonly=True)
-    header, body = rows(conn, by, window, limits_for=config.load().limits_for)
+    limits_for = config.load().limits_for
+    if since is None and until is None and by in ("agent", "model", "hour"):
+        header, body = rows(conn, by, window, limits_for=limits_for)
+    else:
+        from agentmon.report.periods import export_rows
+
+        start, end = _time_range(ctx, since, until, window)
+        header, body = export_rows(conn, by, start, end, limits_for)
     if out == "-":
         write_csv(sys.stdout, header, body, for_terminal=sys.stdout.isatty())
     else:
@@ -376,6 +527,7 @@ def serve(host, port, token, no_token, db) -> None:
         otlp=(host, port),
         token=token,
         track_follow_ups=cfg.follows_up,
+        prices=cfg.prices,
         idle_task_seconds=cfg.idle_minutes * 60,
     )
     _stop_on_signals(session)
@@ -436,7 +588,7 @@ def golden() -> None:
 
 @golden.command("export")
 @click.option("--agent", required=True)
-@click.option("--since", type=click.Choice([w for w in WINDOWS if w != "all"]), help="Only tasks active this recently.")
+@click.option("--since", type=WindowChoice(lambda w: w != "all"), help="Only tasks active this recently.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
 @db_option
 def golden_export(agent, since, out, db) -> None:
@@ -446,7 +598,7 @@ def golden_export(agent, since, out, db) -> None:
     from agentmon.report.golden import candidates, write
 
     conn = connect(_db(db), readonly=True)
-    seconds = WINDOWS[since] if since else None  # --since offers no "all"
+    seconds = _windows()[since] if since else None  # --since offers no "all"
     start = None if seconds is None else _time.time() - seconds
     if out == "-":
         n = write(sys.stdout, candidates(conn, agent, start))
@@ -516,6 +668,107 @@ def _gate_shown(g: GateResult) -> GateResult:
         critical_failures=[literal(c, NAME_LIMIT) for c in g.critical_failures],
         reasons=[literal(r) for r in g.reasons],
     )
+
+
+SIGNAL_HEADS = {
+    "tool_calls": "CALLS",
+    "tool_errors": "ERR",
+    "permission_denials": "DENY",
+    "rejections": "REJ",
+    "interventions": "INT",
+    "escalations": "ESC",
+    "api_errors": "API",
+}
+
+
+def _tasks_table(rows: list) -> None:
+    """`agentmon tasks` for a person: names and prompts shown literally, the signals as one column."""
+    import time as _time
+
+    if not rows:
+        click.echo("no tasks")
+        return
+    signals = list(rows[0].signals)
+    table = [
+        (
+            "TASK",
+            "AGENT",
+            "SESSION",
+            "PROJECT",
+            "START (UTC)",
+            "TIME",
+            "COST",
+            "/".join(SIGNAL_HEADS[s] for s in signals),
+            "OUTCOME",
+            "PROMPT",
+        )
+    ]
+    for r in rows:
+        if r.unpriced_llm_calls and not r.cost_usd:
+            cost = "unpriced"
+        else:
+            cost = _usd(r.cost_usd) + ("+" if r.unpriced_llm_calls else "")  # +: some calls had no price
+        outcome = "open" if r.outcome is None else r.outcome + (" (label)" if r.labeled_at is not None else "")
+        table.append(
+            (
+                literal(r.task, NAME_LIMIT),
+                literal(r.agent, NAME_LIMIT),
+                literal(r.session[:8]) if r.session else "-",
+                literal(r.project, NAME_LIMIT) if r.project else "-",
+                _time.strftime("%Y-%m-%d %H:%M", _time.gmtime(r.start)),
+                _duration(r.duration_s),
+                cost,
+                "/".join(str(r.signals[s]) for s in signals),
+                outcome,
+                literal(r.prompt) if r.prompt is not None else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo(("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1]).rstrip())
+
+
+def _duration(seconds: float) -> str:
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _periods(
+    conn: sqlite3.Connection, by: str, start: float | None, end: float | None, limits_for, as_json: bool
+) -> None:
+    """`status --by`: a row per day, week, month or session, oldest first, and their total."""
+    from agentmon.report.periods import period_rows, total_row
+
+    rows = period_rows(conn, by, start, end, limits_for)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no tasks ended in that time")
+        return
+    head = ("SESSION", "PROJECT") if by == "session" else (by.upper(),)
+    table = [(*head, "TASKS", "SUCCESS", "UNLABELED", "COST", "INPUT", "OUTPUT", "CACHE-READ", "CACHE-WRITE", "TOKENS")]
+    for r in [*rows, total_row(rows)]:
+        names = (literal(r.period, NAME_LIMIT), literal(r.project or "", NAME_LIMIT))[: len(head)]
+        table.append(
+            (
+                *names,
+                str(r.tasks),
+                _pct(r.task_success_rate),
+                str(r.unlabeled_tasks),
+                _usd(r.cost_usd),
+                *(f"{n:,}" for n in (r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens)),
+                f"{r.total_tokens:,}",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:  # names to the left, numbers to the right
+        cells = (c.ljust(w) if i < len(head) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        click.echo("  ".join(cells).rstrip())
 
 
 def _db(flag: Path | None) -> Path:

@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmon.errors import AgentmonError
 from agentmon.remote import Remote, parse_source
-from agentmon.report.metrics import DEFAULT_LIMITS
-from agentmon.report.verdict import Limits
 
-KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict}
+if TYPE_CHECKING:  # the report's modules and prices load when asked for: `agentmon ingest` needs none
+    from agentmon.report.verdict import Limits
+    from agentmon.store.pricing import CustomPrice
+
+KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict}
+KNOWN_PRICE = {"input": (int, float), "output": (int, float), "cache_read": (int, float), "cache_write": (int, float)}
 KNOWN_EVALS = {"pass_values": list}
 KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str, "host_prefix": bool}
 RATES = (
@@ -36,6 +41,8 @@ RATES = (
     "escalation_rate",
     "tool_error_rate",
     "confirmation_rejection_rate",
+    "permission_denial_rate",
+    "api_error_rate",
     "eval_pass_rate",
 )
 KNOWN_LIMITS = {
@@ -63,6 +70,7 @@ class Config:
     poll: bool = False  # network and container mounts send no file events: poll them
     eval_pass_values: tuple[str, ...] | None = None  # an Inspect AI score passes with one of these
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
+    prices: tuple[CustomPrice, ...] = ()  # [prices."glob"]: for models genai-prices does not know
 
     def follows_up(self, agent: str) -> bool:
         """Whether the store keeps follow-ups for this agent (its success requires none)."""
@@ -70,11 +78,28 @@ class Config:
 
     def limits_for(self, agent: str) -> Limits:
         """The defaults, then every matching [agents."glob"] section in file order, the last word winning."""
+        from agentmon.report.metrics import DEFAULT_LIMITS
+        from agentmon.report.verdict import Limits
+
         merged: dict = {}
         for glob, values in self.limits:
             if fnmatch.fnmatchcase(agent, glob):
                 merged.update(values)
         return Limits(**merged) if merged else DEFAULT_LIMITS
+
+
+def _user_dir(xdg: str, default: str, kind: str) -> Path:
+    """platformdirs' user config or data dir (`kind`) of agentmon; on Linux worked out here as platformdirs
+    does (XDG), since importing it costs every command a few ms (it loads tempfile)."""
+    if sys.platform.startswith("linux"):
+        return Path(os.environ.get(xdg, "").strip() or os.path.expanduser(default)) / "agentmon"
+    import platformdirs
+
+    return Path(getattr(platformdirs, kind)("agentmon"))
+
+
+def _user_config_dir() -> Path:
+    return _user_dir("XDG_CONFIG_HOME", "~/.config", "user_config_dir")
 
 
 def config_file() -> Path | None:
@@ -83,9 +108,7 @@ def config_file() -> Path | None:
         if not path.is_file():
             raise AgentmonError(f"$AGENTMON_CONFIG names {path}, which is not a file")
         return path
-    import platformdirs
-
-    for path in (Path("agentmon.toml"), Path(platformdirs.user_config_dir("agentmon")) / "agentmon.toml"):
+    for path in (Path("agentmon.toml"), _user_config_dir() / "agentmon.toml"):
         if path.is_file():
             return path
     return None
@@ -136,7 +159,28 @@ def load() -> Config:
         bool(sources.get("poll", False)),
         tuple(pass_values) if pass_values else None,
         limits,
+        prices=_prices(path, data.get("prices", {})),
     )
+
+
+def _prices(path: Path, table: dict) -> tuple[CustomPrice, ...]:
+    """`[prices."glob"]` sections, in file order: USD per million tokens, input and output required."""
+    from agentmon.store.pricing import CustomPrice
+
+    out = []
+    for glob, section in table.items():
+        prefix = f'prices."{glob}".'
+        if not isinstance(section, dict):
+            raise AgentmonError(f'{path}: prices.{glob} must be a table: [prices."{glob}"]')
+        _check(path, section, KNOWN_PRICE, prefix)
+        for key in ("input", "output"):
+            if key not in section:
+                raise AgentmonError(f"{path}: `{prefix}{key}` is required (USD per million tokens)")
+        for key, value in section.items():
+            if not 0 <= value <= 1e6:
+                raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` is USD per million tokens, not {value}")
+        out.append(CustomPrice(glob, **{k: float(v) for k, v in section.items()}))
+    return tuple(out)
 
 
 def _limits(path: Path, table: dict, prefix: str) -> dict:
@@ -180,9 +224,7 @@ def db_path(flag: str | Path | None, cfg: Config | None = None) -> Path:
         return Path(os.environ["AGENTMON_DB"]).expanduser()
     if cfg is not None and cfg.db is not None:
         return cfg.db
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("agentmon")) / "agentmon.db"
+    return _user_dir("XDG_DATA_HOME", "~/.local/share", "user_data_dir") / "agentmon.db"
 
 
 @dataclass

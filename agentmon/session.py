@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from agentmon.config import IDLE_TASK_SECONDS, labels_path
 from agentmon.ingest.tail import DEFAULT_MAX_LINE
-from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
 from agentmon.store.writer import Store, no_follow_ups
 
 if TYPE_CHECKING:  # imported when a session starts: the monitor paints first
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # imported when a session starts: the monitor paints first
     from agentmon.ingest.receiver import Receiver
     from agentmon.remote import Remote
     from agentmon.remote.follow import Followers
+    from agentmon.store.pricing import CustomPrice
 
 HOUSEKEEPING_SECONDS = 2.0  # idle tasks are ended this often while following (as the local rescan)
 
@@ -49,6 +49,7 @@ class IngestSession:
         otlp_optional: bool = False,
         wait_for_lock: bool = False,
         track_follow_ups: Callable[[str], bool] = no_follow_ups,
+        prices: tuple[CustomPrice, ...] = (),
         idle_task_seconds: float = IDLE_TASK_SECONDS,
         poll: bool = False,
         max_line: int = DEFAULT_MAX_LINE,
@@ -72,6 +73,7 @@ class IngestSession:
         self.otlp, self.token, self.otlp_optional = otlp, token, otlp_optional
         self.wait_for_lock = wait_for_lock
         self.track_follow_ups = track_follow_ups
+        self.prices = prices  # agentmon.toml's [prices."glob"]
         self.idle_task_seconds = idle_task_seconds
         self.poll = poll  # network mounts send no file events: poll them
         self.clock = clock
@@ -97,7 +99,9 @@ class IngestSession:
     def start(self) -> None:
         """Open the store, then every source. AgentmonError: another process writes the database
         (unless `wait_for_lock`, which waits for it); OSError: the receiver's port cannot be had."""
-        self.store = Store(self.db, wait_for_lock=self.wait_for_lock, track_follow_ups=self.track_follow_ups)
+        self.store = Store(
+            self.db, wait_for_lock=self.wait_for_lock, track_follow_ups=self.track_follow_ups, prices=self.prices
+        )
         try:
             self._start_sources(self.store)
         except BaseException:
@@ -179,7 +183,8 @@ class IngestSession:
             self.ingester.drain()
         if self.hosts is not None:
             self.unreachable = self.hosts.once()
-        self.close_idle()
+        if self.ingester is None or not self.ingester.stop.is_set():  # as _housekeeping: not after a cut pass
+            self.close_idle()
 
     def follow(self, on_pass: Callable[[IngestStats], object] | None = None) -> None:
         """Until stop(): the local files on this thread (`on_pass` gets their counts after every pass),
@@ -211,6 +216,8 @@ class IngestSession:
 
         Idempotent: the end is a pure function of the task's last event, so a repeat changes nothing."""
         assert self.store is not None, "start() the session first"
+        from agentmon.ingest.ingester import CLAUDE_CODE_AGENTS
+
         self.store.close_idle_tasks(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())
 
     def stats(self) -> list[IngestStats]:

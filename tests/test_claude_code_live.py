@@ -63,3 +63,36 @@ def test_what_claude_code_did_is_what_agentmon_counts(receiver, db, tmp_path):  
     echo, touch = both
     assert echo["tool_calls"] == 1
     assert touch["tool_calls"] == 0  # denied by the rules before it ran: no rejection, no tool error
+
+
+def test_its_transcripts_and_its_events_together_count_each_request_once(db, tmp_path):
+    """`agentmon watch --otlp ~/.claude/projects` as a session does it: the transcripts Claude Code writes and
+    the events it exports, read by one ingest session; every API request (same request id) counts once."""
+    import socket
+    import threading
+
+    from agentmon.session import IngestSession
+
+    with socket.socket() as s:  # a free port for the receiver
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    projects = tmp_path / ".claude" / "projects"
+    projects.mkdir(parents=True)
+    session = IngestSession(db, [projects], follow=True, otlp=("127.0.0.1", port))
+    with session:
+        thread = threading.Thread(target=session.follow, daemon=True)
+        thread.start()
+        for command, prompt in (("echo hi", "say hi with echo"), (f"touch {tmp_path}/made", "make a file")):
+            run_claude(tmp_path, port, FakeAnthropic(command), prompt)
+        conn = connect(db, readonly=True)
+        counted = lambda: conn.execute("SELECT count(*), sum(output_tokens) FROM llm_requests").fetchone()
+        done = wait_for(lambda: counted() == (4, 4 * 80) and len({t["task"] for t in tasks(db)}) == 4)
+        requests = counted()
+        calls = conn.execute("SELECT sum(llm_calls), sum(permission_denials) FROM tasks").fetchone()
+        conn.close()
+        session.stop()
+        thread.join(timeout=60)
+    assert done, (requests, tasks(db))
+    # Two prompts, each a task in each source (transcript: the project's agent; events: claude-code:otel);
+    # four requests in all, each counted once, in whichever source's task saw it first.
+    assert requests == (4, 320) and calls == (4, 1)  # and the denial, read from the transcript

@@ -20,13 +20,20 @@ AGENT_KEYS = [
     "autonomy_rate",
     "cost_usd",
     "cost_per_successful_task",
+    "cost_per_successful_task_basis",
     "escalation_rate",
     "tool_error_rate",
     "confirmation_rejection_rate",
+    "permission_denial_rate",
+    "api_error_rate",
     "eval_pass_rate",
     "tool_calls",
     "tool_errors",
+    "permission_denials",
+    "llm_requests",
     "api_errors",
+    "api_retries",
+    "cost_status",
     "unpriced_llm_calls",
     "input_tokens",
     "output_tokens",
@@ -37,7 +44,16 @@ AGENT_KEYS = [
     "reasons",
     "models",
 ]
-MODEL_KEYS = ["model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task"]
+MODEL_KEYS = [
+    "model",
+    "tasks",
+    "successes",
+    "task_success_rate",
+    "cost_usd",
+    "cost_per_successful_task",
+    "unpriced_llm_calls",
+    "cost_status",
+]
 
 
 def run(*args, env=None, check=True):

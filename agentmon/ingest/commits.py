@@ -14,26 +14,22 @@ since and reloads the committed offsets, as it does inline.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import pickle
-import select
-import signal
-import subprocess
 import sys
-import tempfile
-from typing import IO, NoReturn, Protocol
-
-import msgspec
+from typing import IO, TYPE_CHECKING, NoReturn, Protocol
 
 from agentmon.errors import AgentmonError, OffsetConflict
-from agentmon.store.batch import Batch
 from agentmon.store.writer import Store
+
+if TYPE_CHECKING:  # the rest loads when a commit process starts: an inline ingest needs none of it
+    import subprocess
+
+    import msgspec
+
+    from agentmon.store.batch import Batch
 
 PIPE_BYTES = 1 << 20  # room for a batch or two: the parent never waits for the child to start reading
 _HEADER = 4  # bytes of a frame's length, little-endian
-_encoder = msgspec.msgpack.Encoder()
 
 
 class Commits(Protocol):
@@ -80,12 +76,21 @@ class CommitProcess:
         self.proc = proc
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.in_flight: Batch | None = None
+        import msgspec
+
+        self._encode = msgspec.msgpack.Encoder().encode
 
     @classmethod
     def start(cls, store: Store) -> CommitProcess | None:
         """The child, started; None if it cannot be (then commit inline: slower, as correct)."""
+        import fcntl
+        import json
+        import pickle
+        import subprocess
+        import tempfile
+
         try:  # the store's settings go first: which agents' follow-ups it keeps (agentmon.toml)
-            settings = pickle.dumps(store.track_follow_ups)
+            settings = pickle.dumps((store.track_follow_ups, store.prices))
         except (pickle.PicklingError, AttributeError, TypeError):
             return None  # a function made up on the spot (tests do that)
         lock_fd = store.lock.fd
@@ -118,7 +123,7 @@ class CommitProcess:
         """Send `batch`, to be committed while the caller goes on; return the batch that was in
         flight, committed. If that one failed, its error is raised and `batch` is not sent."""
         done = self.settle()
-        self._send(_encoder.encode(batch))
+        self._send(self._encode(batch))
         self.in_flight = batch
         return done
 
@@ -180,6 +185,14 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
 
 def serve(db: str, lock_fd: int) -> None:
     """The child: commit each batch read from stdin and answer it on stdout, until end of input."""
+    import pickle
+    import select
+    import signal
+
+    import msgspec
+
+    from agentmon.store.batch import Batch
+
     # Ctrl-C, or a service manager stopping the whole group, is for the parent: it closes our input.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -188,7 +201,8 @@ def serve(db: str, lock_fd: int) -> None:
     settings = _read_frame(stdin)
     if settings is None:
         return
-    with Store(db, lock_fd=lock_fd, track_follow_ups=pickle.loads(settings)) as store:
+    track_follow_ups, prices = pickle.loads(settings)
+    with Store(db, lock_fd=lock_fd, track_follow_ups=track_follow_ups, prices=prices) as store:
         while (body := _read_frame(stdin)) is not None:
             reply = _commit(store, decoder, body)
             try:
@@ -204,6 +218,8 @@ def serve(db: str, lock_fd: int) -> None:
 
 def _commit(store: Store, decoder: msgspec.msgpack.Decoder, body: bytes) -> bytes:
     """Commit one batch; the answer for the parent."""
+    import msgspec
+
     try:
         batch = decoder.decode(body)
     except msgspec.ValidationError as e:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agentmon.errors import BadLine
 from agentmon.ingest.filesystem import FileKey, FileStat, FileSystem
-from agentmon.sources import inspect_ai
 from agentmon.sources.detect import OTLP_JSON, detect
-from agentmon.store.batch import Batch, FileAdvance, Quarantined
 from agentmon.store.writer import Store
+
+if TYPE_CHECKING:
+    from agentmon.store.batch import Batch
 
 DOCUMENT_SETTLE_SECONDS = (
     2.0  # an eval log that does not read whole, modified more recently, may still be being written
@@ -41,13 +42,13 @@ class Documents:
         error: Callable[[str], None],
         clock: Callable[[], float],
         eval_agent: str | None,
-        eval_pass_values: tuple[str, ...],
+        eval_pass_values: tuple[str, ...] | None,
     ):
         self.fs = fs
         self.store = store
         self.error = error  # a file that cannot be read: the ingester's last error
         self.clock = clock
-        self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values
+        self.eval_agent, self.eval_pass_values = eval_agent, eval_pass_values  # None: inspect_ai.PASSING
         self.rows: dict[FileKey, dict[str, Any]] = {}
         self.waiting: dict[str, Waiting] = {}  # path → the log not read yet because it is being written
         # Evals found running, with the size and mtime they had then: not reread till these change.
@@ -86,6 +87,8 @@ class Documents:
                 continue
             if (opened.st_dev, opened.st_ino) != key:
                 continue  # replaced between the stat and the open: the next scan looks again
+            from agentmon.sources import inspect_ai  # loaded with the first document to look into
+
             if not inspect_ai.looks_like(Path(path), head):
                 if detect(head.split(b"\n", 1)[0]) == OTLP_JSON:
                     line_files.append(path)
@@ -100,10 +103,14 @@ class Documents:
 
     def _read(self, path: str, st: FileStat, commit: Callable[[Batch], bool]) -> None:
         key = (st.st_dev, st.st_ino)
+        from agentmon.sources import inspect_ai
+        from agentmon.store.batch import Batch, FileAdvance, Quarantined
+
         events, bad = [], None
+        passing = inspect_ai.PASSING if self.eval_pass_values is None else self.eval_pass_values
         with self.fs.local_copy(path) as copy:
             try:
-                events = inspect_ai.read(copy, self.eval_agent, self.eval_pass_values)
+                events = inspect_ai.read(copy, self.eval_agent, passing)
             except inspect_ai.Unfinished as e:
                 if e.running or self.clock() - st.st_mtime < DOCUMENT_SETTLE_SECONDS:
                     self.waiting[path] = Waiting(path, st.st_mtime, str(e))

@@ -12,17 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from agentmon.config import IDLE_TASK_SECONDS
 from agentmon.errors import BadLine, OffsetConflict
-from agentmon.events import Event
-from agentmon.ingest.commits import CommitProcess, Commits, InlineCommits
+from agentmon.ingest.commits import Commits, InlineCommits
 from agentmon.ingest.documents import Documents, Waiting
 from agentmon.ingest.files import LOCAL
 from agentmon.ingest.filesystem import FileSystem
-from agentmon.ingest.isolate import ChunkPart, can_isolate, commit_apart
 from agentmon.ingest.tail import (
     DEFAULT_MAX_LINE,
     MARKER_BYTES,
@@ -34,16 +31,19 @@ from agentmon.ingest.tail import (
     resumable,
 )
 from agentmon.ingest.tracking import FileTracker
-from agentmon.sources import inspect_ai
-from agentmon.sources.claude_code import AGENT_PREFIX as CLAUDE_CODE_AGENTS
-from agentmon.sources.claude_code import ClaudeCodeSource
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON, detect
-from agentmon.sources.native import parse_line
-from agentmon.sources.otlp import parse_json_line as parse_otlp_line
-from agentmon.store.batch import Batch, CloseIdle, FileAdvance, Quarantined
 from agentmon.store.writer import Store
 
+if TYPE_CHECKING:  # with the first line to parse: a pass with nothing new loads no parser, nor msgspec
+    from agentmon.events import Event
+    from agentmon.ingest.isolate import ChunkPart
+    from agentmon.sources.claude_code import ClaudeCodeSource
+    from agentmon.store.batch import Batch, FileAdvance
+
 READ_BYTES = 4 << 20
+# agentmon.sources.claude_code.AGENT_PREFIX, named here so that a pass with nothing new loads no parser
+# (tests/test_startup.py holds the two equal).
+CLAUDE_CODE_AGENTS = "claude-code:"
 # A drain with more to read than this commits in a second process (agentmon.ingest.commits) while it parses,
 # when what it parses costs about what committing does: Claude Code transcripts, OTLP JSON lines. It
 # pays from ~20 MB (starting the child costs ~0.1 s of the other core). Native events are cheap to
@@ -85,7 +85,7 @@ class Ingester:
         clock: Callable[[], float] = time.time,
         extra_files: Sequence[Path] = (),
         eval_agent: str | None = None,
-        eval_pass_values: tuple[str, ...] = inspect_ai.PASSING,
+        eval_pass_values: tuple[str, ...] | None = None,  # None: agentmon.sources.inspect_ai.PASSING
         fs: FileSystem = LOCAL,
         rename_agent: Callable[[str], str] | None = None,
     ):
@@ -96,7 +96,8 @@ class Ingester:
         self.commits: Commits = self._inline
         self.fs = fs  # where the files are: this machine, or a remote host (agentmon.remote)
         self.rename_agent = rename_agent  # --host-prefix: the agent names of this source, namespaced
-        self.claude_code = ClaudeCodeSource(store.session_prompts)
+        # The parsers load with the first line to parse: a pass with nothing new imports none of them.
+        self._claude_code: ClaudeCodeSource | None = None
         self.idle_task_seconds = idle_task_seconds
         self.clock = clock
         # The parts are handed the stats, not this object: no reference cycle keeps a finished
@@ -128,12 +129,29 @@ class Ingester:
         # Set, a drain stops between chunks (a first read of gigabytes must not hold up quitting the
         # monitor or stopping a service); what it read is committed, the rest read next time.
         self.stop = threading.Event()
-        self.batch = Batch(host=fs.host)
+        self._batch: Batch | None = None  # made with the first chunk read into it
         self._parts: list[ChunkPart] = []  # the batch's chunks: to commit it apart if the store cannot take it
         # Batches handed to self.commits and not yet known committed, oldest first, with their chunks.
         self._unsettled: dict[int, tuple[Batch, list[ChunkPart]]] = {}
         self._published_waiting: list[Waiting] | None = None  # what the database lists as being written
         self._load()
+
+    @property
+    def batch(self) -> Batch:
+        """The batch being read into, not yet committed."""
+        if self._batch is None:
+            from agentmon.store.batch import Batch
+
+            self._batch = Batch(host=self.fs.host)
+        return self._batch
+
+    @property
+    def claude_code(self) -> ClaudeCodeSource:
+        if self._claude_code is None:
+            from agentmon.sources.claude_code import ClaudeCodeSource
+
+            self._claude_code = ClaudeCodeSource(self.store.session_prompts)
+        return self._claude_code
 
     @property
     def tracked(self) -> dict[int, Tracked]:
@@ -157,7 +175,8 @@ class Ingester:
         """Scan the paths and ingest everything complete that is new."""
         self.scan()
         self.drain()
-        self.close_idle()
+        if not self.stop.is_set():  # never after a cut pass: the lines it left may belong to the tasks it would end
+            self.close_idle()
         return self.stats
 
     def close_idle(self) -> None:
@@ -165,6 +184,10 @@ class Ingester:
 
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
+        if self.store.nothing_idle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock()):
+            return  # a pass with nothing new writes nothing
+        from agentmon.store.batch import Batch, CloseIdle
+
         self._commit(
             Batch(host=self.fs.host, close_idle=CloseIdle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())),
             wait=True,
@@ -265,6 +288,9 @@ class Ingester:
 
     def _add_chunk(self, chunk: Chunk, extra_bad: list[tuple[int, str, bytes]] | None = None) -> bool:
         """Parse `chunk` into the batch, and commit the batch when it is full. False: a commit conflicted."""
+        from agentmon.ingest.isolate import ChunkPart
+        from agentmon.store.batch import FileAdvance, Quarantined
+
         t = chunk.file
         batch = self.batch
         bad = list(extra_bad or ())
@@ -279,6 +305,8 @@ class Ingester:
                 t.format = new_format = detect(first)
         if self._bulk and t.format in PARSE_HEAVY:  # from now on, a second process commits while this one parses
             self._bulk = False
+            from agentmon.ingest.commits import CommitProcess
+
             self.commits = CommitProcess.start(self.store) or self.commits  # drain closes it
         events = batch.events
         self._parts.append(
@@ -298,7 +326,7 @@ class Ingester:
         )
         off = chunk.start
         if t.format == CLAUDE_CODE:
-            self.claude_code.begin_chunk()
+            self.claude_code.begin_chunk(t.path, chunk.start)
             parse, path = self.claude_code.parse, t.path
             for line in chunk.lines:
                 if line and not (long_at and off in long_at):
@@ -310,6 +338,8 @@ class Ingester:
             batch.prompts.extend(self.claude_code.new_prompts)
             self.claude_code.new_prompts.clear()
         elif t.format == OTLP_JSON:
+            from agentmon.sources.otlp import parse_json_line as parse_otlp_line
+
             for line in chunk.lines:
                 if line.strip() and not (long_at and off in long_at):
                     try:
@@ -318,6 +348,8 @@ class Ingester:
                         bad.append((off, str(e), line))
                 off += len(line) + 1
         else:
+            from agentmon.sources.native import parse_line
+
             for line in chunk.lines:
                 if line and not (long_at and off in long_at):
                     try:
@@ -367,11 +399,11 @@ class Ingester:
         dropped and the files reloaded, so nothing is counted twice. With
         `wait=False` a commit process may still be committing it on return.
         """
-        batch, parts = self.batch, self._parts
+        batch, parts = self._batch, self._parts
         self._batch_started = None
-        if not batch.advances:
+        if batch is None or not batch.advances:
             return self._commit(None, wait)
-        self.batch, self._parts = Batch(host=self.fs.host), []
+        self._batch, self._parts = None, []
         self._rename(batch)
         batch = _merge_advances(batch)
         self._unsettled[id(batch)] = (batch, parts)
@@ -393,6 +425,8 @@ class Ingester:
         except OffsetConflict as e:
             return self._conflict(e)
         except Exception as e:
+            from agentmon.ingest.isolate import can_isolate
+
             if not can_isolate(e) or not self._unsettled:
                 self._forget()
                 raise
@@ -405,6 +439,8 @@ class Ingester:
     def _commit_apart(self, batch: Batch | None, wait: bool) -> bool:
         """The oldest batch not yet committed raised (agentmon.ingest.isolate): commit it apart, then `batch`
         if it waited behind it."""
+        from agentmon.ingest.isolate import commit_apart
+
         failed, parts = self._unsettled.pop(next(iter(self._unsettled)))
         try:
             done, blamed = commit_apart(
@@ -455,12 +491,14 @@ class Ingester:
     def _renamed(self, events: list[Event]) -> list[Event]:
         if self.rename_agent is None:
             return events
+        import msgspec
+
         return [msgspec.structs.replace(ev, agent=self.rename_agent(ev.agent)) for ev in events]
 
     def abandon(self) -> None:
         """Drop everything read but not committed (the link to a remote host broke mid-read):
         the next pass reads it again from the committed offsets."""
-        self.batch, self._parts = Batch(host=self.fs.host), []
+        self._batch, self._parts = None, []
         self._batch_started = None
         self._forget()
 
@@ -469,7 +507,8 @@ class Ingester:
         self._unsettled.clear()
         self.close()
         self._load()
-        self.claude_code.reset()
+        if self._claude_code is not None:
+            self._claude_code.reset()
 
 
 def _subagents_last(t: Tracked) -> tuple[bool, str]:

@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 
 from agentmon.errors import AgentmonError, BadLine
 from agentmon.events import Event, Mapped, Prompt
-from agentmon.sources.claude_code import ClaudeCodeSource
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON
-from agentmon.sources.native import parse_line
-from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 from agentmon.store.batch import Batch, FileAdvance, Quarantined
 from agentmon.store.writer import Store
 
@@ -132,6 +129,8 @@ def _taken(items: list, chunks: list[tuple[ChunkPart, ChunkPart | None]], attr: 
 def _parser(form: str | None, path: str, load_prompts: Callable[[str], list[tuple[float, str]]]) -> Parse:
     """How the ingester parsed this file's lines (Claude Code's from a fresh start, as a rerun would)."""
     if form == CLAUDE_CODE:
+        from agentmon.sources.claude_code import ClaudeCodeSource
+
         source = ClaudeCodeSource(load_prompts)
         source.begin_chunk()
 
@@ -142,7 +141,11 @@ def _parser(form: str | None, path: str, load_prompts: Callable[[str], list[tupl
 
         return claude_code
     if form == OTLP_JSON:
+        from agentmon.sources.otlp import parse_json_line as parse_otlp_line
+
         return lambda raw: ([], parse_otlp_line(raw), [])
+    from agentmon.sources.native import parse_line
+
     return lambda raw: ([parse_line(raw)], [], [])
 
 

@@ -20,7 +20,6 @@ What happens to files, and what the tailer does:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -29,6 +28,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from agentmon.ingest.filesystem import FileSystem
+
+try:  # hashlib's own blake2b, without hashlib loading OpenSSL (a few ms of every start) for hashes not used
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python without it
+    from hashlib import blake2b
 
 PATTERNS = (".jsonl", ".ndjson", ".log")
 # Rotated names keep a pattern inside: app.jsonl.1, app.log-20260101, app.jsonl.2026-01-01.
@@ -41,7 +45,7 @@ DEFAULT_MAX_LINE = 1 << 20
 
 
 def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
+    return blake2b(data, digest_size=8).hexdigest()
 
 
 class Seen(NamedTuple):

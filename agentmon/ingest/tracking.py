@@ -104,7 +104,9 @@ class FileTracker:
     def walk(self) -> tuple[list[str], list[str], list[str]]:
         """The files under our paths: primary, rotated-looking, documents (agentmon.ingest.tail.discover)."""
         boot, now = self.fs.boot_id, self.clock()
-        if boot is not None and (boot != self._seen[0] or now - self._seen[1] >= SEEN_EVERY_SECONDS):
+        if boot is not None and self._seen[0] is None:  # as told by the last run: rerun at once, it writes nothing
+            self._seen = self.store.host_seen(self.fs.host) or self._seen
+        if boot is not None and (boot != self._seen[0] or not 0 <= now - self._seen[1] < SEEN_EVERY_SECONDS):
             self.store.saw_host(self.fs.host, boot, now)
             self._seen = (boot, now)
         primary, rotated, documents = self.fs.walk(self.paths)

@@ -7,7 +7,15 @@ import sqlite3
 import time
 from typing import IO
 
-from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor, agent_metrics, build
+from agentmon.report.metrics import (
+    DEFAULT_LIMITS,
+    WINDOWS,
+    AgentMetrics,
+    LimitsFor,
+    ModelMetrics,
+    agent_metrics,
+    build,
+)
 from agentmon.store.taskstate import AGG_COLUMNS
 from agentmon.text import csv_safe, literal
 
@@ -22,13 +30,20 @@ AGENT_FIELDS = (
     "autonomy_rate",
     "cost_usd",
     "cost_per_successful_task",
+    "cost_per_successful_task_basis",
     "escalation_rate",
     "tool_error_rate",
     "confirmation_rejection_rate",
+    "permission_denial_rate",
+    "api_error_rate",
     "eval_pass_rate",
     "tool_calls",
     "tool_errors",
+    "permission_denials",
+    "llm_requests",
     "api_errors",
+    "api_retries",
+    "cost_status",
     "unpriced_llm_calls",
     "input_tokens",
     "output_tokens",
@@ -37,7 +52,17 @@ AGENT_FIELDS = (
     "reasoning_tokens",
     "reasons",
 )
-MODEL_FIELDS = ("agent", "model", "tasks", "successes", "task_success_rate", "cost_usd", "cost_per_successful_task")
+MODEL_FIELDS = (
+    "agent",
+    "model",
+    "tasks",
+    "successes",
+    "task_success_rate",
+    "cost_usd",
+    "cost_per_successful_task",
+    "cost_status",
+    "unpriced_llm_calls",
+)
 HOUR_FIELDS = (
     "hour",
     "agent",
@@ -50,9 +75,14 @@ HOUR_FIELDS = (
     "escalation_rate",
     "tool_error_rate",
     "confirmation_rejection_rate",
+    "permission_denial_rate",
+    "api_error_rate",
     "tool_calls",
     "tool_errors",
+    "cost_status",
+    "unpriced_llm_calls",
 )
+UNPRICED = "unpriced"  # in a cost column, when no call it covers had a price: never 0
 
 
 def rows(
@@ -67,10 +97,24 @@ def rows(
         return HOUR_FIELDS, _hour_rows(conn, window, now, limits_for)
     agents = agent_metrics(conn, window, now, limits_for=limits_for)
     if by == "model":
-        return MODEL_FIELDS, [[a.agent, *(getattr(m, f) for f in MODEL_FIELDS[1:])] for a in agents for m in a.models]
+        return MODEL_FIELDS, [[a.agent, *(_field(m, f) for f in MODEL_FIELDS[1:])] for a in agents for m in a.models]
     return AGENT_FIELDS, [
-        [getattr(a, f) if f != "reasons" else "; ".join(a.reasons) for f in AGENT_FIELDS] for a in agents
+        [_field(a, f) if f != "reasons" else "; ".join(a.reasons) for f in AGENT_FIELDS] for a in agents
     ]
+
+
+def _field(m: AgentMetrics | ModelMetrics, name: str) -> object:
+    """A column's value; a cost that no price covers is "unpriced", never 0 (cost_status says which)."""
+    if name == "cost_usd" and m.cost_status == "unpriced":
+        return UNPRICED
+    if (
+        name == "cost_per_successful_task"
+        and m.cost_per_successful_task is None
+        and m.successes
+        and m.unpriced_llm_calls
+    ):
+        return UNPRICED
+    return getattr(m, name)
 
 
 def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None, limits_for: LimitsFor) -> list[list]:
@@ -87,9 +131,7 @@ def _hour_rows(conn: sqlite3.Connection, window: str, now: float | None, limits_
     out = []
     for (bucket, agent), c in per_hour.items():
         m = build(agent, c, None, limits_for(agent))
-        out.append(
-            [time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(bucket)), *(getattr(m, f) for f in HOUR_FIELDS[1:])]
-        )
+        out.append([time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(bucket)), *(_field(m, f) for f in HOUR_FIELDS[1:])])
     return out
 
 

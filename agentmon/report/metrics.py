@@ -49,8 +49,10 @@ class ModelMetrics:
     tasks: int
     successes: int
     task_success_rate: float | None
-    cost_usd: float
+    cost_usd: float  # of the calls that have a price: see cost_status
     cost_per_successful_task: float | None
+    unpriced_llm_calls: int = 0
+    cost_status: str = "priced"  # cost_status()
 
 
 @dataclass
@@ -62,15 +64,23 @@ class AgentMetrics:
     pending_tasks: int  # inside their follow-up window, where a follow-up rule applies
     task_success_rate: float | None
     autonomy_rate: float | None
-    cost_usd: float
+    cost_usd: float  # of the calls that have a price: see cost_status
     cost_per_successful_task: float | None
+    # "labeled": over the tasks with a known outcome alone (some ended unknown), "all": over every ended task
+    cost_per_successful_task_basis: str
     escalation_rate: float | None
     tool_error_rate: float | None
     confirmation_rejection_rate: float | None
+    permission_denial_rate: float | None
+    api_error_rate: float | None
     eval_pass_rate: float | None
     tool_calls: int
     tool_errors: int
-    api_errors: int
+    permission_denials: int
+    llm_requests: int  # by their own time: the API error rate's denominator with api_errors
+    api_errors: int  # failed requests
+    api_retries: int  # attempts the client retried, apart
+    cost_status: str  # "priced", "partly unpriced" (cost_usd is a floor) or "unpriced" (no call had a price)
     unpriced_llm_calls: int
     input_tokens: int
     output_tokens: int
@@ -247,6 +257,9 @@ def evidence(
         tool_errors=g("tool_errors"),
         asked=asked,
         rejections=g("rejections"),
+        permission_denials=g("permission_denials"),
+        api_errors=g("api_errors"),
+        api_attempts=g("requests") + g("api_errors"),
         cost_per_successful_task=m.cost_per_successful_task if m else None,
         eval_pass_rate=m.eval_pass_rate if m else None,
         critical_eval_failures=critical,
@@ -266,12 +279,13 @@ REJECTIONS_OVER_TOOL_CALLS = ("claude-code:",)
 
 
 def settled(c: list[int], limits: Limits, pending_c: list[int] | None) -> tuple[int, int, int, float]:
-    """(successes, labeled tasks, pending tasks, their cost in USD) under the agent's definition of
-    success. With a follow-up rule, tasks that ended within its window (`pending_c`) are not judged
+    """(successes, labeled tasks, pending tasks, the labeled tasks' cost in USD) under the agent's definition
+    of success. With a follow-up rule, tasks that ended within its window (`pending_c`) are not judged
     yet, and successes followed up by a new task with the same key do not count."""
 
-    def cost_of(counters):
-        return counters[COL["cost_nanos"]] / NANO + limits.infra_cost_per_task * counters[COL["ended"]]
+    def cost_of(counters):  # of the tasks with a known outcome: those a success can be among
+        labeled_nanos = counters[COL["cost_nanos"]] - counters[COL["unlabeled_cost_nanos"]]
+        return labeled_nanos / NANO + limits.infra_cost_per_task * (counters[COL["ended"]] - counters[COL["unlabeled"]])
 
     if not limits.require_no_follow_up:
         return (c[COL[SUCCESS_COLUMNS[limits.success]]], c[COL["ended"]] - c[COL["unlabeled"]], 0, cost_of(c))
@@ -293,6 +307,10 @@ def build(
     cost = g("cost_nanos") / NANO + limits.infra_cost_per_task * g("ended")
     successes, labeled, pending, settled_cost = settled(c, limits, pending_c)
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
+    unpriced = g("unpriced_llm_calls")
+    per_success = rate(settled_cost, successes)
+    if per_success is not None and unpriced and not settled_cost and unpriced > g("unlabeled_unpriced_llm_calls"):
+        per_success = None  # its tasks' calls had no price: unknown, never $0
     return AgentMetrics(
         agent=agent,
         tasks=g("ended"),
@@ -302,15 +320,22 @@ def build(
         task_success_rate=rate(successes, labeled),
         autonomy_rate=rate(g("autonomous"), g("ended")),
         cost_usd=cost,
-        cost_per_successful_task=rate(settled_cost, successes),
+        cost_per_successful_task=per_success,
+        cost_per_successful_task_basis="labeled" if g("unlabeled") else "all",
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),
+        permission_denial_rate=rate(g("permission_denials"), max(g("tool_calls"), g("permission_denials"))),
+        api_error_rate=rate(g("api_errors"), g("requests") + g("api_errors")),
         eval_pass_rate=eval_pass_rate,
         tool_calls=g("tool_calls"),
         tool_errors=g("tool_errors"),
+        permission_denials=g("permission_denials"),
+        llm_requests=g("requests"),
         api_errors=g("api_errors"),
-        unpriced_llm_calls=g("unpriced_llm_calls"),
+        api_retries=g("api_retries"),
+        cost_status=cost_status(g("cost_nanos"), unpriced),
+        unpriced_llm_calls=unpriced,
         input_tokens=g("input_tokens"),
         output_tokens=g("output_tokens"),
         cache_read_tokens=g("cache_read_tokens"),
@@ -319,10 +344,51 @@ def build(
     )
 
 
+def cost_status(cost_nanos: int, unpriced_llm_calls: int) -> str:
+    """Whether a cost is whole: "priced"; "partly unpriced" (a floor: some calls had no price); "unpriced"
+    (calls, none with a price: the cost is unknown, never $0)."""
+    if not unpriced_llm_calls:
+        return "priced"
+    return "partly unpriced" if cost_nanos else "unpriced"
+
+
+def spend_text(cost_usd: float | None, status: str, unpriced: int, money: Callable[[float | None], str]) -> str:
+    """A cost as every report shows it: "unpriced (N calls)" when no call had a price (never $0), the known
+    part and "+N unpriced" when some had none."""
+    if status == "unpriced":
+        return f"unpriced ({unpriced} call{'s' * (unpriced != 1)})"
+    return money(cost_usd) + (f" +{unpriced} unpriced" if status == "partly unpriced" else "")
+
+
+def tokens_text(n: int) -> str:
+    """A token count in four characters or so: 950, 12k, 1.2M, 3.4G."""
+    for limit, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= limit:
+            return f"{n / limit:.1f}{unit}" if n < 10 * limit else f"{n // limit}{unit}"
+    return str(n)
+
+
 def model_metrics(model: str, c: list[int], limits: Limits = DEFAULT_LIMITS) -> ModelMetrics:
-    ended, ok = c[COL["ended"]], c[COL[SUCCESS_COLUMNS[limits.success]]]
+    """A model's outcome metrics; its cost per successful task over its tasks with a known outcome."""
+    ended, ok, unlabeled = c[COL["ended"]], c[COL[SUCCESS_COLUMNS[limits.success]]], c[COL["unlabeled"]]
     cost = c[COL["cost_nanos"]] / NANO + limits.infra_cost_per_task * ended
-    return ModelMetrics(model or "(unknown)", ended, ok, rate(ok, ended - c[COL["unlabeled"]]), cost, rate(cost, ok))
+    labeled_cost = (c[COL["cost_nanos"]] - c[COL["unlabeled_cost_nanos"]]) / NANO + limits.infra_cost_per_task * (
+        ended - unlabeled
+    )
+    unpriced = c[COL["unpriced_llm_calls"]]
+    per_success = rate(labeled_cost, ok)
+    if per_success is not None and unpriced and not labeled_cost and unpriced > c[COL["unlabeled_unpriced_llm_calls"]]:
+        per_success = None
+    return ModelMetrics(
+        model or "(unknown)",
+        ended,
+        ok,
+        rate(ok, ended - unlabeled),
+        cost,
+        per_success,
+        unpriced,
+        cost_status(c[COL["cost_nanos"]], unpriced),
+    )
 
 
 def ingest_totals(conn: sqlite3.Connection) -> dict[str, Any]:

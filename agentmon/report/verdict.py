@@ -28,6 +28,12 @@ class Limits:
     escalation_rate: float = 0.10  # at most
     tool_error_rate: float = 0.05  # at most
     confirmation_rejection_rate: float = 0.15  # at most
+    # At most. A denied call is one the agent planned and could not make, like a tool error: past 1 in 20
+    # (the tool-error limit) its rules and its job disagree, and unattended it stalls or works around them.
+    permission_denial_rate: float = 0.05
+    # At most, of requests the client gave up on after its own retries: each ends the turn it was in, and at
+    # one in 50 a task of 35 requests meets one more often than not (1 - 0.98**35 = 51%).
+    api_error_rate: float = 0.02
     eval_pass_rate: float = 0.85  # at least, over the latest run of each suite
     cost_per_successful_task: float | None = None  # at most, in USD; None: no ceiling
     # What success means: "outcome" (the task said success), "no_escalation" (and no human took it
@@ -55,6 +61,9 @@ class Evidence:
     tool_errors: int = 0
     asked: int = 0  # confirmations (Claude Code: tool calls)
     rejections: int = 0
+    permission_denials: int = 0  # of tool_calls
+    api_errors: int = 0  # failed requests…
+    api_attempts: int = 0  # …of the requests plus those failed
     cost_per_successful_task: float | None = None
     eval_pass_rate: float | None = None
     critical_eval_failures: int = 0
@@ -86,6 +95,8 @@ SIGNALS = (  # (label, numerator, denominator) of the leading signals, in Eviden
     ("escalations", "escalated", "seen"),
     ("tool errors", "tool_errors", "tool_calls"),
     ("rejected confirmations", "rejections", "asked"),
+    ("permission denials", "permission_denials", "tool_calls"),
+    ("API errors", "api_errors", "api_attempts"),
 )
 
 
@@ -93,7 +104,8 @@ def drift(recent: Evidence, baseline: Evidence, recent_label: str, baseline_labe
     """Reasons for each leading signal whose recent rate is significantly above its baseline."""
     reasons = []
     for label, num, den in SIGNALS:
-        k1, n1, k2, n2 = getattr(recent, num), getattr(recent, den), getattr(baseline, num), getattr(baseline, den)
+        k1, k2 = getattr(recent, num), getattr(baseline, num)
+        n1, n2 = max(getattr(recent, den), k1), max(getattr(baseline, den), k2)  # a denial without its tool call
         z = two_proportion_z(k1, n1, k2, n2)
         if z >= DRIFT_Z:
             reasons.append(
@@ -133,6 +145,14 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
         ("escalation rate", e.escalated, e.seen, limits.escalation_rate, False),
         ("tool-error rate", e.tool_errors, e.tool_calls, limits.tool_error_rate, False),
         ("rejection rate", e.rejections, e.asked, limits.confirmation_rejection_rate, False),
+        (
+            "permission-denial rate",
+            e.permission_denials,
+            max(e.tool_calls, e.permission_denials),  # a source may log a denial without its tool call
+            limits.permission_denial_rate,
+            False,
+        ),
+        ("API error rate", e.api_errors, e.api_attempts, limits.api_error_rate, False),
     )
     for label, k, n, limit, floor in checks:
         if n == 0:

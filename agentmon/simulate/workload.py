@@ -91,102 +91,218 @@ def fleet_events(
 
 
 def claude_code_transcripts(projects: Path, total_bytes: int, seed: int = 3) -> int:
-    """Claude Code-like transcripts under `projects/`, about `total_bytes` in all: sessions of
-    prompts, streamed assistant messages (usage repeated per content block), tool uses and
-    results with file-sized contents. Returns the number of lines written."""
+    """Claude Code-like transcripts under `projects/`, about `total_bytes` in all, shaped like real ones
+    (Claude Code 1.0 to 2.1): sessions of a few to 60 prompts; streamed assistant messages, one line per
+    content block with the usage repeated, parallel tool uses in one request; every tool result twice
+    (the message's `tool_result` and the line's `toolUseResult`), sizes long-tailed (median ~250 B, a
+    few tens of kB), source text with newlines, quotes and a UTF-8 arrow per line as Read returns it;
+    `file-history-snapshot` and `system` lines; Task calls whose subagent writes its own file under
+    `<session>/subagents/agent-<id>.jsonl`. Returns the number of lines written."""
     import json
     import uuid
 
     rng = random.Random(seed)
     projects = Path(projects)
     written = lines = session_no = 0
-    filler = "x" * 4000
-    while written < total_bytes:
-        session_no += 1
-        project = projects / f"-work-project{session_no % 12}"
-        project.mkdir(parents=True, exist_ok=True)
-        sid = str(uuid.UUID(int=rng.getrandbits(128)))
-        ts = 1_780_000_000.0 + session_no * 3600
-        out: list[str] = []
+    # Source text as a Read result shows it: numbered lines, indentation, quotes (escaped in JSON).
+    code = "".join(
+        f'{n:6d}\u2192{"    " * (n % 3)}value_{n} = compute("key_{n}", items[{n}])  # step {n}\n'
+        for n in range(1, 1200)
+    )
+    prose = 'The function reads the file, checks each line and returns the "total"; see step 3.\n' * 40
 
-        def line(out=out, sid=sid, session_no=session_no, **fields):  # bound now: redefined each session
-            nonlocal ts
+    def sized(median: float, cap: int) -> int:
+        """Long-tailed, as real tool results and inputs are: most small, a few large."""
+        return min(cap, int(rng.lognormvariate(0, 1.6) * median) + 1)
+
+    def text(n: int, source: str = code) -> str:
+        at = rng.randrange(len(source) - n) if n < len(source) else 0
+        return source[at : at + n]
+
+    def write(path: Path, out: list[str]) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = ("\n".join(out) + "\n").encode()
+        path.write_bytes(data)
+        return len(data)
+
+    def conversation(out: list[str], base: dict, prompts: int, sid: str, project: Path, ts: float) -> tuple[int, float]:
+        """Lines of a session (or a subagent's) into `out`; the bytes of the subagents' files it wrote."""
+        nonlocal lines
+        extra = 0
+        parent: str | None = None
+
+        def line(**fields: object) -> None:
+            nonlocal ts, parent
             ts += rng.uniform(0.5, 20)
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+            uid = str(uuid.UUID(int=rng.getrandbits(128)))
             out.append(
                 json.dumps(
-                    {
-                        "sessionId": sid,
-                        "cwd": f"/work/project{session_no % 12}",
-                        "version": "2.0.76",
-                        "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
-                        "timestamp": stamp,
-                        **fields,
-                    },
+                    {"parentUuid": parent, **base, **fields, "uuid": uid, "timestamp": stamp},
                     separators=(",", ":"),
+                    ensure_ascii=False,  # as Claude Code writes: UTF-8, not \\u escapes
                 )
             )
+            parent = uid
 
-        for prompt in range(rng.randint(2, 6)):
-            line(type="user", isSidechain=False, message={"role": "user", "content": f"do step {prompt}"})
-            for turn in range(rng.randint(2, 8)):
-                msg, req = f"msg_{session_no}_{prompt}_{turn}", f"req_{session_no}_{prompt}_{turn}"
+        for _ in range(prompts):
+            if "agentId" not in base:
+                snapshot = {"messageId": str(uuid.UUID(int=rng.getrandbits(128))), "trackedFileBackups": {}}
+                out.append(
+                    json.dumps(
+                        {
+                            "type": "file-history-snapshot",
+                            "messageId": snapshot["messageId"],
+                            "snapshot": snapshot,
+                            "isSnapshotUpdate": False,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
+            line(type="user", message={"role": "user", "content": text(rng.randint(20, 600), prose)})
+            for _ in range(rng.randint(1, 12)):
+                req = f"req_{rng.getrandbits(64):016x}"
+                msg = f"msg_{rng.getrandbits(64):016x}"
+                model = rng.choice(MODELS)
                 usage = {
                     "input_tokens": rng.randint(3, 50),
-                    "cache_creation_input_tokens": rng.randint(0, 5000),
-                    "cache_read_input_tokens": rng.randint(1000, 90000),
-                    "output_tokens": 2,
+                    "cache_creation_input_tokens": (created := rng.randint(0, 5000)),
+                    "cache_read_input_tokens": rng.randint(1000, 150000),
+                    "cache_creation": {"ephemeral_5m_input_tokens": created, "ephemeral_1h_input_tokens": 0},
+                    "output_tokens": rng.randint(1, 30),
+                    "service_tier": "standard",
                 }
-                tool_id = f"toolu_{session_no}_{prompt}_{turn}"
-                blocks = [
-                    [{"type": "thinking", "thinking": filler[: rng.randint(200, 2000)]}],
-                    [{"type": "text", "text": filler[: rng.randint(100, 800)]}],
-                    [
+                calls = [
+                    (
+                        "Task" if rng.random() < 0.02 and "agentId" not in base else rng.choice(TOOLS_CC),
+                        f"toolu_{rng.getrandbits(96):024x}",
+                    )
+                    for _ in range(1 if rng.random() < 0.8 else rng.randint(2, 4))
+                ]
+                blocks: list[dict] = []
+                if rng.random() < 0.5:
+                    blocks.append(
+                        {
+                            "type": "thinking",
+                            "thinking": text(rng.randint(100, 3000), prose),
+                            "signature": "Eu" + "A" * 300,
+                        }
+                    )
+                if rng.random() < 0.6:
+                    blocks.append({"type": "text", "text": text(rng.randint(40, 800), prose)})
+                for name, tool_id in calls:
+                    blocks.append(
                         {
                             "type": "tool_use",
                             "id": tool_id,
-                            "name": rng.choice(["Read", "Bash", "Edit", "Grep"]),
-                            "input": {"file_path": "/work/x.py"},
+                            "name": name,
+                            "input": _tool_input(name, text(sized(120, 12_000))),
                         }
-                    ],
-                ]
-                for i, content in enumerate(blocks):  # one line per content block, as Claude Code streams
-                    if i == len(blocks) - 1:
-                        usage = {**usage, "output_tokens": rng.randint(50, 900)}
+                    )
+                for i, block in enumerate(blocks):  # one line per content block, as Claude Code streams
+                    last = i == len(blocks) - 1
+                    if last:
+                        usage = {**usage, "output_tokens": rng.randint(50, 1500)}
                     line(
                         type="assistant",
-                        isSidechain=False,
                         requestId=req,
                         message={
-                            "model": rng.choice(MODELS),
+                            "model": model,
                             "id": msg,
                             "type": "message",
                             "role": "assistant",
-                            "content": content,
+                            "content": [block],
+                            "stop_reason": "tool_use" if last else None,
+                            "stop_sequence": None,
                             "usage": usage,
                         },
                     )
-                error = rng.random() < 0.08
-                line(
-                    type="user",
-                    isSidechain=False,
-                    message={
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "tool_result",
-                                "tool_use_id": tool_id,
-                                "content": filler[: rng.randint(500, 4000)],
-                                **({"is_error": True} if error else {}),
+                for name, tool_id in calls:
+                    error = rng.random() < 0.05
+                    if name == "Task":
+                        agent = f"{rng.getrandbits(28):07x}"
+                        sub: list[str] = []
+                        sub_base = {**base, "isSidechain": True, "agentId": agent}
+                        # The subagent works while its Task call runs: its lines fall between the call and its result.
+                        sub_bytes, ts = conversation(sub, sub_base, rng.randint(1, 2), sid, project, ts)
+                        extra += sub_bytes
+                        extra += write(project / sid / "subagents" / f"agent-{agent}.jsonl", sub)
+                        lines += len(sub)
+                        body = text(rng.randint(300, 3000), prose)
+                        result: object = {
+                            "content": [{"type": "text", "text": body}],
+                            "totalDurationMs": 41234,
+                            "totalTokens": 23456,
+                            "totalToolUseCount": 9,
+                            "usage": usage,
+                        }
+                    else:
+                        body = text(sized(250, 40_000))
+                        result = (
+                            {"stdout": body, "stderr": "", "interrupted": False, "isImage": False}
+                            if name == "Bash"
+                            else {
+                                "type": "text",
+                                "file": {
+                                    "filePath": "/work/src/app.py",
+                                    "content": body,
+                                    "numLines": body.count("\n"),
+                                    "startLine": 1,
+                                    "totalLines": 1200,
+                                },
                             }
-                        ],
-                    },
-                )
-        data = "\n".join(out) + "\n"
-        (project / f"{sid}.jsonl").write_text(data)
-        written += len(data)
+                        )
+                    line(
+                        type="user",
+                        message={
+                            "role": "user",
+                            "content": [
+                                {
+                                    "tool_use_id": tool_id,
+                                    "type": "tool_result",
+                                    "content": body,
+                                    **({"is_error": True} if error else {}),
+                                }
+                            ],
+                        },
+                        toolUseResult=("Error: " + body[:200]) if error else result,
+                    )
+            if rng.random() < 0.1:
+                line(type="system", subtype="stop_hook_summary", content="", level="info", hookCount=1)
+        return extra, ts
+
+    while written < total_bytes:
+        session_no += 1
+        project = projects / f"-work-project{session_no % 12}"
+        sid = str(uuid.UUID(int=rng.getrandbits(128)))
+        base = {
+            "isSidechain": False,
+            "userType": "external",
+            "cwd": f"/work/project{session_no % 12}",
+            "sessionId": sid,
+            "version": "2.0.76",
+            "gitBranch": "main",
+        }
+        out: list[str] = []
+        prompts = min(60, int(rng.lognormvariate(2.0, 0.9)) + 1)
+        written += conversation(out, base, prompts, sid, project, 1_780_000_000.0 + rng.uniform(0, 30 * 86400))[0]
+        written += write(project / f"{sid}.jsonl", out)
         lines += len(out)
     return lines
+
+
+TOOLS_CC = ("Read", "Read", "Bash", "Bash", "Edit", "Grep", "Glob", "Write")
+
+
+def _tool_input(name: str, body: str) -> dict:
+    """A tool call's input: a path and a command are short; an Edit or Write carries the text it writes."""
+    if name == "Bash":
+        return {"command": body[:200], "description": "Run the tests"}
+    if name in ("Edit", "Write"):
+        return {"file_path": "/work/src/app.py", "old_string": body[: len(body) // 2], "new_string": body}
+    if name == "Task":
+        return {"description": "Explore the code", "prompt": body, "subagent_type": "Explore"}
+    return {"file_path": "/work/src/app.py", "pattern": "value_"}
 
 
 def inspect_eval_logs(folder: Path, samples: int, transcript_bytes: int, seed: int = 5) -> tuple[Path, Path]:

@@ -1,10 +1,14 @@
 """Claude Code session transcripts: `~/.claude/projects/<project>/<session>.jsonl`.
 
-A task is one human prompt and everything until the next human prompt of that
-session; subagent lines (inline with `isSidechain`, or in `<session>/subagents/`
-files) belong to the task whose prompt precedes them in time. Transcripts carry
-no outcome: a task ends `unknown` at the next prompt (or after an idle timeout,
-see agentmon.store.batch.CloseIdle), until `agentmon label` says otherwise.
+The agent is the project (the folder under `projects/`), whatever directories a session visits. A task
+is what a person asked for: a human prompt and everything until the next one of that session. Not
+prompts: local slash commands and their output, task notifications, interrupt markers, compaction
+summaries, meta lines, and an answer to the assistant's question (it continues the task). Subagent
+lines (inline with `isSidechain`, or in `<session>/subagents/` files) belong to the task that launched
+them: by the Task result's `toolUseResult.agentId` when it was read first, else by time. Warmup
+subagents add nothing. Transcripts carry no outcome: a task ends `unknown` at the next prompt (or
+after an idle timeout, see agentmon.store.batch.CloseIdle), until `agentmon label` says otherwise.
+docs/claude-code.md lists every rule with the line shape that triggers it.
 
 Each line is decoded, in one pass, into structs that name only the fields the metrics
 need, so outputs, thinking and file contents are skipped by the decoder, never copied; a
@@ -18,6 +22,7 @@ import os
 from bisect import bisect_right, insort
 from collections.abc import Callable
 from datetime import datetime
+from itertools import islice
 from typing import cast
 
 import msgspec
@@ -32,6 +37,7 @@ from agentmon.events import (
     Event,
     HumanIntervention,
     LlmCall,
+    PermissionDenial,
     Prompt,
     TaskEnd,
     TaskStart,
@@ -44,13 +50,85 @@ from agentmon.events import (
 from agentmon.sources import BOM, DEEP, behind_bom
 
 AGENT_PREFIX = "claude-code:"
+# A person said no (at a permission prompt, or Esc on it): a rejected confirmation.
 REJECTIONS = (
     "The user doesn't want to proceed with this tool use",
-    "Permission for this tool use was denied",
-    "Permission to use",
+    "The user doesn't want to take this action right now",
+    "Permission for this tool use was denied. The tool use was rejected",
 )
+# The agent's own permission rules refused, asking no one: a permission denial.
+DENIALS = ("This command requires approval", "Claude requested permissions to", "Permission to use ")
+DENIED_WITHIN = ("requires approval", "has been denied", "haven't granted it yet")  # in a result's first 200 chars
 INTERRUPT = "[Request interrupted by user"
-NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "Caveat:", "<bash-stdout>", "<bash-stderr>")
+COMMAND = ("<command-name>", "<command-message>")
+# Not prompts, and they end nothing: command output, bash mode, notifications Claude Code injects.
+NOT_PROMPTS = (
+    "<local-command-stdout>",
+    "<local-command-stderr>",
+    "<local-command-caveat>",
+    "Caveat:",
+    "<bash-input>",
+    "<bash-stdout>",
+    "<bash-stderr>",
+    "<task-notification>",
+    "<system-reminder>",
+    "<user-prompt-submit-hook>",
+)
+# Built-in slash commands that never ask the model for work. Any other command is a prompt once the model
+# answers it (an assistant line, or an API error while calling the model); see _user.
+LOCAL_COMMANDS = frozenset(
+    {
+        "add-dir",
+        "agents",
+        "bashes",
+        "bug",
+        "clear",
+        "compact",
+        "config",
+        "context",
+        "cost",
+        "doctor",
+        "exit",
+        "export",
+        "extra-usage",
+        "fast",
+        "feedback",
+        "help",
+        "hooks",
+        "ide",
+        "install-github-app",
+        "login",
+        "logout",
+        "mcp",
+        "memory",
+        "migrate-installer",
+        "model",
+        "output-style",
+        "permissions",
+        "plugin",
+        "privacy-settings",
+        "quit",
+        "release-notes",
+        "resume",
+        "rewind",
+        "sandbox",
+        "stats",
+        "status",
+        "statusline",
+        "stickers",
+        "tasks",
+        "terminal-setup",
+        "theme",
+        "todos",
+        "upgrade",
+        "usage",
+        "vim",
+    }
+)
+LAUNCHERS = ("Task", "Agent")  # tools whose result names the subagent they launched (toolUseResult.agentId)
+QUOTE, QUESTION = ord('"'), ord("?")
+MAYBE_LAST = frozenset(b" ntrf\x9f")  # last bytes of a blank, an escape, or a full-width question mark
+WARMUP = "Warmup"  # a subagent Claude Code starts to warm its cache: no task, nothing counted
 TOOL_NAMES_KEPT = 50_000
 
 
@@ -95,6 +173,14 @@ class LooseMessage(_MessageFields):
     content: msgspec.Raw = msgspec.Raw(b'""')
 
 
+class PermissionDecision(msgspec.Struct):
+    """How a tool call was allowed or refused: `decision` accept/reject, by `source` (`config`, `hook`: the
+    rules; `user_*`: a person)."""
+
+    decision: str = ""
+    source: str = ""
+
+
 class _LineFields(msgspec.Struct):
     type: str = ""
     subtype: str | None = None
@@ -108,6 +194,8 @@ class _LineFields(msgspec.Struct):
     isCompactSummary: bool = False
     requestId: str | None = None
     costUSD: Usd | None = None
+    agentId: str | None = None  # a subagent's lines carry its id
+    permissionDecision: PermissionDecision | None = None  # on a tool result, since 2.1.3xx: who allowed or denied it
 
 
 class Line(_LineFields):
@@ -133,12 +221,23 @@ class TextBlock(msgspec.Struct):
     text: str = ""
 
 
+class Launched(msgspec.Struct):
+    agentId: str | None = None
+
+
+class LaunchLine(msgspec.Struct):
+    """A launcher's result line, decoded again (they are few) for the subagent it started."""
+
+    toolUseResult: Launched | str | list | None = None
+
+
 _line = msgspec.json.Decoder(Line)
 _loose_line = msgspec.json.Decoder(LooseLine)
 _blocks = msgspec.json.Decoder(str | list[Block])
 _tool_uses = msgspec.json.Decoder(list[ToolUse])
 _result_text = msgspec.json.Decoder(str | list[TextBlock] | None)
 _text = msgspec.json.Decoder(str | None)
+_launch_line = msgspec.json.Decoder(LaunchLine)
 
 
 LINE_TYPES = {
@@ -170,16 +269,30 @@ class ClaudeCodeSource:
         self.sessions: dict[str, list[tuple[float, str]]] = {}
         self.new_prompts: list[Prompt] = []  # to store with the batch
         self.tool_names: dict[str, str] = {}
-        self._agents: dict[tuple[str, str | None], str] = {}
+        self._projects: dict[str, str] = {}  # project folder -> agent, decided once
+        self._agents: dict[str, str] = {}  # file -> agent
         self._last_call: LlmCall | None = None  # the previous line's request, still in this chunk's events
-        # Consecutive lines mostly share a file, a directory and a task: the last answers, reused.
-        self._agent_key: tuple[str, str | None] | None = None
+        # Consecutive lines mostly share a file and a task: the last answers, reused.
+        self._agent_path: str | None = None
         self._agent_name = ""
         self._span: tuple[str, float, float, str] | None = None  # (session, from, until, task): see task_at
+        # Per-session state of the main conversation, kept only while it matters (mostly empty):
+        self._commands: dict[str, tuple[float, str, str]] = {}  # a slash command waiting for the model
+        self._confirmed: dict[str, tuple[float, str, str]] = {}  # the last one answered: see reset
+        self._said: dict[str, Block] = {}  # the last text or tool use of the assistant: did it ask?
+        self._retrying: dict[str, ApiError] = {}  # api_error retries with no answer yet: the request, if it gave up
+        self._esc: set[tuple[str, str | None]] = set()  # a rejected or interrupted tool result: its Esc is counted
+        self._launched: dict[str, str] = {}  # subagent id -> the task whose Task call launched it
+        self._warmups: set[str] = set()  # subagents (ids, or files) that only warm a cache
+        self._from_start: dict[str, bool] = {}  # file -> read from its first byte in this run
 
-    def begin_chunk(self) -> None:
-        """The events parsed so far are handed over: a repeated line must not change them any more."""
+    def begin_chunk(self, path: str | None = None, start: int = 0) -> None:
+        """The events parsed so far are handed over: a repeated line must not change them any more.
+        `path` and `start`: the file and offset the chunk is read from, to know whether this run saw
+        every tool use of the file (a result whose call it did not see then counts the call)."""
         self._last_call = None
+        if path is not None and path not in self._from_start:
+            self._from_start[path] = start == 0
 
     def reset(self) -> None:
         """Forget what a failed commit may have left half-applied."""
@@ -187,6 +300,11 @@ class ClaudeCodeSource:
         self.new_prompts.clear()
         self._last_call = None
         self._span = None
+        # A command the lost batch confirmed waits again: its prompt was lost with the batch (a prompt
+        # already stored is recognised as seen before).
+        for session, command in self._confirmed.items():
+            self._commands.setdefault(session, command)
+        self._confirmed.clear()
 
     def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
@@ -199,31 +317,45 @@ class ClaudeCodeSource:
             raise BadLine(f"not JSON: {e}") from None
         except RecursionError:
             raise BadLine(DEEP) from None
-        if line.type == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
-            ts = _seconds(line.timestamp)
-            return [ApiError(ts=ts, agent=self.agent(path, line.cwd), task=self.task_at(line.sessionId, ts))]
-        if line.type not in ("user", "assistant") or line.message is None or not line.sessionId:
+        kind = line.type
+        if kind == "system":
+            if line.subtype == "api_error" and line.sessionId and line.timestamp:
+                return self._retry(line, line.sessionId, _seconds(line.timestamp), path)
+            return []
+        if (kind != "user" and kind != "assistant") or line.message is None or not line.sessionId:
             return []
         if line.timestamp is None:
             raise BadLine("transcript line without a timestamp")
         ts = line.timestamp.timestamp()
         if not 0 <= ts < TS_MAX:  # inline: every line
             _seconds(line.timestamp)
+        if line.isSidechain and self._warmups and _subagent(line, path) in self._warmups:
+            return []
         agent = self.agent(path, line.cwd)
-        if line.type == "assistant":
+        if kind == "assistant":
             return self._assistant(line, line.message, line.sessionId, ts, agent)
-        return self._user(line, line.message, line.sessionId, ts, agent)
+        return self._user(line, line.message, line.sessionId, ts, agent, path, raw)
 
     # --- what a line means ------------------------------------------------------------
 
     def _assistant(self, line: Line, m: Message, session: str, ts: float, agent: str) -> list[Event]:
-        task = self.task_at(session, ts)
         events: list[Event] = []
-        if line.isApiErrorMessage:  # written by Claude Code itself when the API failed: no model call
+        main = not line.isSidechain
+        if main and self._commands and (command := self._commands.pop(session, None)) is not None:
+            self._confirmed[session] = command
+            events += self._prompt(session, *command)  # the model answers a slash command: it was a prompt
+        if main and self._retrying:
+            self._retrying.pop(session, None)  # answered (or failed for good, below): no longer retrying
+        if self._esc:
+            self._esc.discard((session, line.agentId if line.isSidechain else None))
+        task = self._task(line, session, ts) if self._launched else self.task_at(session, ts)
+        if line.isApiErrorMessage:  # written by Claude Code itself when a request failed: no model call
             events.append(ApiError(ts=ts, agent=agent, task=task))
         if m.usage is not None and m.model and m.model != "<synthetic>":
             u = m.usage
-            request_id = f"{m.id}/{line.requestId}" if m.id else None
+            # The API's request id (`req_…`), as Claude Code's OpenTelemetry api_request event carries it too: a
+            # request logged by both counts once (agentmon.store.llm_requests); older lines without one, the message.
+            request_id = line.requestId or m.id
             last = self._last_call
             if (
                 request_id is not None
@@ -261,29 +393,70 @@ class ClaudeCodeSource:
                 )
                 events.append(call)
         if not isinstance(m.content, str):
+            tool_names = self.tool_names
+            said: Block | None = None  # the line's last text or tool use: whether it asks, decided at a prompt
             for block in m.content:
-                if block.type == "tool_use" and block.id:
-                    self._remember_tool(block.id, block.name or "tool")
-                    if block.name == "AskUserQuestion":
+                kind = block.type
+                if kind == "tool_use" and block.id:
+                    name = block.name or "tool"
+                    if len(tool_names) >= TOOL_NAMES_KEPT:
+                        self._remember(tool_names, block.id, name)
+                    else:
+                        tool_names[block.id] = name
+                    events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
+                    if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
+                    said = block
+                elif kind == "text":
+                    said = block
+            if said is not None and main:
+                self._said[session] = said
         return events
 
-    def _user(self, line: Line, m: Message, session: str, ts: float, agent: str) -> list[Event]:
+    def _user(self, line: Line, m: Message, session: str, ts: float, agent: str, path: str, raw: bytes) -> list[Event]:
         content = m.content
         if isinstance(content, str):
             text = content.lstrip()
         else:
             results = [b for b in content if b.type == "tool_result"]
             if results:
-                task = self.task_at(session, ts)
-                return [e for b in results for e in self._tool_result(b, ts, agent, task)]
+                return self._results(line, results, session, ts, agent, path, raw)
             first = next((b for b in content if b.type == "text"), None)
             text = _decoded(first.text, _text).lstrip() if first is not None else ""
+        main = not line.isSidechain
         if text.startswith(INTERRUPT):
-            return [HumanIntervention(ts=ts, agent=agent, task=self.task_at(session, ts), kind="interrupt")]
-        if line.isSidechain or line.isMeta or line.isCompactSummary or not text or text.startswith(NOT_PROMPTS):
+            events = self._gave_up(session) if main and self._retrying else []
+            esc = (session, None if main else line.agentId)
+            if esc in self._esc:  # the marker Claude Code writes after the tool result that took the Esc
+                self._esc.discard(esc)
+            else:
+                events.append(
+                    HumanIntervention(ts=ts, agent=agent, task=self._task(line, session, ts), kind="interrupt")
+                )
+            return events
+        if not main:
+            if text.rstrip() == WARMUP and (key := _subagent(line, path)) is not None:
+                self._warmups.add(key)
+            return []  # a subagent's prompt is its launcher's
+        if line.isMeta or line.isCompactSummary or not text:
             return []
-        return self._prompt(session, ts, _named(line.uuid) or f"{session}@{ts}", agent)
+        if text.startswith(NOT_PROMPTS):
+            if self._commands:
+                self._commands.pop(session, None)  # a command's own output: it was local
+            return []
+        task = _named(line.uuid) or f"{session}@{ts}"
+        if text.startswith(COMMAND):
+            self._said.pop(session, None)
+            if _command_name(text) in LOCAL_COMMANDS:
+                self._commands.pop(session, None)
+            else:
+                self._commands[session] = (ts, task, agent)  # a prompt once the model answers it
+            return []
+        if (said := self._said.get(session)) is not None and _asks(said):
+            return []  # an answer to the assistant's question: the same task goes on until it speaks again
+        self._commands.pop(session, None)
+        events = self._gave_up(session) if self._retrying else []
+        return events + self._prompt(session, ts, task, agent)
 
     def _prompt(self, session: str, ts: float, task: str, agent: str) -> list[Event]:
         """A human prompt starts a task and ends the one before it, unlabeled."""
@@ -303,22 +476,87 @@ class ClaudeCodeSource:
             )
         return events
 
-    def _tool_result(self, block: Block, ts: float, agent: str, task: str) -> list[Event]:
-        tool = self.tool_names.get(block.tool_use_id or "", "tool")
+    def _results(
+        self, line: Line, results: list[Block], session: str, ts: float, agent: str, path: str, raw: bytes
+    ) -> list[Event]:
+        task = self._task(line, session, ts) if self._launched else self.task_at(session, ts)
+        events: list[Event] = []
+        names = self.tool_names
+        for block in results:
+            tool = names.get(block.tool_use_id or "")
+            if tool in LAUNCHERS:
+                self._launch(raw, task)
+            elif tool is not None and not block.is_error:
+                continue  # most results: a call counted at its tool_use, and done
+            esc = (session, line.agentId if line.isSidechain else None)
+            by_rules = None if (d := line.permissionDecision) is None else _refused_by_rules(d)
+            events += self._tool_result(block, tool, ts, agent, task, esc, self._from_start.get(path, False), by_rules)
+        return events
+
+    def _launch(self, raw: bytes, task: str) -> None:
+        """A Task (Agent) result: the subagent it names (`toolUseResult.agentId`) works for `task`."""
+        try:
+            result = _launch_line.decode(raw).toolUseResult
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            return
+        if isinstance(result, Launched) and result.agentId:
+            self._remember(self._launched, result.agentId, task)
+
+    def _tool_result(
+        self,
+        block: Block,
+        tool: str | None,
+        ts: float,
+        agent: str,
+        task: str,
+        esc: tuple[str, str | None],
+        from_start: bool,
+        by_rules: bool | None = None,
+    ) -> list[Event]:
+        """A call is counted at its tool_use; its result adds a failure or a signal. A result whose
+        tool_use this run never saw, in a file it read from the start (a lost line), counts the call too.
+        `by_rules`: what the line's permissionDecision says (refused by the rules or not); None: it has none,
+        and the result's words decide."""
+        if tool == "AskUserQuestion":
+            if block.is_error:
+                self._esc.add(esc)  # dismissed with Esc: its marker is no second intervention
+            return []  # the answer, whatever it says, is part of the escalation
+        call = tool is None and from_start
+        name = tool or "tool"
         if not block.is_error:
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True)]
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True)] if call else []
         text = _result(block.content)
-        if text.startswith(REJECTIONS) or "has been denied" in text[:200]:
-            return [
-                ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
-                Confirmation(ts=ts, agent=agent, task=task, approved=False, action=tool),
-            ]
+        signal: Event
         if text.startswith(INTERRUPT):
-            return [
-                ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=True),
-                HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt"),
-            ]
-        return [ToolCall(ts=ts, agent=agent, task=task, tool=tool, ok=False, error=text[:200])]
+            signal = HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")
+            self._esc.add(esc)
+        elif by_rules if by_rules is not None else _denied(text):
+            signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
+        elif text.startswith(REJECTIONS):
+            signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
+            self._esc.add(esc)
+        else:
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
+        return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
+
+    def _retry(self, line: Line, session: str, ts: float, path: str) -> list[Event]:
+        """A `system` api_error line: a request failed and Claude Code retries it."""
+        events: list[Event] = []
+        main = not line.isSidechain
+        if main and self._commands and (command := self._commands.pop(session, None)) is not None:
+            self._confirmed[session] = command
+            events += self._prompt(session, *command)  # the model was called for it, and failed
+        agent = self.agent(path, line.cwd)
+        task = self._task(line, session, ts)
+        events.append(ApiError(ts=ts, agent=agent, task=task, retry=True))
+        if main:  # until an answer comes: a person giving up on it leaves one failed request
+            self._retrying[session] = ApiError(ts=ts, agent=agent, task=task)
+        return events
+
+    def _gave_up(self, session: str) -> list[Event]:
+        """The prompt or Esc that ends a run of retries no answer ended: the request failed."""
+        failed = self._retrying.pop(session, None)
+        return [failed] if failed is not None else []
 
     # --- attribution ----------------------------------------------------------------------
 
@@ -327,6 +565,12 @@ class ClaudeCodeSource:
         if prompts is None:
             prompts = self.sessions[session] = sorted(self.load_prompts(session))
         return prompts
+
+    def _task(self, line: Line, session: str, ts: float) -> str:
+        """A subagent's line belongs to the task that launched it, when its launch was read; else by time."""
+        if line.agentId is not None and self._launched and (task := self._launched.get(line.agentId)) is not None:
+            return task
+        return self.task_at(session, ts)
 
     def task_at(self, session: str, ts: float) -> str:
         """The task of the latest prompt at or before `ts`; lines before any prompt form their own."""
@@ -344,23 +588,29 @@ class ClaudeCodeSource:
         )
         return task
 
-    def _remember_tool(self, tool_use_id: str, name: str) -> None:
-        if len(self.tool_names) >= TOOL_NAMES_KEPT:
-            self.tool_names.clear()
-        self.tool_names[tool_use_id] = name
+    @staticmethod
+    def _remember(kept: dict[str, str], key: str, value: str) -> None:
+        if len(kept) >= TOOL_NAMES_KEPT:  # the older half goes: a call still running keeps its name
+            for old in list(islice(kept, TOOL_NAMES_KEPT // 2)):
+                del kept[old]
+        kept[key] = value
 
     def agent(self, path: str, cwd: str | None) -> str:
-        """`claude-code:<project>`: the project's working directory when the encoded name matches it."""
-        key = (path, cwd)
-        if key == self._agent_key:
+        """`claude-code:<project>`: the project folder, shown as the working directory it encodes (decided
+        once per folder, from the first line with a `cwd`: that directory or the nearest parent that
+        encodes to the folder's name), else as the folder's name."""
+        if path == self._agent_path:
             return self._agent_name
-        name = self._agents.get(key)
+        name = self._agents.get(path)
         if name is None:
-            project = project_dir_name(path)
-            if cwd and _encode(cwd) == project:
-                project = cwd
-            name = self._agents[key] = AGENT_PREFIX + project
-        self._agent_key, self._agent_name = key, name
+            folder = project_dir_name(path)
+            name = self._projects.get(folder)
+            if name is None:
+                if not cwd:
+                    return AGENT_PREFIX + folder  # undecided until a line says where it ran
+                name = self._projects[folder] = AGENT_PREFIX + _shown(folder, cwd)
+            self._agents[path] = name
+        self._agent_path, self._agent_name = path, name
         return name
 
 
@@ -391,8 +641,73 @@ def project_dir_name(path: str) -> str:
 
 
 def _encode(cwd: str) -> str:
-    """Claude Code names a project's directory by its path with every other character made '-'."""
-    return "".join(c if c.isalnum() or c == "-" else "-" for c in cwd)
+    """Claude Code names a project's folder by its path with every character but ASCII letters and digits made '-'."""
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in cwd)
+
+
+def _shown(folder: str, cwd: str) -> str:
+    """The project folder as a person knows it: `cwd` or its nearest parent when it encodes to the folder's
+    name (a session that ran `cd` stays in its project), else the folder's own name."""
+    path = cwd
+    while True:
+        if _encode(path) == folder:
+            return path
+        parent = os.path.dirname(path)
+        if not parent or parent == path:
+            return folder
+        path = parent
+
+
+def _subagent(line: Line, path: str) -> str | None:
+    """What identifies a subagent's lines: its id, or (older files) its own `agent-*.jsonl` file."""
+    if line.agentId is not None:
+        return line.agentId
+    return path if os.path.basename(path).startswith("agent-") else None
+
+
+def _command_name(text: str) -> str:
+    """`init` of `<command-message>…</command-message><command-name>/init</command-name>`."""
+    start = text.find("<command-name>")
+    if start < 0:
+        return ""
+    start += len("<command-name>")
+    end = text.find("</command-name>", start)
+    return text[start : end if end >= 0 else None].strip().lstrip("/")
+
+
+def _asks(said: Block) -> bool:
+    """Whether the assistant's last words asked the user something: an AskUserQuestion call, or a text (raw
+    JSON, read from its end, not decoded) ending with a question mark."""
+    if said.type == "tool_use":
+        return said.name == "AskUserQuestion"
+    raw = memoryview(said.text)
+    if len(raw) < 3 or raw[-1] != QUOTE:
+        return False  # not a string
+    if raw[-2] not in MAYBE_LAST:
+        return raw[-2] == QUESTION  # most texts: one byte says
+    tail = bytes(raw[-32:-1])
+    while True:  # trailing blanks and escaped newlines
+        stripped = tail.rstrip(b" ")
+        for escape in (b"\\n", b"\\t", b"\\r"):
+            if stripped.endswith(escape):
+                stripped = stripped[: -len(escape)]
+        if stripped == tail:
+            break
+        tail = stripped
+    return tail.endswith((b"?", "\uff1f".encode(), b"\\uff1f"))
+
+
+def _refused_by_rules(d: PermissionDecision) -> bool:
+    """A `permissionDecision` that refused the call without a person: by the settings' rules or a hook."""
+    return d.decision == "reject" and not d.source.startswith("user")
+
+
+def _denied(text: str) -> bool:
+    """A refusal by the agent's own permission rules (settings, mode, hooks), not by a person."""
+    if text.startswith(DENIALS):
+        return True
+    head = text[:200]
+    return not text.startswith("Exit code") and any(s in head for s in DENIED_WITHIN)
 
 
 def _loose(raw: bytes) -> Line:

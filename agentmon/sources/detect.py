@@ -4,7 +4,6 @@ recognised by its content, not its name."""
 from __future__ import annotations
 
 from agentmon.sources import BOM
-from agentmon.sources.claude_code import looks_like as looks_like_claude_code
 
 NATIVE = "native"
 CLAUDE_CODE = "claude-code"
@@ -15,6 +14,8 @@ def detect(first_line: bytes) -> str:
     head = first_line.removeprefix(BOM)[:64]  # each parser reads a line behind a BOM too
     if head.lstrip().startswith(b"{") and (b'"resourceSpans"' in head or b'"resourceLogs"' in head):
         return OTLP_JSON
+    from agentmon.sources.claude_code import looks_like as looks_like_claude_code  # loaded with the first new file
+
     if looks_like_claude_code(first_line):
         return CLAUDE_CODE
     return NATIVE  # including garbage: the native parser says what is wrong with each line

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
-from agentmon.store.aggregates import Deltas, add_change, flush
+from agentmon.store.aggregates import Deltas, add_change, add_signal, flush
 from agentmon.store.batch import Batch
 from agentmon.store.evals import apply_eval
 from agentmon.store.follow_ups import changed_follow_ups
@@ -118,6 +118,8 @@ class Applier:
             event, cost = dedupe_request(rid, call, ts, requests, self.pricer)
             if event is not None:  # None: a repeat that adds nothing
                 by_task[(event.agent, event.task)].append((event, ts, cost))
+                if type(event) is LlmCall:  # its first sight: a request, counted by its own time
+                    add_signal(deltas, event, host, ts)
         states = self._load_tasks(list(by_task))
         changed = []
         for key, task_events in by_task.items():

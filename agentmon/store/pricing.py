@@ -14,9 +14,11 @@ For a model with one fixed price those rates are also kept between runs
 
 from __future__ import annotations
 
+import fnmatch
 from bisect import bisect_left
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from agentmon.store import price_cache
 from agentmon.store.price_cache import CONDITIONAL, UNKNOWN, PriceCache
@@ -24,10 +26,30 @@ from agentmon.store.price_cache import CONDITIONAL, UNKNOWN, PriceCache
 NANO = 1_000_000_000  # costs are kept as integer nano-dollars: sums stay exact
 
 
-class Pricer:
-    """Prices LLM calls in nano-dollars; None for a model genai-prices does not know."""
+class CustomPrice(NamedTuple):
+    """agentmon.toml's `[prices."glob"]`: USD per million tokens, for the models genai-prices does not know
+    (fine-tunes, self-hosted models). Cache reads and writes cost as input unless given."""
 
-    def __init__(self, cache_path: Path | bool | None = True) -> None:
+    glob: str
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def rates(self) -> tuple[float, ...]:
+        """(base, input, output, cache read, cache write, 1 h cache write) in nano-dollars per token."""
+        per = NANO / 1e6
+        read = self.input if self.cache_read is None else self.cache_read
+        write = self.input if self.cache_write is None else self.cache_write
+        return (0.0, self.input * per, self.output * per, read * per, write * per, write * per)
+
+
+class Pricer:
+    """Prices LLM calls in nano-dollars; None for a model neither genai-prices nor `custom` knows."""
+
+    def __init__(self, cache_path: Path | bool | None = True, custom: tuple[CustomPrice, ...] = ()) -> None:
+        self.custom = custom  # consulted only for a model genai-prices does not know, the first glob matching
+        self._custom_rates: dict[str, tuple[float, ...] | None] = {}
         self._cache_path = cache_path  # True: the user cache dir; None: keep nothing between runs
         self._cache: PriceCache | None = None  # loaded at the first price asked: a run with nothing new asks none
         self._models: dict[str, tuple | None] = {}  # model name -> (provider, model info) or None
@@ -54,7 +76,11 @@ class Pricer:
         total_input = input_tokens + cache_read_tokens + cache_write_tokens
         fixed = self._fixed(model, ts)
         if fixed == UNKNOWN:
-            return None
+            rates = self._custom(model)
+            if rates is None:
+                return None
+            fixed = [[], [rates]]
+            reasoning_tokens = 0  # priced as output: a price of one's own has no reasoning rate
         if fixed != CONDITIONAL:
             thresholds, regimes = fixed
             regime = bisect_left(thresholds, total_input)  # tiers apply above their start
@@ -82,6 +108,12 @@ class Pricer:
             + per_write_1h * write_1h
             + extra
         )
+
+    def _custom(self, model: str) -> tuple[float, ...] | None:
+        if model not in self._custom_rates:
+            found = next((p for p in self.custom if fnmatch.fnmatchcase(model, p.glob)), None)
+            self._custom_rates[model] = found.rates() if found else None
+        return self._custom_rates[model]
 
     def _reasoning_extra(self, model: str, ts: float, thresholds: list[int], regime: int) -> float:
         """What a reasoning token costs beyond an output token, in nano-dollars (0 for a model

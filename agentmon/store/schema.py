@@ -315,3 +315,54 @@ def m016_labels_and_denials(db: sqlite_utils.Database) -> None:
     """When a task was labelled (its end stays its own), and the permission denials of each task."""
     db.execute("ALTER TABLE tasks ADD COLUMN labeled_at REAL")
     db.execute("ALTER TABLE tasks ADD COLUMN permission_denials INTEGER NOT NULL DEFAULT 0")
+
+
+M017_AGGREGATES = ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total")
+M017_UNLABELED_KEYS = {  # table -> its key columns, as computed from a task row
+    "agg_minute": {"bucket": "CAST(end_ts / 60 AS INTEGER) * 60", "agent": "agent", "model": "coalesce(model, '')"},
+    "agg_hour": {"bucket": "CAST(end_ts / 3600 AS INTEGER) * 3600", "agent": "agent", "model": "coalesce(model, '')"},
+    "agg_total": {"agent": "agent", "model": "coalesce(model, '')"},
+    "agg_host_hour": {"bucket": "CAST(end_ts / 3600 AS INTEGER) * 3600", "agent": "agent", "host": "host"},
+    "agg_host_total": {"agent": "agent", "host": "host"},
+}
+
+
+@migrations()
+def m017_denials_retries_and_spend(db: sqlite_utils.Database) -> None:
+    """Permission denials, retried API attempts and LLM requests by their own time; the cost and unpriced
+    calls of the tasks that ended unknown (cost per success over labelled tasks); each task's failed API
+    requests, and the end its logs gave while its outcome reads "failed on the API".
+
+    Requests before this counted at their task's end (the aggregates held no other time for them), and the
+    unknown tasks' cost is summed from the tasks once."""
+    for column in (
+        "api_errors INTEGER NOT NULL DEFAULT 0",
+        "api_failed INTEGER NOT NULL DEFAULT 0",
+        "logged_reason TEXT",
+    ):
+        db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
+    for table in M017_AGGREGATES:
+        for column in (
+            "permission_denials",
+            "api_retries",
+            "requests",
+            "unlabeled_cost_nanos",
+            "unlabeled_unpriced_llm_calls",
+        ):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"UPDATE {table} SET requests = llm_calls")
+        keys = M017_UNLABELED_KEYS[table]
+        match = " AND ".join(f"{table}.{k} = u.{k}" for k in keys)
+        db.execute(
+            f"UPDATE {table} SET unlabeled_cost_nanos = u.cost, unlabeled_unpriced_llm_calls = u.unpriced"
+            f" FROM (SELECT {', '.join(f'{v} AS {k}' for k, v in keys.items())}, sum(cost_nanos) AS cost,"
+            f" sum(unpriced_llm_calls) AS unpriced FROM tasks WHERE outcome = 'unknown' AND end_ts IS NOT NULL"
+            f" GROUP BY {', '.join(keys)}) AS u WHERE {match}"
+        )
+
+
+@migrations()
+def m018_prompts_by_task(db: sqlite_utils.Database) -> None:
+    """The session of a Claude Code task by its id, for `agentmon tasks` (and its prompt) and `status --by session`:
+    without it each lookup read every stored prompt. One index entry per prompt, written once."""
+    db.execute("CREATE INDEX session_prompts_by_task ON session_prompts (task)")

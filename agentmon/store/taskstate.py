@@ -74,6 +74,14 @@ AGG_COLUMNS = (
     "followed_up_no_escalation",
     "followed_up_no_human_step",
     "reasoning_tokens",  # of output_tokens, those spent reasoning (by the task's end, like the other tokens)
+    # Schema m017. Leading signals, by their own timestamps:
+    "permission_denials",  # tool calls the agent's own permission rules refused
+    "api_retries",  # failed attempts the client retried: apart from api_errors, the requests that failed
+    "requests",  # LLM requests (each once), the denominator of the API error rate
+    # Of the tasks that ended unknown (by the task's end): their cost and unpriced calls, so that cost per
+    # successful task can be taken over the labelled tasks alone.
+    "unlabeled_cost_nanos",
+    "unlabeled_unpriced_llm_calls",
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -118,6 +126,11 @@ class TaskState:
     rating_ts: float | None = None
     labeled_at: float | None = None  # when a person labelled its outcome (schema m016)
     permission_denials: int = 0
+    api_errors: int = 0  # failed API requests (retried attempts apart; schema m017)
+    # Set while its outcome is "failed on the API" (`_settle`): then `logged_reason` keeps the reason of the
+    # unknown end the logs gave, so that a late successful call undoes it whatever the order of events.
+    api_failed: bool = False
+    logged_reason: str | None = None
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -145,6 +158,8 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         state.tool_errors += not event.ok
     elif kind is LlmCall:
         state.llm_calls += 1
+        if state.api_failed:  # a successful call after all: the logs' unknown end stands
+            _unsettle(state)
         state.input_tokens += event.input_tokens
         state.output_tokens += event.output_tokens
         state.cache_read_tokens += event.cache_read_tokens
@@ -171,7 +186,10 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         if event.model:
             _offer_model(state, 0, ts, event.model)
     elif kind is TaskEnd:
+        if state.api_failed:
+            _unsettle(state)  # `_end` weighs the end the logs gave
         _end(state, event, ts)
+        _settle(state)
     elif kind is Escalation:
         state.escalations += 1
         if state.first_escalation_ts is None or ts < state.first_escalation_ts:
@@ -192,7 +210,9 @@ def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
     elif kind is PermissionDenial:
         state.permission_denials += 1
     elif kind is ApiError:
-        pass  # counted by its own timestamp (add_event_signals); nothing about the task changes
+        if not event.retry:  # a retried attempt changes nothing about the task
+            state.api_errors += 1
+            _settle(state)
     else:
         raise TypeError(f"not a task event: {kind.__name__}")
 
@@ -219,6 +239,23 @@ def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
             state.end_ts = ts
 
 
+API_FAILED = "failed on the API"
+
+
+def _settle(state: TaskState) -> None:
+    """A task that ended with no outcome, not labelled, whose every request failed on the API (no successful
+    LLM call, at least one failed request) failed: it did nothing, autonomously or not."""
+    if state.outcome == "unknown" and state.labeled_at is None and not state.llm_calls and state.api_errors:
+        state.api_failed, state.logged_reason = True, state.reason
+        state.outcome, state.reason = "failure", API_FAILED
+
+
+def _unsettle(state: TaskState) -> None:
+    """Back to the end the logs gave (see `_settle`)."""
+    state.outcome, state.reason = "unknown", state.logged_reason
+    state.api_failed, state.logged_reason = False, None
+
+
 def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:
     if (rank, ts, model) < (state.model_rank, state.model_ts, state.model or ""):
         state.model_rank, state.model_ts, state.model = rank, ts, model
@@ -228,6 +265,7 @@ _SEEN, _ESCALATED, _UNLABELED = COL["tasks_seen"], COL["escalated_tasks"], COL["
 _STRICT_SUCCESSES = COL["successes_no_escalation"]
 _FOLLOWED_UP = COL["followed_up"]
 _REASONING = COL["reasoning_tokens"]
+_UNLABELED_COST = COL["unlabeled_cost_nanos"]
 
 
 # One part of a task's contribution: (model, timestamp, first column, values). The values fill
@@ -257,7 +295,7 @@ def contribution(state: TaskState) -> list[Part]:
                     outcome == "success",
                     outcome == "failure",
                     outcome == "abandoned",
-                    not (state.escalations or state.confirmations or state.interventions),
+                    not (state.escalations or state.confirmations or state.interventions or state.api_failed),
                     state.cost_nanos,
                     state.llm_calls,
                     state.unpriced_llm_calls,
@@ -272,6 +310,10 @@ def contribution(state: TaskState) -> list[Part]:
             out.append((state.model or "", state.end_ts, _REASONING, (state.reasoning_tokens,)))
         if outcome == "unknown":
             out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
+            if state.cost_nanos or state.unpriced_llm_calls:
+                out.append(
+                    (state.model or "", state.end_ts, _UNLABELED_COST, (state.cost_nanos, state.unpriced_llm_calls))
+                )
         elif outcome == "success" and not state.escalations:
             out.append(
                 (
@@ -315,19 +357,24 @@ assert AGG_COLUMNS[:12] == (
 
 _TOOL_CALLS, _TOOL_ERRORS = COL["tool_calls"], COL["tool_errors"]
 _CONFIRMATIONS, _REJECTIONS, _API_ERRORS = COL["confirmations"], COL["rejections"], COL["api_errors"]
+_DENIALS, _API_RETRIES, _REQUESTS = COL["permission_denials"], COL["api_retries"], COL["requests"]
 
 
 def add_event_signals(counters: list[int], event) -> None:
     """Add the counters an event adds by its own timestamp, whatever its task's state."""
     kind = type(event)
-    if kind is ToolCall:
+    if kind is LlmCall:  # a request (one with a request_id only at its first sight: store.apply)
+        counters[_REQUESTS] += 1
+    elif kind is ToolCall:
         counters[_TOOL_CALLS] += event.call
         counters[_TOOL_ERRORS] += not event.ok
     elif kind is Confirmation:
         counters[_CONFIRMATIONS] += 1
         counters[_REJECTIONS] += not event.approved
     elif kind is ApiError:
-        counters[_API_ERRORS] += 1
+        counters[_API_RETRIES if event.retry else _API_ERRORS] += 1
+    elif kind is PermissionDenial:
+        counters[_DENIALS] += 1
 
 
-SIGNAL_EVENTS = (ToolCall, Confirmation, ApiError)
+SIGNAL_EVENTS = frozenset((LlmCall, ToolCall, Confirmation, ApiError, PermissionDenial))  # `in`: one hash

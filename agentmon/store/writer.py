@@ -14,15 +14,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmon.errors import AgentmonError, OffsetConflict
-from agentmon.store.apply import Applier
-from agentmon.store.batch import Batch, CloseIdle
 from agentmon.store.lock import WriterLock
-from agentmon.store.pricing import Pricer
+
+if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing new never imports them
+    from agentmon.store.apply import Applier
+    from agentmon.store.batch import Batch
+    from agentmon.store.pricing import CustomPrice, Pricer
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 16  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 18  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -51,6 +54,7 @@ class Store:
         wait_for_lock: bool = False,
         track_follow_ups: Callable[[str], bool] = no_follow_ups,
         lock_fd: int | None = None,
+        prices: tuple[CustomPrice, ...] = (),  # agentmon.toml's [prices."glob"]: for models genai-prices lacks
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,17 +75,37 @@ class Store:
             from agentmon.store.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
 
             migrate(self.conn)
-        self.pricer = Pricer()
-        self.applier = Applier(self.conn, self.pricer, track_follow_ups)
+        self._track_follow_ups = track_follow_ups
+        self.prices = prices
+        self._pricer: Pricer | None = None
+        self._applier: Applier | None = None
         self._commit_lock = threading.RLock()
 
     @property
     def track_follow_ups(self) -> Callable[[str], bool]:
         """Whether an agent's follow-ups are kept (a commit process is handed it too)."""
-        return self.applier.track_follow_ups
+        return self._track_follow_ups
+
+    @property
+    def pricer(self) -> Pricer:
+        if self._pricer is None:
+            from agentmon.store.pricing import Pricer
+
+            self._pricer = Pricer(custom=self.prices)
+        return self._pricer
+
+    @property
+    def applier(self) -> Applier:
+        """What applies a batch's events (its task states kept between batches), made when first needed."""
+        if self._applier is None:
+            from agentmon.store.apply import Applier
+
+            self._applier = Applier(self.conn, self.pricer, self._track_follow_ups)
+        return self._applier
 
     def close(self) -> None:
-        self.pricer.save()
+        if self._pricer is not None:
+            self._pricer.save()
         self.conn.close()
         self.lock.release()
 
@@ -158,6 +182,12 @@ class Store:
                 " boot_id = excluded.boot_id, seen = excluded.seen",
                 (host, boot_id, now),
             )
+
+    def host_seen(self, host: str) -> tuple[str, float] | None:
+        """The boot id `host` was last read on, and when (saw_host)."""
+        with self._commit_lock:
+            row = self.conn.execute("SELECT boot_id, seen FROM boots WHERE host = ?", (host,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def same_file_elsewhere(self, host: str, boot_id: str, dev: int, ino: int) -> dict | None:
         """Another host name's active record of this very file (the same boot of the same machine,
@@ -278,7 +308,8 @@ class Store:
         except BaseException:
             if conn.in_transaction:  # SQLite itself rolls back on a full disk or an I/O error
                 conn.execute("ROLLBACK")
-            self.applier.forget_tasks()
+            if self._applier is not None:
+                self._applier.forget_tasks()
             raise
 
     def rehearse(self, batch: Batch) -> None:
@@ -295,7 +326,24 @@ class Store:
 
     def close_idle_tasks(self, agent_prefix: str, idle_seconds: float, now: float) -> None:
         """End the idle tasks of agents named `agent_prefix…` (see Batch.close_idle)."""
+        if self.nothing_idle(agent_prefix, idle_seconds, now):
+            return  # a pass with nothing new writes nothing, and loads nothing to apply events with
+        from agentmon.store.batch import Batch, CloseIdle
+
         self.commit(Batch(close_idle=CloseIdle(agent_prefix, idle_seconds, now)))
+
+    def nothing_idle(self, agent_prefix: str, idle_seconds: float, now: float) -> bool:
+        """Whether ending idle tasks would surely change nothing: no open task of those agents last
+        seen before the idle time, no OpenTelemetry span waiting since before it (a superset of the
+        traces agentmon.store.otel_traces ends: cheap, and never wrong to say False)."""
+        cutoff = now - idle_seconds
+        with self._commit_lock:
+            (any_idle,) = self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE agent >= ? AND agent < ? AND end_ts IS NULL AND last_ts < ?)"
+                " OR EXISTS (SELECT 1 FROM otel_pending WHERE at < ?)",
+                (agent_prefix, agent_prefix + "\uffff", cutoff, cutoff),
+            ).fetchone()
+        return not any_idle
 
     # --- what readers show beside the aggregates ---------------------------------
 

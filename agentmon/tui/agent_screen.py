@@ -5,23 +5,37 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from agentmon.report.fleet import AgentDetail, agent_detail
+from agentmon.report.metrics import spend_text
+from agentmon.report.tasks import TaskRow
 from agentmon.text import NAME_LIMIT, literal
+from agentmon.tui.agent_tasks import label_task, latest_tasks, tasks_text
 from agentmon.tui.charts import line_chart
 from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import badge, clock, pct, plain, plain_name, usd
 
 
 class AgentScreen(MonitorScreen):
-    BINDINGS = [("escape,backspace", "app.pop_screen", "Back"), ("w", "app.cycle_window", "Window")]
+    BINDINGS = [
+        ("escape,backspace", "app.pop_screen", "Back"),
+        ("w", "app.cycle_window", "Window"),
+        Binding("j", "select_task(1)", "Next task", show=False),
+        Binding("k", "select_task(-1)", "Previous task", show=False),
+        Binding("s", "label('success')", "Success"),
+        Binding("f", "label('failure')", "Failure"),
+    ]
 
     def __init__(self, agent: str):
         super().__init__()
         self.agent = agent
         self.detail: AgentDetail | None = None
+        self.tasks: list[TaskRow] = []  # the latest tasks; `selected` indexes them
+        self.selected = 0
+        self.prompts: dict[str, str | None] = {}  # read once from the transcripts, by task
 
     def compose(self) -> ComposeResult:
         yield Static(id="agent-title")
@@ -33,6 +47,7 @@ class AgentScreen(MonitorScreen):
             yield Static(id="models", classes="section")
             yield Static(id="hosts", classes="section")
             yield Static(id="why", classes="section")
+            yield Static(id="tasks", classes="section")
             yield Static(id="latest", classes="section")
             yield Static(id="evals", classes="section")
         yield Footer()
@@ -49,6 +64,8 @@ class AgentScreen(MonitorScreen):
         detail = app.read(
             lambda conn: agent_detail(conn, self.agent, app.window, app.clock(), limits_for=app.limits_for)
         )
+        tasks = app.read(lambda conn: latest_tasks(conn, self.agent, app.window, app.clock(), self.prompts))
+        app.call_from_thread(self.show_tasks, tasks)
         app.call_from_thread(self.show, detail)
 
     def on_resize(self) -> None:
@@ -121,15 +138,19 @@ class AgentScreen(MonitorScreen):
         for reason in m.reasons:
             why.append_text(Text("  · ") + plain(reason) + Text("\n"))
         unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
+        cost = spend_text(m.cost_usd, m.cost_status, m.unpriced_llm_calls, lambda x: f"${x:.4f}")
         why.append(
-            f"  cost ${m.cost_usd:.4f} over {m.tasks} ended tasks{unlabeled} · "
-            f"{m.unpriced_llm_calls} unpriced llm calls · "
+            f"  cost {cost} over {m.tasks} ended tasks{unlabeled} · "
             f"tokens in {m.input_tokens:,} out {m.output_tokens:,}"
             + (f" (reasoning {m.reasoning_tokens:,})" if m.reasoning_tokens else "")  # a part of out
-            + f" cache read {m.cache_read_tokens:,}",
+            + f" cache read {m.cache_read_tokens:,} cache write {m.cache_write_tokens:,}\n"
+            f"  {m.permission_denials:,} permission denials of {m.tool_calls:,} tool calls · "
+            f"{m.api_errors:,} failed API requests of {m.llm_requests + m.api_errors:,}"
+            f" ({m.api_retries:,} retried attempts apart)",
             style="dim",
         )
         self.query_one("#why", Static).update(why)
+        self.query_one("#tasks", Static).update(self._tasks())
         self.query_one("#latest", Static).update(self._latest(detail))
         self.query_one("#evals", Static).update(self._evals(detail))
 
@@ -137,14 +158,19 @@ class AgentScreen(MonitorScreen):
         """Which model is cheapest per *successful* task."""
         models = detail.view.metrics.models
         width = max([len(literal(mm.model, NAME_LIMIT)) for mm in models] + [5])
-        out = Text("by model (ended tasks in the window)\n", style="bold")
+        labeled = detail.view.metrics.cost_per_successful_task_basis == "labeled"
+        out = Text(
+            "by model (ended tasks in the window" + ("; $/success over labeled tasks" if labeled else "") + ")\n",
+            style="bold",
+        )
         out.append(f"  {'model':<{width}}  {'tasks':>6}  {'success':>7}  {'cost':>9}  {'$/success':>9}\n", style="bold")
         for mm in models:
             out.append("  ")
             out.append_text(plain_name(mm.model, width=width))
             out.append(
-                f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  {usd(mm.cost_usd):>9}  "
-                f"{usd(mm.cost_per_successful_task):>9}\n"
+                f"  {mm.tasks:>6}  {pct(mm.task_success_rate):>7}  "
+                f"{spend_text(mm.cost_usd, mm.cost_status, mm.unpriced_llm_calls, usd):>9}  "
+                f"{_per_success(mm.cost_per_successful_task, mm.successes, mm.unpriced_llm_calls):>9}\n"
             )
         if not models:
             out.append("  no ended tasks in this window\n", style="dim")
@@ -164,9 +190,40 @@ class AgentScreen(MonitorScreen):
             out.append_text(plain_name(name, width=width))
             out.append(
                 f"  {m.tasks:>6}  {pct(m.task_success_rate):>7}  {pct(m.autonomy_rate):>8}  "
-                f"{pct(m.tool_error_rate):>8}  {usd(m.cost_per_successful_task):>9}\n"
+                f"{pct(m.tool_error_rate):>8}  "
+                f"{_per_success(m.cost_per_successful_task, m.successes, m.unpriced_llm_calls):>9}\n"
             )
         return out
+
+    # --- the latest tasks, and labelling the selected one ---------------------------------
+
+    def show_tasks(self, tasks: list[TaskRow]) -> None:
+        """Keep the selection on the same task when the list moves under it."""
+        chosen = self.tasks[self.selected].task if self.selected < len(self.tasks) else None
+        self.tasks = tasks
+        names = [t.task for t in tasks]
+        self.selected = names.index(chosen) if chosen in names else min(self.selected, max(len(tasks) - 1, 0))
+        self.query_one("#tasks", Static).update(self._tasks())
+
+    def _tasks(self) -> Text:
+        return tasks_text(self.tasks, self.selected)
+
+    def action_select_task(self, step: int) -> None:
+        if self.tasks:
+            self.selected = max(0, min(len(self.tasks) - 1, self.selected + step))
+            self.query_one("#tasks", Static).update(self._tasks())
+
+    def action_label(self, outcome: str) -> None:
+        if not self.tasks:
+            self.notify("no task to label in this window", severity="warning")
+            return
+        self.write_label(self.tasks[self.selected], outcome)
+
+    @work(thread=True, group="label")
+    def write_label(self, task: TaskRow, outcome: str) -> None:
+        app = self.monitor
+        message, ok = app.read(lambda conn: label_task(conn, app.db_path, task, outcome))
+        app.call_from_thread(lambda: self.notify(message, severity="information" if ok else "error"))
 
     def _latest(self, detail: AgentDetail) -> Text:
         out = Text()
@@ -203,3 +260,8 @@ class AgentScreen(MonitorScreen):
                 line.append_text(Text("  version ") + plain(version))
             out.append_text(line + Text("\n"))
         return out
+
+
+def _per_success(value: float | None, successes: int, unpriced: int) -> str:
+    """Cost per successful task; "unpriced" when its tasks' calls had no price, never $0."""
+    return spend_text(value, "unpriced" if value is None and successes and unpriced else "priced", unpriced, usd)

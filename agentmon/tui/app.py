@@ -90,6 +90,7 @@ class AgentmonApp(App):
         otlp_port: int | None = None,
         idle_task_seconds: float = IDLE_TASK_SECONDS,
         limits_for: LimitsFor | None = None,
+        prices: tuple = (),  # agentmon.toml's [prices."glob"] (agentmon.store.pricing.CustomPrice)
         poll: bool = False,
         remote: Sequence[tuple] = (),
         remote_options: dict | None = None,
@@ -110,6 +111,7 @@ class AgentmonApp(App):
                 otlp=None if otlp_port is None else ("127.0.0.1", otlp_port),
                 otlp_optional=True,  # the port taken: the screen says so, and follows the rest
                 track_follow_ups=lambda agent: self.limits_for(agent).require_no_follow_up,
+                prices=prices,
                 idle_task_seconds=idle_task_seconds,
                 poll=poll,
             )

@@ -25,6 +25,14 @@ KEYS = (
         ),
     ),
     (
+        "Agent screen: its latest tasks",
+        (
+            ("j k", "select a task"),
+            ("s", "label the selected task success"),
+            ("f", "label the selected task failure"),
+        ),
+    ),
+    (
         "Agent, quarantine and hosts screens",
         (
             ("esc  backspace", "back to the fleet"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from textual.screen import Screen
@@ -19,6 +20,7 @@ class Monitor(Protocol):
 
     window: str
     view: FleetView | None
+    db_path: Path  # where labels go: the labels file beside it
     limits_for: LimitsFor
 
     @property

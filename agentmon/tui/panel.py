@@ -1,4 +1,5 @@
-"""One agent on the fleet screen: verdict, the core four with trends, sparklines, the first reason."""
+"""One agent on the fleet screen: verdict, the core four with trends, sparklines, the leading signals, what it
+spent, the first reason."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from agentmon.report.fleet import AgentView
+from agentmon.report.metrics import spend_text, tokens_text
 from agentmon.tui.render import age, badge, count, pct, plain, plain_name, sparkline, trend, usd
 
 WIDE = 110  # from this many columns each rate gets its own sparkline
@@ -45,13 +47,24 @@ class AgentPanel(Static, can_focus=True):
                 out.append_text(sparkline(v.series[metric], spark))
             return out
 
+        def per_success(value: float | None) -> str:
+            unknown = value is None and m.successes and m.unpriced_llm_calls
+            return spend_text(value, "unpriced" if unknown else "priced", m.unpriced_llm_calls, usd)
+
         wide = width >= WIDE
         gap = Text("  " if wide else " ")
         line1 = gap.join(
             [
                 rate("success ", "task_success_rate", m.task_success_rate),
                 rate("autonomy", "autonomy_rate", m.autonomy_rate, with_spark=wide),
-                rate("$/succ", "cost_per_successful_task", m.cost_per_successful_task, usd, with_spark=wide),
+                # over the labelled tasks alone when some ended without an outcome (docs/events.md)
+                rate(
+                    "$/labeled" if m.cost_per_successful_task_basis == "labeled" else "$/succ",
+                    "cost_per_successful_task",
+                    m.cost_per_successful_task,
+                    per_success,
+                    with_spark=wide,
+                ),
                 Text(
                     f"n={count(m.tasks)}"
                     + "".join(
@@ -70,12 +83,24 @@ class AgentPanel(Static, can_focus=True):
                 Text(f"eval {pct(m.eval_pass_rate, 0).strip()}"),
             ]
         )
+        line3 = gap.join(
+            [
+                rate("deny", "permission_denial_rate", m.permission_denial_rate, with_spark=False),
+                rate("api-err", "api_error_rate", m.api_error_rate, with_spark=False)
+                + Text(f" ({count(m.api_retries)} retried)" if m.api_retries else ""),
+                Text(spend_text(m.cost_usd, m.cost_status, m.unpriced_llm_calls, usd).strip(), style="bold"),
+                Text(
+                    f"{tokens_text(m.input_tokens)} in {tokens_text(m.output_tokens)} out "
+                    f"{tokens_text(m.cache_read_tokens)}+{tokens_text(m.cache_write_tokens)} cache r+w"
+                ),
+            ]
+        )
         reason = plain(m.reasons[0] if m.reasons else "")
         if m.verdict != "go":
             reason.stylize("yellow" if m.verdict == "hold" else "red")
         tail = Text(f"  · open {count(v.open_tasks)} · last event {age(v.last_event_ts, self.now)}", style="dim")
-        line3 = reason + tail
-        for line in (line1, line2, line3):
+        line4 = reason + tail
+        for line in (line1, line2, line3, line4):
             line.truncate(width, overflow="ellipsis")
             line.no_wrap = True
-        return [line1, line2, line3]
+        return [line1, line2, line3, line4]

@@ -19,6 +19,8 @@ UP_IS_GOOD = {
     "escalation_rate": False,
     "tool_error_rate": False,
     "confirmation_rejection_rate": False,
+    "permission_denial_rate": False,
+    "api_error_rate": False,
 }
 
 

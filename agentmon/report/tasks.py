@@ -1,0 +1,211 @@
+"""`agentmon tasks`: the latest tasks one by one, with their signals, outcome and the prompt that began them.
+
+A listing reads at most `limit` rows per agent through the `tasks_by_end` index (open tasks first, then by
+end, newest first), so its cost follows the limit and the number of agents, not the history. The prompt of a
+Claude Code task is never stored: it is read from the session's transcript when shown, the task id being the
+prompt line's `uuid`, and only up to that line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from agentmon.store.pricing import NANO
+
+CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
+PROMPT_CHARS = 60
+# The per-task signals, in the order shown; those the database has (a newer schema may add some).
+SIGNALS = (
+    "tool_calls",
+    "tool_errors",
+    "permission_denials",
+    "rejections",
+    "interventions",
+    "escalations",
+    "api_errors",
+)
+BEFORE_FIRST_PROMPT = ":before-first-prompt"
+# Without statistics SQLite reads an agent's open tasks through the primary key, every task of the agent;
+# the end index (schema m001) holds them together at its NULL end.
+BY_END = "tasks INDEXED BY tasks_by_end"  # the task of a session's lines before any prompt
+
+
+@dataclass
+class TaskRow:
+    agent: str
+    task: str
+    session: str | None
+    project: str | None
+    start: float
+    end: float | None  # None: still open
+    duration_s: float
+    cost_usd: float
+    unpriced_llm_calls: int
+    outcome: str | None  # None while open; "unknown" when it ended without one
+    labeled_at: float | None
+    signals: dict[str, int] = field(default_factory=dict)
+    prompt: str | None = None  # the first PROMPT_CHARS characters, read from the transcript; not escaped
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def signal_columns(conn: sqlite3.Connection) -> list[str]:
+    have = {name for _, name, *_ in conn.execute("PRAGMA table_info(tasks)")}
+    return [c for c in SIGNALS if c in have]
+
+
+def list_tasks(
+    conn: sqlite3.Connection,
+    agent: str | None = None,
+    unlabeled: bool = False,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 20,
+) -> list[TaskRow]:
+    """The newest `limit` tasks: open ones first (by their last event), then by end, latest first.
+
+    `since`/`until` bound the task's end (an open task: its last event; none when `until` is given, as it
+    has not ended by then). `unlabeled`: the tasks with no outcome yet (open, or ended "unknown") and
+    no person's label."""
+    signals = signal_columns(conn)
+    cols = "agent, task, first_ts, last_ts, end_ts, outcome, labeled_at, cost_nanos, unpriced_llm_calls, " + ", ".join(
+        signals
+    )
+    filters = " AND labeled_at IS NULL AND (outcome IS NULL OR outcome = 'unknown')" if unlabeled else ""
+    agents = [agent] if agent is not None else [a for (a,) in conn.execute("SELECT agent FROM agents")]
+    rows: list[tuple] = []
+    lo = -1.0 if since is None else since
+    for name in agents:
+        if until is None:  # open tasks: the index's NULL end_ts range
+            rows += conn.execute(
+                f"SELECT {cols} FROM {BY_END} WHERE agent = ? AND end_ts IS NULL AND last_ts >= ?{filters}"
+                " ORDER BY last_ts DESC LIMIT ?",
+                (name, lo, limit),
+            ).fetchall()
+        hi = "" if until is None else " AND end_ts < ?"
+        rows += conn.execute(
+            f"SELECT {cols} FROM {BY_END} WHERE agent = ? AND end_ts >= ?{hi}{filters} ORDER BY end_ts DESC LIMIT ?",
+            (name, lo, *(() if until is None else (until,)), limit),
+        ).fetchall()
+    # Open tasks first, then the latest end; a stable order for equal times.
+    rows.sort(key=lambda r: (r[4] is None, r[4] if r[4] is not None else r[3], r[0], r[1]), reverse=True)
+    rows = rows[:limit]
+    sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
+    out = []
+    for r in rows:
+        name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *counts = r
+        out.append(
+            TaskRow(
+                agent=name,
+                task=task,
+                session=sessions.get(task) if name.startswith(CLAUDE_CODE) else None,
+                project=name[len(CLAUDE_CODE) :] if name.startswith(CLAUDE_CODE) else None,
+                start=first,
+                end=end,
+                duration_s=(end if end is not None else last) - first,
+                cost_usd=nanos / NANO,
+                unpriced_llm_calls=unpriced,
+                outcome=outcome,
+                labeled_at=labeled_at,
+                signals=dict(zip(signals, counts)),
+            )
+        )
+    return out
+
+
+def sessions_of(conn: sqlite3.Connection, tasks: list[str]) -> dict[str, str]:
+    """The Claude Code session of each task: from the stored prompts (by the m018 index), else its id."""
+    found: dict[str, str] = {}
+    wanted = sorted(set(tasks))
+    for i in range(0, len(wanted), 500):  # under SQLite's limit on parameters
+        chunk = wanted[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            (task, session)
+            for session, task in conn.execute(
+                f"SELECT session, task FROM session_prompts WHERE task IN ({marks})", chunk
+            )
+        )
+    for task in wanted:
+        if task not in found and (session := session_in_id(task)) is not None:
+            found[task] = session
+    return found
+
+
+def session_in_id(task: str) -> str | None:
+    """The session a task with no stored prompt names in its id: its lines before the first prompt, or a prompt
+    line without a uuid (`<session>@<ts>`)."""
+    if task.endswith(BEFORE_FIRST_PROMPT):
+        return task[: -len(BEFORE_FIRST_PROMPT)]
+    if "@" in task:
+        return task.rsplit("@", 1)[0]
+    return None
+
+
+def transcripts(conn: sqlite3.Connection, sessions: Iterable[str]) -> dict[str, str]:
+    """The local transcript file of each session: `<session>.jsonl`, as the files table knows it."""
+    wanted = {f"{s}.jsonl": s for s in sessions}
+    out: dict[str, str] = {}
+    for path, state in conn.execute("SELECT path, state FROM files WHERE format = 'claude-code' AND host = ''"):
+        session = wanted.get(os.path.basename(path))
+        if session is not None and (session not in out or state == "active"):
+            out[session] = path
+    return out
+
+
+def add_prompts(conn: sqlite3.Connection, rows: list[TaskRow]) -> None:
+    """Fill in the prompts of Claude Code tasks, reading each session's transcript once and only as far
+    as its last wanted prompt. A transcript gone or unreadable leaves the prompt out."""
+    by_session: dict[str, dict[str, TaskRow]] = {}
+    for row in rows:
+        if row.session is not None:
+            by_session.setdefault(row.session, {})[row.task] = row
+    files = transcripts(conn, by_session)
+    for session, wanted in by_session.items():
+        path = files.get(session)
+        if path is None:
+            continue
+        try:
+            for task, text in prompts_in(path, set(wanted)):
+                wanted[task].prompt = text
+        except OSError:
+            continue
+
+
+def prompts_in(path: str, tasks: set[str]) -> Iterable[tuple[str, str]]:
+    """(task, its prompt's first PROMPT_CHARS characters) for the prompt lines whose uuid is in `tasks`."""
+    needles = {json.dumps(t, ensure_ascii=False).encode(): t for t in tasks}
+    left = set(tasks)
+    with open(path, "rb") as f:
+        for line in f:
+            hits = [t for n, t in needles.items() if n in line and t in left]
+            if not hits:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            task = obj.get("uuid") if isinstance(obj, dict) else None
+            if task in left:
+                left.discard(task)
+                yield task, prompt_text(obj)[:PROMPT_CHARS]
+                if not left:
+                    return
+
+
+def prompt_text(line: dict) -> str:
+    """The text of a prompt line: its message's content, or its first text block."""
+    message = line.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                return block["text"].strip()
+    return ""
