@@ -133,11 +133,13 @@ TOOL_NAMES_KEPT = 50_000
 
 
 # Tokens and Usd carry the bounds the decoder checks (agentmon.events says why): out of them, quarantined.
-class CacheCreation(msgspec.Struct):
+# Every struct decoded here is gc=False: decoded JSON holds no reference cycles, and leaving a line's few
+# structs untracked by the cycle collector makes decoding about 5% faster.
+class CacheCreation(msgspec.Struct, gc=False):
     ephemeral_1h_input_tokens: Tokens = 0
 
 
-class Usage(msgspec.Struct):
+class Usage(msgspec.Struct, gc=False):
     input_tokens: Tokens = 0
     output_tokens: Tokens = 0
     cache_creation_input_tokens: Tokens = 0
@@ -145,7 +147,7 @@ class Usage(msgspec.Struct):
     cache_creation: CacheCreation | None = None
 
 
-class Block(msgspec.Struct):
+class Block(msgspec.Struct, gc=False):
     """A content block: a tool use (assistant), a tool result or a text. Thinking is skipped, and a
     text is decoded only where it may be a human prompt (see _user)."""
 
@@ -158,7 +160,7 @@ class Block(msgspec.Struct):
     content: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class _MessageFields(msgspec.Struct):
+class _MessageFields(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     usage: Usage | None = None
@@ -173,7 +175,7 @@ class LooseMessage(_MessageFields):
     content: msgspec.Raw = msgspec.Raw(b'""')
 
 
-class PermissionDecision(msgspec.Struct):
+class PermissionDecision(msgspec.Struct, gc=False):
     """How a tool call was allowed or refused: `decision` accept/reject, by `source` (`config`, `hook`: the
     rules; `user_*`: a person)."""
 
@@ -181,7 +183,7 @@ class PermissionDecision(msgspec.Struct):
     source: str = ""
 
 
-class _LineFields(msgspec.Struct):
+class _LineFields(msgspec.Struct, gc=False):
     type: str = ""
     subtype: str | None = None
     isApiErrorMessage: bool = False
@@ -208,24 +210,26 @@ class LooseLine(_LineFields):
     message: LooseMessage | None = None
 
 
-class ToolUse(msgspec.Struct):
-    """An assistant content block, of which only tool uses matter (text and thinking are skipped)."""
+class ToolUse(msgspec.Struct, gc=False):
+    """An assistant content block, read loosely: a tool use, or a text (whether it asks, see _asks; raw, as
+    in Block). Thinking is skipped."""
 
     type: str = ""
     id: str | None = None
     name: str | None = None
+    text: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class TextBlock(msgspec.Struct):
+class TextBlock(msgspec.Struct, gc=False):
     type: str = ""
     text: str = ""
 
 
-class Launched(msgspec.Struct):
+class Launched(msgspec.Struct, gc=False):
     agentId: str | None = None
 
 
-class LaunchLine(msgspec.Struct):
+class LaunchLine(msgspec.Struct, gc=False):
     """A launcher's result line, decoded again (they are few) for the subagent it started."""
 
     toolUseResult: Launched | str | list | None = None
@@ -318,87 +322,116 @@ class ClaudeCodeSource:
         except RecursionError:
             raise BadLine(DEEP) from None
         kind = line.type
-        if kind == "system":
-            if line.subtype == "api_error" and line.sessionId and line.timestamp:
-                return self._retry(line, line.sessionId, _seconds(line.timestamp), path)
-            return []
-        if (kind != "user" and kind != "assistant") or line.message is None or not line.sessionId:
-            return []
-        if line.timestamp is None:
-            raise BadLine("transcript line without a timestamp")
-        ts = line.timestamp.timestamp()
-        if not 0 <= ts < TS_MAX:  # inline: every line
-            _seconds(line.timestamp)
-        if line.isSidechain and self._warmups and _subagent(line, path) in self._warmups:
-            return []
-        agent = self.agent(path, line.cwd)
-        if kind == "assistant":
-            return self._assistant(line, line.message, line.sessionId, ts, agent)
-        return self._user(line, line.message, line.sessionId, ts, agent, path, raw)
+        if kind == "assistant" or kind == "user":
+            m, session = line.message, line.sessionId
+            if m is None or not session:
+                return []
+            stamp = line.timestamp
+            if stamp is None:
+                raise BadLine("transcript line without a timestamp")
+            ts = stamp.timestamp()
+            if not 0 <= ts < TS_MAX:  # inline: every line
+                _seconds(stamp)
+            if line.isSidechain and self._warmups and _subagent(line, path) in self._warmups:
+                return []
+            agent = self._agent_name if path == self._agent_path else self.agent(path, line.cwd)
+            if kind == "assistant":
+                return self._assistant(line, m, session, ts, agent)
+            content = m.content
+            if content.__class__ is list and content and (first := content[0]).type == "tool_result":
+                # Most user lines: one result of a call counted at its tool_use (see _results), and nothing else.
+                if (
+                    len(content) == 1
+                    and not first.is_error
+                    and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
+                    and tool not in LAUNCHERS
+                ):
+                    return []
+                return self._results(line, content, session, ts, agent, path, raw)
+            return self._user(line, m, session, ts, agent, path, raw)
+        if kind == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
+            return self._retry(line, line.sessionId, _seconds(line.timestamp), path)
+        return []
 
     # --- what a line means ------------------------------------------------------------
 
     def _assistant(self, line: Line, m: Message, session: str, ts: float, agent: str) -> list[Event]:
         events: list[Event] = []
         main = not line.isSidechain
-        if main and self._commands and (command := self._commands.pop(session, None)) is not None:
-            self._confirmed[session] = command
-            events += self._prompt(session, *command)  # the model answers a slash command: it was a prompt
-        if main and self._retrying:
-            self._retrying.pop(session, None)  # answered (or failed for good, below): no longer retrying
+        if main:
+            if self._commands and (command := self._commands.pop(session, None)) is not None:
+                self._confirmed[session] = command
+                events += self._prompt(session, *command)  # the model answers a slash command: it was a prompt
+            if self._retrying:
+                self._retrying.pop(session, None)  # answered (or failed for good, below): no longer retrying
         if self._esc:
-            self._esc.discard((session, line.agentId if line.isSidechain else None))
-        task = self._task(line, session, ts) if self._launched else self.task_at(session, ts)
+            self._esc.discard((session, None if main else line.agentId))
+        span = self._span  # _task, inline: most lines are between the same two prompts as the line before
+        if (
+            span is not None
+            and span[0] == session
+            and span[1] <= ts < span[2]
+            and (line.agentId is None or not self._launched)
+        ):
+            task = span[3]
+        else:
+            task = self._task(line, session, ts)
         if line.isApiErrorMessage:  # written by Claude Code itself when a request failed: no model call
             events.append(ApiError(ts=ts, agent=agent, task=task))
-        if m.usage is not None and m.model and m.model != "<synthetic>":
-            u = m.usage
+        u, model = m.usage, m.model
+        if u is not None and model and model != "<synthetic>":
             # The API's request id (`req_…`), as Claude Code's OpenTelemetry api_request event carries it too: a
             # request logged by both counts once (agentmon.store.llm_requests); older lines without one, the message.
             request_id = line.requestId or m.id
             last = self._last_call
             if (
-                request_id is not None
-                and last is not None
+                last is not None
+                and request_id is not None
                 and last.request_id == request_id
                 and last.task == task
                 and last.agent == agent
             ):
                 # The next content block of the same streamed message: one request, its largest usage. The
                 # store folds repeats across lines, files and batches too; doing it here is just cheaper.
-                last.ts = min(last.ts, ts)
-                last.input_tokens = max(last.input_tokens, u.input_tokens)
-                last.output_tokens = max(last.output_tokens, u.output_tokens)
-                last.cache_read_tokens = max(last.cache_read_tokens, u.cache_read_input_tokens)
-                last.cache_write_tokens = max(last.cache_write_tokens, u.cache_creation_input_tokens)
-                if u.cache_creation:
-                    last.cache_write_1h_tokens = max(
-                        last.cache_write_1h_tokens, u.cache_creation.ephemeral_1h_input_tokens
-                    )
+                # (Comparisons, not min/max: the same values, without a call per field on every line.)
+                if ts < last.ts:  # type: ignore[operator]  # a float: this parser set it
+                    last.ts = ts
+                if u.input_tokens > last.input_tokens:
+                    last.input_tokens = u.input_tokens
+                if u.output_tokens > last.output_tokens:
+                    last.output_tokens = u.output_tokens
+                if u.cache_read_input_tokens > last.cache_read_tokens:
+                    last.cache_read_tokens = u.cache_read_input_tokens
+                if u.cache_creation_input_tokens > last.cache_write_tokens:
+                    last.cache_write_tokens = u.cache_creation_input_tokens
+                if (c := u.cache_creation) is not None and c.ephemeral_1h_input_tokens > last.cache_write_1h_tokens:
+                    last.cache_write_1h_tokens = c.ephemeral_1h_input_tokens
                 if line.costUSD is not None:
                     last.cost_usd = max(last.cost_usd or 0.0, line.costUSD)
             else:
+                c = u.cache_creation
                 call = self._last_call = LlmCall(
                     ts=ts,
                     agent=agent,
                     task=task,
-                    model=m.model,
+                    model=model,
                     input_tokens=u.input_tokens,
                     output_tokens=u.output_tokens,
                     cache_read_tokens=u.cache_read_input_tokens,
                     cache_write_tokens=u.cache_creation_input_tokens,
-                    cache_write_1h_tokens=u.cache_creation.ephemeral_1h_input_tokens if u.cache_creation else 0,
+                    cache_write_1h_tokens=c.ephemeral_1h_input_tokens if c is not None else 0,
                     cost_usd=line.costUSD,
                     request_id=request_id,
                 )
                 events.append(call)
-        if not isinstance(m.content, str):
-            tool_names = self.tool_names
+        content = m.content
+        if not isinstance(content, str):
             said: Block | None = None  # the line's last text or tool use: whether it asks, decided at a prompt
-            for block in m.content:
+            for block in content:
                 kind = block.type
                 if kind == "tool_use" and block.id:
                     name = block.name or "tool"
+                    tool_names = self.tool_names
                     if len(tool_names) >= TOOL_NAMES_KEPT:
                         self._remember(tool_names, block.id, name)
                     else:
@@ -418,9 +451,9 @@ class ClaudeCodeSource:
         if isinstance(content, str):
             text = content.lstrip()
         else:
-            results = [b for b in content if b.type == "tool_result"]
-            if results:
-                return self._results(line, results, session, ts, agent, path, raw)
+            for block in content:
+                if block.type == "tool_result":
+                    return self._results(line, content, session, ts, agent, path, raw)
             first = next((b for b in content if b.type == "text"), None)
             text = _decoded(first.text, _text).lstrip() if first is not None else ""
         main = not line.isSidechain
@@ -477,17 +510,22 @@ class ClaudeCodeSource:
         return events
 
     def _results(
-        self, line: Line, results: list[Block], session: str, ts: float, agent: str, path: str, raw: bytes
+        self, line: Line, content: list[Block], session: str, ts: float, agent: str, path: str, raw: bytes
     ) -> list[Event]:
-        task = self._task(line, session, ts) if self._launched else self.task_at(session, ts)
+        """The line's tool results (its other blocks say nothing)."""
         events: list[Event] = []
         names = self.tool_names
-        for block in results:
+        task: str | None = None  # looked up only for a result that says something (most say nothing)
+        for block in content:
+            if block.type != "tool_result":
+                continue
             tool = names.get(block.tool_use_id or "")
+            if tool is not None and not block.is_error and tool not in LAUNCHERS:
+                continue  # most results: a call counted at its tool_use, and done
+            if task is None:
+                task = self._task(line, session, ts)
             if tool in LAUNCHERS:
                 self._launch(raw, task)
-            elif tool is not None and not block.is_error:
-                continue  # most results: a call counted at its tool_use, and done
             esc = (session, line.agentId if line.isSidechain else None)
             by_rules = None if (d := line.permissionDecision) is None else _refused_by_rules(d)
             events += self._tool_result(block, tool, ts, agent, task, esc, self._from_start.get(path, False), by_rules)
@@ -570,6 +608,9 @@ class ClaudeCodeSource:
         """A subagent's line belongs to the task that launched it, when its launch was read; else by time."""
         if line.agentId is not None and self._launched and (task := self._launched.get(line.agentId)) is not None:
             return task
+        span = self._span  # task_at's first step, inline: most lines are between the same prompts as the last
+        if span is not None and span[0] == session and span[1] <= ts < span[2]:
+            return span[3]
         return self.task_at(session, ts)
 
     def task_at(self, session: str, ts: float) -> str:
