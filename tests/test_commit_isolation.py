@@ -25,15 +25,15 @@ CURSED = "t-1234"  # the task whose event the store cannot take
 
 @pytest.fixture
 def cursed_store(monkeypatch):
-    """The store raises, as for a number SQLite cannot hold, when it folds CURSED's event."""
-    fold = agentmon.store.apply.fold
+    """The store raises, as for a number SQLite cannot hold, when it folds CURSED's events."""
+    fold_all = agentmon.store.apply.fold_all
 
-    def fold_or_overflow(state, ev, ts, cost):
-        if ev.task == CURSED:
+    def fold_or_overflow(state, events):
+        if state.task == CURSED:
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        return fold(state, ev, ts, cost)
+        return fold_all(state, events)
 
-    monkeypatch.setattr(agentmon.store.apply, "fold", fold_or_overflow)
+    monkeypatch.setattr(agentmon.store.apply, "fold_all", fold_or_overflow)
 
 
 def write_log(path: Path, first: int, n: int) -> dict[str, int]:
@@ -123,16 +123,16 @@ def test_the_stores_own_failure_still_stops_the_ingest(tmp_path, monkeypatch):
 CHILD_CURSE = """
 import agentmon.store.apply as apply
 
-_fold = apply.fold
+_fold_all = apply.fold_all
 
 
-def fold(state, ev, ts, cost):
-    if getattr(ev, "tool", None) == "cursed":
+def fold_all(state, events):
+    if any(getattr(ev, "tool", None) == "cursed" for ev, _, _ in events):
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
-    return _fold(state, ev, ts, cost)
+    return _fold_all(state, events)
 
 
-apply.fold = fold
+apply.fold_all = fold_all
 """
 
 
@@ -168,7 +168,7 @@ def test_a_batch_a_commit_process_could_not_take_is_committed_apart(tmp_path, mo
     curse.mkdir()
     (curse / "sitecustomize.py").write_text(CHILD_CURSE)  # the commit process starts cursed too
     monkeypatch.setenv("PYTHONPATH", str(curse))
-    monkeypatch.setattr(agentmon.store.apply, "fold", agentmon.store.apply.fold)  # restored after the test
+    monkeypatch.setattr(agentmon.store.apply, "fold_all", agentmon.store.apply.fold_all)  # restored after the test
     exec(CHILD_CURSE, {})  # and this process is cursed alike
     started = []
     start = commits.CommitProcess.start
@@ -205,14 +205,14 @@ def test_claude_code_lines_are_parsed_again_as_a_rerun_would(tmp_path, monkeypat
     with sqlite3.connect(tmp_path / "clean.db") as conn:
         clean = conn.execute("SELECT * FROM tasks ORDER BY agent, task").fetchall()
     cursed = clean[len(clean) // 2][1]
-    fold = agentmon.store.apply.fold
+    fold_all = agentmon.store.apply.fold_all
 
-    def fold_or_fail(state, ev, ts, cost):
-        if ev.task == cursed:
+    def fold_or_fail(state, events):
+        if state.task == cursed:
             raise ValueError("a value out of range")
-        return fold(state, ev, ts, cost)
+        return fold_all(state, events)
 
-    monkeypatch.setattr(agentmon.store.apply, "fold", fold_or_fail)
+    monkeypatch.setattr(agentmon.store.apply, "fold_all", fold_or_fail)
     db = tmp_path / "agentmon.db"
     ingester = ingest([projects], db)
     assert ingester.stats.quarantined >= 1 and ingester.stats.lines == totals(tmp_path / "clean.db")["lines"]

@@ -121,16 +121,16 @@ def test_no_result_depends_on_line_order_or_file_split(tmp_path, db, seed):
 
 
 def test_the_schema_migrations_build_the_columns_the_code_writes(db):
-    """A fresh database, migrated from m001 on, has exactly the columns taskstate writes."""
+    """A new database (the migrations' schema: tests/test_schema.py) has exactly the columns taskstate writes."""
     import sqlite3
 
-    from agentmon.store.schema import migrations
+    from agentmon.store.schema import MIGRATIONS
     from agentmon.store.taskstate import AGG_COLUMNS, TASK_FIELDS
     from agentmon.store.writer import SCHEMA_VERSION, Store
 
     Store(db).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
     cols = lambda t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
     assert cols("tasks") == list(TASK_FIELDS)
     for table in ("agg_total", "agg_hour", "agg_minute"):

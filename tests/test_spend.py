@@ -13,7 +13,7 @@ from conftest import agents, ingest
 
 from agentmon.report.fleet import fleet_view
 from agentmon.report.metrics import tokens_text
-from agentmon.store.schema import migrations
+from agentmon.store.schema import MIGRATIONS
 from agentmon.store.writer import Store, connect
 
 T0 = 1_780_000_000
@@ -164,7 +164,7 @@ def test_m017_fills_the_unknown_tasks_cost_and_the_requests_from_what_was_stored
             conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 16")
     conn.close()
-    assert "m017_denials_retries_and_spend" in [m.name for m in migrations._migrations]
+    assert "m017_denials_retries_and_spend" in [m.__name__ for m in MIGRATIONS]
     Store(db).close()
     again = agents(db)["a"]
     assert (
@@ -188,6 +188,6 @@ async def test_the_agent_screen_says_unpriced_never_zero(spend_db):
         await app.workers.wait_for_complete()
         await pilot.pause()
         why, models = text_of(app.screen.query_one("#why")), text_of(app.screen.query_one("#models"))
-        assert "cost unpriced (2 calls) over 1 ended tasks" in why and "$0" not in why
+        assert "cost unpriced (2 calls) over 1 ended task" in why and "$0" not in why
         assert "cache write 800" in why and "0 permission denials of 0 tool calls" in why
         assert models.count("unpriced (2 calls)") == 2 and "$0" not in models  # cost and $/success

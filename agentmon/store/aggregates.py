@@ -10,7 +10,7 @@ import sqlite3
 from operator import add
 from typing import TypeVar
 
-from agentmon.store.taskstate import AGG_COLUMNS, WIDTH, Part, add_event_signals
+from agentmon.store.taskstate import AGG_COLUMNS, WIDTH, Part
 
 MinuteKey = tuple[str, str, str, int]  # agent, model ("" for none), host, minute
 Deltas = dict[MinuteKey, list[int]]  # what a batch adds to each minute, one counter per AGG_COLUMNS
@@ -51,15 +51,6 @@ def add_change(deltas: Deltas, agent: str, host: str, before: list[Part], after:
             for i, v in enumerate(values, first):
                 if v:
                     counters[i] += sign * v
-
-
-def add_signal(deltas: Deltas, event, host: str, ts: float) -> None:
-    """Add what an event counts by its own timestamp (taskstate.add_event_signals) to its minute."""
-    minute = (event.agent, "", host, int(ts // 60) * 60)
-    counters = deltas.get(minute)
-    if counters is None:
-        counters = deltas[minute] = [0] * WIDTH
-    add_event_signals(counters, event)
 
 
 def flush(conn: sqlite3.Connection, deltas: Deltas) -> None:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
-from agentmon.store.aggregates import Deltas, add_change, add_signal, flush
+from agentmon.store.aggregates import Deltas, add_change, flush
 from agentmon.store.batch import Batch
 from agentmon.store.evals import apply_eval
 from agentmon.store.follow_ups import changed_follow_ups
@@ -26,6 +26,7 @@ from agentmon.store.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_ev
 from agentmon.store.pricing import Pricer
 from agentmon.store.sql import in_chunks
 from agentmon.store.taskstate import (
+    COL,
     SIGNAL_EVENTS,
     TASK_FIELDS,
     WIDTH,
@@ -34,12 +35,13 @@ from agentmon.store.taskstate import (
     UsageDelta,
     add_event_signals,
     contribution,
-    fold,
+    fold_all,
     task_row,
 )
 
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory between batches
 PRICED_EVENTS = (LlmCall, Cost)
+REQUESTS = COL["requests"]
 UPSERT_TASK = f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({', '.join('?' * len(TASK_FIELDS))})"
 
 TaskKey = tuple[str, str]  # agent, task
@@ -87,51 +89,72 @@ class Applier:
 
     def _apply_events(self, events: list, host: str = "") -> None:
         """Fold the events into their tasks, add the changes to the aggregates, write the rows."""
-        by_task: dict[TaskKey, list[TaskEvent]] = defaultdict(list)
+        by_task: dict[TaskKey, list[TaskEvent]] = {}
         deltas: Deltas = {}
         evals: list[tuple[EvalResult, float]] = []
         requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
         repeated: dict[str, list] = {}  # request_id -> its lines so far (llm_requests.merge_repeat)
-        for ev in events:
+        pricer = self.pricer
+        signal_key = None  # the minute the last signal went to, and its counters: lines come in runs
+        counters: list[int] = []
+        for ev in events:  # once per line: what each event costs here counts (see fold_all)
             ts = ev.ts
             if type(ts) is not float:
                 ts = epoch_seconds(ts)
             kind = type(ev)
-            if kind is EvalResult:
-                evals.append((ev, ts))
-                self._touch_agent(ev.agent, ts, ts)
-                continue
             cost = None
             if kind in PRICED_EVENTS:
                 if kind is LlmCall and (rid := ev.request_id) is not None:
                     merge_repeat(repeated, rid, ev, ts)  # a request's lines in this batch become one
                     continue
-                cost = event_cost(ev, ts, self.pricer)
-            by_task[(ev.agent, ev.task)].append((ev, ts, cost))
+                cost = event_cost(ev, ts, pricer)
+            elif kind is EvalResult:
+                evals.append((ev, ts))
+                self._touch_agent(ev.agent, ts, ts)
+                continue
+            key = (ev.agent, ev.task)
+            task_events = by_task.get(key)
+            if task_events is None:
+                by_task[key] = [(ev, ts, cost)]
+            else:
+                task_events.append((ev, ts, cost))
             if kind in SIGNAL_EVENTS:
                 minute = (ev.agent, "", host, int(ts // 60) * 60)
-                counters = deltas.get(minute)
-                if counters is None:
-                    counters = deltas[minute] = [0] * WIDTH
+                if minute != signal_key:
+                    signal_key = minute
+                    counters = deltas.get(minute)  # type: ignore[assignment]
+                    if counters is None:
+                        counters = deltas[minute] = [0] * WIDTH
                 add_event_signals(counters, ev)
         for rid, call, ts in merged(repeated):
-            event, cost = dedupe_request(rid, call, ts, requests, self.pricer)
+            event, cost = dedupe_request(rid, call, ts, requests, pricer)
             if event is not None:  # None: a repeat that adds nothing
-                by_task[(event.agent, event.task)].append((event, ts, cost))
+                key = (event.agent, event.task)
+                task_events = by_task.get(key)
+                if task_events is None:
+                    by_task[key] = [(event, ts, cost)]
+                else:
+                    task_events.append((event, ts, cost))
                 if type(event) is LlmCall:  # its first sight: a request, counted by its own time
-                    add_signal(deltas, event, host, ts)
+                    minute = (event.agent, "", host, int(ts // 60) * 60)
+                    if minute != signal_key:
+                        signal_key = minute
+                        counters = deltas.get(minute)  # type: ignore[assignment]
+                        if counters is None:
+                            counters = deltas[minute] = [0] * WIDTH
+                    counters[REQUESTS] += 1
         states = self._load_tasks(list(by_task))
         changed = []
+        cache = self._tasks
         for key, task_events in by_task.items():
             state = states.get(key)
             before: list[Part]
             if state is None:
                 before = []
-                state = self._tasks[key] = TaskState(*key, host=host)
+                state = cache[key] = TaskState(*key, host=host)
             else:
                 before = contribution(state)
-            for ev, ts, cost in task_events:
-                fold(state, ev, ts, cost)
+            fold_all(state, task_events)
             add_change(deltas, key[0], state.host, before, contribution(state))
             changed.append(task_row(state))
             self._touch_agent(key[0], state.first_ts, state.last_ts)

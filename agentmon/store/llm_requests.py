@@ -80,7 +80,7 @@ def dedupe_request(
             ev.cache_read_tokens,
             ev.cache_write_tokens,
             cost or 0,
-            PRICED_BY_LOG if ev.cost_usd is not None else cost is not None,
+            PRICED_BY_LOG if ev.cost_usd is not None else PRICED_BY_PRICES if cost is not None else 0,
             ev.cache_write_1h_tokens,
         )
         return ev, cost
@@ -124,17 +124,22 @@ def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
 _USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
 
+def _usage(ev: LlmCall) -> tuple[int, int, int, int, int]:
+    return ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens
+
+
 def merge_repeat(repeated: dict[str, list], rid: str, ev: LlmCall, ts: float) -> None:
     """Fold the lines of request `rid` within a batch: the earliest line's task and time, the
     largest usage and cost (the order of the lines does not matter). See merged()."""
     seen = repeated.get(rid)
-    usage = (ev.input_tokens, ev.output_tokens, ev.cache_read_tokens, ev.cache_write_tokens, ev.cache_write_1h_tokens)
-    if seen is None:
-        repeated[rid] = [ev, ts, usage, ev.cost_usd]
+    if seen is None:  # usage None: that of its only line so far (most requests have one line in a batch)
+        repeated[rid] = [ev, ts, None, ev.cost_usd]
         return
+    if seen[2] is None:
+        seen[2] = _usage(seen[0])
     if ts < seen[1]:
         seen[0], seen[1] = ev, ts
-    seen[2] = tuple(map(max, seen[2], usage))
+    seen[2] = tuple(map(max, seen[2], _usage(ev)))
     if ev.cost_usd is not None and (seen[3] is None or ev.cost_usd > seen[3]):
         seen[3] = ev.cost_usd
 
@@ -143,16 +148,6 @@ def merged(repeated: dict[str, list]) -> Iterator[tuple[str, LlmCall, float]]:
     """(request_id, event, ts) per request folded by merge_repeat: the earliest line carrying the
     largest usage."""
     for rid, (first, ts, usage, cost) in repeated.items():
-        if (
-            usage
-            != (
-                first.input_tokens,
-                first.output_tokens,
-                first.cache_read_tokens,
-                first.cache_write_tokens,
-                first.cache_write_1h_tokens,
-            )
-            or cost != first.cost_usd
-        ):
+        if usage is not None and (usage != _usage(first) or cost != first.cost_usd):
             first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost)
         yield rid, first, ts

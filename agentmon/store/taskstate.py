@@ -9,6 +9,7 @@ no result depends on the order lines arrive in or on how they are split across f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
 
@@ -129,7 +130,7 @@ class TaskState:
     api_errors: int = 0  # failed API requests (retried attempts apart; schema m017)
     # Set while its outcome is "failed on the API" (`_settle`): then `logged_reason` keeps the reason of the
     # unknown end the logs gave, so that a late successful call undoes it whatever the order of events.
-    api_failed: bool = False
+    api_failed: int = 0  # 0 or 1, as stored: sqlite3 binds a bool through its slow adapter path
     logged_reason: str | None = None
 
 
@@ -146,12 +147,25 @@ def _later(ts: float, text: str | None, cur_ts: float | None, cur_text: str | No
     return cur_ts is None or (ts, text or "") > (cur_ts, cur_text or "")
 
 
-def fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
-    """Fold one task event (with its epoch `ts` and, for llm_call, its price) into `state`."""
-    if ts < state.first_ts:
-        state.first_ts = ts
-    if ts > state.last_ts:
-        state.last_ts = ts
+def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]]) -> None:
+    """Fold a task's events into `state`, each with its epoch ts and, for llm_call, its price. The first and last
+    times and the commonest event, a tool call, are folded here, without a call per event: a batch holds many."""
+    first, last = state.first_ts, state.last_ts
+    for event, ts, cost_nanos in events:
+        if ts < first:
+            first = ts
+        if ts > last:
+            last = ts
+        if type(event) is ToolCall:
+            state.tool_calls += event.call
+            state.tool_errors += not event.ok
+        else:
+            _fold(state, event, ts, cost_nanos)
+    state.first_ts, state.last_ts = first, last
+
+
+def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
+    """Fold one event into `state`, its times apart (fold_all): no other part of the state depends on them."""
     kind = type(event)
     if kind is ToolCall:
         state.tool_calls += event.call
@@ -246,14 +260,14 @@ def _settle(state: TaskState) -> None:
     """A task that ended with no outcome, not labelled, whose every request failed on the API (no successful
     LLM call, at least one failed request) failed: it did nothing, autonomously or not."""
     if state.outcome == "unknown" and state.labeled_at is None and not state.llm_calls and state.api_errors:
-        state.api_failed, state.logged_reason = True, state.reason
+        state.api_failed, state.logged_reason = 1, state.reason
         state.outcome, state.reason = "failure", API_FAILED
 
 
 def _unsettle(state: TaskState) -> None:
     """Back to the end the logs gave (see `_settle`)."""
     state.outcome, state.reason = "unknown", state.logged_reason
-    state.api_failed, state.logged_reason = False, None
+    state.api_failed, state.logged_reason = 0, None
 
 
 def _offer_model(state: TaskState, rank: int, ts: float, model: str) -> None:

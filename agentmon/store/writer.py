@@ -71,10 +71,10 @@ class Store:
         # spent half their time in checkpoints.
         self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
         (version,) = self.conn.execute("PRAGMA user_version").fetchone()
-        if version != SCHEMA_VERSION:
-            from agentmon.store.schema import migrate  # imports sqlite-utils: 40 ms, only when there is work
+        if version != SCHEMA_VERSION:  # a new database, or one an older agentmon made
+            from agentmon.store.schema import open_schema
 
-            migrate(self.conn)
+            open_schema(self.conn)
         self._track_follow_ups = track_follow_ups
         self.prices = prices
         self._pricer: Pricer | None = None
