@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from agentmon.session import IngestSession
 
 
+DB_IN_USE = "agentmon.db"  # the click context's meta key: the database the running command uses
+
+
 class WindowChoice(click.Choice):
     """The names of agentmon.report.metrics.WINDOWS (those `keep` keeps), read when click first asks for
     them (parsing, --help): a command that reads no metrics, `agentmon ingest`, never loads the report."""
@@ -114,8 +117,9 @@ class Group(click.Group):
         except (AgentmonError, OSError) as e:
             click.echo(f"agentmon: {literal(str(e))}", err=True)
             sys.exit(1)
-        except sqlite3.Error as e:  # a database that is not one, or is damaged
-            click.echo(f"agentmon: database error: {literal(str(e))}", err=True)
+        except sqlite3.Error as e:  # a database that is not one, is damaged, or cannot be written
+            where = f" in {ctx.meta[DB_IN_USE]}" if DB_IN_USE in ctx.meta else ""
+            click.echo(f"agentmon: database error{literal(where)}: {literal(str(e))}", err=True)
             sys.exit(1)
 
 
@@ -126,16 +130,30 @@ class Group(click.Group):
     type=click.Path(exists=True, dir_okay=False),
     help="agentmon.toml to use [default: $AGENTMON_CONFIG, ./agentmon.toml, the user config dir].",
 )
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Database file, for the monitor or the command that follows [default: as `agentmon watch --db`].",
+)
+@click.option(
+    "--window",
+    type=WindowChoice(),
+    help="With no command: the window the monitor starts in (see `agentmon watch`).",
+)
 @click.pass_context
-def main(ctx: click.Context, config: str | None) -> None:
+def main(ctx: click.Context, config: str | None, db: Path | None, window: str | None) -> None:
     """agentmon: are your AI agents in production actually working?
 
     With no command, opens the live monitor on the database (see `agentmon watch`).
     """
     if config:
         os.environ["AGENTMON_CONFIG"] = config  # config.load() reads it; flags stay the only global state
+    if db is not None:
+        os.environ["AGENTMON_DB"] = str(db)  # the command's own --db still wins (config.db_path)
     if ctx.invoked_subcommand is None:
-        ctx.invoke(watch)
+        ctx.invoke(watch, **({"window": window} if window else {}))
+    elif window:
+        raise click.UsageError(f"--window goes after the command: agentmon {ctx.invoked_subcommand} --window {window}")
 
 
 def remote_options(command):
@@ -196,7 +214,7 @@ def watch(paths, db, window, otlp, otlp_port, host_prefix, remote_agentmon, conn
     cfg = config.load()
     sources = config.source_paths(list(paths), cfg)
     AgentmonApp(
-        config.db_path(db, cfg),
+        _db(db, cfg),
         sources.local,
         window=window,
         otlp_port=otlp_port if otlp else None,
@@ -307,7 +325,7 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         raise click.UsageError(
             "no PATHS given, no sources.paths in agentmon.toml and no Claude Code projects directory found"
         )
-    db_file = config.db_path(db, cfg)
+    db_file = _db(db, cfg)
     session = IngestSession(
         db_file,
         sources.local,
@@ -340,6 +358,9 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
     click.echo(f"{lines} lines, {events} events, {bad} quarantined, {files} files -> {db_file}", err=True)
     if bad:
         click.echo("agentmon: `agentmon quarantine` lists the quarantined lines and files, with the reasons", err=True)
+    if not files:
+        for hint in _unread_files(sources.local):
+            click.echo(f"agentmon: {literal(hint)}", err=True)
     for s in all_stats:
         if s.last_error:
             click.echo(f"agentmon: warning: {literal(s.last_error)}", err=True)
@@ -349,6 +370,40 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         click.echo(f"agentmon: error: {literal(message)}", err=True)
     if session.unreachable:
         raise SystemExit(1)
+
+
+VERDICT_LEVEL = {"go": 0, "hold": 1, "no-go": 2}
+
+
+def _fail_on(agents: list[dict], level: str) -> None:
+    """Exit 3 when an agent's verdict is at or past `level`: the table (or JSON) is out first."""
+    failing = [a["agent"] for a in agents if VERDICT_LEVEL[a["verdict"]] >= VERDICT_LEVEL[level]]
+    if failing:
+        names = ", ".join(literal(a, NAME_LIMIT) for a in failing[:5]) + (" …" if len(failing) > 5 else "")
+        click.echo(f"agentmon: {len(failing)} agent{'s' * (len(failing) != 1)} at {level} or worse: {names}", err=True)
+        sys.exit(3)
+
+
+def _unread_files(paths: list[Path], look_at: int = 1000) -> list[str]:
+    """Why a directory gave no log files: the files in it that agentmon does not read by their names."""
+    hints = []
+    for root in paths:
+        if not root.is_dir():
+            continue
+        others = []
+        for i, path in enumerate(p for p in root.rglob("*") if p.is_file()):
+            if i >= look_at:
+                break
+            others.append(path)
+        if others:
+            example = os.path.relpath(others[0], root)
+            count = f"{len(others):,}{'+' if len(others) >= look_at else ''} other file{'s' * (len(others) != 1)}"
+            hints.append(
+                f"no log files under {root}: a directory is read for *.jsonl, *.ndjson and *.log files (and their "
+                f"rotated copies), and *.json and *.eval eval logs; {count} there, such as {example}: rename it, or "
+                "give the file itself (a file named on the command line is read whatever its name)"
+            )
+    return hints
 
 
 def _stop_on_signals(session: IngestSession) -> None:
@@ -367,11 +422,20 @@ def _stop_on_signals(session: IngestSession) -> None:
     type=click.Choice(["day", "week", "month", "session"]),
     help="A row per UTC day, week or month, or per Claude Code session: tasks, success, cost, tokens.",
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(["hold", "no-go"]),
+    help="Exit 3 when an agent's verdict is this or worse (for cron and CI).",
+)
 @click.pass_context
-def status(ctx, db, window, as_json, since, until, by) -> None:
-    """Show each agent's outcome metrics and verdict."""
+def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
+    """Show each agent's outcome metrics and verdict.
+
+    Exit 0, or with --fail-on, 3 when an agent's verdict is at or past that level."""
+    if fail_on and by:
+        raise click.UsageError("--fail-on judges agents' verdicts: it does not go with --by")
     cfg = config.load()
-    conn = connect(config.db_path(db, cfg), readonly=True)
+    conn = connect(_db(db, cfg), readonly=True)
     start, end = _time_range(ctx, since, until, window)
     if by is not None:
         _periods(conn, by, start, end, cfg.limits_for, as_json)
@@ -384,6 +448,8 @@ def status(ctx, db, window, as_json, since, until, by) -> None:
         from agentmon.report.periods import range_snapshot
 
         doc = range_snapshot(conn, start, end, limits_for=cfg.limits_for)
+    if fail_on:
+        ctx.call_on_close(lambda: _fail_on(doc["agents"], fail_on))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -501,17 +567,31 @@ def export(ctx, db, window, out, by, since, until) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=4318, show_default=True, help="Port (OTLP/HTTP's usual one).")
 @click.option("--token", envvar="AGENTMON_TOKEN", help="Bearer token clients must send [env: AGENTMON_TOKEN].")
 @click.option("--no-token", is_flag=True, help="Listen beyond loopback without a token (a trusted network only).")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the bearer token from this file (only its owner may read it), in place of --token.",
+)
 @db_option
-def serve(host, port, token, no_token, db) -> None:
-    """Receive OpenTelemetry over OTLP/HTTP (/v1/traces, /v1/logs) into the database."""
+@remote_options
+def serve(paths, host, port, token, no_token, token_file, db, host_prefix, remote_agentmon, connect_timeout) -> None:
+    """Receive OpenTelemetry over OTLP/HTTP (/v1/traces, /v1/logs) into the database.
+
+    PATHS, if given, are followed too, as by `agentmon ingest --follow`: one process writes a database.
+    """
     import ipaddress
 
     from agentmon.session import IngestSession
 
+    if token_file is not None:
+        if no_token:
+            raise click.UsageError("--token-file and --no-token contradict each other")
+        token = _read_token(token_file)
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -519,11 +599,16 @@ def serve(host, port, token, no_token, db) -> None:
     if not loopback and not token and not no_token:
         raise click.UsageError(f"{host} is not loopback: give --token (or $AGENTMON_TOKEN), or --no-token")
     cfg = config.load()
-    db_file = config.db_path(db, cfg)
+    db_file = _db(db, cfg)
+    sources = config.source_paths(list(paths), cfg) if paths else None
     session = IngestSession(
         db_file,
+        sources.local if sources else (),
         follow=True,
-        files=False,
+        files=sources is not None,
+        remote=sources.remote if sources else (),
+        remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
+        poll=cfg.poll,
         otlp=(host, port),
         token=token,
         track_follow_ups=cfg.follows_up,
@@ -537,6 +622,35 @@ def serve(host, port, token, no_token, db) -> None:
         click.echo(f"agentmon: receiving OTLP/HTTP on http://{host}:{receiver.server_port} -> {db_file}", err=True)
         session.follow()
     click.echo(f"agentmon: {receiver.accepted} spans and log records accepted", err=True)
+
+
+def _read_token(path: Path) -> str:
+    """The token in `path`, refused if anyone but its owner can read or change the file."""
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise AgentmonError(f"{path}: others can read or change it (mode {mode & 0o777:o}): chmod 600 it")
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise AgentmonError(f"{path}: cannot read the token: {e}") from None
+    if not token or any(c.isspace() for c in token):
+        raise AgentmonError(f"{path}: a token is one word on the file's first line")
+    return token
+
+
+@main.command()
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+def backup(target: Path, db: Path | None) -> None:
+    """Copy the database to TARGET while it is being written (SQLite's online backup), labels included."""
+    from agentmon.backup import backup as copy
+
+    db_file = _db(db, config.load())
+    try:
+        tasks = copy(db_file, target)
+    except (sqlite3.Error, OSError, ValueError) as e:
+        raise AgentmonError(f"backup of {db_file} to {target} failed: {e}") from None
+    click.echo(f"agentmon: copied {db_file} to {target} ({tasks:,} tasks)", err=True)
 
 
 @main.command()
@@ -597,7 +711,13 @@ def golden_export(agent, since, out, db) -> None:
 
     from agentmon.report.golden import candidates, write
 
-    conn = connect(_db(db), readonly=True)
+    db_file = _db(db)
+    conn = connect(db_file, readonly=True)
+    if conn.execute("SELECT 1 FROM agents WHERE agent = ?", (agent,)).fetchone() is None:
+        known = [a for (a,) in conn.execute("SELECT agent FROM agents ORDER BY agent LIMIT 8")]
+        raise AgentmonError(
+            f"no agent {agent!r} in {db_file}" + (f" (agents: {', '.join(map(repr, known))})" if known else "")
+        )
     seconds = _windows()[since] if since else None  # --since offers no "all"
     start = None if seconds is None else _time.time() - seconds
     if out == "-":
@@ -630,7 +750,10 @@ def quarantine(db, limit) -> None:
         "SELECT path, offset, reason, excerpt FROM quarantine ORDER BY id DESC LIMIT ?", (limit,)
     ).fetchall()
     for path, offset, reason, excerpt in reversed(rows):
-        click.echo(f"{literal(path)}:{offset}: {literal(reason)}\n    {literal(excerpt[:120])}")
+        where = f"byte {offset:,}" if excerpt else "the whole file"  # an eval log is quarantined whole
+        click.echo(
+            f"{literal(path)} ({where}): {literal(reason)}" + (f"\n    {literal(excerpt[:120])}" if excerpt else "")
+        )
     shown = f", latest {len(rows)} shown" if total > len(rows) else ""
     click.echo(f"{total} quarantined line{'s' * (total != 1)}{shown}")
 
@@ -771,8 +894,11 @@ def _periods(
         click.echo("  ".join(cells).rstrip())
 
 
-def _db(flag: Path | None) -> Path:
-    return config.db_path(flag, config.load())
+def _db(flag: Path | None, cfg: config.Config | None = None) -> Path:
+    """The database a command uses, remembered for the messages of its errors (Group.invoke)."""
+    path = config.db_path(flag, cfg if cfg is not None else config.load())
+    click.get_current_context().meta[DB_IN_USE] = path
+    return path
 
 
 def _pct(x) -> str:

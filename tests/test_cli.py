@@ -89,7 +89,7 @@ def test_status_table_is_readable(fleet_db):
 
 def test_quarantine_lists_file_offset_and_reason(fleet_db):
     out = run("quarantine", "--db", fleet_db).stdout
-    assert "refund.jsonl:412: not JSON" in out
+    assert "refund.jsonl (byte 412): not JSON" in out  # a byte offset, said so: not a line number
     assert "bad value at $.ok" in out
     assert out.rstrip().endswith("6 quarantined lines")
 
@@ -138,7 +138,8 @@ def test_usage_errors_exit_2_and_runtime_failures_exit_1(tmp_path):
     for args in (("status",), ("ingest", tmp_path)):
         damaged = run(*args, "--db", tmp_path / "notes.db", check=False)
         assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1
-        assert damaged.stderr.startswith("agentmon: database error: ")  # then SQLite's own words
+        # the file named, then SQLite's own words
+        assert damaged.stderr.startswith(f"agentmon: database error in {tmp_path / 'notes.db'}: ")
 
 
 def test_a_second_ingester_gets_exit_1_and_a_clear_message(db, logs):

@@ -94,7 +94,7 @@ def test_quarantine_listing_escapes_the_file_name_and_the_line(tmp_path):
     db = hostile_db(tmp_path, [first, "not json \x1b]0;pwned\x07\u202e"], name="x\nforged.jsonl:1: fine.jsonl")
     out = cli("quarantine", "--db", db).stdout
     no_raw(out)
-    assert f"x\\x0aforged.jsonl:1: fine.jsonl:{len(first) + 1}: not JSON" in out
+    assert f"x\\x0aforged.jsonl:1: fine.jsonl (byte {len(first) + 1}): not JSON" in out
     assert "not json \\x1b]0;pwned\\x07\\u202e" in out
     assert out.count("\n") == 3  # the line, its excerpt, the count
 

@@ -102,7 +102,7 @@ def test_a_fresh_log_beside_a_broken_one_gates_at_once(tmp_path, db):
     assert gate.returncode == 1 and "pass rate 70.0% (7/10)" in gate.stdout, gate.stdout
     assert run("gate", "--suite", SUITE, "--min-pass-rate", "0.7", "--db", db).returncode == 0
     listed = run("quarantine", "--db", db).stdout
-    assert f"{cut}:0: cut short: not a whole zip" in listed
+    assert f"{cut} (the whole file): cut short: not a whole zip" in listed
     assert "compressed with zip method 95, which agentmon cannot read" in listed
     assert stored_figures(db) == {"1.1.0": 10, "1.2.0": 7}  # the runs read, the broken logs left out
 

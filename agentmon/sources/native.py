@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 import msgspec
 
 from agentmon.errors import BadLine
-from agentmon.events import TS_BOUNDS, EvalResult, Event, range_reason, ts_out_of_range
+from agentmon.events import EVENT_NAMES, TS_BOUNDS, EvalResult, Event, Outcome, range_reason, ts_out_of_range
 from agentmon.sources import DEEP, behind_bom
 
 _decoder = msgspec.json.Decoder(Event)
@@ -59,12 +60,17 @@ def _explain(msg: str) -> str:
     detail, _, where = msg.partition(" - at `")
     where = where.rstrip("`")
     if where == "$.event" and detail.startswith("Invalid value"):
-        return f"unknown event type: {msg}"
+        return f"unknown event type: {detail.removeprefix('Invalid value ')} (the events: {', '.join(EVENT_NAMES)})"
+    if where == "$.outcome" and detail.startswith("Invalid enum value"):
+        value = detail.removeprefix("Invalid enum value ")
+        return f"bad value at $.outcome: {value} is not an outcome (one of {', '.join(get_args(Outcome))})"
     if "missing required field `event`" in detail and not where:
         return "no `event` field"
     if "missing required field" in detail:
         return f"a required field is missing{' in ' + where if where else ''}: {detail}"
     if (reason := range_reason(msg)) is not None:
+        if where == "$.ts" and " < " in detail:  # the usual cause: a JavaScript Date.now()
+            return f"{reason} (a time in milliseconds? `ts` is Unix seconds, or an ISO 8601 time)"
         return reason
     if where:
         return f"bad value at {where}: {detail}"
