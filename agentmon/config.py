@@ -28,10 +28,11 @@ from agentmon.errors import AgentmonError
 from agentmon.remote import Remote, parse_source
 
 if TYPE_CHECKING:  # the report's modules and prices load when asked for: `agentmon ingest` needs none
+    from agentmon.alerts.settings import AlertSettings
     from agentmon.report.verdict import Limits
     from agentmon.store.pricing import CustomPrice
 
-KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict}
+KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict, "alerts": dict}
 KNOWN_PRICE = {"input": (int, float), "output": (int, float), "cache_read": (int, float), "cache_write": (int, float)}
 KNOWN_EVALS = {"pass_values": list}
 KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str, "host_prefix": bool}
@@ -71,6 +72,7 @@ class Config:
     eval_pass_values: tuple[str, ...] | None = None  # an Inspect AI score passes with one of these
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
     prices: tuple[CustomPrice, ...] = ()  # [prices."glob"]: for models genai-prices does not know
+    alerts: AlertSettings | None = None  # [alerts]: where verdict changes are sent (agentmon.alerts)
 
     def follows_up(self, agent: str) -> bool:
         """Whether the store keeps follow-ups for this agent (its success requires none)."""
@@ -160,7 +162,15 @@ def load() -> Config:
         tuple(pass_values) if pass_values else None,
         limits,
         prices=_prices(path, data.get("prices", {})),
+        alerts=_alerts(path, data["alerts"]) if "alerts" in data else None,
     )
+
+
+def _alerts(path: Path, table: dict) -> AlertSettings:
+    from agentmon.alerts.settings import KNOWN_ALERTS, parse
+
+    _check(path, {k: v for k, v in table.items() if k != "command"}, KNOWN_ALERTS, "alerts.")  # a string or a list
+    return parse(path, table, lambda key: _where(path, key))
 
 
 def _prices(path: Path, table: dict) -> tuple[CustomPrice, ...]:

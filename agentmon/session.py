@@ -3,7 +3,8 @@
 `agentmon ingest` (one pass, or `--follow`), `agentmon serve` and the monitor's ingest worker each run
 one. It owns the store (one writer per database), the local ingester (the paths and the labels file),
 the ssh:// hosts (agentmon.remote.follow, a thread each when following), the OTLP/HTTP receiver
-(agentmon.ingest.receiver, its own thread) and the one schedule that ends idle Claude Code tasks,
+(agentmon.ingest.receiver, its own thread), the alerts of agentmon.toml's `[alerts]` while following
+(agentmon.alerts, threads of their own) and the one schedule that ends idle Claude Code tasks,
 whose events never say a task is over. Ending them is one store-wide commit, so one tick does it for
 every source: between the local passes, on the thread that reads the local files, so no task of a
 local file is ended while the rest of its lines wait to be read.
@@ -23,10 +24,13 @@ from agentmon.ingest.tail import DEFAULT_MAX_LINE
 from agentmon.store.writer import Store, no_follow_ups
 
 if TYPE_CHECKING:  # imported when a session starts: the monitor paints first
+    from agentmon.alerts.settings import AlertSettings
+    from agentmon.alerts.watcher import AlertWatcher
     from agentmon.ingest.ingester import Ingester, IngestStats
     from agentmon.ingest.receiver import Receiver
     from agentmon.remote import Remote
     from agentmon.remote.follow import Followers
+    from agentmon.report.verdict import Limits
     from agentmon.store.pricing import CustomPrice
 
 HOUSEKEEPING_SECONDS = 2.0  # idle tasks are ended this often while following (as the local rescan)
@@ -56,12 +60,17 @@ class IngestSession:
         eval_agent: str | None = None,
         eval_pass_values: tuple[str, ...] | None = None,
         clock: Callable[[], float] = time.time,
+        alerts: AlertSettings | None = None,
+        limits_for: Callable[[str], Limits] | None = None,
     ) -> None:
         """`follow`: keep reading until stopped (else one pass). `files=False`: no log files, not even
         the labels file (`agentmon serve`). `remote_options`: host_prefix, remote_agentmon and
         connect_timeout of agentmon.remote.follow.RemoteFollower. `otlp`: receive OTLP/HTTP on this
         address while following; `otlp_optional`: a port that cannot be had is noted in
-        `receiver_error` and the rest runs (the monitor), else start() raises OSError."""
+        `receiver_error` and the rest runs (the monitor), else start() raises OSError. `alerts`: where
+        verdict changes go while following; None: agentmon.toml's `[alerts]` (and its limits, unless
+        `limits_for` is given), so the monitor, `ingest --follow` and `serve` all deliver them;
+        `AlertSettings()` (no target): none."""
         if otlp is not None and not follow:
             raise ValueError("an OTLP receiver runs only while following")
         self.db = Path(db)
@@ -77,6 +86,8 @@ class IngestSession:
         self.idle_task_seconds = idle_task_seconds
         self.poll = poll  # network mounts send no file events: poll them
         self.clock = clock
+        self.alert_settings, self.limits_for = alerts, limits_for
+        self.alerts: AlertWatcher | None = None  # running while following, when [alerts] names a target
         self.ingester_options: dict[str, Any] = {
             "max_line": max_line,
             "idle_task_seconds": idle_task_seconds,
@@ -104,6 +115,8 @@ class IngestSession:
         )
         try:
             self._start_sources(self.store)
+            if self.following:
+                self._start_alerts()
         except BaseException:
             self.close()
             raise
@@ -141,6 +154,26 @@ class IngestSession:
         self._receiver_thread = threading.Thread(target=receiver.serve_forever, name="agentmon otlp", daemon=True)
         self._receiver_thread.start()
 
+    def _start_alerts(self) -> None:
+        """Judge the fleet on a thread of its own, through a read-only connection: ingest never waits."""
+        settings, limits_for = self.alert_settings, self.limits_for
+        if settings is None:
+            from agentmon.config import load
+
+            cfg = load()
+            settings, limits_for = cfg.alerts, limits_for or cfg.limits_for
+        if settings is None or not settings.enabled:
+            return
+        from agentmon.alerts.watcher import AlertWatcher
+        from agentmon.report.metrics import DEFAULT_LIMITS
+
+        self.alerts = AlertWatcher(
+            self.db, settings, self.stopping, limits_for or (lambda agent: DEFAULT_LIMITS), clock=self.clock
+        )
+        if self.ingester is None:  # nothing read from files: the receiver's data is live
+            self.alerts.caught_up.set()
+        self.alerts.start()
+
     def stop(self) -> None:
         """Ask every loop of the session to end (from any thread, or a signal handler); close() follows."""
         self.stopping.set()
@@ -154,6 +187,8 @@ class IngestSession:
         self._closed = True
         self.stopping.set()
         try:
+            if self.alerts is not None:
+                self.alerts.close()
             if self.hosts is not None:
                 self.hosts.close()
             if self.receiver is not None:
@@ -196,6 +231,8 @@ class IngestSession:
         from agentmon.ingest.watch import follow
 
         def after_pass(ingester: Ingester) -> None:
+            if self.alerts is not None:
+                self.alerts.caught_up.set()
             self._housekeeping()
             if on_pass is not None:
                 on_pass(ingester.stats)
