@@ -7,7 +7,14 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agentmon.report.metrics import DRIFT_BASELINE, DRIFT_RECENT, agent_metrics, evidence, range_rows
+from agentmon.report.metrics import (
+    DRIFT_BASELINE,
+    DRIFT_RECENT,
+    agent_metrics,
+    agent_totals,
+    evidence,
+    range_rows,
+)
 from agentmon.report.verdict import SIGNALS, Limits, drift
 
 
@@ -31,8 +38,8 @@ def judge(
 def drifting_signals(conn: sqlite3.Connection, now: float) -> dict[str, dict[str, str]]:
     """Per agent, its leading signals whose last hour is significantly above the week before, whatever
     its verdict says (a verdict on too few tasks names no drift)."""
-    recent = _totals(range_rows(conn, now - DRIFT_RECENT, None))
-    baseline = _totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))
+    recent = agent_totals(range_rows(conn, now - DRIFT_RECENT, None))
+    baseline = agent_totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))
     found: dict[str, dict[str, str]] = {}
     for agent in recent.keys() & baseline.keys():
         reasons = drift(
@@ -42,11 +49,3 @@ def drifting_signals(conn: sqlite3.Connection, now: float) -> dict[str, dict[str
         if signals:
             found[agent] = signals
     return found
-
-
-def _totals(rows: list[tuple]) -> dict[str, list[int]]:
-    totals: dict[str, list[int]] = {}
-    for agent, _, *counters in rows:
-        acc = totals.get(agent)
-        totals[agent] = list(counters) if acc is None else [a + b for a, b in zip(acc, counters)]
-    return totals

@@ -180,15 +180,15 @@ def agent_metrics(
         start = now - w if rows is None and w else None
         cut = now - FOLLOW_UP_SECONDS
         pending = (
-            _totals(range_rows(conn, cut, None))
+            agent_totals(range_rows(conn, cut, None))
             if start is None or start < cut
             else {a: [sum(col) for col in zip(*m.values())] for a, m in by_agent.items() if m}
         )
     if judged:
         if w := WINDOWS[window]:
-            previous = _totals(range_rows(conn, now - 2 * w, now - w))
-        recent = _totals(range_rows(conn, now - DRIFT_RECENT, None))
-        baseline = _totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))
+            previous = agent_totals(range_rows(conn, now - 2 * w, now - w))
+        recent = agent_totals(range_rows(conn, now - DRIFT_RECENT, None))
+        baseline = agent_totals(range_rows(conn, now - DRIFT_RECENT - DRIFT_BASELINE, now - DRIFT_RECENT))
     result = []
     for agent, models in by_agent.items():
         total = [sum(col) for col in zip(*models.values())] if models else [0] * WIDTH
@@ -223,7 +223,7 @@ def _by_agent(rows: list[tuple], agents: set[str]) -> dict[str, dict[str, list[i
     return by_agent
 
 
-def _totals(rows: list[tuple]) -> dict[str, list[int]]:
+def agent_totals(rows: list[tuple]) -> dict[str, list[int]]:
     """Per agent, the counters summed over its models."""
     totals: dict[str, list[int]] = {}
     for agent, _, *counters in rows:
