@@ -60,7 +60,13 @@ def healthy(**changes) -> Evidence:
         ),
         ("tool errors clearly high", healthy(tool_errors=160), Limits(), "no-go", "tool-error rate 8.0%"),
         ("escalations borderline", healthy(escalated=45), Limits(), "hold", "escalation rate 9.0%"),
-        ("a few confirmations cannot hold", healthy(asked=12, rejections=2), Limits(), "go", "every limit met"),
+        (
+            "a few confirmations cannot hold, and are named",
+            healthy(asked=25, rejections=4),
+            Limits(),
+            "go",
+            "rejection rate 16.0% over 25 samples: too few to judge (30 needed)",
+        ),
         ("eval gate", healthy(eval_pass_rate=0.70), Limits(), "no-go", "eval pass rate 70.0% below the 85.0% gate"),
         ("critical case", healthy(critical_eval_failures=1), Limits(), "no-go", "1 critical eval case failing"),
         (
@@ -114,30 +120,62 @@ def test_drift_raises_few_false_alarms_without_drift():
     assert alarms / trials < 0.05
 
 
-def test_the_demo_drifts_go_then_hold_on_its_signals_then_no_go_before_success_falls(tmp_path):
-    """The demo's story, minute by minute after launch (tests/tui_helpers.FROZEN as launch)."""
-    from agentmon.ingest.ingester import Ingester
-    from agentmon.report.metrics import agent_metrics
-    from agentmon.simulate.demo import DemoFleet
-    from agentmon.store.writer import Store, connect
+DRIFTING = "tool errors drifting up: 4.0% in the last hour against 1.0% in the week before (z = 9.9)"
 
-    launch = 1_780_000_000.0
-    fleet = DemoFleet(tmp_path / "logs", now=launch, seed=42)
-    fleet.start()
-    seen = []
-    with Store(tmp_path / "db") as store:
-        ingester = Ingester(store, [tmp_path / "logs"])
-        conn = connect(tmp_path / "db", readonly=True)
-        for minute in range(0, 31, 2):
-            fleet.write_due(launch + minute * 60)
-            ingester.run_once()
-            m = next(a for a in agent_metrics(conn, "1h", launch + minute * 60) if a.agent == "refund-agent")
-            seen.append((m.verdict, m.task_success_rate, any("drifting up" in r for r in m.reasons)))
-        ingester.close()
-    verdicts = [v for v, _, _ in seen]
-    assert verdicts[0] == "go"
-    first_hold, first_no_go = verdicts.index("hold"), verdicts.index("no-go")
-    assert first_hold < first_no_go
-    assert seen[first_hold][2]  # held on a drifting leading signal…
-    assert seen[first_hold][1] >= seen[0][1] - 0.01  # …while success had not yet fallen
-    assert seen[-1][1] < seen[0][1] - 0.05  # it falls later
+
+def test_a_rate_past_its_limit_over_too_few_samples_is_never_hidden_behind_every_limit_met():
+    got, reasons = verdict(healthy(asked=25, rejections=4))
+    assert got == "go"
+    assert reasons == [
+        "rejection rate 16.0% over 25 samples: too few to judge (30 needed)",
+        "every other limit met with 95% confidence over 500 tasks; no leading signal drifting",
+    ]
+    # under its limit, a small sample needs no word
+    assert verdict(healthy(asked=25, rejections=1))[1] == [
+        "every limit met with 95% confidence over 500 tasks; no leading signal drifting"
+    ]
+
+
+def test_no_reason_says_every_limit_met_while_a_rate_is_past_its_limit():
+    """Any counts: where a shown rate is past its limit, no reason claims every limit met, and one names it."""
+    rng = random.Random(5)
+    limits = Limits()
+    for _ in range(3000):
+        n = rng.randint(30, 400)
+        e = Evidence(labeled=n, ended=n, seen=n, successes=rng.randint(int(n * 0.8), n))
+        e.autonomous = rng.randint(int(n * 0.6), n)
+        e.escalated = rng.randint(0, n // 6)
+        e.tool_calls = rng.randint(0, 3 * n)
+        e.tool_errors = rng.randint(0, e.tool_calls // 10)
+        e.asked = rng.randint(0, 60)
+        e.rejections = rng.randint(0, e.asked // 3)
+        rates = {
+            "success": (e.successes / e.labeled, limits.task_success_rate, True),
+            "autonomy": (e.autonomous / e.ended, limits.autonomy_rate, True),
+            "escalation rate": (e.escalated / e.seen, limits.escalation_rate, False),
+            "tool-error rate": (e.tool_errors / e.tool_calls if e.tool_calls else 0, limits.tool_error_rate, False),
+            "rejection rate": (e.rejections / e.asked if e.asked else 0, limits.confirmation_rejection_rate, False),
+        }
+        past = [label for label, (r, limit, floor) in rates.items() if (r < limit if floor else r > limit)]
+        _, reasons = verdict(e, limits)
+        if past:
+            assert not any("every limit met" in r for r in reasons), (past, reasons)
+            for label in past:
+                assert any(r.startswith(label + " ") for r in reasons), (label, reasons)
+
+
+def test_a_hold_names_its_drifting_signals_first():
+    """Drift says what is changing; a rate not clearly inside its limit may have sat there for weeks."""
+    got, reasons = verdict(healthy(escalated=45, drifting=[DRIFTING]))
+    assert got == "hold"
+    assert reasons[0] == DRIFTING and reasons[1].startswith("escalation rate 9.0%")
+    got, reasons = verdict(healthy(successes=380, escalated=45, asked=20, rejections=4, drifting=[DRIFTING]))
+    assert got == "no-go"
+    assert [r.split(" ")[0] for r in reasons] == ["success", "tool", "escalation", "rejection"]
+
+
+def test_drift_names_the_strongest_signal_first():
+    recent = Evidence(seen=1000, escalated=60, tool_calls=2500, tool_errors=75)
+    baseline = Evidence(seen=1000, escalated=30, tool_calls=2500, tool_errors=20)
+    reasons = drift(recent, baseline, "in the last hour", "in the week before")
+    assert [r.split(" drifting")[0] for r in reasons] == ["tool errors", "escalations"]

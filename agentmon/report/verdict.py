@@ -4,6 +4,9 @@ A rate is judged by its 95% Wilson interval, not its point value: `go` needs eve
 clearly on the right side of its limit, `no-go` needs one clearly on the wrong side (or a
 failing eval gate, or success falling while autonomy rises: more unchecked mistakes), and
 everything in between, too few tasks and drifting leading signals included, is `hold`.
+A hold names its drifting signals first: they say what is changing, where a rate that is not
+clearly inside its limit may have been so for weeks. A rate past its limit over too few samples
+to judge is named too, so no reason claims every limit is met beside it.
 Pure functions: no I/O.
 """
 
@@ -101,18 +104,20 @@ SIGNALS = (  # (label, numerator, denominator) of the leading signals, in Eviden
 
 
 def drift(recent: Evidence, baseline: Evidence, recent_label: str, baseline_label: str) -> list[str]:
-    """Reasons for each leading signal whose recent rate is significantly above its baseline."""
-    reasons = []
+    """Reasons for each leading signal whose recent rate is significantly above its baseline, the
+    strongest drift first."""
+    found = []
     for label, num, den in SIGNALS:
         k1, k2 = getattr(recent, num), getattr(baseline, num)
         n1, n2 = max(getattr(recent, den), k1), max(getattr(baseline, den), k2)  # a denial without its tool call
         z = two_proportion_z(k1, n1, k2, n2)
         if z >= DRIFT_Z:
-            reasons.append(
+            reason = (
                 f"{label} drifting up: {_pct(k1 / n1)} {recent_label} against {_pct(k2 / n2)} "
                 f"{baseline_label} (z = {z:.1f})"
             )
-    return reasons
+            found.append((z, reason))
+    return [reason for _, reason in sorted(found, key=lambda f: -f[0])]
 
 
 def _pct(x: float) -> str:
@@ -125,7 +130,8 @@ def _ci(k: int, n: int) -> str:
 
 
 def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
-    """(verdict, reasons): the reasons of a no-go first, then those of a hold."""
+    """(verdict, reasons): the reasons of a no-go first, then those of a hold (drifting signals first),
+    then the rates past their limit over too few samples to judge."""
     if e.labeled < limits.min_tasks:
         if e.pending:
             return "hold", [
@@ -138,7 +144,7 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
                 f"({e.unlabeled} ended without an outcome)"
             ]
         return "hold", [f"too few tasks: {e.labeled} of {limits.min_tasks} needed"]
-    bad, unsure = [], []
+    bad, unsure, too_few = [], [], []
     checks = (  # (label, k, n, limit, the limit is a floor)
         ("success", e.successes, e.labeled, limits.task_success_rate, True),
         ("autonomy", e.autonomous, e.ended, limits.autonomy_rate, True),
@@ -160,10 +166,13 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
         lo, hi = wilson(k, n)
         side, other = ("below", "above") if floor else ("above", "below")
         wrong, right = (hi < limit, lo >= limit) if floor else (lo > limit, hi <= limit)
+        past = k / n < limit if floor else k / n > limit
         if wrong:
             bad.append(f"{label} {_pct(k / n)} {_ci(k, n)} {side} the {_pct(limit)} limit")
         elif not right and n >= limits.min_samples:
             unsure.append(f"{label} {_pct(k / n)} {_ci(k, n)}: not clearly {other} the {_pct(limit)} limit")
+        elif past:  # over fewer samples than a hold needs: said, so that no reason claims every limit met
+            too_few.append(f"{label} {_pct(k / n)} over {n} samples: too few to judge ({limits.min_samples} needed)")
     if e.eval_pass_rate is not None and e.eval_pass_rate < limits.eval_pass_rate:
         bad.append(
             f"eval pass rate {_pct(e.eval_pass_rate)} below the {_pct(limits.eval_pass_rate)} gate "
@@ -187,9 +196,10 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
     ceiling = limits.cost_per_successful_task
     if ceiling is not None and e.cost_per_successful_task is not None and e.cost_per_successful_task > ceiling:
         unsure.append(f"cost per successful task ${e.cost_per_successful_task:.4f} above the ${ceiling:.4f} ceiling")
-    unsure += e.drifting
+    unsure = e.drifting + unsure
     if bad:
-        return "no-go", bad + unsure
+        return "no-go", bad + unsure + too_few
     if unsure:
-        return "hold", unsure
-    return "go", [f"every limit met with 95% confidence over {e.labeled} tasks; no leading signal drifting"]
+        return "hold", unsure + too_few
+    met = "every other limit" if too_few else "every limit"
+    return "go", [*too_few, f"{met} met with 95% confidence over {e.labeled} tasks; no leading signal drifting"]

@@ -15,7 +15,7 @@ class DemoApp(AgentmonApp):
     def __init__(self, root: Path, **kwargs):
         kwargs.setdefault("window", "1h")
         super().__init__(root / "demo.db", [root / "logs"], banner="demo", **kwargs)
-        self.fleet = DemoFleet(root / "logs")
+        self.fleet = DemoFleet(root / "logs", clock=self.clock)  # the app's clock: tests replay the minutes
         self.fleet.start()  # the last two hours, before the first paint
         self.stop_fleet = threading.Event()
         self._writer = threading.Thread(target=self.fleet.run, args=(self.stop_fleet,), daemon=True)
