@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from agentmon.report.hosts import remote_sources
 from agentmon.report.metrics import (
+    COL,
     DEFAULT_LIMITS,
+    REJECTIONS_OVER_TOOL_CALLS,
     SUM_COLUMNS,
     WINDOWS,
     AgentMetrics,
@@ -22,7 +24,8 @@ from agentmon.report.metrics import (
     ingest_totals,
 )
 
-SERIES_SPAN_ALL = 30 * 86400  # the "all" window draws its sparklines over the last 30 days
+SERIES_SPAN_ALL = 30 * 86400  # the "all" window of an empty database
+MIN_SAMPLES = 5  # a bucket's rate over fewer is noise (1 of 1 is 100%): left a gap on sparklines and charts
 SERIES = (
     "task_success_rate",
     "autonomy_rate",
@@ -63,8 +66,32 @@ class AgentDetail:
     hosts: list[tuple[str, AgentMetrics]] = field(default_factory=list)  # by host, when it ran on several
 
 
-def span(window: str) -> float:
-    return WINDOWS[window] or SERIES_SPAN_ALL
+def span(window: str, conn: sqlite3.Connection | None = None, now: float | None = None) -> float:
+    """The seconds the window's series cover; "all" runs from the first hour bucket (the primary key's head)."""
+    if WINDOWS[window] or conn is None or now is None:
+        return WINDOWS[window] or SERIES_SPAN_ALL
+    (first,) = conn.execute("SELECT min(bucket) FROM agg_hour").fetchone()
+    if first is None:
+        return SERIES_SPAN_ALL
+    # to the minute, where that hour's minutes are still kept: the first bucket is then not mostly empty
+    (minute,) = conn.execute("SELECT min(bucket) FROM agg_minute WHERE bucket >= ?", (first,)).fetchone()
+    if minute is not None and minute < first + 3600:
+        first = minute
+    return max(now - first, 3600.0)
+
+
+def _samples(agent: str, c: list[int]) -> dict[str, int]:
+    """How many things each of SERIES is a share of (metrics.build's denominators)."""
+    g = lambda name: c[COL[name]]
+    asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
+    return {
+        "task_success_rate": g("ended"),
+        "autonomy_rate": g("ended"),
+        "cost_per_successful_task": g("ended"),
+        "escalation_rate": g("tasks_seen"),
+        "tool_error_rate": g("tool_calls"),
+        "confirmation_rejection_rate": asked,
+    }
 
 
 def series(
@@ -76,7 +103,7 @@ def series(
     limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
 ) -> tuple[float, dict[str, dict[str, list]]]:
     """Per agent, each of SERIES over `buckets` equal buckets ending now."""
-    total = span(window)
+    total = span(window, conn, now)
     width = total / buckets
     start = now - total
     table = "agg_minute" if width < 3600 else "agg_hour"
@@ -94,8 +121,8 @@ def series(
         per_bucket[i] = [a + b for a, b in zip(per_bucket[i], c)]
     out = {}
     for name, per_bucket in counters.items():
-        built = [build(name, c, None, limits_for(name)) for c in per_bucket]
-        out[name] = {s: [getattr(m, s) for m in built] for s in SERIES}
+        built = [(build(name, c, None, limits_for(name)), _samples(name, c)) for c in per_bucket]
+        out[name] = {s: [getattr(m, s) if n[s] >= MIN_SAMPLES else None for m, n in built] for s in SERIES}
     return width, out
 
 

@@ -16,7 +16,7 @@ from agentmon.text import NAME_LIMIT, literal
 from agentmon.tui.agent_tasks import label_task, latest_tasks, tasks_text
 from agentmon.tui.charts import line_chart
 from agentmon.tui.monitor_screen import MonitorScreen
-from agentmon.tui.render import badge, clock, pct, plain, plain_name, usd
+from agentmon.tui.render import badge, clock, pct, plain, plain_name, plural, usd
 
 
 class AgentScreen(MonitorScreen):
@@ -50,7 +50,7 @@ class AgentScreen(MonitorScreen):
             yield Static(id="tasks", classes="section")
             yield Static(id="latest", classes="section")
             yield Static(id="evals", classes="section")
-        yield Footer()
+        yield Footer(show_command_palette=False, compact=True)  # at 80 columns: every key, none cut
 
     def on_mount(self) -> None:
         self.load()
@@ -140,13 +140,14 @@ class AgentScreen(MonitorScreen):
         unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
         cost = spend_text(m.cost_usd, m.cost_status, m.unpriced_llm_calls, lambda x: f"${x:.4f}")
         why.append(
-            f"  cost {cost} over {m.tasks} ended tasks{unlabeled} · "
+            f"  cost {cost} over {plural(m.tasks, 'ended task', exact=True)}{unlabeled} · "
             f"tokens in {m.input_tokens:,} out {m.output_tokens:,}"
             + (f" (reasoning {m.reasoning_tokens:,})" if m.reasoning_tokens else "")  # a part of out
             + f" cache read {m.cache_read_tokens:,} cache write {m.cache_write_tokens:,}\n"
-            f"  {m.permission_denials:,} permission denials of {m.tool_calls:,} tool calls · "
-            f"{m.api_errors:,} failed API requests of {m.llm_requests + m.api_errors:,}"
-            f" ({m.api_retries:,} retried attempts apart)",
+            f"  {plural(m.permission_denials, 'permission denial', exact=True)} of "
+            f"{plural(m.tool_calls, 'tool call', exact=True)} · "
+            f"{plural(m.api_errors, 'failed API request', exact=True)} of {m.llm_requests + m.api_errors:,}"
+            f" ({plural(m.api_retries, 'retried attempt', exact=True)} apart)",
             style="dim",
         )
         self.query_one("#why", Static).update(why)

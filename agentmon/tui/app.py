@@ -28,19 +28,22 @@ from agentmon.report.fleet import FleetView, fleet_view
 from agentmon.report.metrics import DEFAULT_LIMITS, WINDOWS, LimitsFor
 from agentmon.session import IngestSession
 from agentmon.store.writer import connect
-from agentmon.tui.panel import AgentPanel
-from agentmon.tui.render import count, plain
+from agentmon.tui.first_window import first_window_with_tasks, no_tasks_hint
+from agentmon.tui.panel import AgentPanel, spark_cells
+from agentmon.tui.render import count, plain, plural
 
 T = TypeVar("T")
 
 WINDOW_CYCLE = tuple(WINDOWS)  # 1h, 24h, 7d, 30d, all
 FULL_REDRAW_EVERY = 5.0  # seconds: ages on screen move even when no data does
+PANEL_WIDTH = 80  # columns per panel: one more column of panels for each 80 the terminal has
 
 
 class FleetRefreshed(Message):
-    def __init__(self, view: FleetView | None, error: str | None = None):
+    def __init__(self, view: FleetView | None, error: str | None = None, opened_on: str | None = None):
         super().__init__()
         self.view, self.error = view, error
+        self.opened_on = opened_on  # the first view moved past an empty window: the one asked for
 
 
 class IngestPass(Message):
@@ -119,6 +122,8 @@ class AgentmonApp(App):
             else None
         )
         self.window = window
+        self._first_view = True  # the first view may move on to the shortest window with tasks
+        self.window_note = ""  # why the window is not the one asked for
         self.clock = clock
         self.refresh_interval = refresh_interval
         self.export_dir = export_dir
@@ -133,18 +138,23 @@ class AgentmonApp(App):
         self._rate: tuple[float, int] | None = None  # (time, lines) of the previous refresh
         self.lines_per_second = 0.0
         self.panels: dict[str, AgentPanel] = {}
+        self.columns = 1  # of panels, by the terminal's width
+        self.spark_buckets = spark_cells(76)  # the series' buckets: one per sparkline cell
 
     # --- layout --------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
+        yield Static(id="hint")
         yield VerticalScroll(id="panels")
         yield Static("no agents yet", id="empty")
         yield Input(placeholder="filter agents by name; enter keeps it, esc clears", id="filter")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; at 80 columns there is no room
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
+        self.query_one("#hint").display = False
+        self._layout()
         if self.ingest is not None:
             self.run_ingest(self.ingest)
         self.set_interval(self.refresh_interval, self.poll)
@@ -177,14 +187,19 @@ class AgentmonApp(App):
                 if not force and not stale and version == self._data_version:
                     return None
                 self._data_version, self._last_full = version, now
-                return fleet_view(conn, self.window, now, limits_for=self.limits_for)
+                view = fleet_view(conn, self.window, now, self.spark_buckets, limits_for=self.limits_for)
+                if not self._first_view or not view.agents:
+                    return view, None
+                self._first_view = False  # the first view with agents: a database being filled waits for one
+                moved = first_window_with_tasks(conn, view, now, self.spark_buckets, self.limits_for)
+                return (view, None) if moved is None else (moved, view.window)
 
-            view = self.read(load)
+            loaded = self.read(load)
         except (AgentmonError, sqlite3.Error) as e:
             self.post_message(FleetRefreshed(None, str(e)))
             return
-        if view is not None:
-            self.post_message(FleetRefreshed(view))
+        if loaded is not None:
+            self.post_message(FleetRefreshed(loaded[0], opened_on=loaded[1]))
 
     @work(thread=True, exclusive=True, group="ingest")
     def run_ingest(self, session: IngestSession) -> None:
@@ -222,7 +237,21 @@ class AgentmonApp(App):
             )
             self.query_one("#empty").display = True
             return
-        view = self.view = message.view
+        view = message.view
+        if message.opened_on is not None and self.window == message.opened_on:
+            self.window = view.window
+            self.window_note = f"no tasks in {message.opened_on}"
+            self.notify(
+                f"no tasks in the last {message.opened_on}: opened on {view.window}, the shortest window with some"
+                " (w cycles)",
+                timeout=8,
+            )
+        if view.window != self.window:  # read before the window moved (w, or the first view's move): stale
+            return
+        self.view = view
+        hint = no_tasks_hint(view)
+        self.query_one("#hint", Static).update(Text(hint, style="bold yellow"))
+        self.query_one("#hint").display = bool(hint)
         now = time.monotonic()
         if self._rate is not None and now > self._rate[0]:
             instant = (view.ingest["lines"] - self._rate[1]) / (now - self._rate[0])
@@ -241,9 +270,11 @@ class AgentmonApp(App):
             parts.append(Text(f" {self.banner} ·", style="bold"))
         if view is not None:
             shown = sum(p.display for p in self.panels.values())
-            agents = f"{len(view.agents)} agents" if shown == len(view.agents) else f"{shown}/{len(view.agents)} agents"
+            total = plural(len(view.agents), "agent")
+            agents = total if shown == len(view.agents) else f"{shown}/{total}"
             ing = view.ingest
-            parts.append(Text(f" {agents} · {view.window} · "))
+            note = f" ({self.window_note})" if self.window_note else ""
+            parts.append(Text(f" {agents} · {view.window}{note} · "))
             if view.remote:  # before the rest: at 80 columns the end of the line is cut
                 up = sum(h["connected"] for h in view.remote)
                 down = [h for h in view.remote if not h["connected"] and h["last_error"]]
@@ -251,19 +282,18 @@ class AgentmonApp(App):
                 if down:
                     parts.append(Text(", ") + plain(down[0]["host"], "bold red") + Text(" down (h)"))
                 parts.append(Text(" · "))
-            parts.append(Text(f"{count(ing['files'])} files · {count(round(self.lines_per_second))} lines/s · "))
+            rate = round(self.lines_per_second)
+            parts.append(Text(f"{plural(ing['files'], 'file')} · {count(rate)} line{'s' * (rate != 1)}/s · "))
             parts.append(Text(f"{count(ing['quarantined'])} quarantined", style="yellow" if ing["quarantined"] else ""))
             if ing["waiting_documents"]:  # an eval log being written: its results are not in yet
-                parts.append(Text(f" · {len(ing['waiting_documents'])} eval log being written", style="dim"))
+                parts.append(Text(f" · {plural(len(ing['waiting_documents']), 'eval log')} being written", style="dim"))
             if ing["last_error"]:
                 parts.append(Text(" · ") + plain(ing["last_error"], "red"))
         if self.ingest_mode:
             parts.append(Text(f" · {self.ingest_mode}", style="dim"))
         if self.name_filter:
             parts.append(Text(" · filter ") + plain(self.name_filter, "bold"))
-        line = Text.assemble(*parts)
-        line.no_wrap = True
-        self.query_one("#status", Static).update(line)
+        self.query_one("#status", Static).update(Text.assemble(*parts))  # app.tcss cuts it with an ellipsis
 
     def _show_panels(self, view: FleetView) -> None:
         container = self.query_one("#panels", VerticalScroll)
@@ -309,7 +339,22 @@ class AgentmonApp(App):
         if panel is not None:
             self.push_screen(AgentScreen(panel.agent))
 
+    def on_resize(self) -> None:
+        if self._layout():
+            self.refresh_fleet(force=True)
+
+    def _layout(self) -> bool:
+        """Columns of panels for the terminal's width; True when the sparklines need other buckets."""
+        self.columns = max(1, self.size.width // PANEL_WIDTH)
+        # inside a panel: its share of the width less the scrollbar and gutters, then its borders and padding
+        inner = (self.size.width - 1 - (self.columns - 1)) // self.columns - 4
+        if self.query("#panels"):
+            self.query_one("#panels", VerticalScroll).styles.grid_size_columns = self.columns
+        buckets, self.spark_buckets = self.spark_buckets, spark_cells(inner)
+        return buckets != self.spark_buckets
+
     def action_cycle_window(self) -> None:
+        self._first_view, self.window_note = False, ""  # the person chose
         self.window = WINDOW_CYCLE[(WINDOW_CYCLE.index(self.window) + 1) % len(WINDOW_CYCLE)]
         self.notify(f"window: {self.window}", timeout=2)
         self.refresh_fleet(force=True)

@@ -18,9 +18,10 @@ KEYS = (
             ("w", "cycle the window: 1h 24h 7d 30d all"),
             ("e", "export what is on screen to CSV"),
             ("x", "quarantined lines"),
-            ("h", "remote hosts (ssh:// sources): up or down, lag, errors"),
+            ("h", "remote hosts (ssh:// sources): up or down, lag"),
             ("r", "refresh now"),
             ("?", "this help"),
+            ("ctrl+p", "command palette"),
             ("q", "quit"),
         ),
     ),
@@ -47,13 +48,14 @@ class HelpScreen(ModalScreen):
     BINDINGS = [("escape,question_mark,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        text = Text()
+        # No blank lines: at 80x24 every key fits on the screen at once (a smaller one scrolls, with a scrollbar).
+        lines = []
         for section, keys in KEYS:
-            text.append(f"{section}\n", style="bold underline")
+            lines.append(Text(section, style="bold underline"))
             for key, what in keys:
-                text.append(f"  {key:<16}", style="bold cyan")
-                text.append(f"{what}\n")
-            text.append("\n")
-        text.append("The mouse is optional: every action has a key.", style="dim")
-        with VerticalScroll(id="help-box"):
-            yield Static(text)
+                lines.append(Text.assemble((f"  {key:<16}", "bold cyan"), what))
+        box = VerticalScroll(id="help-box")
+        box.border_title = "keys"
+        box.border_subtitle = "esc closes · the mouse is optional"
+        with box:
+            yield Static(Text("\n").join(lines))

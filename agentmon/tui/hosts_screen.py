@@ -19,7 +19,7 @@ class HostsScreen(MonitorScreen):
         yield Static("remote hosts · esc back", id="hosts-title")
         with VerticalScroll():
             yield Static(id="hosts-body")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # at 80 columns it would cut the keys
 
     def on_mount(self) -> None:
         self.reload_on_fleet()

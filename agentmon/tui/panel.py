@@ -13,6 +13,11 @@ from agentmon.tui.render import age, badge, count, pct, plain, plain_name, spark
 WIDE = 110  # from this many columns each rate gets its own sparkline
 
 
+def spark_cells(width: int) -> int:
+    """Sparkline cells in a panel `width` columns inside: the app reads as many buckets, so they span the window."""
+    return 12 if width >= WIDE else 8 if width >= 78 else 7  # 80 columns less borders and a scrollbar
+
+
 class AgentPanel(Static, can_focus=True):
     """A bordered panel; Enter on it opens the agent screen."""
 
@@ -37,7 +42,7 @@ class AgentPanel(Static, can_focus=True):
 
     def lines(self, width: int) -> list[Text]:
         v, m, prev = self.view, self.view.metrics, self.view.previous
-        spark = 12 if width >= WIDE else 8 if width >= 78 else 7  # 80 columns less borders and a scrollbar
+        spark = spark_cells(width)
 
         def rate(label: str, metric: str, value, fmt=pct, with_spark=True) -> Text:
             arrow, style = trend(metric, value, getattr(prev, metric, None) if prev else None)

@@ -18,11 +18,11 @@ class QuarantineScreen(MonitorScreen):
     def compose(self) -> ComposeResult:
         yield Static("quarantined lines", id="quarantine-title")
         yield DataTable(id="quarantine-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # at 80 columns it would cut the keys
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("when", "file", "offset", "reason", "line")
+        table.add_columns("when", "file", "at byte", "reason", "line")
         self.load()
 
     def reload_on_fleet(self) -> None:

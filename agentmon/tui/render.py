@@ -50,6 +50,11 @@ def count(n: int) -> str:
     return str(n) if n < 1000 else f"{n / 1000:.1f}k" if n < 100_000 else f"{n // 1000}k"
 
 
+def plural(n: int, word: str, exact: bool = False) -> str:
+    """ "1 agent", "2 agents", "1.2k files" (exact: "1,234 files")."""
+    return f"{f'{n:,}' if exact else count(n)} {word}{'s' * (n != 1)}"
+
+
 def trend(metric: str, now: float | None, before: float | None) -> tuple[str, str]:
     """An arrow against the previous window, and its style: green when better, red when worse."""
     if now is None or before is None:
@@ -66,7 +71,8 @@ def trend(metric: str, now: float | None, before: float | None) -> tuple[str, st
 
 
 def sparkline(values: list[float | None], width: int) -> Text:
-    """The last `width` values; a gap where a bucket counted nothing. Scaled to the values' range."""
+    """The last `width` values; a gap where a bucket counted too little to judge (report.fleet.MIN_SAMPLES).
+    Scaled to the values' range."""
     values = values[-width:]
     known = [v for v in values if v is not None]
     if not known:
