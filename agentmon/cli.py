@@ -759,6 +759,49 @@ def quarantine(db, limit) -> None:
 
 
 @main.command()
+@db_option
+@click.option(
+    "--vacuum", is_flag=True, help="Rewrite the file once (full VACUUM) so it shrinks now and after every prune."
+)
+def prune(db: Path | None, vacuum: bool) -> None:
+    """Forget now what is past agentmon.toml's [retention] (the ingesting process does it in small steps)."""
+    import time
+
+    from agentmon.store.retention import Retention, full_vacuum
+    from agentmon.store.retention import prune as forget
+    from agentmon.store.writer import Store
+
+    cfg = config.load()
+    db_file = _db(db, cfg)
+    if not db_file.exists():
+        raise AgentmonError(f"no database at {db_file}: run `agentmon ingest PATH` first")
+    before = db_file.stat().st_size
+    try:
+        store = Store(db_file)
+    except AgentmonError as e:  # another process ingests: it forgets by itself
+        raise AgentmonError(f"{e}; that process forgets what is past [retention] by itself, a step a minute") from None
+    with store:
+        done = forget(store.conn, cfg.retention or Retention(), time.time())
+        if vacuum:
+            full_vacuum(store.conn)
+        (mode,) = store.conn.execute("PRAGMA auto_vacuum").fetchone()
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    after = db_file.stat().st_size
+    click.echo(
+        f"agentmon: forgot {done.minutes:,} minute and {done.hours:,} hour buckets, {done.tasks:,} tasks,"
+        f" {done.prompts:,} prompts, {done.requests:,} requests, {done.quarantine:,} quarantined lines;"
+        f" {db_file}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB",
+        err=True,
+    )
+    if mode != 2:  # not INCREMENTAL: freed pages are reused, never given back
+        click.echo(
+            "agentmon: this database was made before incremental vacuum: its file will not shrink;"
+            " `agentmon prune --vacuum` rewrites it once (needs its size free on disk)",
+            err=True,
+        )
+
+
+@main.command()
 @click.option("--events", default=300_000, show_default=True, help="Events in the ingest run.")
 @click.option("--large", default=1_000_000, show_default=True, help="Stored events for the big status read.")
 @click.option(
@@ -767,11 +810,18 @@ def quarantine(db, limit) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write the logs and databases [default: a temporary directory].",
 )
-def bench(events, large, workdir) -> None:
-    """Measure ingest throughput, peak memory and the cost of a status read."""
+@click.option(
+    "--year-events",
+    default=0,
+    show_default=True,
+    help="Events a day in a simulated year (1000000: the stated bound, about 30 minutes here; 0: no year).",
+)
+@click.option("--year-days", default=400, show_default=True, help="Days simulated: past a year, retention holds.")
+def bench(events, large, workdir, year_events: int, year_days: int) -> None:
+    """Measure ingest throughput, peak memory, the cost of a status read and a year's database size."""
     from agentmon.bench.run import run
 
-    run(events, large, workdir)
+    run(events, large, workdir, year=(year_events, year_days))
 
 
 def _gate_shown(g: GateResult) -> GateResult:

@@ -31,8 +31,12 @@ if TYPE_CHECKING:  # the report's modules and prices load when asked for: `agent
     from agentmon.alerts.settings import AlertSettings
     from agentmon.report.verdict import Limits
     from agentmon.store.pricing import CustomPrice
+    from agentmon.store.retention import Retention
 
-KNOWN = {"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict, "alerts": dict}
+KNOWN = {
+    **{"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict, "alerts": dict},
+    "retention": dict,
+}
 KNOWN_PRICE = {"input": (int, float), "output": (int, float), "cache_read": (int, float), "cache_write": (int, float)}
 KNOWN_EVALS = {"pass_values": list}
 KNOWN_SOURCES = {"paths": list, "idle_minutes": (int, float), "poll": bool, "remote_agentmon": str, "host_prefix": bool}
@@ -73,6 +77,7 @@ class Config:
     limits: list[tuple[str, dict]] = field(default_factory=list)  # (agent glob, limits), "*" first
     prices: tuple[CustomPrice, ...] = ()  # [prices."glob"]: for models genai-prices does not know
     alerts: AlertSettings | None = None  # [alerts]: where verdict changes are sent (agentmon.alerts)
+    retention: Retention | None = None  # [retention]: days each kind of row is kept; None: the defaults
 
     def follows_up(self, agent: str) -> bool:
         """Whether the store keeps follow-ups for this agent (its success requires none)."""
@@ -163,7 +168,34 @@ def load() -> Config:
         limits,
         prices=_prices(path, data.get("prices", {})),
         alerts=_alerts(path, data["alerts"]) if "alerts" in data else None,
+        retention=_retention(path, data["retention"]) if "retention" in data else None,
     )
+
+
+def _retention(path: Path, table: dict) -> Retention:
+    """Days per kind of row, or `false`: kept forever; never fewer days than the windows read (FLOORS)."""
+    from dataclasses import fields
+
+    from agentmon.store.retention import FLOORS, Retention
+
+    names = [f.name for f in fields(Retention)]
+    values: dict[str, float | None] = {}
+    for name, value in table.items():
+        if name not in names:
+            known = ", ".join(f"retention.{n}" for n in names)
+            raise AgentmonError(f"{_where(path, name)}: unknown setting `retention.{name}` (known: {known})")
+        if value is False:
+            values[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AgentmonError(f"{_where(path, name)}: `retention.{name}` must be a number of days, or false: forever")
+        floor = FLOORS.get(name, 1)
+        if value < floor:
+            raise AgentmonError(
+                f"{_where(path, name)}: `retention.{name}` must be at least {floor} days (the windows read that far)"
+            )
+        values[name] = float(value)
+    return Retention(**values)
 
 
 def _alerts(path: Path, table: dict) -> AlertSettings:

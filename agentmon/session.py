@@ -5,7 +5,8 @@ one. It owns the store (one writer per database), the local ingester (the paths 
 the ssh:// hosts (agentmon.remote.follow, a thread each when following), the OTLP/HTTP receiver
 (agentmon.ingest.receiver, its own thread), the alerts of agentmon.toml's `[alerts]` while following
 (agentmon.alerts, threads of their own) and the one schedule that ends idle Claude Code tasks,
-whose events never say a task is over. Ending them is one store-wide commit, so one tick does it for
+whose events never say a task is over, and forgets, a small step a minute, what is past agentmon.toml's
+`[retention]` (agentmon.store.retention). Ending them is one store-wide commit, so one tick does it for
 every source: between the local passes, on the thread that reads the local files, so no task of a
 local file is ended while the rest of its lines wait to be read.
 """
@@ -32,8 +33,10 @@ if TYPE_CHECKING:  # imported when a session starts: the monitor paints first
     from agentmon.remote.follow import Followers
     from agentmon.report.verdict import Limits
     from agentmon.store.pricing import CustomPrice
+    from agentmon.store.retention import Retention
 
 HOUSEKEEPING_SECONDS = 2.0  # idle tasks are ended this often while following (as the local rescan)
+PRUNE_SECONDS = 60.0  # a retention step this often: a year's backlog goes in hours, each step in milliseconds
 
 
 class IngestSession:
@@ -62,6 +65,7 @@ class IngestSession:
         clock: Callable[[], float] = time.time,
         alerts: AlertSettings | None = None,
         limits_for: Callable[[str], Limits] | None = None,
+        retention: Retention | None = None,
     ) -> None:
         """`follow`: keep reading until stopped (else one pass). `files=False`: no log files, not even
         the labels file (`agentmon serve`). `remote_options`: host_prefix, remote_agentmon and
@@ -70,7 +74,7 @@ class IngestSession:
         `receiver_error` and the rest runs (the monitor), else start() raises OSError. `alerts`: where
         verdict changes go while following; None: agentmon.toml's `[alerts]` (and its limits, unless
         `limits_for` is given), so the monitor, `ingest --follow` and `serve` all deliver them;
-        `AlertSettings()` (no target): none."""
+        `AlertSettings()` (no target): none. `retention`: what is forgotten; None: agentmon.toml's."""
         if otlp is not None and not follow:
             raise ValueError("an OTLP receiver runs only while following")
         self.db = Path(db)
@@ -103,6 +107,8 @@ class IngestSession:
         self.unreachable: list[str] = []  # what kept hosts from being read by run_once
         self._receiver_thread: threading.Thread | None = None
         self._housekept = -math.inf  # monotonic time idle tasks were last ended
+        self.retention = retention
+        self._pruned = time.monotonic()  # of the last retention step: the first a minute after the start
         self._closed = False
 
     # --- starting and stopping ---------------------------------------------------------
@@ -227,6 +233,7 @@ class IngestSession:
         if self.ingester is None:  # the receiver alone: this thread only keeps house
             while not self.stopping.wait(HOUSEKEEPING_SECONDS):
                 self.close_idle()
+                self.prune_step()
             return
         from agentmon.ingest.watch import follow
 
@@ -247,6 +254,22 @@ class IngestSession:
             return
         self._housekept = now
         self.close_idle()
+        self.prune_step()
+
+    def prune_step(self) -> None:
+        """One small step of retention while following, at most every PRUNE_SECONDS, the first a minute after
+        the start. One pass (`agentmon ingest`) leaves it to `agentmon prune`: a backlog read once is kept."""
+        assert self.store is not None, "start() the session first"
+        now = time.monotonic()
+        if now - self._pruned < PRUNE_SECONDS:
+            return
+        self._pruned = now
+        if self.retention is None:
+            from agentmon.config import load
+            from agentmon.store.retention import Retention
+
+            self.retention = load().retention or Retention()
+        self.store.prune_step(self.retention, self.clock())
 
     def close_idle(self) -> None:
         """End, unlabeled, the Claude Code tasks of every source that have had no event for the idle timeout.

@@ -1,4 +1,5 @@
-"""`agentmon bench`: ingest throughput against the bare floor, peak memory, read cost, follow latency.
+"""`agentmon bench`: ingest throughput against the bare floor, peak memory, read cost, follow latency, and the
+database's size per million events and over a simulated year (agentmon.bench.year).
 
 A benchmark, not a test: it prints figures and judges nothing.
 """
@@ -240,7 +241,8 @@ def eval_logs(workdir: Path, say, samples: int = 2_000, transcript_bytes: int = 
         )
 
 
-def run(n_events: int, large: int, workdir: Path | None) -> None:
+def run(n_events: int, large: int, workdir: Path | None, year: tuple[int, int] = (0, 400)) -> None:
+    """Every figure; `year`: events a day and days of the simulated year (agentmon.bench.year), 0 events: none."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="agentmon-bench-")
@@ -311,6 +313,12 @@ def run(n_events: int, large: int, workdir: Path | None) -> None:
     from agentmon.tui.bench import run as tui_bench  # the monitor's own figures
 
     tui_bench(big_db, now, workdir, say)
+    if year[0]:
+        from agentmon.bench.year import simulate
+
+        simulate(workdir, say, *year)
+    else:
+        say("year    not simulated: `agentmon bench --year-events 1000000` runs a year at 1M events a day (~30 min)")
     if tmp is not None:
         tmp.cleanup()
 

@@ -144,6 +144,8 @@ class Applier:
                             counters = deltas[minute] = [0] * WIDTH
                     counters[REQUESTS] += 1
         states = self._load_tasks(list(by_task))
+        if len(states) < len(by_task):
+            _drop_forgotten(self.conn, by_task, states)
         changed = []
         cache = self._tasks
         for key, task_events in by_task.items():
@@ -229,3 +231,20 @@ class Applier:
             )
             for agent, task, last in idle
         ]
+
+
+def _drop_forgotten(conn: sqlite3.Connection, by_task: dict[TaskKey, list[TaskEvent]], states: dict) -> None:
+    """Drop the events older than the retention horizon of tasks not stored: their task may have been counted,
+    then forgotten (agentmon.store.retention), and would count as seen (and ended) twice. What they add by
+    their own time (requests, tool calls) is already in the deltas, as for any event."""
+    from agentmon.store.retention import task_horizon
+
+    horizon = task_horizon(conn)
+    if horizon is None:
+        return
+    for key in [k for k in by_task if k not in states]:
+        kept = [e for e in by_task[key] if e[1] >= horizon]
+        if kept:
+            by_task[key] = kept
+        else:
+            del by_task[key]

@@ -408,6 +408,13 @@ def m018_prompts_by_task(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX session_prompts_by_task ON session_prompts (task)")
 
 
+@migration
+def m019_retention(db: sqlite_utils.Database) -> None:
+    """How far retention has forgotten (agentmon.store.retention): a late event before the tasks' horizon
+    makes no new task, since its own may have been forgotten after it was counted."""
+    db.execute("CREATE TABLE retention_horizons (what TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -656,6 +663,9 @@ CREATE TABLE boots (
 CREATE TABLE waiting_documents (
     host TEXT NOT NULL, path TEXT NOT NULL, since REAL NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (host, path)
 ) WITHOUT ROWID;
+CREATE TABLE retention_horizons (
+    what TEXT PRIMARY KEY, ts REAL NOT NULL
+) WITHOUT ROWID;
 INSERT INTO "ingest_totals" VALUES (1, 0, 0, NULL, NULL);
 INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm001_initial', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
@@ -675,8 +685,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm015_waiting_documents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm016_labels_and_denials', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 18;
+    ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 19;
 """
 
 if __name__ == "__main__":

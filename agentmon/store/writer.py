@@ -23,9 +23,10 @@ if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing 
     from agentmon.store.apply import Applier
     from agentmon.store.batch import Batch
     from agentmon.store.pricing import CustomPrice, Pricer
+    from agentmon.store.retention import Pruned, Retention, Sweeps
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 18  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 19  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -64,13 +65,15 @@ class Store:
         else:  # a commit process (agentmon.ingest.commits): its parent holds the lock and handed it down
             self.lock.fd = lock_fd
         self.conn = connect(self.path)
+        (version,) = self.conn.execute("PRAGMA user_version").fetchone()
+        if version == 0:  # before WAL and the first table, or it takes a full VACUUM (`agentmon prune --vacuum`)
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # pruned pages go back to the file system
         self.conn.execute("PRAGMA journal_mode = wal")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
         self.conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the aggregates' hot pages stay in memory
         # Checkpoint the WAL every ~40 MB instead of every 4 MB: small commits (an OTLP request each)
         # spent half their time in checkpoints.
         self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
-        (version,) = self.conn.execute("PRAGMA user_version").fetchone()
         if version != SCHEMA_VERSION:  # a new database, or one an older agentmon made
             from agentmon.store.schema import open_schema
 
@@ -80,6 +83,7 @@ class Store:
         self._pricer: Pricer | None = None
         self._applier: Applier | None = None
         self._commit_lock = threading.RLock()
+        self._sweeps: Sweeps | None = None  # where retention's sweeps are (agentmon.store.retention)
 
     @property
     def track_follow_ups(self) -> Callable[[str], bool]:
@@ -331,6 +335,15 @@ class Store:
         from agentmon.store.batch import Batch, CloseIdle
 
         self.commit(Batch(close_idle=CloseIdle(agent_prefix, idle_seconds, now)))
+
+    def prune_step(self, retention: Retention, now: float) -> Pruned:
+        """Forget a small step of what is past its retention (agentmon.store.retention)."""
+        from agentmon.store.retention import Sweeps, prune_step
+
+        if self._sweeps is None:
+            self._sweeps = Sweeps()
+        with self._writing():
+            return prune_step(self.conn, retention, now, self._sweeps)
 
     def nothing_idle(self, agent_prefix: str, idle_seconds: float, now: float) -> bool:
         """Whether ending idle tasks would surely change nothing: no open task of those agents last
