@@ -83,3 +83,21 @@ def logs(tmp_path) -> Path:
     d = tmp_path / "logs"
     d.mkdir()
     return d
+
+
+@pytest.fixture
+def receiver(db):
+    """An OTLP/HTTP receiver on a free loopback port, storing into `db`; stopped and closed after the test."""
+    import threading
+
+    from agentmon.ingest.receiver import Receiver
+
+    store = Store(db)
+    server = Receiver(store, ("127.0.0.1", 0), token=None)
+    # serve_forever looks for shutdown every poll_interval (0.5 s by default), and every test stops one
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    store.close()

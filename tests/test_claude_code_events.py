@@ -4,17 +4,14 @@ its OTLP/HTTP exporter to agentmon's receiver; under the rules before and since 
 
 import json
 import sqlite3
-import threading
 
 import pytest
 from conftest import agents
 
 from agentmon.events import ApiError, Confirmation, HumanIntervention, Rating, ToolCall
-from agentmon.ingest.receiver import Receiver
 from agentmon.sources.claude_code_events import map_record
 from agentmon.sources.otlp import parse_json_line
 from agentmon.sources.otlp_records import Record
-from agentmon.store.writer import Store
 
 logs_sdk = pytest.importorskip(
     "opentelemetry.sdk._logs", reason="the OpenTelemetry SDK is not installed: pip install '.[test]'"
@@ -26,18 +23,6 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 T0 = 1_780_000_000
 SESSION = "0b6f3c1e-3f49-4a8e-9d3e-5f3a2b1c0d9e"
 PROMPT = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
-
-
-@pytest.fixture
-def receiver(db):
-    store = Store(db)
-    server = Receiver(store, ("127.0.0.1", 0), token=None)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    store.close()
 
 
 def claude_code(receiver, version: str, events: list[tuple[str, dict]]) -> None:

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from fake_anthropic import USAGE, FakeAnthropic
-from test_otlp import receiver  # noqa: F401  (the fixture)
 from waiting import wait_for
 
 from agentmon.store.writer import connect
@@ -46,7 +45,7 @@ def tasks(db) -> list[dict]:
         conn.close()
 
 
-def test_what_claude_code_did_is_what_agentmon_counts(receiver, db, tmp_path):  # noqa: F811
+def test_what_claude_code_did_is_what_agentmon_counts(receiver, db, tmp_path):
     allowed, denied = FakeAnthropic("echo hi"), FakeAnthropic(f"touch {tmp_path}/made")
     run_claude(tmp_path, receiver.server_port, allowed, "say hi with echo")  # echo: allowed by the default rules
     run_claude(tmp_path, receiver.server_port, denied, "make a file")  # print mode cannot ask: denied by config

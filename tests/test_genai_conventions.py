@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from conftest import agents
-from test_otlp import receiver  # noqa: F401  (the fixture)
 
 from agentmon.events import LlmCall
 from agentmon.report.export import rows
@@ -72,7 +71,7 @@ def expected_cost(**usage: int) -> float:
 
 
 @pytest.mark.parametrize("names", NAMES.values(), ids=NAMES.keys())
-def test_token_counts_and_cost_under_current_and_previous_names(receiver, db, names):  # noqa: F811
+def test_token_counts_and_cost_under_current_and_previous_names(receiver, db, names):
     provider = provider_for(receiver, "support-svc")
     tracer = provider.get_tracer("conventions")
     for _ in range(3):
@@ -99,7 +98,7 @@ def test_token_counts_and_cost_under_current_and_previous_names(receiver, db, na
     assert a["cost_usd"] == pytest.approx(3 * one, rel=1e-9) and a["unpriced_llm_calls"] == 0
 
 
-def test_reasoning_tokens_are_counted_as_a_part_of_the_output(receiver, db):  # noqa: F811
+def test_reasoning_tokens_are_counted_as_a_part_of_the_output(receiver, db):
     provider = provider_for(receiver, "support-svc")
     tracer = provider.get_tracer("conventions")
     for output, reasoning in ((500, 350), (40, 120)):  # the second left its reasoning out of output_tokens
@@ -154,7 +153,7 @@ def invocation(caller, target, agent: str, internal_error: bool = False, parent=
 
 
 @pytest.mark.parametrize("first", ["internal", "client"])
-def test_a_client_and_internal_span_pair_is_one_task(receiver, db, first):  # noqa: F811
+def test_a_client_and_internal_span_pair_is_one_task(receiver, db, first):
     """The caller's CLIENT span and the agent's INTERNAL span beneath it, from two services and in two
     requests, either first: one task of the agent, with its chat call, and no task of either service."""
     caller, target = provider_for(receiver, "caller-svc"), provider_for(receiver, "refund-svc")
@@ -167,7 +166,7 @@ def test_a_client_and_internal_span_pair_is_one_task(receiver, db, first):  # no
     assert "caller-svc" not in found and "refund-svc" not in found
 
 
-def test_a_sub_agent_beneath_another_is_a_task_of_its_own(receiver, db):  # noqa: F811
+def test_a_sub_agent_beneath_another_is_a_task_of_its_own(receiver, db):
     """support_agent, in its own process, invokes refund_agent remotely: the same trace holds two
     invocations of two agents, and neither swallows the other."""
     caller, target = provider_for(receiver, "support-svc"), provider_for(receiver, "refund-svc")
@@ -182,7 +181,7 @@ def test_a_sub_agent_beneath_another_is_a_task_of_its_own(receiver, db):  # noqa
     assert (found["support_agent"]["tasks"], found["refund_agent"]["tasks"]) == (2, 2)
 
 
-def test_evaluation_results_read_per_the_current_attributes(receiver, db):  # noqa: F811
+def test_evaluation_results_read_per_the_current_attributes(receiver, db):
     provider = provider_for(receiver, "support-svc")
     tracer = provider.get_tracer("conventions")
     results: list[dict[str, str | float]] = [
@@ -212,7 +211,7 @@ def test_evaluation_results_read_per_the_current_attributes(receiver, db):  # no
     assert versions == {"2.1.0"}
 
 
-def test_a_tool_span_without_its_required_name_still_counts(receiver, db):  # noqa: F811
+def test_a_tool_span_without_its_required_name_still_counts(receiver, db):
     provider = provider_for(receiver, "support-svc")
     tracer = provider.get_tracer("conventions")
     with tracer.start_as_current_span("invoke_agent support-bot") as task:

@@ -24,18 +24,6 @@ from opentelemetry.trace import Status, StatusCode  # noqa: E402
 POLL = 0.05  # how often serve_forever looks for shutdown (0.5 s by default, and a test stops one each)
 
 
-@pytest.fixture
-def receiver(db):
-    store = Store(db)
-    server = Receiver(store, ("127.0.0.1", 0), token=None)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    store.close()
-
-
 def fake_agent(endpoint: str, tasks: int, fail_every: int = 4, headers=None) -> None:
     """A small agent instrumented with the GenAI conventions, exporting through the SDK."""
     provider = trace_sdk.TracerProvider(resource=Resource.create({"service.name": "support-svc"}))

@@ -16,8 +16,7 @@ import pytest
 from conftest import agents
 from waiting import DEADLINE, count, port_open, wait_for
 
-from agentmon.ingest.receiver import MAX_BODY, Receiver
-from agentmon.store.writer import Store
+from agentmon.ingest.receiver import MAX_BODY
 
 pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed (pip install '.[test]')")
 from google.protobuf import json_format
@@ -31,18 +30,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 ANSWER_SECONDS = 10.0  # an answer that is due at once; only reached when none comes
 T0 = 1_780_000_000 * 10**9
-
-
-@pytest.fixture
-def receiver(db):
-    store = Store(db)
-    server = Receiver(store, ("127.0.0.1", 0), token=None)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    store.close()
 
 
 def raw_post(server, headers: dict[str, str], body: bytes = b"", path: str = "/v1/traces") -> http.client.HTTPResponse:

@@ -6,7 +6,6 @@ import json
 import pytest
 from conftest import REALDATA, agents, needs_realdata
 from test_genai_conventions import export, provider_for
-from test_otlp import receiver  # noqa: F401  (the fixture)
 
 from agentmon.events import LlmCall, TaskEnd, TaskStart
 from agentmon.sources.genai_spans import map_span
@@ -63,7 +62,7 @@ def test_spans_the_ai_sdk_v6_wrote_map_to_tasks_and_llm_calls():
     ]
 
 
-def test_a_vercel_agent_exported_through_the_sdk_is_measured(receiver, db):  # noqa: F811
+def test_a_vercel_agent_exported_through_the_sdk_is_measured(receiver, db):
     provider = provider_for(receiver, "web-app")
     tracer = provider.get_tracer("ai")
     for failing in (False, True):

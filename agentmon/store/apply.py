@@ -128,21 +128,13 @@ class Applier:
                 add_event_signals(counters, ev)
         for rid, call, ts in merged(repeated):
             event, cost = dedupe_request(rid, call, ts, requests, pricer)
-            if event is not None:  # None: a repeat that adds nothing
-                key = (event.agent, event.task)
-                task_events = by_task.get(key)
-                if task_events is None:
-                    by_task[key] = [(event, ts, cost)]
-                else:
-                    task_events.append((event, ts, cost))
+            if event is not None:  # None: a repeat that adds nothing (a few per batch: no fast path needed)
+                by_task.setdefault((event.agent, event.task), []).append((event, ts, cost))
                 if type(event) is LlmCall:  # its first sight: a request, counted by its own time
                     minute = (event.agent, "", host, int(ts // 60) * 60)
-                    if minute != signal_key:
-                        signal_key = minute
-                        counters = deltas.get(minute)  # type: ignore[assignment]
-                        if counters is None:
-                            counters = deltas[minute] = [0] * WIDTH
-                    counters[REQUESTS] += 1
+                    if minute not in deltas:
+                        deltas[minute] = [0] * WIDTH
+                    deltas[minute][REQUESTS] += 1
         states = self._load_tasks(list(by_task))
         if len(states) < len(by_task):
             _drop_forgotten(self.conn, by_task, states)
