@@ -8,7 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -224,6 +224,7 @@ def watch(paths, db, window, otlp, otlp_port, host_prefix, remote_agentmon, conn
         poll=cfg.poll,
         remote=sources.remote,
         remote_options=_remote(cfg, host_prefix, remote_agentmon, connect_timeout),
+        alerts=cfg.alerts,
     ).run()
 
 
@@ -290,14 +291,25 @@ def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the simulated logs and database here [default: a temporary directory].",
 )
-def demo(workdir) -> None:
-    """Open the live monitor on a simulated fleet: no config, no network."""
+@click.option(
+    "--alerts",
+    "send_alerts",
+    is_flag=True,
+    help="Deliver the simulated fleet's verdict changes to agentmon.toml's [alerts], to try them.",
+)
+def demo(workdir, send_alerts) -> None:
+    """Open the live monitor on a simulated fleet: no config, no network.
+
+    It never sends alerts unless asked (--alerts): a simulated NO-GO must not page anyone."""
     import tempfile
 
     from agentmon.tui.demo import DemoApp
 
+    alerts = config.load().alerts if send_alerts else None
+    if send_alerts and (alerts is None or not alerts.enabled):
+        raise click.UsageError("--alerts: agentmon.toml has no [alerts] webhook or command")
     with tempfile.TemporaryDirectory(prefix="agentmon-demo-") as tmp:
-        DemoApp(workdir or Path(tmp)).run()
+        DemoApp(workdir or Path(tmp), alerts=alerts).run()
 
 
 @main.command()
@@ -340,6 +352,7 @@ def ingest(paths, db, follow, max_line_bytes, wait, eval_agent, host_prefix, rem
         max_line=max_line_bytes,
         eval_agent=eval_agent,
         eval_pass_values=cfg.eval_pass_values,
+        **_alerts(cfg),
     )
     if follow:
         _stop_on_signals(session)
@@ -406,6 +419,15 @@ def _unread_files(paths: list[Path], look_at: int = 1000) -> list[str]:
     return hints
 
 
+def _alerts(cfg: config.Config) -> dict:
+    """A service's alerts: agentmon.toml's `[alerts]`, its limits, and its delivery problems on stderr."""
+    return {
+        "alerts": cfg.alerts,
+        "limits_for": cfg.limits_for,
+        "say": lambda words: click.echo(f"agentmon: {literal(words)}", err=True),
+    }
+
+
 def _stop_on_signals(session: IngestSession) -> None:
     """SIGTERM and Ctrl-C end a session that follows: its sources stop in order, and the summary is printed."""
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
@@ -435,7 +457,8 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
     if fail_on and by:
         raise click.UsageError("--fail-on judges agents' verdicts: it does not go with --by")
     cfg = config.load()
-    conn = connect(_db(db, cfg), readonly=True)
+    db_file = _db(db, cfg)
+    conn = connect(db_file, readonly=True)
     start, end = _time_range(ctx, since, until, window)
     if by is not None:
         _periods(conn, by, start, end, cfg.limits_for, as_json)
@@ -448,6 +471,10 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
         from agentmon.report.periods import range_snapshot
 
         doc = range_snapshot(conn, start, end, limits_for=cfg.limits_for)
+    from agentmon.alerts import health as alert_health
+
+    alerts = alert_health.read(alert_health.state_path(db_file))
+    doc["alerts"] = None if alerts is None else alerts.to_json()
     if fail_on:
         ctx.call_on_close(lambda: _fail_on(doc["agents"], fail_on))
     if as_json:
@@ -460,6 +487,8 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
     from agentmon.report.hosts import describe
     from agentmon.report.metrics import spend_text, tokens_text
 
+    for problem in alert_health.problems(alerts):
+        click.echo(problem)
     for h in doc["remote_sources"]:
         click.echo(f"host {literal(h['source'])}  {literal(describe(h))}")
     for w in ing["waiting_documents"]:
@@ -510,11 +539,43 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
                 literal(a["reasons"][0] if a["reasons"] else ""),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    _table_or_blocks(rows)
     if not doc["agents"]:
         click.echo("no agents yet: ingest some logs with `agentmon ingest PATH`")
+
+
+def _table_or_blocks(rows: Sequence[tuple[str, ...]]) -> None:
+    """The table, when it fits the terminal (or the output is not one: scripts get the table, or --json);
+    else a block per agent: its name, verdict and reason, then each column as `name value`, packed."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    columns = _terminal_columns()
+    if columns is None or max(len(line) for line in lines) <= columns:
+        for line in lines:
+            click.echo(line.rstrip())
+        return
+    header, *agents = rows
+    for r in agents:
+        click.echo(f"{r[0]}  {r[1]}  {r[-1]}".rstrip())
+        line = " "
+        for name, value in zip(header[2:-1], r[2:-1]):
+            item = f"  {name.lower()} {value}"
+            if len(line) + len(item) > columns and line.strip():
+                click.echo(line)
+                line = " "
+            line += item
+        click.echo(line)
+
+
+def _terminal_columns() -> int | None:
+    """The terminal's width ($COLUMNS first, as `ls` reads it); None when the output is not a terminal."""
+    try:
+        if not sys.stdout.isatty():
+            return None
+        said = os.environ.get("COLUMNS", "")
+        return int(said) if said.isdigit() else os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        return None
 
 
 def _per_success(a: dict) -> str:
@@ -614,6 +675,7 @@ def serve(paths, host, port, token, no_token, token_file, db, host_prefix, remot
         track_follow_ups=cfg.follows_up,
         prices=cfg.prices,
         idle_task_seconds=cfg.idle_minutes * 60,
+        **_alerts(cfg),
     )
     _stop_on_signals(session)
     with session:

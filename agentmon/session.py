@@ -65,6 +65,7 @@ class IngestSession:
         clock: Callable[[], float] = time.time,
         alerts: AlertSettings | None = None,
         limits_for: Callable[[str], Limits] | None = None,
+        say: Callable[[str], None] | None = None,
         retention: Retention | None = None,
     ) -> None:
         """`follow`: keep reading until stopped (else one pass). `files=False`: no log files, not even
@@ -72,9 +73,9 @@ class IngestSession:
         connect_timeout of agentmon.remote.follow.RemoteFollower. `otlp`: receive OTLP/HTTP on this
         address while following; `otlp_optional`: a port that cannot be had is noted in
         `receiver_error` and the rest runs (the monitor), else start() raises OSError. `alerts`: where
-        verdict changes go while following; None: agentmon.toml's `[alerts]` (and its limits, unless
-        `limits_for` is given), so the monitor, `ingest --follow` and `serve` all deliver them;
-        `AlertSettings()` (no target): none. `retention`: what is forgotten; None: agentmon.toml's."""
+        verdict changes go while following (the monitor, `ingest --follow` and `serve` pass agentmon.toml's
+        `[alerts]`; None: nowhere), judged with `limits_for`; `say`: told when their delivery starts failing
+        or recovers. `retention`: what is forgotten; None: agentmon.toml's."""
         if otlp is not None and not follow:
             raise ValueError("an OTLP receiver runs only while following")
         self.db = Path(db)
@@ -90,7 +91,7 @@ class IngestSession:
         self.idle_task_seconds = idle_task_seconds
         self.poll = poll  # network mounts send no file events: poll them
         self.clock = clock
-        self.alert_settings, self.limits_for = alerts, limits_for
+        self.alert_settings, self.limits_for, self.say = alerts, limits_for, say
         self.alerts: AlertWatcher | None = None  # running while following, when [alerts] names a target
         self.ingester_options: dict[str, Any] = {
             "max_line": max_line,
@@ -163,18 +164,18 @@ class IngestSession:
     def _start_alerts(self) -> None:
         """Judge the fleet on a thread of its own, through a read-only connection: ingest never waits."""
         settings, limits_for = self.alert_settings, self.limits_for
-        if settings is None:
-            from agentmon.config import load
-
-            cfg = load()
-            settings, limits_for = cfg.alerts, limits_for or cfg.limits_for
         if settings is None or not settings.enabled:
             return
         from agentmon.alerts.watcher import AlertWatcher
         from agentmon.report.metrics import DEFAULT_LIMITS
 
         self.alerts = AlertWatcher(
-            self.db, settings, self.stopping, limits_for or (lambda agent: DEFAULT_LIMITS), clock=self.clock
+            self.db,
+            settings,
+            self.stopping,
+            limits_for or (lambda agent: DEFAULT_LIMITS),
+            clock=self.clock,
+            say=self.say,
         )
         if self.ingester is None:  # nothing read from files: the receiver's data is live
             self.alerts.caught_up.set()

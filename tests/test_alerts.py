@@ -14,14 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from waiting import wait_for
 
 from agentmon import config
+from agentmon.alerts import health as alert_health
 from agentmon.alerts.delivery import QUEUE_LIMIT, Courier, Deliveries, Webhook
 from agentmon.alerts.judge import Judgement
 from agentmon.alerts.message import Alert
 from agentmon.alerts.settings import AlertSettings
 from agentmon.alerts.watcher import AlertWatcher, state_path
+from agentmon.cli import main
 from agentmon.errors import AgentmonError
 from agentmon.report.verdict import Limits
 from agentmon.session import IngestSession
@@ -149,7 +152,8 @@ def test_the_session_delivers_agentmon_toml_alerts_and_ingest_goes_on_while_the_
     toml = tmp_path / "agentmon.toml"
     toml.write_text(f'[defaults]\nmin_tasks = 1\n[alerts]\nwebhook = "{h.url}"\ncheck_seconds = 0.1\n')
     monkeypatch.setenv("AGENTMON_CONFIG", str(toml))
-    session = IngestSession(db, [logs], follow=True)  # as the monitor runs it: alerts from agentmon.toml
+    cfg = config.load()
+    session = IngestSession(db, [logs], follow=True, alerts=cfg.alerts, limits_for=cfg.limits_for)  # as `watch`
     with session:
         worker = threading.Thread(target=session.follow, daemon=True)
         worker.start()
@@ -428,3 +432,86 @@ def test_ingest_follow_delivers_the_alerts_of_agentmon_toml(tmp_path, db, hook):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     assert [(b["agent"], b["from"], b["to"]) for b in hook.bodies] == [("refund-agent", "go", "no-go")]
+
+
+# --- when alerts do not get through -------------------------------------------------------------------
+
+
+def cli(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_a_failing_webhook_is_shown_by_status_and_said_on_stderr_until_it_delivers_again(tmp_path, db):
+    """The pager silent must not look like a quiet fleet: the delivering process writes each target's health
+    beside the database; `status` (text and JSON) shows it from there, and the service's stderr says when it
+    starts failing and when it recovers."""
+    up = threading.Event()
+    h = Hook(status=lambda n: 200 if up.is_set() else 503)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "events.jsonl"
+    now = time.time()
+    log.write_text(task_lines("refund-agent", "t0", "success", now - 60))
+    settings = AlertSettings(webhook=h.url, check_seconds=0.05, retry_seconds=0.05, retry_max_seconds=0.1)
+    said: list[str] = []
+    session = IngestSession(
+        db, [logs], follow=True, alerts=settings, limits_for=lambda agent: ONE_TASK_IS_ENOUGH, say=said.append
+    )
+    with session:
+        worker = threading.Thread(target=session.follow, daemon=True)
+        worker.start()
+        try:
+            assert wait_for(lambda: state_path(db).exists())
+            with log.open("a") as f:
+                f.write("".join(task_lines("refund-agent", f"t{i}", "failure", now - 30) for i in range(1, 6)))
+            failing = lambda: [t for t in (alert_health.read(state_path(db)) or alert_health.AlertsHealth()).targets]
+            assert wait_for(lambda: any(t.failing_since is not None for t in failing()))
+            out = cli("status", "--db", str(db))
+            assert "alerts to the webhook failing for" in out.output and "(1 waiting)" in out.output
+            assert "webhook answered HTTP 503" in out.output and h.url not in out.output  # the URL may be a secret
+            doc = json.loads(cli("status", "--db", str(db), "--json").output)["alerts"]
+            (target,) = doc["targets"]
+            assert (target["target"], target["sent"], target["waiting"]) == ("webhook", 0, 1)
+            assert target["failing_since"] is not None and target["last_error"] == "webhook answered HTTP 503"
+            assert said == ["alerts to the webhook failing, retrying: webhook answered HTTP 503"]
+            up.set()
+            assert wait_for(lambda: h.bodies and not any(t.failing_since for t in failing()))
+            assert "alerts to the" not in cli("status", "--db", str(db)).output
+            assert said[-1] == "alerts to the webhook delivered again"
+        finally:
+            up.set()
+            session.stop()
+            worker.join()
+    h.close()
+
+
+def test_health_words_for_each_kind_of_trouble():
+    t = alert_health.TargetHealth
+    now = 1_780_000_000.0
+    fine = alert_health.AlertsHealth((t("webhook", 3, 0, 0, None, "webhook: timed out"),))
+    assert alert_health.problems(fine, now) == [] and alert_health.problems(None, now) == []
+    down = alert_health.AlertsHealth(
+        (t("command", 0, 2, 1, now - 4000, "command exited 1: \x1b[31mno\x1b[0m"),), judge_error="disk I/O error"
+    )
+    assert alert_health.problems(down, now) == [
+        "alerts to the command failing for 1h 6m (2 waiting, 1 given up): command exited 1: \\x1b[31mno\\x1b[0m",
+        "alerts: cannot judge the fleet: disk I/O error",
+    ]
+    gave_up = alert_health.AlertsHealth((t("webhook", 0, 0, 1, now - 30, "webhook answered HTTP 404"),))
+    assert alert_health.problems(gave_up, now) == [
+        "alerts to the webhook failing for 30s (1 given up): webhook answered HTTP 404"
+    ]
+
+
+def test_the_demo_sends_no_alerts_unless_asked(tmp_path, monkeypatch):
+    """A simulated NO-GO must not page anyone: `agentmon demo` ignores [alerts]; `--alerts` opts in."""
+    from agentmon.tui.demo import DemoApp
+
+    toml = tmp_path / "agentmon.toml"
+    toml.write_text('[alerts]\nwebhook = "http://127.0.0.1:9/hook"\n')
+    monkeypatch.setenv("AGENTMON_CONFIG", str(toml))
+    app = DemoApp(tmp_path / "demo")
+    assert app.ingest is not None and app.ingest.alert_settings is None
+    toml.write_text("[defaults]\nmin_tasks = 1\n")
+    out = cli("demo", "--alerts", "--dir", str(tmp_path / "demo2"))
+    assert out.exit_code == 2 and "--alerts: agentmon.toml has no [alerts] webhook or command" in out.output

@@ -73,8 +73,9 @@ def fleet_db(db):
 
 def test_status_json_has_exactly_the_documented_shape(fleet_db):
     doc = json.loads(run("status", "--json", "--db", fleet_db).stdout)
-    assert list(doc) == ["generated_at", "window", "ingest", "remote_sources", "agents"]
+    assert list(doc) == ["generated_at", "window", "ingest", "remote_sources", "agents", "alerts"]
     assert doc["remote_sources"] == []  # ssh:// sources' state: tests/test_remote.py
+    assert doc["alerts"] is None  # no process delivers alerts for this database: tests/test_alerts.py
     assert doc["ingest"] == {"files": 3, "lines": 38, "quarantined": 6, "waiting_documents": []}
     for agent in doc["agents"]:
         assert list(agent) == AGENT_KEYS
@@ -85,6 +86,27 @@ def test_status_json_has_exactly_the_documented_shape(fleet_db):
 def test_status_table_is_readable(fleet_db):
     out = run("status", "--db", fleet_db).stdout
     assert "refund-agent" in out and "HOLD" in out and "too few tasks: 4 of 30 needed" in out
+
+
+def test_status_on_a_narrow_terminal_is_a_block_per_agent(fleet_db, monkeypatch):
+    """15 columns do not fit 80: on a terminal that narrow each agent is its name, verdict and reason, then
+    its figures packed into lines that fit; a pipe (or a wide terminal) still gets the table."""
+    from click.testing import CliRunner
+
+    from agentmon import cli
+
+    wide = CliRunner().invoke(cli.main, ["status", "--db", str(fleet_db)]).output
+    assert wide.splitlines()[1].split()[:3] == ["AGENT", "VERDICT", "TASKS"]
+    assert max(map(len, wide.splitlines())) > 80
+    monkeypatch.setattr(cli, "_terminal_columns", lambda: 80)
+    out = CliRunner().invoke(cli.main, ["status", "--db", str(fleet_db)]).output.splitlines()
+    assert "AGENT" not in "\n".join(out)
+    head = next(i for i, line in enumerate(out) if line.startswith("refund-agent  HOLD  too few tasks: 4 of 30"))
+    block = out[head + 1 : head + 4]
+    assert all(line.startswith("   ") and len(line) <= 80 for line in block), block
+    said = " ".join(block)
+    for column in ("tasks 4", "success 50.0%", "tool-err", "api-err", "spend $", "tokens in/out/cache-r/cache-w"):
+        assert column in said, column
 
 
 def test_quarantine_lists_file_offset_and_reason(fleet_db):

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import time
 
 import pytest
 from conftest import FIXTURES, ingest
@@ -300,3 +301,36 @@ async def test_watch_with_otlp_receives_spans_into_the_screen(tmp_path):
         assert urllib.request.urlopen(req, timeout=DEADLINE).status == 200
         await wait_in_app(pilot, lambda: "otel-in-tui" in app.panels)
         assert app.panels["otel-in-tui"].view.metrics.tasks == 1
+
+
+async def test_the_top_line_says_when_alerts_do_not_get_through(fleet, tmp_path):
+    """Whoever ingests (here another process) writes how alerts fare beside the database; a reading monitor
+    shows a failing target early on its top line, where 80 columns still show it, and drops it once fixed."""
+    from agentmon.alerts.health import state_path
+
+    health = {
+        "targets": [
+            {
+                "target": "webhook",
+                "sent": 0,
+                "waiting": 2,
+                "undelivered": 0,
+                "failing_since": time.time() - 300,
+                "last_error": "webhook: [Errno 111] Connection refused",
+            }
+        ],
+        "judge_error": None,
+        "updated": time.time(),
+    }
+    state_path(fleet).write_text(json.dumps({"agents": {}, "health": health}))
+    app = make_app(fleet)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        app.poll()
+        said = lambda: text_of(app.query_one("#status"))
+        assert await wait_in_app(pilot, lambda: "alerts to the webhook failing for 5m (2 waiting)" in said())
+        assert said().index("alerts to the webhook") < said().index("files")
+        health["targets"][0].update(failing_since=None, waiting=0, sent=2)
+        state_path(fleet).write_text(json.dumps({"agents": {}, "health": health}))
+        app.poll()
+        assert await wait_in_app(pilot, lambda: "alerts to the" not in said())

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from agentmon.alerts.health import TargetHealth
 from agentmon.alerts.message import Alert
 from agentmon.alerts.settings import AlertSettings
 from agentmon.text import literal
@@ -107,6 +108,11 @@ class Courier:
         self.ready = threading.Condition()
         self.sent = self.attempts = self.dropped = 0
         self.last_error: str | None = None
+        # What a person is shown (agentmon.alerts.health): since when deliveries fail (unix time; None: the
+        # last one went through), and how many alerts were given up on since the last one that did.
+        self.failing_since: float | None = None
+        self.undelivered = 0
+        self.in_hand = 0  # 1 while an alert is being sent or retried: it is waiting too
         self.thread = threading.Thread(target=self._run, name=f"agentmon alerts {target.name}", daemon=True)
 
     def put(self, alert: Alert) -> None:
@@ -114,6 +120,7 @@ class Courier:
             if len(self.queue) >= QUEUE_LIMIT:
                 self.queue.popleft()
                 self.dropped += 1
+                self.undelivered += 1
             self.queue.append(Waiting(alert, self.clock()))
             self.ready.notify()
 
@@ -133,7 +140,11 @@ class Courier:
 
     def _run(self) -> None:
         while (item := self._next()) is not None:
-            self._deliver(item)
+            self.in_hand = 1
+            try:
+                self._deliver(item)
+            finally:
+                self.in_hand = 0
 
     def _deliver(self, item: Waiting) -> None:
         """Send `item` until it goes through, fails for good, or is older than give_up_seconds."""
@@ -144,15 +155,29 @@ class Courier:
                 self.target.send(item.alert)
             except Failed as e:
                 self.last_error = str(e)
+                if self.failing_since is None:
+                    self.failing_since = time.time()
                 delay = min(s.retry_seconds * 2 ** min(attempt, 60), s.retry_max_seconds)
                 if e.permanent or self.clock() + delay - item.since > s.give_up_seconds:
                     self.dropped += 1
+                    self.undelivered += 1
                     return
                 if self.wait(delay):  # stopping: what is queued is not sent
                     return
             else:
                 self.sent += 1
+                self.failing_since, self.undelivered = None, 0
                 return
+
+    def health(self) -> TargetHealth:
+        return TargetHealth(
+            self.target.name,
+            self.sent,
+            self.pending() + self.in_hand,
+            self.undelivered,
+            self.failing_since,
+            self.last_error,
+        )
 
 
 class Deliveries:
@@ -179,6 +204,9 @@ class Deliveries:
     def put(self, alert: Alert) -> None:
         for c in self.couriers:
             c.put(alert)
+
+    def health(self) -> list[TargetHealth]:
+        return [c.health() for c in self.couriers]
 
     def close(self, timeout: float = 5.0) -> None:
         """After the session's `stopping` is set: wake the couriers and wait a little for them (a request

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmon.alerts.delivery import Deliveries
+from agentmon.alerts.health import AlertsHealth, state_path
 from agentmon.alerts.judge import Judgement, judge
 from agentmon.alerts.message import Alert
 from agentmon.alerts.settings import AlertSettings
@@ -31,10 +32,6 @@ from agentmon.report.verdict import Limits
 from agentmon.store.writer import connect
 
 REJUDGE_SECONDS = 60.0  # with no new data, windows still slide: judge again this often anyway
-
-
-def state_path(db: Path) -> Path:
-    return db.with_name(db.stem + ".alerts.json")
 
 
 @dataclass
@@ -56,7 +53,9 @@ class AlertWatcher:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         wait: Callable[[float], bool] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
+        """`say`: told, in words, when a target starts failing and when it recovers (a service's log)."""
         self.db, self.settings, self.stopping, self.limits_for = Path(db), settings, stopping, limits_for
         self.clock, self.monotonic = clock, monotonic
         self.deliveries = Deliveries(settings, stopping, monotonic, wait)
@@ -67,6 +66,8 @@ class AlertWatcher:
         self.alerted = 0  # alerts queued
         self.last_error: str | None = None  # the last judgement that failed (the database, the state file)
         self.judge_seconds = 0.0  # what the last judgement cost
+        self.say = say
+        self.health = AlertsHealth()  # as last written to the state file (agentmon.alerts.health)
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
         self._judged = -math.inf
@@ -95,8 +96,31 @@ class AlertWatcher:
                 self.check_once()
             except (sqlite3.Error, AgentmonError, OSError) as e:  # next time, maybe; ingest goes on
                 self.last_error = str(e)
+            self.publish_health()
             if self.stopping.wait(self.settings.check_seconds):
                 return
+
+    def publish_health(self) -> None:
+        """Write the targets' health beside the database when it changed, and say when one starts failing
+        or recovers. The couriers change it on their own threads; this thread is the only writer."""
+        now = AlertsHealth(tuple(self.deliveries.health()), self.last_error)
+        before = self.health
+        if now == AlertsHealth(before.targets, before.judge_error):
+            return
+        self.health = AlertsHealth(now.targets, now.judge_error, self.clock())
+        try:
+            self._save()
+        except OSError as e:
+            self.last_error = f"cannot write {self.state_file}: {e.strerror or e}"
+        if self.say is None:
+            return
+        was = {t.target: t for t in before.targets}
+        for t in now.targets:
+            old = was.get(t.target)
+            if t.failing_since is not None and (old is None or old.failing_since is None):
+                self.say(f"alerts to the {t.target} failing, retrying: {t.last_error}")
+            elif t.failing_since is None and old is not None and old.failing_since is not None:
+                self.say(f"alerts to the {t.target} delivered again")
 
     # --- judging ---------------------------------------------------------------------------
 
@@ -177,9 +201,14 @@ class AlertWatcher:
             return None
 
     def _save(self) -> None:
-        """Written whole to a temporary file, then renamed over the old one: never half written."""
-        assert self.known is not None
-        doc = {"agents": {a: {"verdict": k.verdict, "drifting": sorted(k.drifting)} for a, k in self.known.items()}}
+        """Written whole to a temporary file, then renamed over the old one: never half written. With no
+        baseline yet, `agents` is null: the next start still takes its first judgement as the baseline."""
+        agents = (
+            None
+            if self.known is None
+            else {a: {"verdict": k.verdict, "drifting": sorted(k.drifting)} for a, k in self.known.items()}
+        )
+        doc = {"agents": agents, "health": self.health.to_json()}
         tmp = self.state_file.with_name(self.state_file.name + ".tmp")
         tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=0), encoding="utf-8")
         os.replace(tmp, self.state_file)

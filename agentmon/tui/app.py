@@ -22,6 +22,8 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
+from agentmon.alerts import health as alert_health
+from agentmon.alerts.settings import AlertSettings
 from agentmon.config import IDLE_TASK_SECONDS
 from agentmon.errors import AgentmonError
 from agentmon.report.fleet import FleetView, fleet_view
@@ -97,6 +99,7 @@ class AgentmonApp(App):
         poll: bool = False,
         remote: Sequence[tuple] = (),
         remote_options: dict | None = None,
+        alerts: AlertSettings | None = None,  # agentmon.toml's [alerts]: delivered while this process ingests
     ):
         super().__init__()
         self.limits_for = limits_for or (lambda agent: DEFAULT_LIMITS)  # agentmon.toml's, per agent
@@ -117,6 +120,8 @@ class AgentmonApp(App):
                 prices=prices,
                 idle_task_seconds=idle_task_seconds,
                 poll=poll,
+                alerts=alerts,
+                limits_for=self.limits_for,
             )
             if self.paths or self.remote or otlp_port is not None
             else None
@@ -132,6 +137,8 @@ class AgentmonApp(App):
         self.view: FleetView | None = None
         self.ingest_mode = "reading only" if not (self.paths or self.remote) else ""
         self._reader: sqlite3.Connection | None = None
+        self._alerts_file = alert_health.state_path(self.db_path)  # whoever ingests writes how alerts fare
+        self.alert_problems: list[str] = []
         self._reader_lock = threading.Lock()
         self._data_version: int | None = None
         self._last_full = 0.0
@@ -175,6 +182,10 @@ class AgentmonApp(App):
 
     def poll(self) -> None:
         self.refresh_fleet()
+        problems = alert_health.problems(alert_health.read(self._alerts_file))
+        if problems != self.alert_problems:
+            self.alert_problems = problems
+            self._show_status()
 
     @work(thread=True, exclusive=True, group="refresh")
     def refresh_fleet(self, force: bool = False) -> None:
@@ -282,6 +293,8 @@ class AgentmonApp(App):
                 if down:
                     parts.append(Text(", ") + plain(down[0]["host"], "bold red") + Text(" down (h)"))
                 parts.append(Text(" · "))
+            for problem in self.alert_problems:  # early too: nobody else may know the pager is silent
+                parts.append(plain(problem, "bold red") + Text(" · "))
             rate = round(self.lines_per_second)
             parts.append(Text(f"{plural(ing['files'], 'file')} · {count(rate)} line{'s' * (rate != 1)}/s · "))
             parts.append(Text(f"{count(ing['quarantined'])} quarantined", style="yellow" if ing["quarantined"] else ""))
