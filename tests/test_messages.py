@@ -22,6 +22,12 @@ def test_a_millisecond_timestamp_says_seconds_are_wanted(tmp_path, db):
     assert "out of range at $.ts" in listed and "(a time in milliseconds? `ts` is Unix seconds" in listed
 
 
+def test_a_time_that_is_not_one_says_what_a_time_is(tmp_path, db):
+    listed = quarantined(tmp_path, db, {"ts": "yesterday", "agent": "a", "event": "task_start", "task": "t"})
+    assert "bad value at $.ts: " in listed
+    assert "(`ts` is Unix seconds, or an ISO 8601 time: 2026-11-30T09:30:00Z)" in listed
+
+
 def test_an_unknown_event_or_outcome_lists_the_allowed_ones(tmp_path, db):
     listed = quarantined(
         tmp_path,

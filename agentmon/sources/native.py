@@ -72,6 +72,8 @@ def _explain(msg: str) -> str:
         if where == "$.ts" and " < " in detail:  # the usual cause: a JavaScript Date.now()
             return f"{reason} (a time in milliseconds? `ts` is Unix seconds, or an ISO 8601 time)"
         return reason
+    if where == "$.ts":
+        return f"bad value at $.ts: {detail} (`ts` is Unix seconds, or an ISO 8601 time: 2026-11-30T09:30:00Z)"
     if where:
         return f"bad value at {where}: {detail}"
     return f"not an event object: {detail}"
