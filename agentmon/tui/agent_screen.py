@@ -68,11 +68,17 @@ class AgentScreen(MonitorScreen):
         app.call_from_thread(self.show_tasks, tasks)
         app.call_from_thread(self.show, detail)
 
+    def _parts_gone(self) -> bool:
+        """A read that lands after the screen (or the app) began to close: its parts are gone."""
+        return not self.query("#tasks")
+
     def on_resize(self) -> None:
         if self.detail is not None:
             self.show(self.detail)
 
     def show(self, detail: AgentDetail | None) -> None:
+        if self._parts_gone():
+            return
         title = self.query_one("#agent-title", Static)
         if detail is None:
             title.update(Text.assemble(plain_name(self.agent), " · nothing in this database · esc back"))
@@ -200,6 +206,8 @@ class AgentScreen(MonitorScreen):
 
     def show_tasks(self, tasks: list[TaskRow]) -> None:
         """Keep the selection on the same task when the list moves under it."""
+        if self._parts_gone():
+            return
         chosen = self.tasks[self.selected].task if self.selected < len(self.tasks) else None
         self.tasks = tasks
         names = [t.task for t in tasks]
