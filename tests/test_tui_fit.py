@@ -74,6 +74,8 @@ async def test_every_panel_line_fits_its_panel(fleet, size):
             assert spend.startswith("deny") and "api-err" in spend and "$" in spend and "cache r+w" in spend
         rows = screen_lines(app)
         assert "deny" in rows[4] and "api-err" in rows[4]  # the first panel's third line, drawn
+        # Liveness sits on the bottom border, beside the verdict: a long reason never pushes it off.
+        assert "open " in rows[6] and " · last event " in rows[6] and " ago " in rows[6], rows[6]
 
 
 async def test_at_80_columns_the_footer_and_the_top_line_are_whole_or_end_in_an_ellipsis(fleet):

@@ -31,7 +31,9 @@ class AgentPanel(Static, can_focus=True):
         self.now = now
         m = view.metrics
         self.border_title = plain_name(m.agent)
-        self.border_subtitle = badge(m.verdict)
+        # Liveness on the border, where a long reason cannot push it off the panel at 80 columns.
+        live = Text(f" open {count(view.open_tasks)} · last event {age(view.last_event_ts, now)} ", style="dim")
+        self.border_subtitle = live + badge(m.verdict)
         self.set_class(m.verdict == "no-go", "no-go")
         self.set_class(m.verdict == "hold", "hold")
         self.refresh(layout=True)
@@ -103,8 +105,7 @@ class AgentPanel(Static, can_focus=True):
         reason = plain(m.reasons[0] if m.reasons else "")
         if m.verdict != "go":
             reason.stylize("yellow" if m.verdict == "hold" else "red")
-        tail = Text(f"  · open {count(v.open_tasks)} · last event {age(v.last_event_ts, self.now)}", style="dim")
-        line4 = reason + tail
+        line4 = reason
         for line in (line1, line2, line3, line4):
             line.truncate(width, overflow="ellipsis")
             line.no_wrap = True
