@@ -18,7 +18,7 @@ from agentmon import __version__, config
 from agentmon.errors import AgentmonError
 from agentmon.ingest.tail import DEFAULT_MAX_LINE
 from agentmon.store.writer import connect
-from agentmon.text import NAME_LIMIT, literal
+from agentmon.text import NAME_LIMIT, duration, literal
 
 if TYPE_CHECKING:
     from agentmon.report.gate import GateResult
@@ -547,12 +547,11 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
 def _table_or_blocks(rows: Sequence[tuple[str, ...]]) -> None:
     """The table, when it fits the terminal (or the output is not one: scripts get the table, or --json);
     else a block per agent: its name, verdict and reason, then each column as `name value`, packed."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    lines = _table_lines(rows)
     columns = _terminal_columns()
     if columns is None or max(len(line) for line in lines) <= columns:
         for line in lines:
-            click.echo(line.rstrip())
+            click.echo(line)
         return
     header, *agents = rows
     for r in agents:
@@ -565,6 +564,12 @@ def _table_or_blocks(rows: Sequence[tuple[str, ...]]) -> None:
                 line = " "
             line += item
         click.echo(line)
+
+
+def _table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; the last one (free text) unpadded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]).rstrip() for r in rows]
 
 
 def _terminal_columns() -> int | None:
@@ -951,25 +956,15 @@ def _tasks_table(rows: list) -> None:
                 literal(r.session[:8]) if r.session else "-",
                 literal(r.project, NAME_LIMIT) if r.project else "-",
                 _time.strftime("%Y-%m-%d %H:%M", _time.gmtime(r.start)),
-                _duration(r.duration_s),
+                duration(r.duration_s),
                 cost,
                 "/".join(str(r.signals[s]) for s in signals),
                 outcome,
                 literal(r.prompt) if r.prompt is not None else "",
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        click.echo(("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1]).rstrip())
-
-
-def _duration(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    for line in _table_lines(table):
+        click.echo(line)
 
 
 def _periods(

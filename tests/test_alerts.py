@@ -494,7 +494,7 @@ def test_health_words_for_each_kind_of_trouble():
         (t("command", 0, 2, 1, now - 4000, "command exited 1: \x1b[31mno\x1b[0m"),), judge_error="disk I/O error"
     )
     assert alert_health.problems(down, now) == [
-        "alerts to the command failing for 1h 6m (2 waiting, 1 given up): command exited 1: \\x1b[31mno\\x1b[0m",
+        "alerts to the command failing for 1h06m (2 waiting, 1 given up): command exited 1: \\x1b[31mno\\x1b[0m",
         "alerts: cannot judge the fleet: disk I/O error",
     ]
     gave_up = alert_health.AlertsHealth((t("webhook", 0, 0, 1, now - 30, "webhook answered HTTP 404"),))

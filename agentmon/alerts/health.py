@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentmon.text import literal
+from agentmon.text import duration, literal
 
 
 def state_path(db: Path) -> Path:
@@ -87,20 +87,9 @@ def problems(health: AlertsHealth | None, now: float | None = None) -> list[str]
             parts.append(f"{t.waiting} waiting")
         if t.undelivered:
             parts.append(f"{t.undelivered} given up")
-        failing = f" for {_duration(now - t.failing_since)}" if t.failing_since is not None else ""
+        failing = f" for {duration(now - t.failing_since)}" if t.failing_since is not None else ""
         counts = f" ({', '.join(parts)})" if parts else ""
         said.append(f"alerts to the {t.target} failing{failing}{counts}: {literal(t.last_error or 'no reason given')}")
     if health.judge_error:
         said.append(f"alerts: cannot judge the fleet: {literal(health.judge_error)}")
     return said
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    return f"{seconds // 86400}d"
