@@ -53,6 +53,16 @@ def test_newest_first_with_session_project_cost_signals_and_prompt(projects, tmp
     assert SESSION[:8] in lines[2] and "unknown" in lines[2]
 
 
+def test_a_transcript_saved_under_another_name_still_gives_its_prompts(projects, tmp_path):
+    """A shared or exported copy is not named `<session>.jsonl`: its first lines name the session."""
+    (transcript,) = [p for p in projects.rglob(f"{SESSION}.jsonl")]
+    transcript.rename(transcript.with_name("shared-by-a-colleague.jsonl"))
+    db = tmp_path / "a.db"
+    cli("ingest", projects, "--db", db)
+    prompts = {r["task"]: r["prompt"] for r in tasks_json(db)}
+    assert prompts["p1"] == "fix the failing test in billing" and prompts["p3"] == "thanks, now update the docs"
+
+
 def test_limit_agent_and_unlabeled(projects, tmp_path):
     db = tmp_path / "a.db"
     cli("ingest", projects, "--db", db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -148,14 +149,35 @@ def session_in_id(task: str) -> str | None:
 
 
 def transcripts(conn: sqlite3.Connection, sessions: Iterable[str]) -> dict[str, str]:
-    """The local transcript file of each session: `<session>.jsonl`, as the files table knows it."""
+    """The local transcript file of each session: `<session>.jsonl`, as the files table knows it; else, for a
+    transcript saved under another name (an export, a shared copy), the renamed file whose start names it."""
     wanted = {f"{s}.jsonl": s for s in sessions}
     out: dict[str, str] = {}
+    renamed: list[str] = []
     for path, state in conn.execute("SELECT path, state FROM files WHERE format = 'claude-code' AND host = ''"):
-        session = wanted.get(os.path.basename(path))
+        name = os.path.basename(path)
+        session = wanted.get(name)
         if session is not None and (session not in out or state == "active"):
             out[session] = path
+        elif session is None and not _SESSION_FILE.fullmatch(name) and not name.startswith("agent-"):
+            renamed.append(path)
+    missing = {json.dumps(s).encode(): s for s in wanted.values() if s not in out}
+    for path in renamed if missing else ():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(RENAMED_HEAD)
+        except OSError:
+            continue
+        for needle, session in list(missing.items()):
+            if b'"sessionId":' + needle in head or b'"sessionId": ' + needle in head:
+                out[session] = path
+                del missing[needle]
     return out
+
+
+# Claude Code names a transcript by its session's id; any other name was given by a person.
+_SESSION_FILE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jsonl")
+RENAMED_HEAD = 65536  # bytes of a renamed transcript read for the session it holds: its first lines name it
 
 
 def add_prompts(conn: sqlite3.Connection, rows: list[TaskRow]) -> None:
