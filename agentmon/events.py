@@ -54,6 +54,9 @@ class _TaskEvent(_Base, kw_only=True):
 class TaskStart(_TaskEvent, tag="task_start", kw_only=True):
     key: str | None = None
     model: str | None = None
+    # This task is a subagent's run for another task of the same agent: its cost and tokens roll up into that
+    # task's, it is no task of its own in the metrics (docs/events.md, "Subagents").
+    parent_task: Name | None = None
 
 
 class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
@@ -68,6 +71,9 @@ class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
     # The same request logged more than once (streamed, or in two files) counts once, with the
     # largest usage seen: Claude Code writes a line per content block, repeating the usage.
     request_id: str | None = None
+    # The subagent that made the call, within the task (Claude Code's `agentId`): its tokens and cost are the
+    # task's, and also its subagents' share.
+    subagent: str | None = None
 
 
 class ToolCall(_TaskEvent, tag="tool_call", kw_only=True):

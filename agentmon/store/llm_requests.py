@@ -102,7 +102,9 @@ def dedupe_request(
         return None, None
     requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, priced, new_1h)
     grown = (new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3])
-    return UsageDelta(ts=row.ts, agent=row.agent, task=row.task, tokens=grown), cost - row.cost_nanos
+    return UsageDelta(
+        ts=row.ts, agent=row.agent, task=row.task, tokens=grown, subagent=ev.subagent
+    ), cost - row.cost_nanos
 
 
 def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
