@@ -63,7 +63,10 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     """A database an older agentmon made (the last migration not run yet) gets that migration, not the script."""
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
-    for column in ("subagents", "subagent_tokens", "subagent_cost_nanos", "subagent_ids", "parent_task"):  # m021's
+    old.execute("DROP TABLE otel_agent_spans")  # what m021 made
+    for column in ("subagents", "subagent_tokens", "subagent_cost_nanos", "subagent_ids", "parent_task"):
+        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+    for column in ("parent_agent", "parent_ts"):
         old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
         for column in ("orchestrated", "orchestrated_successes", "orchestrated_unlabeled", "orchestrated_cost_nanos"):

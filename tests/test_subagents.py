@@ -186,7 +186,7 @@ def test_native_child_tasks_roll_up_to_their_parent_in_any_order(tmp_path, order
 
 
 def test_a_child_that_changes_parent_moves_its_cost(tmp_path):
-    """Of two parents named, the smallest name: what went to the other is taken back."""
+    """Of two parents named, that of the earliest task_start: what went to the other is taken back."""
     logs = tmp_path / "logs"
     logs.mkdir()
     lines = [
@@ -199,7 +199,7 @@ def test_a_child_that_changes_parent_moves_its_cost(tmp_path):
     db = tmp_path / "n.db"
     ingest([logs], db)
     assert task_rows(db)["q"] == (1, 210, 210, 200_000_000, 200_000_000)
-    (logs / "b.jsonl").write_text(native(3, "task_start", "c", parent_task="p") + "\n")
+    (logs / "b.jsonl").write_text(native(1, "task_start", "c", parent_task="p") + "\n")  # as early: p < q
     ingest([logs], db)
     rows = task_rows(db)
     assert rows["q"] == (0, 0, 0, 0, 0) and rows["p"] == (1, 210, 210, 200_000_000, 200_000_000)
@@ -285,3 +285,70 @@ def test_permutations_of_a_small_tree_agree(tmp_path):
             ingest([logs], db)
         results.add(tuple(sorted(task_rows(db).items())))
     assert results == {(("parent", (2, 370, 480, 350_000_000, 450_000_000)),)}
+
+
+# --- OpenTelemetry: a nested invoke_agent span of another agent -----------------------------------------------------
+
+
+def _chat(tracer, model: str, tokens_in: int, tokens_out: int) -> None:
+    with tracer.start_as_current_span(f"chat {model}") as chat:
+        chat.set_attribute("gen_ai.operation.name", "chat")
+        chat.set_attribute("gen_ai.request.model", model)
+        chat.set_attribute("gen_ai.usage.input_tokens", tokens_in)
+        chat.set_attribute("gen_ai.usage.output_tokens", tokens_out)
+
+
+@pytest.mark.parametrize("first", ["subagents", "planner"])
+def test_otel_nested_invoke_agent_spans_are_subagents_of_the_root_agents_task(receiver, db, first):
+    """planner calls a model, then a tool that invokes researcher (in another process), which calls a model and
+    invokes fact_checker; planner calls a model again. Read by hand: planner's task had 2 subagents; theirs are
+    200+20 and 300+30 tokens of the task's 100+10, 220, 330 and 50+5 = 715."""
+    pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry import trace
+    from test_genai_conventions import MODEL, expected_cost, export, provider_for
+
+    planner_process, research_process = provider_for(receiver, "planner-svc"), provider_for(receiver, "research-svc")
+    tracer, research = planner_process.get_tracer("planner"), research_process.get_tracer("research")
+
+    def agent_span(t, agent: str, **kwargs):
+        return t.start_as_current_span(f"invoke_agent {agent}", **kwargs)
+
+    with agent_span(tracer, "planner") as root:
+        root.set_attribute("gen_ai.operation.name", "invoke_agent")
+        root.set_attribute("gen_ai.agent.name", "planner")
+        _chat(tracer, MODEL, 100, 10)
+        with tracer.start_as_current_span("execute_tool research") as tool:
+            tool.set_attribute("gen_ai.operation.name", "execute_tool")
+            tool.set_attribute("gen_ai.tool.name", "research")
+            with agent_span(research, "researcher", context=trace.set_span_in_context(tool)) as sub:
+                sub.set_attribute("gen_ai.operation.name", "invoke_agent")
+                sub.set_attribute("gen_ai.agent.name", "researcher")
+                _chat(research, MODEL, 200, 20)
+                with agent_span(research, "fact_checker") as subsub:
+                    subsub.set_attribute("gen_ai.operation.name", "invoke_agent")
+                    subsub.set_attribute("gen_ai.agent.name", "fact_checker")
+                    _chat(research, MODEL, 300, 30)
+        _chat(tracer, MODEL, 50, 5)
+    trace_id = f"{root.get_span_context().trace_id:032x}"
+    export(*((research_process, planner_process) if first == "subagents" else (planner_process, research_process)))
+    conn = sqlite3.connect(db)
+    try:
+        rows = {
+            agent: rest
+            for agent, *rest in conn.execute(
+                "SELECT agent, subagents, subagent_tokens, input_tokens + output_tokens, subagent_cost_nanos,"
+                " cost_nanos, parent_agent FROM tasks WHERE task = ?",
+                (trace_id,),
+            )
+        }
+    finally:
+        conn.close()
+    sub_cost = expected_cost(input_tokens=200, output_tokens=20) + expected_cost(input_tokens=300, output_tokens=30)
+    own_cost = expected_cost(input_tokens=100, output_tokens=10) + expected_cost(input_tokens=50, output_tokens=5)
+    subs, sub_tokens, tokens, sub_nanos, nanos, parent = rows["planner"]
+    assert (subs, sub_tokens, tokens, parent) == (2, 550, 715, None)
+    assert sub_nanos / NANO == pytest.approx(sub_cost) and nanos / NANO == pytest.approx(sub_cost + own_cost)
+    assert rows["researcher"][-1] == rows["fact_checker"][-1] == "planner"  # children of the root agent's task
+    found = agents(db)
+    assert [found[a]["tasks"] for a in ("planner", "researcher", "fact_checker")] == [1, 0, 0]
+    assert found["planner"]["orchestration"]["with_subagents"]["tasks"] == 1

@@ -418,15 +418,18 @@ def m019_retention(db: sqlite_utils.Database) -> None:
 @migration
 def m021_subagents(db: sqlite_utils.Database) -> None:
     """What orchestration costs: per task, how many subagents did work for it and what they spent of its tokens
-    and cost, the ids of those its events named, and (a native child task) its parent; per agent, the ended
-    tasks with subagents apart, with their successes, unknown ends and cost, and the subagents' cost and tokens.
-    Tasks counted before this have none: their transcripts read again into a new database show them."""
+    and cost, the ids of those its events named, and (a child task) its parent; per agent, the ended tasks with
+    subagents apart, with their successes, unknown ends and cost, and the subagents' cost and tokens; per
+    OpenTelemetry trace, each agent's invoke_agent span (which agent's invocation is nested in the root's).
+    Tasks counted before this have none: their logs read again into a new database show them."""
     for column in (
         "subagents INTEGER NOT NULL DEFAULT 0",
         "subagent_tokens INTEGER NOT NULL DEFAULT 0",
         "subagent_cost_nanos INTEGER NOT NULL DEFAULT 0",
         "subagent_ids TEXT",
         "parent_task TEXT",
+        "parent_agent TEXT",
+        "parent_ts REAL",
     ):
         db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
     for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
@@ -440,6 +443,10 @@ def m021_subagents(db: sqlite_utils.Database) -> None:
             "subagent_tokens",
         ):
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        "CREATE TABLE otel_agent_spans (trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL,"
+        " end_ts REAL NOT NULL, root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)) WITHOUT ROWID"
+    )
 
 
 # --- the final schema, for a new database ---------------------------------------------------------------------------
@@ -551,7 +558,7 @@ CREATE TABLE tasks (
     permission_denials INTEGER NOT NULL DEFAULT 0, api_errors INTEGER NOT NULL DEFAULT 0,
     api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, subagents INTEGER NOT NULL DEFAULT 0,
     subagent_tokens INTEGER NOT NULL DEFAULT 0, subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_ids TEXT,
-    parent_task TEXT, PRIMARY KEY (agent, task)
+    parent_task TEXT, parent_agent TEXT, parent_ts REAL, PRIMARY KEY (agent, task)
 ) WITHOUT ROWID;
 CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
 CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
@@ -714,6 +721,10 @@ CREATE TABLE waiting_documents (
 ) WITHOUT ROWID;
 CREATE TABLE retention_horizons (
     what TEXT PRIMARY KEY, ts REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE otel_agent_spans (
+    trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)
 ) WITHOUT ROWID;
 INSERT INTO "ingest_totals" VALUES (1, 0, 0, NULL, NULL);
 INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES

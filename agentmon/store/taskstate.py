@@ -158,7 +158,9 @@ class TaskState:
     subagent_tokens: int = 0
     subagent_cost_nanos: int = 0
     subagent_ids: str | None = None
-    parent_task: str | None = None  # set: this task is a child, a subagent's run for that task of its agent
+    parent_task: str | None = None  # set: this task is a child, a subagent's run for that task
+    parent_agent: str | None = None  # the parent's agent, when not this task's
+    parent_ts: float | None = None  # the time of the task_start that named the parent: the earliest wins
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -235,9 +237,8 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             state.key = cut(event.key)
         if event.model:
             _offer_model(state, 0, ts, event.model)
-        parent = event.parent_task
-        if parent is not None and parent != state.task and (state.parent_task is None or parent < state.parent_task):
-            state.parent_task = parent  # of two parents named, the smallest name: order-free
+        if event.parent_task is not None:
+            _offer_parent(state, ts, event.parent_agent or state.agent, event.parent_task)
     elif kind is ChildRollup:
         _add_rollup(state, event.values)
     elif kind is TaskEnd:
@@ -272,6 +273,19 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         raise TypeError(f"not a task event: {kind.__name__}")
 
 
+def _offer_parent(state: TaskState, ts: float, agent: str, task: str) -> None:
+    """Of the parents named, that of the earliest task_start (ties: the smallest agent, then task): order-free."""
+    if (agent, task) == (state.agent, state.task):
+        return  # its own parent: none
+    if state.parent_task is None or (ts, agent, task) < (
+        state.parent_ts,
+        state.parent_agent or state.agent,
+        state.parent_task,
+    ):
+        state.parent_ts, state.parent_task = ts, task
+        state.parent_agent = agent if agent != state.agent else None
+
+
 def _subagent_work(state: TaskState, subagent: str, tokens: int, cost_nanos: int) -> None:
     """A subagent's request in this task: its share, and the subagent among those that did work for it."""
     state.subagent_tokens += tokens
@@ -299,31 +313,31 @@ _rollup_values = attrgetter(*ROLLUP_FIELDS)
 _TOKEN_VALUES = slice(3, 7)  # input .. cache write
 
 
-def rollup(state: TaskState) -> tuple[str, tuple[int, ...]] | None:
-    """(parent, values) that a child task adds to its parent: its whole cost and tokens (its own children's
-    included) and the subagents it counts for; None for a task with no parent."""
+Rollup = tuple[tuple[str, str], tuple[int, ...]]  # (the parent's agent and task, what the child adds to it)
+
+
+def rollup(state: TaskState) -> Rollup | None:
+    """What a child task adds to its parent: its whole cost and tokens (its own children's included) and the
+    subagents it counts for (itself and its own); None for a task with no parent."""
     if state.parent_task is None:
         return None
-    return state.parent_task, (*_rollup_values(state), 1 + state.subagents)
+    return (state.parent_agent or state.agent, state.parent_task), (*_rollup_values(state), 1 + state.subagents)
 
 
-def rollup_change(
-    before: tuple[str, tuple[int, ...]] | None, after: tuple[str, tuple[int, ...]] | None, state: TaskState
-) -> list[ChildRollup]:
+def rollup_change(before: Rollup | None, after: Rollup | None, state: TaskState) -> list[ChildRollup]:
     """The events that move a child's parents from `before` to `after`: the growth, or, when its parent
     changed, all of it taken from the old one and given to the new."""
     if before == after:
         return []
+    ts = state.first_ts
     if before is not None and after is not None and before[0] == after[0]:
         grown = tuple(a - b for a, b in zip(after[1], before[1]))
-        return [ChildRollup(ts=state.first_ts, agent=state.agent, task=after[0], values=grown)]
+        return [ChildRollup(ts=ts, agent=after[0][0], task=after[0][1], values=grown)]
     out = []
     if before is not None:
-        out.append(
-            ChildRollup(ts=state.first_ts, agent=state.agent, task=before[0], values=tuple(-v for v in before[1]))
-        )
+        out.append(ChildRollup(ts=ts, agent=before[0][0], task=before[0][1], values=tuple(-v for v in before[1])))
     if after is not None:
-        out.append(ChildRollup(ts=state.first_ts, agent=state.agent, task=after[0], values=after[1]))
+        out.append(ChildRollup(ts=ts, agent=after[0][0], task=after[0][1], values=after[1]))
     return out
 
 
