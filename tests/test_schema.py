@@ -64,6 +64,7 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
     old.execute("DROP TABLE otel_agent_spans")  # what m021 made
+    old.execute("ALTER TABLE llm_requests DROP COLUMN subagent")
     for column in ("subagents", "subagent_tokens", "subagent_cost_nanos", "subagent_ids", "parent_task"):
         old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     for column in ("parent_agent", "parent_ts"):

@@ -352,3 +352,39 @@ def test_otel_nested_invoke_agent_spans_are_subagents_of_the_root_agents_task(re
     found = agents(db)
     assert [found[a]["tasks"] for a in ("planner", "researcher", "fact_checker")] == [1, 0, 0]
     assert found["planner"]["orchestration"]["with_subagents"]["tasks"] == 1
+
+
+# --- one request in a transcript and in Claude Code's OpenTelemetry event -----------------------------------------
+
+
+@pytest.mark.parametrize("order", ["transcript-first", "otel-first", "one-batch"])
+def test_a_subagents_request_seen_by_two_sources_is_the_subagents_whichever_comes_first(tmp_path, order):
+    """The transcript names the subagent, Claude Code's api_request event does not: the request (once, with the
+    event's final output and cost) is the subagent's share in every order."""
+    from test_requests_across_sources import otel_line, transcript_line
+
+    line = json.loads(transcript_line())
+    marked = (json.dumps({**line, "subagent": "af1ff21"}) + "\n").encode()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    db = tmp_path / "r.db"
+    files = [("a.jsonl", marked), ("b.jsonl", otel_line())]
+    if order == "otel-first":
+        files.reverse()
+    if order == "one-batch":
+        for name, data in files:
+            (logs / name).write_bytes(data)
+        ingest([logs], db)
+    else:
+        for name, data in files:
+            (logs / name).write_bytes(data)
+            ingest([logs], db)
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT subagents, subagent_tokens, input_tokens + output_tokens + cache_read_tokens, subagent_cost_nanos,"
+            " cost_nanos FROM tasks WHERE cost_nanos > 0"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [(1, 1200 + 480 + 3000, 1200 + 480 + 3000, 12_300_000, 12_300_000)]

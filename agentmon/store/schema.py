@@ -443,6 +443,7 @@ def m021_subagents(db: sqlite_utils.Database) -> None:
             "subagent_tokens",
         ):
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE llm_requests ADD COLUMN subagent TEXT")
     db.execute(
         "CREATE TABLE otel_agent_spans (trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL,"
         " end_ts REAL NOT NULL, root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)) WITHOUT ROWID"
@@ -650,7 +651,7 @@ CREATE TABLE agents (
 CREATE TABLE llm_requests (
     request_id TEXT PRIMARY KEY, agent TEXT, task TEXT, ts REAL, input_tokens INTEGER, output_tokens INTEGER,
     cache_read_tokens INTEGER, cache_write_tokens INTEGER, cost_nanos INTEGER, priced INTEGER,
-    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0, subagent TEXT
 ) WITHOUT ROWID;
 CREATE TABLE session_prompts (
     session TEXT, ts REAL, task TEXT, PRIMARY KEY (session, ts, task)

@@ -38,6 +38,8 @@ class UsageDelta(msgspec.Struct, kw_only=True):
     task: str
     tokens: tuple[int, int, int, int]  # input, output, cache read, cache write; the cost comes beside
     subagent: str | None = None  # the request was a subagent's (LlmCall.subagent)
+    # (tokens, cost) the request had counted before a line named its subagent: now the subagent's share too
+    subagent_before: tuple[int, int] = (0, 0)
 
 
 class ChildRollup(msgspec.Struct, kw_only=True):
@@ -231,7 +233,8 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         state.cache_read_tokens += event.tokens[2]
         state.cache_write_tokens += event.tokens[3]
         if event.subagent is not None:
-            _subagent_work(state, event.subagent, sum(event.tokens), cost_nanos)
+            before_tokens, before_cost = event.subagent_before
+            _subagent_work(state, event.subagent, sum(event.tokens) + before_tokens, cost_nanos + before_cost)
     elif kind is TaskStart:
         if event.key is not None and state.key is None:
             state.key = cut(event.key)
