@@ -245,6 +245,8 @@ def test_the_line_for_a_person_compares_only_groups_with_enough_labels():
         "subagents: 12 tasks 58% success $0.41/success · without: 30 tasks 70% $0.22/success"
         " · 31% of spend in subagents"
     )
+    o["subagent_cost_share"], o["subagent_token_share"] = None, 0.25  # unpriced: the tokens' share
+    assert orchestration_text(o).endswith(" · 25% of tokens in subagents")
     o["with_subagents"] = group(12, 3, 3, 1.0)
     assert orchestration_text(o).startswith("subagents: 12 tasks, 3 labelled: too few to compare · without: 30 tasks")
     o["with_subagents"] = group(0, 0, 0, 0.0)
@@ -388,3 +390,21 @@ def test_a_subagents_request_seen_by_two_sources_is_the_subagents_whichever_come
     finally:
         conn.close()
     assert rows == [(1, 1200 + 480 + 3000, 1200 + 480 + 3000, 12_300_000, 12_300_000)]
+
+
+def test_the_emitter_writes_child_tasks_and_subagent_calls(tmp_path):
+    from agentmon.emit import Emitter
+
+    emitter = Emitter(tmp_path / "logs" / "orch.jsonl", agent="orch")
+    with emitter.task("t1") as task:
+        task.llm_call("m", 100, 10, cost_usd=0.01)
+        task.llm_call("m", 200, 20, cost_usd=0.02, subagent="reviewer")
+        with emitter.task("t1/search", parent_task="t1") as child:
+            child.llm_call("m", 300, 30, cost_usd=0.03)
+        task.end("success")
+    db = tmp_path / "e.db"
+    ingest([tmp_path / "logs"], db)
+    # t1: a subagent by its calls (reviewer) and a child task: 2; theirs 220 + 330 of 660 tokens, $0.05 of $0.06
+    assert task_rows(db) == {"t1": (2, 550, 660, 50_000_000, 60_000_000)}
+    o = agents(db)["orch"]["orchestration"]
+    assert (o["with_subagents"]["tasks"], o["with_subagents"]["successes"], o["without"]["tasks"]) == (1, 1, 0)

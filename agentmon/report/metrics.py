@@ -483,8 +483,11 @@ def orchestration_text(o: dict, money: Callable[[float], str] = lambda x: f"${x:
     w, wo = o.get("with_subagents"), o.get("without")
     if not w or not wo or not w["tasks"]:
         return None
-    share = o["subagent_cost_share"]
-    spent = f" · {share * 100:.0f}% of spend in subagents" if share is not None else ""
+    share, tokens = o["subagent_cost_share"], o.get("subagent_token_share")
+    if share is not None:
+        spent = f" · {share * 100:.0f}% of spend in subagents"
+    else:  # no call had a price: what the tokens say
+        spent = f" · {tokens * 100:.0f}% of tokens in subagents" if tokens is not None else ""
     return f"subagents: {_group_text(w, ' success', money)} · without: {_group_text(wo, '', money)}{spent}"
 
 
