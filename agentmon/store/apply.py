@@ -42,7 +42,9 @@ from agentmon.store.taskstate import (
 )
 
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory between batches
-NESTING_LIMIT = 8  # child tasks (a native task_start's parent_task) roll up through this many levels per batch
+# Child tasks (a task_start's parent_task) roll up through this many levels of parents in a batch; past them (a
+# deeper tree, or parents that name each other in a cycle) nothing more is added.
+NESTING_LIMIT = 8
 PRICED_EVENTS = (LlmCall, Cost)
 REQUESTS = COL["requests"]
 UPSERT_TASK = f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({', '.join('?' * len(TASK_FIELDS))})"

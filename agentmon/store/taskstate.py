@@ -43,7 +43,7 @@ class UsageDelta(msgspec.Struct, kw_only=True):
 
 
 class ChildRollup(msgspec.Struct, kw_only=True):
-    """What a child task (a native task_start's `parent_task`) adds to its parent: the change in its `rollup`."""
+    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`."""
 
     ts: float
     agent: str
