@@ -408,3 +408,20 @@ def test_the_emitter_writes_child_tasks_and_subagent_calls(tmp_path):
     assert task_rows(db) == {"t1": (2, 550, 660, 50_000_000, 60_000_000)}
     o = agents(db)["orch"]["orchestration"]
     assert (o["with_subagents"]["tasks"], o["with_subagents"]["successes"], o["without"]["tasks"]) == (1, 1, 0)
+
+
+def test_parents_that_name_each_other_end_and_count_nothing(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = [
+        native(0, "task_start", "a", parent_task="b"),
+        native(0, "task_start", "b", parent_task="a"),
+        call(1, "a", 0.10, 100),
+        native(2, "task_start", "solo"),
+        call(3, "solo", 0.20, 200),
+        native(4, "task_end", "solo", outcome="success"),
+    ]
+    (logs / "a.jsonl").write_text("\n".join(lines) + "\n")
+    db = tmp_path / "c.db"
+    ingest([logs], db)
+    assert aggregates(db)[:5] == (1, 1, 1, 200_000_000, 1)  # "solo" alone: a and b are each other's children
