@@ -62,6 +62,9 @@ def children(trace: str, spans: list[AgentSpan]) -> list[TaskStart]:
 def agent_at(spans: list[AgentSpan], ts: float) -> str | None:
     """The agent a span at `ts` with no agent of its own works for: the innermost invocation around it, else the
     root agent once its root span has come; None: not known yet."""
+    if len(spans) == 1:  # most traces: one agent
+        agent, start, end, root = spans[0]
+        return agent if root or start <= ts <= end else None
     around = [s for s in spans if s[1] <= ts <= s[2]]
     if around:
         return max(around, key=lambda s: (s[1], -s[2], s[0]))[0]

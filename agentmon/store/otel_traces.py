@@ -102,15 +102,15 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list[Event]:
             fresh.append(m)
     conn.executemany("INSERT INTO otel_seen (key, at) VALUES (?, ?)", [(m.key, now) for m in fresh])
     named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
-    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent) VALUES (?, ?)", named.items())
-    # Each agent's invocation (otel_agents): a span that names no agent works for the one its time falls in.
+    # Each agent's invocation (otel_agents), in place of otel_traces: a span that names no agent works for the one
+    # its time falls in. otel_traces names the traces let go as a service's task, and those named before m021.
     record_agent_spans(conn, [(*m.trace_agent, *m.agent_span) for m in fresh if m.trace_agent and m.agent_span])
     events = [ev for m in fresh for ev in m.events]
     agentless = [ev for m in fresh for ev in m.agentless]
-    invoked = agent_spans(conn, list({ev.task for ev in agentless} | named.keys()))
-    known = dict(named)
-    unknown = list({ev.task for ev in agentless} - known.keys())
-    known.update(in_chunks(conn, "SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
+    unnamed = {ev.task for ev in agentless}
+    invoked = agent_spans(conn, list(unnamed | named.keys()))
+    unknown = [trace for trace in unnamed if trace not in invoked]
+    known = dict(in_chunks(conn, "SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
     waiting = []
     for ev in agentless:
         spans = invoked.get(ev.task)
@@ -122,8 +122,6 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list[Event]:
     conn.executemany("INSERT INTO otel_pending (trace_id, event, at) VALUES (?, ?, ?)", waiting)
     resolved = {trace: invoked[trace] for trace in named if trace in invoked}
     events += take_resolved(conn, resolved)
-    unresolved = [trace for trace in named if trace not in invoked]  # none: an agent's span is kept as it comes
-    events += [msgspec.structs.replace(ev, agent=named[trace]) for trace, ev in _take_waiting(conn, unresolved)]
     for trace, spans in resolved.items():  # the subagents: again at each of the trace's agent spans (idempotent)
         events += children(trace, spans)
     return events
