@@ -921,6 +921,14 @@ SIGNAL_HEADS = {
 }
 
 
+def _subagents_cell(r) -> str:
+    """How many subagents worked for a task and their share of its cost (of its tokens when it has no price)."""
+    if not r.subagents:
+        return "-"
+    share = r.subagent_cost_share if r.subagent_cost_share is not None else r.subagent_token_share
+    return f"{r.subagents}" + (f" {share * 100:.0f}%" if share is not None else "")
+
+
 def _tasks_table(rows: list) -> None:
     """`agentmon tasks` for a person: names and prompts shown literally, the signals as one column."""
     import time as _time
@@ -939,6 +947,7 @@ def _tasks_table(rows: list) -> None:
             "TIME",
             "COST",
             "/".join(SIGNAL_HEADS[s] for s in signals),
+            "SUBAGENTS",
             "OUTCOME",
             "PROMPT",
         )
@@ -959,6 +968,7 @@ def _tasks_table(rows: list) -> None:
                 duration(r.duration_s),
                 cost,
                 "/".join(str(r.signals[s]) for s in signals),
+                _subagents_cell(r),
                 outcome,
                 literal(r.prompt) if r.prompt is not None else "",
             )

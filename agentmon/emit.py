@@ -52,12 +52,16 @@ class Emitter:
         if directory:
             os.makedirs(directory, exist_ok=True)
 
-    def task(self, task: str, *, key: str | None = None, model: str | None = None) -> Task:
+    def task(
+        self, task: str, *, key: str | None = None, model: str | None = None, parent_task: str | None = None
+    ) -> Task:
         """Start a task (writes `task_start`). Use it in a `with`: leaving the block ends the task as
         `failure` on an exception (its type, never its message, as the reason), else `unknown` if `end` was
-        not called."""
+        not called. `parent_task`: this is a subagent's run for that task of this agent (its cost rolls up
+        into it, docs/events.md)."""
         t = Task(self, _name("task", task))
-        t._emit("task_start", key=key, model=model)
+        parent = None if parent_task is None else _name("parent_task", parent_task)
+        t._emit("task_start", key=key, model=model, parent_task=parent)
         return t
 
     def end(self, task: str, outcome: Outcome, reason: str | None = None) -> None:
@@ -144,9 +148,10 @@ class Task:
         reasoning_tokens: int | None = None,
         cost_usd: float | None = None,
         request_id: str | None = None,
+        subagent: str | None = None,
     ) -> None:
         """One model call's usage: input tokens exclude cache tokens (as Anthropic reports them). Without
-        `cost_usd`, agentmon prices it from the model and tokens."""
+        `cost_usd`, agentmon prices it from the model and tokens. `subagent`: the subagent that made it."""
         self._emit(
             "llm_call",
             model=_name("model", model),
@@ -157,6 +162,7 @@ class Task:
             reasoning_tokens=_tokens("reasoning_tokens", reasoning_tokens),
             cost_usd=_usd(cost_usd),
             request_id=request_id,
+            subagent=subagent,
         )
 
     def tool_call(self, tool: str, ok: bool = True, error: str | None = None) -> None:

@@ -54,6 +54,11 @@ class _TaskEvent(_Base, kw_only=True):
 class TaskStart(_TaskEvent, tag="task_start", kw_only=True):
     key: str | None = None
     model: str | None = None
+    # This task is a subagent's run for another task: its cost and tokens roll up into that task's, and it is no
+    # task of its own in the metrics (docs/events.md, "Subagents"). The parent is of the same agent unless
+    # `parent_agent` names another.
+    parent_task: Name | None = None
+    parent_agent: Name | None = None
 
 
 class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
@@ -68,6 +73,9 @@ class LlmCall(_TaskEvent, tag="llm_call", kw_only=True):
     # The same request logged more than once (streamed, or in two files) counts once, with the
     # largest usage seen: Claude Code writes a line per content block, repeating the usage.
     request_id: str | None = None
+    # The subagent that made the call, within the task (Claude Code's `agentId`): its tokens and cost are the
+    # task's, and also its subagents' share.
+    subagent: str | None = None
 
 
 class ToolCall(_TaskEvent, tag="tool_call", kw_only=True):
@@ -201,6 +209,7 @@ class Mapped:
     events: list[Event]
     agentless: list[Event] = field(default_factory=list)
     trace_agent: tuple[str, str] | None = None  # (trace id, agent): an invoke_agent span names it
+    agent_span: tuple[float, float, bool] | None = None  # that span's start, end, and whether it is the trace's root
 
 
 def time_prefix(ts: float) -> str:

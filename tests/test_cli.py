@@ -43,7 +43,17 @@ AGENT_KEYS = [
     "verdict",
     "reasons",
     "models",
+    "orchestration",
 ]
+ORCHESTRATION_KEYS = [
+    "with_subagents",
+    "without",
+    "subagent_cost_usd",
+    "subagent_tokens",
+    "subagent_cost_share",
+    "subagent_token_share",
+]
+GROUP_KEYS = ["tasks", "labeled_tasks", "successes", "success_rate", "enough_labeled", "cost_usd", "cost_per_success"]
 MODEL_KEYS = [
     "model",
     "tasks",
@@ -81,6 +91,9 @@ def test_status_json_has_exactly_the_documented_shape(fleet_db):
         assert list(agent) == AGENT_KEYS
         for model in agent["models"]:
             assert list(model) == MODEL_KEYS
+        assert list(agent["orchestration"]) == ORCHESTRATION_KEYS
+        for group in ("with_subagents", "without"):
+            assert list(agent["orchestration"][group]) == GROUP_KEYS
 
 
 def test_status_table_is_readable(fleet_db):

@@ -166,9 +166,10 @@ def test_a_client_and_internal_span_pair_is_one_task(receiver, db, first):
     assert "caller-svc" not in found and "refund-svc" not in found
 
 
-def test_a_sub_agent_beneath_another_is_a_task_of_its_own(receiver, db):
+def test_a_sub_agent_beneath_another_is_its_subagent(receiver, db):
     """support_agent, in its own process, invokes refund_agent remotely: the same trace holds two
-    invocations of two agents, and neither swallows the other."""
+    invocations of two agents; refund_agent's, nested in support_agent's, is its subagent (not a task of its
+    own), and its chat call is the subagents' share of support_agent's task."""
     caller, target = provider_for(receiver, "support-svc"), provider_for(receiver, "refund-svc")
     tracer = caller.get_tracer("caller")
     for _ in range(2):
@@ -178,7 +179,10 @@ def test_a_sub_agent_beneath_another_is_a_task_of_its_own(receiver, db):
             invocation(tracer, target.get_tracer("agent"), "refund_agent", parent=trace.set_span_in_context(outer))
     export(target, caller)
     found = agents(db)
-    assert (found["support_agent"]["tasks"], found["refund_agent"]["tasks"]) == (2, 2)
+    assert (found["support_agent"]["tasks"], found["refund_agent"]["tasks"]) == (2, 0)
+    orchestration = found["support_agent"]["orchestration"]
+    assert orchestration["with_subagents"]["tasks"] == 2 and orchestration["subagent_tokens"] == 2 * 110
+    assert orchestration["subagent_cost_share"] == 1.0  # support_agent made no call of its own
 
 
 def test_evaluation_results_read_per_the_current_attributes(receiver, db):

@@ -90,6 +90,7 @@ class AgentMetrics:
     verdict: str = "hold"
     reasons: list[str] = field(default_factory=list)
     models: list[ModelMetrics] = field(default_factory=list)
+    orchestration: dict = field(default_factory=dict)  # orchestration(): tasks with subagents against without
 
 
 def window_rows(conn: sqlite3.Connection, window: str, now: float | None = None) -> list[tuple]:
@@ -341,7 +342,58 @@ def build(
         cache_read_tokens=g("cache_read_tokens"),
         cache_write_tokens=g("cache_write_tokens"),
         reasoning_tokens=g("reasoning_tokens"),
+        orchestration=orchestration(c, limits),
     )
+
+
+# Below this many labelled tasks a group's success rate is not shown as a comparison ("too few labelled").
+MIN_LABELED_TO_COMPARE = 10
+
+
+def orchestration(c: list[int], limits: Limits = DEFAULT_LIMITS) -> dict:
+    """Tasks with subagents against tasks without: for each group its ended tasks, labelled ones (a known
+    outcome), successes by outcome, success rate over the labelled, cost, and cost per success over the
+    labelled; then the subagents' share of all ended tasks' cost and tokens. `enough_labeled`: at least
+    MIN_LABELED_TO_COMPARE labelled tasks, below which a person is told so rather than shown a rate."""
+    g = lambda name: c[COL[name]]
+    tokens = g("input_tokens") + g("output_tokens") + g("cache_read_tokens") + g("cache_write_tokens")
+    cost_nanos = g("cost_nanos")
+    with_ = (
+        g("orchestrated"),
+        g("orchestrated_successes"),
+        g("orchestrated_unlabeled"),
+        g("orchestrated_cost_nanos"),
+        g("orchestrated_unlabeled_cost_nanos"),
+    )
+    without = (
+        g("ended") - with_[0],
+        g("successes") - with_[1],
+        g("unlabeled") - with_[2],
+        cost_nanos - with_[3],
+        g("unlabeled_cost_nanos") - with_[4],
+    )
+    return {
+        "with_subagents": _group(*with_, limits),
+        "without": _group(*without, limits),
+        "subagent_cost_usd": g("subagent_cost_nanos") / NANO,
+        "subagent_tokens": g("subagent_tokens"),
+        "subagent_cost_share": rate(g("subagent_cost_nanos"), cost_nanos),
+        "subagent_token_share": rate(g("subagent_tokens"), tokens),
+    }
+
+
+def _group(tasks: int, successes: int, unlabeled: int, cost_nanos: int, unlabeled_nanos: int, limits: Limits) -> dict:
+    labeled = tasks - unlabeled
+    labeled_cost = (cost_nanos - unlabeled_nanos) / NANO + limits.infra_cost_per_task * labeled
+    return {
+        "tasks": tasks,
+        "labeled_tasks": labeled,
+        "successes": successes,
+        "success_rate": rate(successes, labeled),
+        "enough_labeled": labeled >= MIN_LABELED_TO_COMPARE,
+        "cost_usd": cost_nanos / NANO + limits.infra_cost_per_task * tasks,
+        "cost_per_success": rate(labeled_cost, successes) if labeled_cost else None,
+    }
 
 
 def cost_status(cost_nanos: int, unpriced_llm_calls: int) -> str:
@@ -422,3 +474,31 @@ def snapshot(
         "remote_sources": remote_sources(conn, now),
         "agents": [asdict(m) for m in agent_metrics(conn, window, now, limits_for=limits_for)],
     }
+
+
+def orchestration_text(o: dict, money: Callable[[float], str] = lambda x: f"${x:.2f}") -> str | None:
+    """One line for a person: tasks with subagents against tasks without, and the subagents' share of spend
+    ("subagents: 12 tasks 58% success $0.41/success · without: 30 tasks 70% $0.22/success · 31% of spend in
+    subagents"). A group with too few labelled tasks says so instead of a rate. None: no task had subagents."""
+    w, wo = o.get("with_subagents"), o.get("without")
+    if not w or not wo or not w["tasks"]:
+        return None
+    share, tokens = o["subagent_cost_share"], o.get("subagent_token_share")
+    if share is not None:
+        spent = f" · {share * 100:.0f}% of spend in subagents"
+    else:  # no call had a price: what the tokens say
+        spent = f" · {tokens * 100:.0f}% of tokens in subagents" if tokens is not None else ""
+    return f"subagents: {_group_text(w, ' success', money)} · without: {_group_text(wo, '', money)}{spent}"
+
+
+def _group_text(g: dict, success_word: str, money: Callable[[float], str]) -> str:
+    tasks = f"{g['tasks']} task{'s' * (g['tasks'] != 1)}"
+    if not g["tasks"]:
+        return "no tasks"
+    if not g["labeled_tasks"]:
+        return f"{tasks}, none labelled"
+    if not g["enough_labeled"]:
+        return f"{tasks}, {g['labeled_tasks']} labelled: too few to compare"
+    per = g["cost_per_success"]
+    per_text = f" {money(per)}/success" if per is not None else " no success" if not g["successes"] else ""
+    return f"{tasks} {g['success_rate'] * 100:.0f}%{success_word}{per_text}"

@@ -50,6 +50,12 @@ class TaskRow:
     labeled_at: float | None
     signals: dict[str, int] = field(default_factory=dict)
     prompt: str | None = None  # the first PROMPT_CHARS characters, read from the transcript; not escaped
+    # What orchestration cost: how many subagents did work for it, and their part of its tokens and cost
+    subagents: int = 0
+    subagent_tokens: int = 0
+    subagent_token_share: float | None = None  # of its tokens, all four kinds; None: it had none
+    subagent_cost_usd: float = 0.0
+    subagent_cost_share: float | None = None  # of its priced cost; None: it had none
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +64,14 @@ class TaskRow:
 def signal_columns(conn: sqlite3.Connection) -> list[str]:
     have = {name for _, name, *_ in conn.execute("PRAGMA table_info(tasks)")}
     return [c for c in SIGNALS if c in have]
+
+
+TOKENS_SQL = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
+SUBAGENT_COLUMNS = f"{TOKENS_SQL}, subagents, subagent_tokens, subagent_cost_nanos"  # schema m021
+
+
+def has_subagents(conn: sqlite3.Connection) -> bool:
+    return any(name == "subagents" for _, name, *_ in conn.execute("PRAGMA table_info(tasks)"))
 
 
 def list_tasks(
@@ -74,10 +88,13 @@ def list_tasks(
     has not ended by then). `unlabeled`: the tasks with no outcome yet (open, or ended "unknown") and
     no person's label."""
     signals = signal_columns(conn)
+    subagents = has_subagents(conn)
     cols = "agent, task, first_ts, last_ts, end_ts, outcome, labeled_at, cost_nanos, unpriced_llm_calls, " + ", ".join(
-        signals
+        (*signals, SUBAGENT_COLUMNS if subagents else f"{TOKENS_SQL}, 0, 0, 0")
     )
     filters = " AND labeled_at IS NULL AND (outcome IS NULL OR outcome = 'unknown')" if unlabeled else ""
+    if subagents:  # a child task (a native task_start's parent_task) is part of its parent, not a task
+        filters += " AND parent_task IS NULL"
     agents = [agent] if agent is not None else [a for (a,) in conn.execute("SELECT agent FROM agents")]
     rows: list[tuple] = []
     lo = -1.0 if since is None else since
@@ -100,6 +117,7 @@ def list_tasks(
     out = []
     for r in rows:
         name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *counts = r
+        *counts, tokens, subs, sub_tokens, sub_nanos = counts
         out.append(
             TaskRow(
                 agent=name,
@@ -114,6 +132,11 @@ def list_tasks(
                 outcome=outcome,
                 labeled_at=labeled_at,
                 signals=dict(zip(signals, counts)),
+                subagents=subs,
+                subagent_tokens=sub_tokens,
+                subagent_token_share=sub_tokens / tokens if tokens else None,
+                subagent_cost_usd=sub_nanos / NANO,
+                subagent_cost_share=sub_nanos / nanos if nanos else None,
             )
         )
     return out

@@ -210,6 +210,15 @@ class LooseLine(_LineFields):
     message: LooseMessage | None = None
 
 
+class Chain(msgspec.Struct, gc=False):
+    """An inline sidechain line's link to the line before it in its subagent's conversation."""
+
+    parentUuid: str | None = None
+
+
+_chain = msgspec.json.Decoder(Chain)
+
+
 class ToolUse(msgspec.Struct, gc=False):
     """An assistant content block, read loosely: a tool use, or a text (whether it asks, see _asks; raw, as
     in Block). Thinking is skipped."""
@@ -289,6 +298,8 @@ class ClaudeCodeSource:
         self._launched: dict[str, str] = {}  # subagent id -> the task whose Task call launched it
         self._warmups: set[str] = set()  # subagents (ids, or files) that only warm a cache
         self._from_start: dict[str, bool] = {}  # file -> read from its first byte in this run
+        self._subagent: str | None = None  # the subagent whose line this is (None: the main conversation's)
+        self._chains: dict[str, str] = {}  # an inline sidechain line's uuid -> its subagent (old layout)
 
     def begin_chunk(self, path: str | None = None, start: int = 0) -> None:
         """The events parsed so far are handed over: a repeated line must not change them any more.
@@ -334,6 +345,7 @@ class ClaudeCodeSource:
                 _seconds(stamp)
             if line.isSidechain and self._warmups and _subagent(line, path) in self._warmups:
                 return []
+            self._subagent = self._subagent_of(line, path, raw) if line.isSidechain else None
             agent = self._agent_name if path == self._agent_path else self.agent(path, line.cwd)
             if kind == "assistant":
                 return self._assistant(line, m, session, ts, agent)
@@ -422,6 +434,7 @@ class ClaudeCodeSource:
                     cache_write_1h_tokens=c.ephemeral_1h_input_tokens if c is not None else 0,
                     cost_usd=line.costUSD,
                     request_id=request_id,
+                    subagent=self._subagent,
                 )
                 events.append(call)
         content = m.content
@@ -628,6 +641,19 @@ class ClaudeCodeSource:
             task,
         )
         return task
+
+    def _subagent_of(self, line: Line, path: str, raw: bytes) -> str:
+        """Which subagent a sidechain line is: its `agentId`, else its `agent-*.jsonl` file, else (inline lines
+        of older versions, which name neither) the first line of its chain, followed through `parentUuid`."""
+        sub = _subagent(line, path)
+        if sub is not None:
+            return os.path.basename(sub)
+        chain = _chain.decode(raw)
+        parent = chain.parentUuid
+        sub = (self._chains.get(parent) or parent) if parent else (line.uuid or "sidechain")
+        if line.uuid:
+            self._remember(self._chains, line.uuid, sub)
+        return sub
 
     @staticmethod
     def _remember(kept: dict[str, str], key: str, value: str) -> None:

@@ -122,6 +122,7 @@ def _map_span(span: Span) -> Mapped:
             TaskEnd(ts=span.end, agent=agent, task=task, outcome=outcome, reason=span.status_message or None),
         ]
         out.trace_agent = (span.trace_id, agent)
+        out.agent_span = (span.start, span.end, span.root)
     elif op in LLM_OPERATIONS:
         model = str(
             a.get("gen_ai.response.model") or a.get("gen_ai.request.model") or a.get("ai.model.id") or "unknown-model"

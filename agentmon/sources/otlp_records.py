@@ -41,6 +41,7 @@ class Span:
     attrs: dict
     events: list[tuple[str, float, dict]]
     service: str
+    root: bool = True  # no parent span: the trace's first (an invoke_agent root names the trace's root agent)
 
 
 @dataclass
@@ -94,6 +95,7 @@ def spans_from_proto(request) -> Iterator[Span]:
                     _attrs_proto(s.attributes),
                     [(e.name, e.time_unix_nano / 1e9, _attrs_proto(e.attributes)) for e in s.events],
                     service,
+                    not s.parent_span_id,
                 )
 
 
@@ -160,6 +162,7 @@ def spans_from_json(doc: dict) -> Iterator[Span]:
                         for e in s.get("events") or []
                     ],
                     service,
+                    not s.get("parentSpanId"),
                 )
 
 

@@ -36,10 +36,15 @@ from agentmon.store.taskstate import (
     add_event_signals,
     contribution,
     fold_all,
+    rollup,
+    rollup_change,
     task_row,
 )
 
 TASK_CACHE_LIMIT = 50_000  # task states kept in memory between batches
+# Child tasks (a task_start's parent_task) roll up through this many levels of parents in a batch; past them (a
+# deeper tree, or parents that name each other in a cycle) nothing more is added.
+NESTING_LIMIT = 8
 PRICED_EVENTS = (LlmCall, Cost)
 REQUESTS = COL["requests"]
 UPSERT_TASK = f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({', '.join('?' * len(TASK_FIELDS))})"
@@ -61,6 +66,7 @@ class Applier:
         self._data_version: int | None = None  # when another connection commits, the task states above may be stale
         self._forget_spans_at = 0.0  # when to forget the OpenTelemetry spans seen long ago next
         self._agent_spans: dict[str, list[float]] = {}
+        self._nesting = 0  # how deep in child tasks' roll-ups this batch is
 
     def apply(self, batch: Batch) -> None:
         """Apply the batch's events, its OpenTelemetry spans and records, and its idle tasks' ends."""
@@ -139,6 +145,7 @@ class Applier:
         if len(states) < len(by_task):
             _drop_forgotten(self.conn, by_task, states)
         changed = []
+        rollups: list = []  # what child tasks add to their parents (taskstate.rollup_change)
         cache = self._tasks
         for key, task_events in by_task.items():
             state = states.get(key)
@@ -148,7 +155,10 @@ class Applier:
                 state = cache[key] = TaskState(*key, host=host)
             else:
                 before = contribution(state)
+            up = rollup(state) if state.parent_task is not None else None
             fold_all(state, task_events)
+            if up is not None or state.parent_task is not None:
+                rollups += rollup_change(up, rollup(state), state)
             add_change(deltas, key[0], state.host, before, contribution(state))
             changed.append(task_row(state))
             self._touch_agent(key[0], state.first_ts, state.last_ts)
@@ -169,6 +179,12 @@ class Applier:
         flush(self.conn, deltas)
         for ev, ts in evals:
             apply_eval(self.conn, ev, ts)
+        if rollups and self._nesting < NESTING_LIMIT:  # the parents, after their children's rows
+            self._nesting += 1
+            try:
+                self._apply_events(rollups, host)
+            finally:
+                self._nesting -= 1
         if len(self._tasks) > TASK_CACHE_LIMIT:
             self._tasks.clear()
 

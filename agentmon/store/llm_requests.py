@@ -36,6 +36,7 @@ class StoredRequest(NamedTuple):
     cost_nanos: int
     priced: int  # 2: its log gave its cost (cost_usd); 1: genai-prices priced it; 0: unpriced
     cache_write_1h_tokens: int
+    subagent: str | None  # the subagent that made it, from whichever line said so (schema m021)
 
 
 PRICED_BY_PRICES, PRICED_BY_LOG = 1, 2  # StoredRequest.priced
@@ -82,6 +83,7 @@ def dedupe_request(
             cost or 0,
             PRICED_BY_LOG if ev.cost_usd is not None else PRICED_BY_PRICES if cost is not None else 0,
             ev.cache_write_1h_tokens,
+            ev.subagent,
         )
         return ev, cost
     old = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
@@ -98,11 +100,18 @@ def dedupe_request(
         cost, priced = (max(cost, logged) if priced == PRICED_BY_LOG else logged), PRICED_BY_LOG
     elif priced == PRICED_BY_PRICES and (new != old or new_1h != row.cache_write_1h_tokens):
         cost = pricer.cost_nanos(ev.model, row.ts, *new, new_1h) or 0
-    if new == old and cost == row.cost_nanos and new_1h == row.cache_write_1h_tokens:
+    # A request first seen without its subagent (Claude Code's OpenTelemetry event) is that subagent's once a line
+    # says so (its transcript): what it counted so far becomes the subagent's too, whichever came first.
+    marked = row.subagent is None and ev.subagent is not None
+    if new == old and cost == row.cost_nanos and new_1h == row.cache_write_1h_tokens and not marked:
         return None, None
-    requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, priced, new_1h)
+    subagent = row.subagent or ev.subagent
+    requests[rid] = StoredRequest(row.agent, row.task, row.ts, *new, cost, priced, new_1h, subagent)
     grown = (new[0] - old[0], new[1] - old[1], new[2] - old[2], new[3] - old[3])
-    return UsageDelta(ts=row.ts, agent=row.agent, task=row.task, tokens=grown), cost - row.cost_nanos
+    delta = UsageDelta(ts=row.ts, agent=row.agent, task=row.task, tokens=grown, subagent=subagent)
+    if marked:
+        delta.subagent_before = (sum(old), row.cost_nanos)
+    return delta, cost - row.cost_nanos
 
 
 def event_cost(ev, ts: float, pricer: Pricer) -> int | None:
@@ -133,8 +142,10 @@ def merge_repeat(repeated: dict[str, list], rid: str, ev: LlmCall, ts: float) ->
     largest usage and cost (the order of the lines does not matter). See merged()."""
     seen = repeated.get(rid)
     if seen is None:  # usage None: that of its only line so far (most requests have one line in a batch)
-        repeated[rid] = [ev, ts, None, ev.cost_usd]
+        repeated[rid] = [ev, ts, None, ev.cost_usd, ev.subagent]
         return
+    if seen[4] is None:  # whichever line names the subagent
+        seen[4] = ev.subagent
     if seen[2] is None:
         seen[2] = _usage(seen[0])
     if ts < seen[1]:
@@ -147,7 +158,7 @@ def merge_repeat(repeated: dict[str, list], rid: str, ev: LlmCall, ts: float) ->
 def merged(repeated: dict[str, list]) -> Iterator[tuple[str, LlmCall, float]]:
     """(request_id, event, ts) per request folded by merge_repeat: the earliest line carrying the
     largest usage."""
-    for rid, (first, ts, usage, cost) in repeated.items():
-        if usage is not None and (usage != _usage(first) or cost != first.cost_usd):
-            first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost)
+    for rid, (first, ts, usage, cost, subagent) in repeated.items():
+        if usage is not None and (usage != _usage(first) or cost != first.cost_usd or subagent != first.subagent):
+            first = msgspec.structs.replace(first, **dict(zip(_USAGE, usage)), cost_usd=cost, subagent=subagent)
         yield rid, first, ts

@@ -17,6 +17,7 @@ import time
 import msgspec
 
 from agentmon.events import UNKNOWN_AGENT, Event, TaskEnd, TaskStart, time_prefix
+from agentmon.store.otel_agents import agent_at, agent_spans, children, record_agent_spans, root_of, take_resolved
 from agentmon.store.sql import in_chunks
 
 _event_decoder = msgspec.json.Decoder(Event)
@@ -60,7 +61,12 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
         by_trace.setdefault(trace, []).append(ev)
     events: list[Event] = []
     named: list[tuple[str, str]] = []  # (trace id, agent)
+    invoked = agent_spans(conn, list(by_trace))
     for trace, waited in by_trace.items():
+        if trace in invoked:  # outside every agent's invocation, and no root span came: the outermost agent's
+            root = root_of(invoked[trace])[0]
+            events += [msgspec.structs.replace(ev, agent=root) for ev in waited]
+            continue
         waited.sort(key=lambda ev: ev.ts)
         agent = waited[0].agent if waited[0].agent != "?" else UNKNOWN_AGENT  # "?": waited before agents were kept
         first, last = waited[0].ts, max(ev.ts for ev in waited)
@@ -96,19 +102,26 @@ def otel_events(conn: sqlite3.Connection, mapped: list) -> list[Event]:
             fresh.append(m)
     conn.executemany("INSERT INTO otel_seen (key, at) VALUES (?, ?)", [(m.key, now) for m in fresh])
     named = {m.trace_agent[0]: m.trace_agent[1] for m in fresh if m.trace_agent}
-    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent) VALUES (?, ?)", named.items())
+    # Each agent's invocation (otel_agents), in place of otel_traces: a span that names no agent works for the one
+    # its time falls in. otel_traces names the traces let go as a service's task, and those named before m021.
+    record_agent_spans(conn, [(*m.trace_agent, *m.agent_span) for m in fresh if m.trace_agent and m.agent_span])
     events = [ev for m in fresh for ev in m.events]
     agentless = [ev for m in fresh for ev in m.agentless]
-    known = dict(named)
-    unknown = list({ev.task for ev in agentless} - known.keys())
-    known.update(in_chunks(conn, "SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
+    unnamed = {ev.task for ev in agentless}
+    invoked = agent_spans(conn, list(unnamed | named.keys()))
+    unknown = [trace for trace in unnamed if trace not in invoked]
+    known = dict(in_chunks(conn, "SELECT trace_id, agent FROM otel_traces WHERE trace_id IN ({})", unknown))
     waiting = []
     for ev in agentless:
-        agent = known.get(ev.task)
+        spans = invoked.get(ev.task)
+        agent = known.get(ev.task) if spans is None else agent_at(spans, ev.ts)
         if agent is None:
             waiting.append((ev.task, msgspec.json.encode(ev), now))
         else:
             events.append(msgspec.structs.replace(ev, agent=agent))
     conn.executemany("INSERT INTO otel_pending (trace_id, event, at) VALUES (?, ?, ?)", waiting)
-    events += [msgspec.structs.replace(ev, agent=named[trace]) for trace, ev in _take_waiting(conn, list(named))]
+    resolved = {trace: invoked[trace] for trace in named if trace in invoked}
+    events += take_resolved(conn, resolved)
+    for trace, spans in resolved.items():  # the subagents: again at each of the trace's agent spans (idempotent)
+        events += children(trace, spans)
     return events

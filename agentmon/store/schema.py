@@ -415,6 +415,41 @@ def m019_retention(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE retention_horizons (what TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
 
 
+@migration
+def m021_subagents(db: sqlite_utils.Database) -> None:
+    """What orchestration costs: per task, how many subagents did work for it and what they spent of its tokens
+    and cost, the ids of those its events named, and (a child task) its parent; per agent, the ended tasks with
+    subagents apart, with their successes, unknown ends and cost, and the subagents' cost and tokens; per
+    OpenTelemetry trace, each agent's invoke_agent span (which agent's invocation is nested in the root's).
+    Tasks counted before this have none: their logs read again into a new database show them."""
+    for column in (
+        "subagents INTEGER NOT NULL DEFAULT 0",
+        "subagent_tokens INTEGER NOT NULL DEFAULT 0",
+        "subagent_cost_nanos INTEGER NOT NULL DEFAULT 0",
+        "subagent_ids TEXT",
+        "parent_task TEXT",
+        "parent_agent TEXT",
+        "parent_ts REAL",
+    ):
+        db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
+    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
+        for column in (
+            "orchestrated",
+            "orchestrated_successes",
+            "orchestrated_unlabeled",
+            "orchestrated_cost_nanos",
+            "orchestrated_unlabeled_cost_nanos",
+            "subagent_cost_nanos",
+            "subagent_tokens",
+        ):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE llm_requests ADD COLUMN subagent TEXT")
+    db.execute(
+        "CREATE TABLE otel_agent_spans (trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL,"
+        " end_ts REAL NOT NULL, root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)) WITHOUT ROWID"
+    )
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -522,7 +557,9 @@ CREATE TABLE tasks (
     rejected_action, rejected_ts, interventions, follow_up_ts REAL, host TEXT NOT NULL DEFAULT '',
     reasoning_tokens INTEGER NOT NULL DEFAULT 0, rating TEXT, rating_ts REAL, labeled_at REAL,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_errors INTEGER NOT NULL DEFAULT 0,
-    api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, PRIMARY KEY (agent, task)
+    api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, subagents INTEGER NOT NULL DEFAULT 0,
+    subagent_tokens INTEGER NOT NULL DEFAULT 0, subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_ids TEXT,
+    parent_task TEXT, parent_agent TEXT, parent_ts REAL, PRIMARY KEY (agent, task)
 ) WITHOUT ROWID;
 CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
 CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
@@ -544,7 +581,11 @@ CREATE TABLE agg_total (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, orchestrated INTEGER NOT NULL DEFAULT 0,
+    orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
+    orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
+    subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_hour (
     bucket INTEGER, agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -561,7 +602,11 @@ CREATE TABLE agg_hour (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, orchestrated INTEGER NOT NULL DEFAULT 0,
+    orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
+    orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
+    subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_minute (
     bucket INTEGER, agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -578,7 +623,11 @@ CREATE TABLE agg_minute (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, orchestrated INTEGER NOT NULL DEFAULT 0,
+    orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
+    orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
+    subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE eval_results (
     agent TEXT, suite TEXT, run TEXT, "case" TEXT, passed INTEGER, ts REAL, critical INTEGER, agent_version TEXT,
@@ -602,7 +651,7 @@ CREATE TABLE agents (
 CREATE TABLE llm_requests (
     request_id TEXT PRIMARY KEY, agent TEXT, task TEXT, ts REAL, input_tokens INTEGER, output_tokens INTEGER,
     cache_read_tokens INTEGER, cache_write_tokens INTEGER, cost_nanos INTEGER, priced INTEGER,
-    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0, subagent TEXT
 ) WITHOUT ROWID;
 CREATE TABLE session_prompts (
     session TEXT, ts REAL, task TEXT, PRIMARY KEY (session, ts, task)
@@ -634,7 +683,11 @@ CREATE TABLE agg_host_hour (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, host)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, orchestrated INTEGER NOT NULL DEFAULT 0,
+    orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
+    orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
+    subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE agg_host_total (
     agent TEXT, host TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -651,7 +704,11 @@ CREATE TABLE agg_host_total (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, host)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, orchestrated INTEGER NOT NULL DEFAULT 0,
+    orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
+    orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
+    subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE remote_sources (
     source TEXT PRIMARY KEY, host TEXT, connected INTEGER NOT NULL DEFAULT 0, mode TEXT, since REAL, caught_up_at REAL,
@@ -665,6 +722,10 @@ CREATE TABLE waiting_documents (
 ) WITHOUT ROWID;
 CREATE TABLE retention_horizons (
     what TEXT PRIMARY KEY, ts REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE otel_agent_spans (
+    trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)
 ) WITHOUT ROWID;
 INSERT INTO "ingest_totals" VALUES (1, 0, 0, NULL, NULL);
 INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
@@ -686,8 +747,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm016_labels_and_denials', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 19;
+    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 20;
 """
 
 if __name__ == "__main__":

@@ -37,6 +37,18 @@ class UsageDelta(msgspec.Struct, kw_only=True):
     agent: str
     task: str
     tokens: tuple[int, int, int, int]  # input, output, cache read, cache write; the cost comes beside
+    subagent: str | None = None  # the request was a subagent's (LlmCall.subagent)
+    # (tokens, cost) the request had counted before a line named its subagent: now the subagent's share too
+    subagent_before: tuple[int, int] = (0, 0)
+
+
+class ChildRollup(msgspec.Struct, kw_only=True):
+    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`."""
+
+    ts: float
+    agent: str
+    task: str  # the parent
+    values: tuple[int, ...]  # ROLLUP_FIELDS, then the subagents it counts for (itself and its own)
 
 
 REASON_CHARS = 200  # reasons are cut here: the store keeps no prompts or outputs
@@ -83,6 +95,16 @@ AGG_COLUMNS = (
     # successful task can be taken over the labelled tasks alone.
     "unlabeled_cost_nanos",
     "unlabeled_unpriced_llm_calls",
+    # Schema m021, by the task's end. Of the ended tasks, those with subagents (orchestrated): how many, their
+    # successes (by outcome), unknown ends, cost and the unknown ones' cost; what is left is the tasks without.
+    "orchestrated",
+    "orchestrated_successes",
+    "orchestrated_unlabeled",
+    "orchestrated_cost_nanos",
+    "orchestrated_unlabeled_cost_nanos",
+    # Of every ended task's cost and tokens, what its subagents spent.
+    "subagent_cost_nanos",
+    "subagent_tokens",
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -132,6 +154,15 @@ class TaskState:
     # unknown end the logs gave, so that a late successful call undoes it whatever the order of events.
     api_failed: int = 0  # 0 or 1, as stored: sqlite3 binds a bool through its slow adapter path
     logged_reason: str | None = None
+    # Subagents (schema m021). Of the task's cost and tokens (all four kinds), what its subagents spent, and how
+    # many did work for it: the distinct ids its events named (`subagent_ids`, space-separated) and its children.
+    subagents: int = 0
+    subagent_tokens: int = 0
+    subagent_cost_nanos: int = 0
+    subagent_ids: str | None = None
+    parent_task: str | None = None  # set: this task is a child, a subagent's run for that task
+    parent_agent: str | None = None  # the parent's agent, when not this task's
+    parent_ts: float | None = None  # the time of the task_start that named the parent: the earliest wins
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -183,6 +214,13 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             state.unpriced_llm_calls += 1
         else:
             state.cost_nanos += cost_nanos
+        if event.subagent is not None:
+            _subagent_work(
+                state,
+                event.subagent,
+                event.input_tokens + event.output_tokens + event.cache_read_tokens + event.cache_write_tokens,
+                cost_nanos or 0,
+            )
         _offer_model(state, 1, ts, event.model)
     elif kind is Cost:
         assert cost_nanos is not None  # a cost event always carries its cost
@@ -194,11 +232,18 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
         state.output_tokens += event.tokens[1]
         state.cache_read_tokens += event.tokens[2]
         state.cache_write_tokens += event.tokens[3]
+        if event.subagent is not None:
+            before_tokens, before_cost = event.subagent_before
+            _subagent_work(state, event.subagent, sum(event.tokens) + before_tokens, cost_nanos + before_cost)
     elif kind is TaskStart:
         if event.key is not None and state.key is None:
             state.key = cut(event.key)
         if event.model:
             _offer_model(state, 0, ts, event.model)
+        if event.parent_task is not None:
+            _offer_parent(state, ts, event.parent_agent or state.agent, event.parent_task)
+    elif kind is ChildRollup:
+        _add_rollup(state, event.values)
     elif kind is TaskEnd:
         if state.api_failed:
             _unsettle(state)  # `_end` weighs the end the logs gave
@@ -229,6 +274,82 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             _settle(state)
     else:
         raise TypeError(f"not a task event: {kind.__name__}")
+
+
+def _offer_parent(state: TaskState, ts: float, agent: str, task: str) -> None:
+    """Of the parents named, that of the earliest task_start (ties: the smallest agent, then task): order-free."""
+    if (agent, task) == (state.agent, state.task):
+        return  # its own parent: none
+    if state.parent_task is None or (ts, agent, task) < (
+        state.parent_ts,
+        state.parent_agent or state.agent,
+        state.parent_task,
+    ):
+        state.parent_ts, state.parent_task = ts, task
+        state.parent_agent = agent if agent != state.agent else None
+
+
+def _subagent_work(state: TaskState, subagent: str, tokens: int, cost_nanos: int) -> None:
+    """A subagent's request in this task: its share, and the subagent among those that did work for it."""
+    state.subagent_tokens += tokens
+    state.subagent_cost_nanos += cost_nanos
+    ids = state.subagent_ids
+    sid = subagent.replace(" ", "_")  # the separator
+    if ids is None:
+        state.subagent_ids, state.subagents = sid, state.subagents + 1
+    elif sid not in ids.split(" "):
+        state.subagent_ids, state.subagents = f"{ids} {sid}", state.subagents + 1
+
+
+# What a child task hands its parent (`rollup`), in this order; then the subagents it counts for.
+ROLLUP_FIELDS = (
+    "cost_nanos",
+    "llm_calls",
+    "unpriced_llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+_rollup_values = attrgetter(*ROLLUP_FIELDS)
+_TOKEN_VALUES = slice(3, 7)  # input .. cache write
+
+
+Rollup = tuple[tuple[str, str], tuple[int, ...]]  # (the parent's agent and task, what the child adds to it)
+
+
+def rollup(state: TaskState) -> Rollup | None:
+    """What a child task adds to its parent: its whole cost and tokens (its own children's included) and the
+    subagents it counts for (itself and its own); None for a task with no parent."""
+    if state.parent_task is None:
+        return None
+    return (state.parent_agent or state.agent, state.parent_task), (*_rollup_values(state), 1 + state.subagents)
+
+
+def rollup_change(before: Rollup | None, after: Rollup | None, state: TaskState) -> list[ChildRollup]:
+    """The events that move a child's parents from `before` to `after`: the growth, or, when its parent
+    changed, all of it taken from the old one and given to the new."""
+    if before == after:
+        return []
+    ts = state.first_ts
+    if before is not None and after is not None and before[0] == after[0]:
+        grown = tuple(a - b for a, b in zip(after[1], before[1]))
+        return [ChildRollup(ts=ts, agent=after[0][0], task=after[0][1], values=grown)]
+    out = []
+    if before is not None:
+        out.append(ChildRollup(ts=ts, agent=before[0][0], task=before[0][1], values=tuple(-v for v in before[1])))
+    if after is not None:
+        out.append(ChildRollup(ts=ts, agent=after[0][0], task=after[0][1], values=after[1]))
+    return out
+
+
+def _add_rollup(state: TaskState, values: tuple[int, ...]) -> None:
+    for name, v in zip(ROLLUP_FIELDS, values):
+        setattr(state, name, getattr(state, name) + v)
+    state.subagent_cost_nanos += values[0]
+    state.subagent_tokens += sum(values[_TOKEN_VALUES])
+    state.subagents += values[-1]
 
 
 def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
@@ -280,6 +401,7 @@ _STRICT_SUCCESSES = COL["successes_no_escalation"]
 _FOLLOWED_UP = COL["followed_up"]
 _REASONING = COL["reasoning_tokens"]
 _UNLABELED_COST = COL["unlabeled_cost_nanos"]
+_ORCHESTRATED = COL["orchestrated"]
 
 
 # One part of a task's contribution: (model, timestamp, first column, values). The values fill
@@ -292,8 +414,10 @@ def contribution(state: TaskState) -> list[Part]:
     """What this task adds to its agent's aggregates, in parts.
 
     Model "" holds what belongs to no model: the leading signals, and the outcomes of tasks that
-    never named one.
+    never named one. A child task adds nothing: it is part of its parent (`rollup`).
     """
+    if state.parent_task is not None:
+        return []
     out: list[Part] = [("", state.first_ts, _SEEN, (1,))]
     if state.first_escalation_ts is not None:
         out.append(("", state.first_escalation_ts, _ESCALATED, (1,)))
@@ -322,6 +446,23 @@ def contribution(state: TaskState) -> list[Part]:
         )
         if state.reasoning_tokens:  # a part of its own: most tasks have none, and add nothing for it
             out.append((state.model or "", state.end_ts, _REASONING, (state.reasoning_tokens,)))
+        if state.subagents:  # the columns "orchestrated" .. "subagent_tokens"
+            out.append(
+                (
+                    state.model or "",
+                    state.end_ts,
+                    _ORCHESTRATED,
+                    (
+                        1,
+                        outcome == "success",
+                        outcome == "unknown",
+                        state.cost_nanos,
+                        state.cost_nanos if outcome == "unknown" else 0,
+                        state.subagent_cost_nanos,
+                        state.subagent_tokens,
+                    ),
+                )
+            )
         if outcome == "unknown":
             out.append((state.model or "", state.end_ts, _UNLABELED, (1,)))
             if state.cost_nanos or state.unpriced_llm_calls:
@@ -366,6 +507,15 @@ assert AGG_COLUMNS[:12] == (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+), "contribution() writes these columns in this order"
+assert AGG_COLUMNS[_ORCHESTRATED:] == (
+    "orchestrated",
+    "orchestrated_successes",
+    "orchestrated_unlabeled",
+    "orchestrated_cost_nanos",
+    "orchestrated_unlabeled_cost_nanos",
+    "subagent_cost_nanos",
+    "subagent_tokens",
 ), "contribution() writes these columns in this order"
 
 

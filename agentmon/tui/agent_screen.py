@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from agentmon.report.fleet import AgentDetail, agent_detail
-from agentmon.report.metrics import spend_text
+from agentmon.report.metrics import orchestration_text, spend_text
 from agentmon.report.tasks import TaskRow
 from agentmon.text import NAME_LIMIT, literal
 from agentmon.tui.agent_tasks import label_task, latest_tasks, tasks_text
@@ -156,6 +156,8 @@ class AgentScreen(MonitorScreen):
             f" ({plural(m.api_retries, 'retried attempt', exact=True)} apart)",
             style="dim",
         )
+        if (orchestration := orchestration_text(m.orchestration, usd)) is not None:
+            why.append(f"\n  {orchestration}", style="dim")
         self.query_one("#why", Static).update(why)
         self.query_one("#tasks", Static).update(self._tasks())
         self.query_one("#latest", Static).update(self._latest(detail))
