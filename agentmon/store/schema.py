@@ -415,6 +415,34 @@ def m019_retention(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE retention_horizons (what TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
 
 
+@migration
+def m020_held_events_and_parser_state(db: sqlite_utils.Database) -> None:
+    """Claude Code lines read before their task is known (older than every prompt of their session, or a
+    subagent's before its launch), kept as derived events to re-attribute them when it is
+    (agentmon.store.held_events); and what the parser must remember across restarts
+    (agentmon.store.claude_code_state)."""
+    db.execute(
+        """
+        CREATE TABLE held_events (
+            id INTEGER PRIMARY KEY, agent TEXT NOT NULL, task TEXT NOT NULL, session TEXT NOT NULL,
+            subagent TEXT NOT NULL, ts REAL NOT NULL, request_id TEXT, cost_nanos INTEGER, event BLOB NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX held_events_by_session ON held_events (session, subagent)")
+    db.execute("CREATE INDEX held_events_by_task ON held_events (agent, task)")
+    db.execute("CREATE INDEX held_events_by_ts ON held_events (ts)")
+    db.execute(
+        """
+        CREATE TABLE claude_code_state (
+            session TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, ts REAL NOT NULL,
+            PRIMARY KEY (session, kind, key)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX claude_code_state_by_ts ON claude_code_state (ts)")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -666,6 +694,18 @@ CREATE TABLE waiting_documents (
 CREATE TABLE retention_horizons (
     what TEXT PRIMARY KEY, ts REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE held_events (
+    id INTEGER PRIMARY KEY, agent TEXT NOT NULL, task TEXT NOT NULL, session TEXT NOT NULL, subagent TEXT NOT NULL,
+    ts REAL NOT NULL, request_id TEXT, cost_nanos INTEGER, event BLOB NOT NULL
+);
+CREATE INDEX held_events_by_session ON held_events (session, subagent);
+CREATE INDEX held_events_by_task ON held_events (agent, task);
+CREATE INDEX held_events_by_ts ON held_events (ts);
+CREATE TABLE claude_code_state (
+    session TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (session, kind, key)
+) WITHOUT ROWID;
+CREATE INDEX claude_code_state_by_ts ON claude_code_state (ts);
 INSERT INTO "ingest_totals" VALUES (1, 0, 0, NULL, NULL);
 INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm001_initial', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
@@ -686,8 +726,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm016_labels_and_denials', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 19;
+    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm020_held_events_and_parser_state', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 20;
 """
 
 if __name__ == "__main__":
