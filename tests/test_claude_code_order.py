@@ -6,12 +6,15 @@ database), reading the files as far as they are written so far: a file is append
 import itertools
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REALDATA, ROOT, ingest, needs_realdata
 
 from agentmon.events import BEFORE_FIRST_PROMPT
+from agentmon.store.retention import Retention, prune
+from agentmon.store.writer import connect
 
 ORDER = ROOT / "fixtures" / "claude-code" / "order" / "projects"
 SESSION = "5e550000-0000-4000-8000-000000000020"
@@ -62,8 +65,9 @@ def table(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def run(tmp: Path, files: Files, steps: list[tuple[int, int]]) -> dict[str, list[tuple]]:
-    """Each step writes file `i` up to line `n` (appending what is new) and ingests everything written so far."""
+def run(tmp: Path, files: Files, steps: list[tuple[int, int]], whole: bool = True) -> dict[str, list[tuple]]:
+    """Each step writes file `i` up to line `n` (appending what is new) and ingests everything written so far;
+    `whole`: the steps end with every file written whole."""
     root, db = tmp / "root", tmp / "runs.db"
     written = [0] * len(files)
     for i, n in steps:
@@ -74,7 +78,7 @@ def run(tmp: Path, files: Files, steps: list[tuple[int, int]]) -> dict[str, list
             f.write(b"".join(lines[written[i] : n]))
         written[i] = max(written[i], n)
         ingest([root / "projects"], db)
-    assert written == [len(lines) for _, lines in files]  # every schedule reads everything in the end
+    assert not whole or written == [len(lines) for _, lines in files]
     return table(db)
 
 
@@ -178,7 +182,7 @@ def test_what_the_parser_must_remember_is_stored_with_its_line(tmp_path):
     files = fixture_files()
     lines = files[0][1]  # the session's
     command = next(i for i, line in enumerate(lines) if b"/review" in line)
-    run(tmp_path, files[:1], [(0, command + 1), (0, len(lines))])
+    run(tmp_path, files, [(0, command + 1), (0, len(lines))], whole=False)
     conn = sqlite3.connect(tmp_path / "runs.db")
     launched = conn.execute("SELECT key, value FROM claude_code_state WHERE kind = 'launch' ORDER BY key").fetchall()
     assert launched == [("bg2", "p1"), ("sa1", "p1")]
@@ -214,3 +218,20 @@ def test_real_transcripts_with_a_restart_between_any_two_lines(tmp_path):
 def test_real_transcripts_read_a_line_per_run(tmp_path, name):
     files = real_files(name)
     assert run(tmp_path, files, every_line(files)[0]) == reference(tmp_path, files)
+
+
+def test_held_events_and_parser_state_are_forgotten_with_their_tasks(tmp_path):
+    files = fixture_files()
+    session, sa1 = files[0][1], next(lines for dest, lines in files if dest.name == "agent-sa1.jsonl")
+    command = next(i for i, line in enumerate(session) if b"/review" in line)
+    index = next(i for i, (dest, _) in enumerate(files) if dest.name == "agent-sa1.jsonl")
+    run(tmp_path, files, [(index, len(sa1)), (0, command + 1)], whole=False)  # a subagent first; a command waits
+    conn = connect(tmp_path / "runs.db")
+    counts = "SELECT (SELECT count(*) FROM held_events), (SELECT count(*) FROM claude_code_state WHERE kind = ?)"
+    assert conn.execute(counts, ("command",)).fetchone() == (0, 1)  # the launch came: nothing held; a command waits
+    conn.execute(
+        "INSERT INTO held_events (agent, task, session, subagent, ts, event) VALUES ('a', 't', 's', 'x', 1, x'')"
+    )
+    prune(conn, Retention(task_days=31), time.time())  # the fixture is from March 2026
+    assert conn.execute(counts, ("command",)).fetchone() == (0, 0)
+    assert conn.execute("SELECT count(*) FROM claude_code_state").fetchone() == (0,)
