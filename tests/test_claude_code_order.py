@@ -13,6 +13,7 @@ import pytest
 from conftest import REALDATA, ROOT, ingest, needs_realdata
 
 from agentmon.events import BEFORE_FIRST_PROMPT
+from agentmon.labels import append_label
 from agentmon.store.retention import Retention, prune
 from agentmon.store.writer import connect
 
@@ -235,3 +236,29 @@ def test_held_events_and_parser_state_are_forgotten_with_their_tasks(tmp_path):
     prune(conn, Retention(task_days=31), time.time())  # the fixture is from March 2026
     assert conn.execute(counts, ("command",)).fetchone() == (0, 0)
     assert conn.execute("SELECT count(*) FROM claude_code_state").fetchone() == (0,)
+
+
+def test_a_label_given_to_a_provisional_task_stays_with_it(tmp_path):
+    """Its lines go to their task; the label names the provisional one, as it would if read in one run."""
+    files = fixture_files()
+    subagents = [i for i, (dest, _) in enumerate(files) if dest.parent.name == "subagents"]
+    root, db = tmp_path / "root", tmp_path / "runs.db"
+    for i in subagents:
+        (root / files[i][0]).parent.mkdir(parents=True, exist_ok=True)
+        (root / files[i][0]).write_bytes(b"".join(files[i][1]))
+    ingest([root / "projects"], db)
+    conn = connect(db)
+    labels = append_label(conn, db, "claude-code:/work/shop", SESSION + BEFORE_FIRST_PROMPT, "success", now=2e9)
+    conn.close()
+    (root / files[0][0]).write_bytes(b"".join(files[0][1]))
+    ingest([root / "projects"], db, extra_files=[labels])
+    got = table(db)
+    one = tmp_path / "one"
+    (one / "projects").mkdir(parents=True)
+    for dest, lines in files:
+        (one / dest).parent.mkdir(parents=True, exist_ok=True)
+        (one / dest).write_bytes(b"".join(lines))
+    ingest([one / "projects"], one / "one.db", extra_files=[labels])
+    assert got == table(one / "one.db")
+    provisional = [row for row in got["tasks"] if row[1] == SESSION + BEFORE_FIRST_PROMPT]
+    assert [(row[5], row[8], row[10]) for row in provisional] == [("success", 0, 0)]  # the label alone

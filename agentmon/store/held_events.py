@@ -111,6 +111,8 @@ def reattribute(applier: Applier, prompts: Sequence[Prompt], facts: Sequence[Ses
     prompts_of: dict[str, list[tuple[float, str]]] = {}
     moves = []
     for row in found.values():
+        if row.request_id is None and type(_decode(row.event)) is TaskEnd:
+            continue  # a person's label: it names its task, and stays with it
         task, final = _place(conn, row, launches, prompts_of)
         if task != row.task or final:
             moves.append((row, task, final))
