@@ -337,6 +337,8 @@ class ClaudeCodeSource:
         self._said_changed.clear()
         self._launched.clear()
         self._warmups.clear()
+        self._retrying.clear()
+        self._esc.clear()
 
     def take_facts(self) -> list[SessionFact]:
         """The state changes since the last call, to store with the batch of the lines that made them."""

@@ -185,11 +185,12 @@ def _held(conn: sqlite3.Connection, cut: float, rows: int) -> int:
     held = conn.execute(
         "DELETE FROM held_events WHERE id IN (SELECT id FROM held_events WHERE ts < ? LIMIT ?)", (cut, rows)
     ).rowcount
-    return held + conn.execute(
+    state = conn.execute(
         "DELETE FROM claude_code_state WHERE (session, kind, key) IN"
         " (SELECT session, kind, key FROM claude_code_state WHERE ts < ? LIMIT ?)",
         (cut, rows),
     ).rowcount
+    return held + state
 
 
 def task_horizon(conn: sqlite3.Connection) -> float | None:
