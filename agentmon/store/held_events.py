@@ -68,17 +68,16 @@ def record(conn: sqlite3.Connection, by_task: dict[TaskKey, list[TaskEvent]], he
     """Keep the events a batch folded into provisional tasks, and its held ones (wherever they went). An idle
     end is not kept (it is given again), nor a repeat of a request (its request carries its usage)."""
     subagents: dict[object, tuple[str, str]] = {}
+    holding: set[tuple[str, str]] = set()  # the tasks the held events went to: only theirs are looked through
     for h in held:
         held_event = h.event
         rid = held_event.request_id if type(held_event) is LlmCall else None
-        subagents[rid if rid is not None else id(held_event)] = (
-            h.session,
-            h.subagent,
-        )
+        subagents[rid if rid is not None else id(held_event)] = (h.session, h.subagent)
+        holding.add((held_event.agent, cast(TaskEnd, held_event).task))
     rows = []
     for (agent, task), task_events in by_task.items():
         provisional = task.endswith(BEFORE_FIRST_PROMPT)
-        if not provisional and not subagents:
+        if not provisional and (agent, task) not in holding:
             continue
         for ev, ts, cost in task_events:
             kind = type(ev)
