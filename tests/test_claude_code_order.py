@@ -262,3 +262,24 @@ def test_a_label_given_to_a_provisional_task_stays_with_it(tmp_path):
     assert got == table(one / "one.db")
     provisional = [row for row in got["tasks"] if row[1] == SESSION + BEFORE_FIRST_PROMPT]
     assert [(row[5], row[8], row[10]) for row in provisional] == [("success", 0, 0)]  # the label alone
+
+
+def test_a_subagent_never_launched_moves_by_time_when_a_later_prompt_is_read(tmp_path):
+    """No Task result names it: its lines go by time, and a prompt read after them takes them from the task
+    before it: their counts, tokens and cost move; that task's last time stays (docs/claude-code.md)."""
+    files = fixture_files()
+    bg2 = next(lines for dest, lines in files if dest.name == "agent-bg2.jsonl")
+    orphan = (
+        files[0][0].parent / SESSION / "subagents" / "agent-orphan.jsonl",
+        [line.replace(b"bg2", b"orphan") for line in bg2],
+    )
+    files = [files[0], orphan]
+    p2 = next(i for i, line in enumerate(files[0][1]) if b"/review" in line)
+    got = run(tmp_path, files, [(0, p2), (1, len(orphan[1])), (0, len(files[0][1]))])
+    ref = reference(tmp_path, files)
+    assert got["agg_total"] == ref["agg_total"] and got["agg_hour"] == ref["agg_hour"]
+    last_ts = TASK_COLUMNS.split(", ").index("last_ts")
+    without = lambda rows: [row[:last_ts] + row[last_ts + 1 :] for row in rows]
+    assert without(got["tasks"]) == without(ref["tasks"])
+    tasks = {row[1]: row for row in got["tasks"]}
+    assert tasks["p2"][TASK_COLUMNS.split(", ").index("tool_errors")] == 2  # the orphan's failed Bash, and the Read
