@@ -720,7 +720,8 @@ class ClaudeCodeSource:
             if (task := self._launched.get(subagent)) is not None:
                 return task
             task = self.task_at(session, ts)
-            self._holding = (subagent, task)
+            if line.isSidechain:  # (a main line that names an agent is no subagent's)
+                self._holding = (subagent, task)
             return task
         span = self._span  # task_at's first step, inline: most lines are between the same prompts as the last
         if span is not None and span[0] == session and span[1] <= ts < span[2]:
