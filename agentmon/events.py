@@ -196,6 +196,36 @@ class Prompt(NamedTuple):
     task: str
 
 
+# A Claude Code task of lines older than every prompt of their session: provisional (agentmon.store.held_events).
+BEFORE_FIRST_PROMPT = ":before-first-prompt"
+LAUNCH, WARMUP, COMMAND, ASKED = "launch", "warmup", "command", "asked"  # SessionFact kinds
+RETRYING, ESC = "retrying", "esc"
+
+
+class SessionFact(NamedTuple):
+    """What the Claude Code parser must remember across restarts, stored with the lines that taught it
+    (agentmon.store.claude_code_state): `kind` "launch" (subagent `key` works for task `value`), "warmup"
+    (subagent `key` counts nothing), "command" (a slash command waiting for the model: task `value` of agent
+    `key`, at `ts`), "asked" (the assistant's last words asked a question), "retrying" (API retries no answer
+    ended yet, in task `value` of agent `key`), "esc" (the Esc of conversation `key` was counted at its tool
+    result: its marker is not). `value` None: no longer so."""
+
+    session: str
+    kind: str
+    key: str
+    value: str | None
+    ts: float
+
+
+class Held(NamedTuple):
+    """An event of a subagent's line whose launch is not known yet: the store keeps it apart, to re-attribute
+    it when the launch (or a prompt) is read (agentmon.store.held_events)."""
+
+    session: str
+    subagent: str
+    event: Event
+
+
 # --- OpenTelemetry: what a span or log record becomes (agentmon.sources.otlp -> agentmon.store) ---
 
 UNKNOWN_AGENT = "unknown-agent"  # a trace that never named its agent

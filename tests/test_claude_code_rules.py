@@ -185,14 +185,18 @@ def test_a_subagent_joins_the_task_that_launched_it(db):
 
 def test_a_command_confirmed_in_a_lost_batch_is_confirmed_again():
     """A failed commit loses the batch's prompts; the lines read again (from the committed offset, after the
-    command's line) must still make the command a task."""
+    command's line) must still make the command a task: the command waiting was committed with its line."""
     path = files("slash-commands")[0]
     lines = path.read_bytes().splitlines()
     review = next(i for i, raw in enumerate(lines) if b"/review" in raw)
-    source = ClaudeCodeSource(lambda session: [])
+    committed: list = []  # the parser's facts, as the store keeps them
+    source = ClaudeCodeSource(
+        lambda session: [], lambda session: [(f.kind, f.key, f.value, f.ts) for f in committed if f.value is not None]
+    )
     source.begin_chunk(str(path), 0)
     starts = lambda raws: [e.task for raw in raws for e in source.parse(raw, str(path)) if type(e) is TaskStart]
     assert starts(lines[review : review + 2]) == []  # the command and its expanded prompt: waiting for the model
+    committed += [f for f in source.take_facts() if f.kind == "command"]  # committed with the command's line
     assert starts(lines[review + 2 : review + 3]) == ["p2"]  # the model answers it: in a batch that fails
     source.reset()
     assert starts(lines[review + 2 : review + 3]) == ["p2"]

@@ -36,6 +36,8 @@ TABLES = {  # table -> the columns compared (not the wall-clock times of the ing
     "agg_host_hour": "*",
     "llm_requests": "*",
     "session_prompts": "*",
+    "held_events": "agent, task, session, subagent, ts, request_id, cost_nanos, event",
+    "claude_code_state": "*",
     "eval_results": "*",
     "eval_runs": "*",
     "agents": "*",

@@ -48,17 +48,7 @@ CLAUDE_CODE_BY_HAND = {
 
 @pytest.mark.parametrize(
     "subagents_first",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a subagent file read before its session has no prompt to join: it makes the session's"
-                " before-first-prompt task until re-attribution (issue 14, another branch) moves it",
-            ),
-        ),
-    ],
+    [False, True],
     ids=["session-first", "subagents-first"],
 )
 def test_claude_code_subagents_inline_and_in_files_count_per_task(tmp_path, subagents_first):

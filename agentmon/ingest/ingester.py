@@ -150,7 +150,7 @@ class Ingester:
         if self._claude_code is None:
             from agentmon.sources.claude_code import ClaudeCodeSource
 
-            self._claude_code = ClaudeCodeSource(self.store.session_prompts)
+            self._claude_code = ClaudeCodeSource(self.store.session_prompts, self.store.claude_code_state)
         return self._claude_code
 
     @property
@@ -322,6 +322,8 @@ class Ingester:
                 otel=len(batch.otel),
                 prompts=len(batch.prompts),
                 bad=len(batch.bad),
+                facts=len(batch.facts),
+                held=len(batch.held),
             )
         )
         off = chunk.start
@@ -337,6 +339,8 @@ class Ingester:
                 off += len(line) + 1
             batch.prompts.extend(self.claude_code.new_prompts)
             self.claude_code.new_prompts.clear()
+            batch.facts.extend(self.claude_code.take_facts())
+            batch.held.extend(self.claude_code.take_held())
         elif t.format == OTLP_JSON:
             from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 
@@ -412,6 +416,9 @@ class Ingester:
     def _rename(self, batch: Batch) -> None:
         if self.rename_agent is not None:
             batch.events = self._renamed(batch.events)
+            if batch.held:
+                renamed = self._renamed([h.event for h in batch.held])
+                batch.held = [h._replace(event=ev) for h, ev in zip(batch.held, renamed)]
             for m in batch.otel:
                 m.events = self._renamed(m.events)
                 if m.trace_agent:
@@ -476,7 +483,7 @@ class Ingester:
         for b in done:
             self._unsettled.pop(id(b), None)
             self.stats.lines += b.lines
-            self.stats.events += len(b.events)
+            self.stats.events += len(b.events) + len(b.held)
             self.stats.quarantined += len(b.bad)
 
     def _conflict(self, e: OffsetConflict) -> bool:

@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from agentmon.errors import AgentmonError, BadLine
-from agentmon.events import Event, Mapped, Prompt
+from agentmon.events import Event, Held, Mapped, Prompt, SessionFact
 from agentmon.sources.detect import CLAUDE_CODE, OTLP_JSON
 from agentmon.store.batch import Batch, FileAdvance, Quarantined
 from agentmon.store.writer import Store
 
 REASON_CHARS = 200
-Parse = Callable[[bytes], tuple[list[Event], list[Mapped], list[Prompt]]]
+Parse = Callable[[bytes], tuple[list[Event], list[Mapped], list[Prompt], list[SessionFact], list[Held]]]
+LoadState = Callable[[str], list[tuple[str, str, str | None, float]]]
 
 
 @dataclass
@@ -39,6 +40,8 @@ class ChunkPart:
     otel: int
     prompts: int
     bad: int
+    facts: int = 0
+    held: int = 0
 
 
 @dataclass
@@ -50,6 +53,8 @@ class _Line:
     events: list[Event]
     otel: list[Mapped]
     prompts: list[Prompt] = field(default_factory=list)
+    facts: list[SessionFact] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
 
 
 def can_isolate(error: BaseException) -> bool:
@@ -81,13 +86,17 @@ def commit_apart(
                 if (raw_lines := read_again(part)) is None:
                     raise  # not the lines that were read: stop, as before; the next run reads them afresh
                 chunks.append((part, raw_lines))
-            lines, unparsed = _parse_again(chunks, {q.offset for q in file_batch.bad}, load_prompts, rename)
+            lines, unparsed = _parse_again(
+                chunks, {q.offset for q in file_batch.bad}, load_prompts, rename, store.claude_code_state
+            )
             culprits = _culprits(store, lines, file_parts[0], batch.host, e)
             quarantined = unparsed + culprits
             file_batch = Batch(
                 events=[ev for line in lines for ev in line.events],
                 otel=[m for line in lines for m in line.otel],
                 prompts=[p for line in lines for p in line.prompts],
+                facts=[f for line in lines for f in line.facts],
+                held=[h for line in lines for h in line.held],
                 bad=file_batch.bad + quarantined,
                 advances=[dataclasses.replace(adv, quarantined=adv.quarantined + len(quarantined))],
                 lines=file_batch.lines,
@@ -110,6 +119,8 @@ def _by_file(batch: Batch, parts: list[ChunkPart]) -> Iterator[tuple[FileAdvance
             events=_taken(batch.events, chunks, "events"),
             otel=_taken(batch.otel, chunks, "otel"),
             prompts=_taken(batch.prompts, chunks, "prompts"),
+            facts=_taken(batch.facts, chunks, "facts"),
+            held=_taken(batch.held, chunks, "held"),
             bad=_taken(batch.bad, chunks, "bad"),
             advances=[adv],
             lines=adv.lines,
@@ -126,27 +137,29 @@ def _taken(items: list, chunks: list[tuple[ChunkPart, ChunkPart | None]], attr: 
     return out
 
 
-def _parser(form: str | None, path: str, load_prompts: Callable[[str], list[tuple[float, str]]]) -> Parse:
+def _parser(
+    form: str | None, path: str, load_prompts: Callable[[str], list[tuple[float, str]]], load_state: LoadState
+) -> Parse:
     """How the ingester parsed this file's lines (Claude Code's from a fresh start, as a rerun would)."""
     if form == CLAUDE_CODE:
         from agentmon.sources.claude_code import ClaudeCodeSource
 
-        source = ClaudeCodeSource(load_prompts)
+        source = ClaudeCodeSource(load_prompts, load_state)
         source.begin_chunk()
 
-        def claude_code(raw: bytes) -> tuple[list[Event], list[Mapped], list[Prompt]]:
+        def claude_code(raw: bytes) -> tuple[list[Event], list[Mapped], list[Prompt], list[SessionFact], list[Held]]:
             events = source.parse(raw, path)
             prompts, source.new_prompts = list(source.new_prompts), []
-            return events, [], prompts
+            return events, [], prompts, source.take_facts(), source.take_held()
 
         return claude_code
     if form == OTLP_JSON:
         from agentmon.sources.otlp import parse_json_line as parse_otlp_line
 
-        return lambda raw: ([], parse_otlp_line(raw), [])
+        return lambda raw: ([], parse_otlp_line(raw), [], [], [])
     from agentmon.sources.native import parse_line
 
-    return lambda raw: ([parse_line(raw)], [], [])
+    return lambda raw: ([parse_line(raw)], [], [], [], [])
 
 
 def _parse_again(
@@ -154,23 +167,24 @@ def _parse_again(
     skip: set[int],
     load_prompts: Callable[[str], list[tuple[float, str]]],
     rename: Callable[[Batch], None],
+    load_state: LoadState,
 ) -> tuple[list[_Line], list[Quarantined]]:
     """The file's lines with what each becomes; those already quarantined (`skip`) left out."""
     lines, bad = [], []
-    parse = _parser(chunks[0][0].format, chunks[0][0].path, load_prompts)
+    parse = _parser(chunks[0][0].format, chunks[0][0].path, load_prompts, load_state)
     for part, raw_lines in chunks:
         offset = part.start
         for raw in raw_lines:
             if raw and offset not in skip:
                 try:
-                    events, otel, prompts = parse(raw)
+                    events, otel, prompts, facts, held = parse(raw)
                 except BadLine as e:
                     if raw.strip():  # blank lines are skipped, as the ingester does
                         bad.append(Quarantined(part.file_id, part.path, offset, str(e), raw[:REASON_CHARS]))
                 else:
-                    renamed = Batch(events=events, otel=otel)
+                    renamed = Batch(events=events, otel=otel, held=held)
                     rename(renamed)
-                    lines.append(_Line(offset, raw, renamed.events, otel, prompts))
+                    lines.append(_Line(offset, raw, renamed.events, otel, prompts, facts, renamed.held))
             offset += len(raw) + 1
     return lines, bad
 
@@ -184,7 +198,10 @@ def _culprits(store: Store, lines: list[_Line], where: ChunkPart, host: str, err
             head = lines[:n]
             store.rehearse(
                 Batch(
-                    events=[ev for ln in head for ev in ln.events], otel=[m for ln in head for m in ln.otel], host=host
+                    events=[ev for ln in head for ev in ln.events],
+                    otel=[m for ln in head for m in ln.otel],
+                    held=[h for ln in head for h in ln.held],
+                    host=host,
                 )
             )
         except Exception as e:

@@ -229,7 +229,9 @@ def claude_code_transcripts(projects: Path, total_bytes: int, seed: int = 3) -> 
                         extra += write(project / sid / "subagents" / f"agent-{agent}.jsonl", sub)
                         lines += len(sub)
                         body = text(rng.randint(300, 3000), prose)
-                        result: object = {
+                        result: object = {  # as Claude Code writes it: the subagent's id links its file
+                            "status": "completed",
+                            "agentId": agent,
                             "content": [{"type": "text", "text": body}],
                             "totalDurationMs": 41234,
                             "totalTokens": 23456,

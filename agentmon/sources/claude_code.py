@@ -29,16 +29,23 @@ import msgspec
 
 from agentmon.errors import BadLine
 from agentmon.events import (
+    ASKED,
+    BEFORE_FIRST_PROMPT,
+    ESC,
+    LAUNCH,
+    RETRYING,
     TS_BOUNDS,
     TS_MAX,
     ApiError,
     Confirmation,
     Escalation,
     Event,
+    Held,
     HumanIntervention,
     LlmCall,
     PermissionDenial,
     Prompt,
+    SessionFact,
     TaskEnd,
     TaskStart,
     Tokens,
@@ -47,6 +54,8 @@ from agentmon.events import (
     range_reason,
     ts_out_of_range,
 )
+from agentmon.events import COMMAND as COMMAND_FACT
+from agentmon.events import WARMUP as WARMUP_FACT
 from agentmon.sources import BOM, DEEP, behind_bom
 
 AGENT_PREFIX = "claude-code:"
@@ -129,6 +138,7 @@ LAUNCHERS = ("Task", "Agent")  # tools whose result names the subagent they laun
 QUOTE, QUESTION = ord('"'), ord("?")
 MAYBE_LAST = frozenset(b" ntrf\x9f")  # last bytes of a blank, an escape, or a full-width question mark
 WARMUP = "Warmup"  # a subagent Claude Code starts to warm its cache: no task, nothing counted
+MAIN = "-"  # the main conversation, in an ESC fact's key (a subagent's is its id)
 TOOL_NAMES_KEPT = 50_000
 
 
@@ -274,13 +284,24 @@ def looks_like(first_line: bytes) -> bool:
     return isinstance(obj, dict) and "event" not in obj and ("sessionId" in obj or obj.get("type") in LINE_TYPES)
 
 
+def _nothing_stored(session: str) -> list[tuple[str, str, str | None, float]]:
+    return []
+
+
 class ClaudeCodeSource:
     """Parses transcript lines into events; remembers each session's prompts to attribute lines."""
 
-    def __init__(self, load_prompts: Callable[[str], list[tuple[float, str]]]):
+    def __init__(
+        self,
+        load_prompts: Callable[[str], list[tuple[float, str]]],
+        load_state: Callable[[str], list[tuple[str, str, str | None, float]]] = _nothing_stored,
+    ):
         self.load_prompts = load_prompts  # a session's stored prompts: [(ts, task)], oldest first
-        self.sessions: dict[str, list[tuple[float, str]]] = {}
+        self.load_state = load_state  # its stored SessionFacts: [(kind, key, value, ts)]
+        self.sessions: dict[str, list[tuple[float, str]]] = {}  # the sessions loaded: their prompts
         self.new_prompts: list[Prompt] = []  # to store with the batch
+        self.new_facts: list[SessionFact] = []  # likewise (take_facts)
+        self.new_held: list[Held] = []  # likewise: events of subagent lines whose launch is not known yet
         self.tool_names: dict[str, str] = {}
         self._projects: dict[str, str] = {}  # project folder -> agent, decided once
         self._agents: dict[str, str] = {}  # file -> agent
@@ -291,8 +312,10 @@ class ClaudeCodeSource:
         self._span: tuple[str, float, float, str] | None = None  # (session, from, until, task): see task_at
         # Per-session state of the main conversation, kept only while it matters (mostly empty):
         self._commands: dict[str, tuple[float, str, str]] = {}  # a slash command waiting for the model
-        self._confirmed: dict[str, tuple[float, str, str]] = {}  # the last one answered: see reset
-        self._said: dict[str, Block] = {}  # the last text or tool use of the assistant: did it ask?
+        # The last text or tool use of the assistant (did it ask?); True: it asked, as a stored fact says.
+        self._said: dict[str, Block | bool] = {}
+        self._said_changed: dict[str, float] = {}  # sessions whose _said changed since take_facts: when
+        self._holding: tuple[str, str] | None = None  # (subagent, task) of this line, when its launch is unknown
         self._retrying: dict[str, ApiError] = {}  # api_error retries with no answer yet: the request, if it gave up
         self._esc: set[tuple[str, str | None]] = set()  # a rejected or interrupted tool result: its Esc is counted
         self._launched: dict[str, str] = {}  # subagent id -> the task whose Task call launched it
@@ -306,20 +329,43 @@ class ClaudeCodeSource:
         `path` and `start`: the file and offset the chunk is read from, to know whether this run saw
         every tool use of the file (a result whose call it did not see then counts the call)."""
         self._last_call = None
+        self._holding = None
         if path is not None and path not in self._from_start:
             self._from_start[path] = start == 0
 
     def reset(self) -> None:
-        """Forget what a failed commit may have left half-applied."""
+        """Forget what a failed commit may have left half-applied: each session's state is loaded again
+        from the store, as the last commit left it."""
         self.sessions.clear()
         self.new_prompts.clear()
+        self.new_facts.clear()
+        self.new_held.clear()
         self._last_call = None
         self._span = None
-        # A command the lost batch confirmed waits again: its prompt was lost with the batch (a prompt
-        # already stored is recognised as seen before).
-        for session, command in self._confirmed.items():
-            self._commands.setdefault(session, command)
-        self._confirmed.clear()
+        self._holding = None
+        self._commands.clear()
+        self._said.clear()
+        self._said_changed.clear()
+        self._launched.clear()
+        self._warmups.clear()
+        self._retrying.clear()
+        self._esc.clear()
+
+    def take_facts(self) -> list[SessionFact]:
+        """The state changes since the last call, to store with the batch of the lines that made them."""
+        if self._said_changed:
+            for session, ts in self._said_changed.items():
+                said = self._said.get(session)
+                self.new_facts.append(
+                    SessionFact(session, ASKED, "", "1" if said is not None and _asked(said) else None, ts)
+                )
+            self._said_changed.clear()
+        facts, self.new_facts = self.new_facts, []
+        return facts
+
+    def take_held(self) -> list[Held]:
+        held, self.new_held = self.new_held, []
+        return held
 
     def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
@@ -343,27 +389,46 @@ class ClaudeCodeSource:
             ts = stamp.timestamp()
             if not 0 <= ts < TS_MAX:  # inline: every line
                 _seconds(stamp)
-            if line.isSidechain and self._warmups and _subagent(line, path) in self._warmups:
-                return []
+            if line.isSidechain:
+                if session not in self.sessions:
+                    self._load(session)  # a warmup or a launch may be stored
+                if self._warmups and _subagent(line, path) in self._warmups:
+                    return []
             self._subagent = self._subagent_of(line, path, raw) if line.isSidechain else None
             agent = self._agent_name if path == self._agent_path else self.agent(path, line.cwd)
             if kind == "assistant":
-                return self._assistant(line, m, session, ts, agent)
-            content = m.content
-            if content.__class__ is list and content and (first := content[0]).type == "tool_result":
-                # Most user lines: one result of a call counted at its tool_use (see _results), and nothing else.
-                if (
-                    len(content) == 1
-                    and not first.is_error
-                    and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
-                    and tool not in LAUNCHERS
-                ):
-                    return []
-                return self._results(line, content, session, ts, agent, path, raw)
-            return self._user(line, m, session, ts, agent, path, raw)
+                events = self._assistant(line, m, session, ts, agent)
+            else:
+                content = m.content
+                if content.__class__ is list and content and (first := content[0]).type == "tool_result":
+                    # Most user lines: one result of a call counted at its tool_use (see _results), nothing else.
+                    if (
+                        len(content) == 1
+                        and not first.is_error
+                        and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
+                        and tool not in LAUNCHERS
+                    ):
+                        return []
+                    events = self._results(line, content, session, ts, agent, path, raw)
+                else:
+                    events = self._user(line, m, session, ts, agent, path, raw)
+            return events if self._holding is None else self._hold(events, session)
         if kind == "system" and line.subtype == "api_error" and line.sessionId and line.timestamp:
-            return self._retry(line, line.sessionId, _seconds(line.timestamp), path)
+            events = self._retry(line, line.sessionId, _seconds(line.timestamp), path)
+            return events if self._holding is None else self._hold(events, line.sessionId)
         return []
+
+    def _hold(self, events: list[Event], session: str) -> list[Event]:
+        """A subagent's line whose launch is not known: its events go to the store apart (see Held)."""
+        subagent, task = cast(tuple[str, str], self._holding)
+        self._holding = None
+        kept: list[Event] = []
+        for ev in events:
+            if cast(TaskStart, ev).task == task:  # every event this parser makes names its task
+                self.new_held.append(Held(session, subagent, ev))
+            else:
+                kept.append(ev)
+        return kept
 
     # --- what a line means ------------------------------------------------------------
 
@@ -371,20 +436,16 @@ class ClaudeCodeSource:
         events: list[Event] = []
         main = not line.isSidechain
         if main:
-            if self._commands and (command := self._commands.pop(session, None)) is not None:
-                self._confirmed[session] = command
+            if session not in self.sessions:
+                self._load(session)  # a command or a question may be stored
+            if self._commands and (command := self._drop_command(session)) is not None:
                 events += self._prompt(session, *command)  # the model answers a slash command: it was a prompt
             if self._retrying:
-                self._retrying.pop(session, None)  # answered (or failed for good, below): no longer retrying
+                self._gave_up(session)  # answered (or failed for good, below): no longer retrying
         if self._esc:
-            self._esc.discard((session, None if main else line.agentId))
+            self._drop_esc((session, None if main else line.agentId), ts)
         span = self._span  # _task, inline: most lines are between the same two prompts as the line before
-        if (
-            span is not None
-            and span[0] == session
-            and span[1] <= ts < span[2]
-            and (line.agentId is None or not self._launched)
-        ):
+        if span is not None and span[0] == session and span[1] <= ts < span[2] and line.agentId is None:
             task = span[3]
         else:
             task = self._task(line, session, ts)
@@ -457,6 +518,7 @@ class ClaudeCodeSource:
                     said = block
             if said is not None and main:
                 self._said[session] = said
+                self._said_changed[session] = ts
         return events
 
     def _user(self, line: Line, m: Message, session: str, ts: float, agent: str, path: str, raw: bytes) -> list[Event]:
@@ -470,11 +532,13 @@ class ClaudeCodeSource:
             first = next((b for b in content if b.type == "text"), None)
             text = _decoded(first.text, _text).lstrip() if first is not None else ""
         main = not line.isSidechain
+        if main and session not in self.sessions:
+            self._load(session)  # a command, a question, retries or an Esc may be stored
         if text.startswith(INTERRUPT):
             events = self._gave_up(session) if main and self._retrying else []
             esc = (session, None if main else line.agentId)
             if esc in self._esc:  # the marker Claude Code writes after the tool result that took the Esc
-                self._esc.discard(esc)
+                self._drop_esc(esc, ts)
             else:
                 events.append(
                     HumanIntervention(ts=ts, agent=agent, task=self._task(line, session, ts), kind="interrupt")
@@ -483,24 +547,27 @@ class ClaudeCodeSource:
         if not main:
             if text.rstrip() == WARMUP and (key := _subagent(line, path)) is not None:
                 self._warmups.add(key)
+                self.new_facts.append(SessionFact(session, WARMUP_FACT, key, "1", ts))
             return []  # a subagent's prompt is its launcher's
         if line.isMeta or line.isCompactSummary or not text:
             return []
         if text.startswith(NOT_PROMPTS):
             if self._commands:
-                self._commands.pop(session, None)  # a command's own output: it was local
+                self._drop_command(session)  # a command's own output: it was local
             return []
         task = _named(line.uuid) or f"{session}@{ts}"
         if text.startswith(COMMAND):
-            self._said.pop(session, None)
+            if self._said.pop(session, None) is not None:
+                self._said_changed[session] = ts
             if _command_name(text) in LOCAL_COMMANDS:
-                self._commands.pop(session, None)
+                self._drop_command(session)
             else:
                 self._commands[session] = (ts, task, agent)  # a prompt once the model answers it
+                self.new_facts.append(SessionFact(session, COMMAND_FACT, agent, task, ts))
             return []
-        if (said := self._said.get(session)) is not None and _asks(said):
+        if (said := self._said.get(session)) is not None and _asked(said):
             return []  # an answer to the assistant's question: the same task goes on until it speaks again
-        self._commands.pop(session, None)
+        self._drop_command(session)
         events = self._gave_up(session) if self._retrying else []
         return events + self._prompt(session, ts, task, agent)
 
@@ -537,14 +604,14 @@ class ClaudeCodeSource:
                 continue  # most results: a call counted at its tool_use, and done
             if task is None:
                 task = self._task(line, session, ts)
-            if tool in LAUNCHERS:
-                self._launch(raw, task)
+            if tool in LAUNCHERS or (tool is None and b'"agentId"' in raw):  # its call read before a restart
+                self._launch(raw, task, session, ts)
             esc = (session, line.agentId if line.isSidechain else None)
             by_rules = None if (d := line.permissionDecision) is None else _refused_by_rules(d)
             events += self._tool_result(block, tool, ts, agent, task, esc, self._from_start.get(path, False), by_rules)
         return events
 
-    def _launch(self, raw: bytes, task: str) -> None:
+    def _launch(self, raw: bytes, task: str, session: str, ts: float) -> None:
         """A Task (Agent) result: the subagent it names (`toolUseResult.agentId`) works for `task`."""
         try:
             result = _launch_line.decode(raw).toolUseResult
@@ -552,6 +619,7 @@ class ClaudeCodeSource:
             return
         if isinstance(result, Launched) and result.agentId:
             self._remember(self._launched, result.agentId, task)
+            self.new_facts.append(SessionFact(session, LAUNCH, result.agentId, task, ts))
 
     def _tool_result(
         self,
@@ -570,7 +638,7 @@ class ClaudeCodeSource:
         and the result's words decide."""
         if tool == "AskUserQuestion":
             if block.is_error:
-                self._esc.add(esc)  # dismissed with Esc: its marker is no second intervention
+                self._add_esc(esc, ts)  # dismissed with Esc: its marker is no second intervention
             return []  # the answer, whatever it says, is part of the escalation
         call = tool is None and from_start
         name = tool or "tool"
@@ -580,12 +648,12 @@ class ClaudeCodeSource:
         signal: Event
         if text.startswith(INTERRUPT):
             signal = HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")
-            self._esc.add(esc)
+            self._add_esc(esc, ts)
         elif by_rules if by_rules is not None else _denied(text):
             signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
         elif text.startswith(REJECTIONS):
             signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
-            self._esc.add(esc)
+            self._add_esc(esc, ts)
         else:
             return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
         return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
@@ -594,19 +662,23 @@ class ClaudeCodeSource:
         """A `system` api_error line: a request failed and Claude Code retries it."""
         events: list[Event] = []
         main = not line.isSidechain
-        if main and self._commands and (command := self._commands.pop(session, None)) is not None:
-            self._confirmed[session] = command
+        if main and session not in self.sessions:
+            self._load(session)
+        if main and self._commands and (command := self._drop_command(session)) is not None:
             events += self._prompt(session, *command)  # the model was called for it, and failed
         agent = self.agent(path, line.cwd)
         task = self._task(line, session, ts)
         events.append(ApiError(ts=ts, agent=agent, task=task, retry=True))
         if main:  # until an answer comes: a person giving up on it leaves one failed request
             self._retrying[session] = ApiError(ts=ts, agent=agent, task=task)
+            self.new_facts.append(SessionFact(session, RETRYING, agent, task, ts))
         return events
 
     def _gave_up(self, session: str) -> list[Event]:
         """The prompt or Esc that ends a run of retries no answer ended: the request failed."""
         failed = self._retrying.pop(session, None)
+        if failed is not None:
+            self.new_facts.append(SessionFact(session, RETRYING, "", None, cast(float, failed.ts)))
         return [failed] if failed is not None else []
 
     # --- attribution ----------------------------------------------------------------------
@@ -614,12 +686,55 @@ class ClaudeCodeSource:
     def _prompts(self, session: str) -> list[tuple[float, str]]:
         prompts = self.sessions.get(session)
         if prompts is None:
-            prompts = self.sessions[session] = sorted(self.load_prompts(session))
+            prompts = self._load(session)
         return prompts
 
+    def _load(self, session: str) -> list[tuple[float, str]]:
+        """A session's stored prompts and state, once per run (and after a reset): what this run learns
+        about it later stays in memory, and is newer."""
+        prompts = self.sessions[session] = sorted(self.load_prompts(session))
+        for kind, key, value, ts in self.load_state(session):
+            if kind == LAUNCH and value is not None:
+                self._launched.setdefault(key, value)
+            elif kind == WARMUP_FACT:
+                self._warmups.add(key)
+            elif kind == COMMAND_FACT and value is not None:
+                self._commands.setdefault(session, (ts, value, key))
+            elif kind == ASKED:
+                self._said.setdefault(session, True)
+            elif kind == RETRYING and value is not None:
+                self._retrying.setdefault(session, ApiError(ts=ts, agent=key, task=value))
+            elif kind == ESC:
+                self._esc.add((session, None if key == MAIN else key))
+        return prompts
+
+    def _add_esc(self, esc: tuple[str, str | None], ts: float) -> None:
+        self._esc.add(esc)
+        self.new_facts.append(SessionFact(esc[0], ESC, esc[1] or MAIN, "1", ts))
+
+    def _drop_esc(self, esc: tuple[str, str | None], ts: float) -> None:
+        if esc in self._esc:
+            self._esc.discard(esc)
+            self.new_facts.append(SessionFact(esc[0], ESC, esc[1] or MAIN, None, ts))
+
+    def _drop_command(self, session: str) -> tuple[float, str, str] | None:
+        """The session's command waiting for the model, no longer waiting."""
+        command = self._commands.pop(session, None)
+        if command is not None:
+            self.new_facts.append(SessionFact(session, COMMAND_FACT, "", None, command[0]))
+        return command
+
     def _task(self, line: Line, session: str, ts: float) -> str:
-        """A subagent's line belongs to the task that launched it, when its launch was read; else by time."""
-        if line.agentId is not None and self._launched and (task := self._launched.get(line.agentId)) is not None:
+        """A subagent's line belongs to the task that launched it, when its launch was read; else by time,
+        held apart (see Held) until the launch is read."""
+        if (subagent := line.agentId) is not None:
+            if session not in self.sessions:
+                self._load(session)
+            if (task := self._launched.get(subagent)) is not None:
+                return task
+            task = self.task_at(session, ts)
+            if line.isSidechain:  # (a main line that names an agent is no subagent's)
+                self._holding = (subagent, task)
             return task
         span = self._span  # task_at's first step, inline: most lines are between the same prompts as the last
         if span is not None and span[0] == session and span[1] <= ts < span[2]:
@@ -633,7 +748,7 @@ class ClaudeCodeSource:
             return span[3]  # between the same two prompts as the line before
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, "\uffff"))
-        task = prompts[i - 1][1] if i else f"{session}:before-first-prompt"
+        task = prompts[i - 1][1] if i else session + BEFORE_FIRST_PROMPT
         self._span = (
             session,
             prompts[i - 1][0] if i else -math.inf,
@@ -740,6 +855,13 @@ def _command_name(text: str) -> str:
     start += len("<command-name>")
     end = text.find("</command-name>", start)
     return text[start : end if end >= 0 else None].strip().lstrip("/")
+
+
+def _asked(said: Block | bool) -> bool:
+    """Whether the assistant's last words asked: a stored fact (True), or its last block."""
+    if isinstance(said, bool):
+        return said
+    return _asks(said)
 
 
 def _asks(said: Block) -> bool:

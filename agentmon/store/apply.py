@@ -7,13 +7,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from agentmon.events import Cost, EvalResult, Event, LlmCall, TaskEnd, epoch_seconds
+from agentmon.events import Cost, EvalResult, Event, Held, LlmCall, TaskEnd, epoch_seconds
 from agentmon.store.aggregates import Deltas, add_change, flush
 from agentmon.store.batch import Batch
 from agentmon.store.evals import apply_eval
 from agentmon.store.follow_ups import changed_follow_ups
+from agentmon.store.held_events import record as record_held
 from agentmon.store.llm_requests import (
     dedupe_request,
     event_cost,
@@ -36,6 +37,7 @@ from agentmon.store.taskstate import (
     add_event_signals,
     contribution,
     fold_all,
+    idle_reason,
     rollup,
     rollup_change,
     task_row,
@@ -76,13 +78,15 @@ class Applier:
             self._tasks.clear()
             self._data_version = version
         events = batch.events
+        if batch.held:  # a subagent's lines before its launch: folded by time, and kept apart (held_events)
+            events = events + [h.event for h in batch.held]
         if batch.otel:
             events = events + otel_events(conn, batch.otel)
             now = time.time()
             if now >= self._forget_spans_at:  # every ten minutes; at once while a backlog remains
                 more = forget_old_spans(conn, now) >= FORGET_AT_ONCE
                 self._forget_spans_at = now if more else now + 600
-        self._apply_events(events, batch.host)
+        self._apply_events(events, batch.host, batch.held)
         if idle := batch.close_idle:  # after the batch's own events: a task that just had one is not idle
             self._apply_events(
                 traces_waited_out(conn, idle.now, idle.idle_seconds)
@@ -93,7 +97,7 @@ class Applier:
         """Drop the cached task states (they may hold those of a rolled-back batch)."""
         self._tasks.clear()
 
-    def _apply_events(self, events: list, host: str = "") -> None:
+    def _apply_events(self, events: list, host: str = "", held: Sequence[Held] = ()) -> None:
         """Fold the events into their tasks, add the changes to the aggregates, write the rows."""
         by_task: dict[TaskKey, list[TaskEvent]] = {}
         deltas: Deltas = {}
@@ -162,6 +166,7 @@ class Applier:
             add_change(deltas, key[0], state.host, before, contribution(state))
             changed.append(task_row(state))
             self._touch_agent(key[0], state.first_ts, state.last_ts)
+        record_held(self.conn, by_task, held)
         if self._agent_spans:
             self.conn.executemany(
                 "INSERT INTO agents (agent, first_ts, last_ts) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET"
@@ -235,7 +240,7 @@ class Applier:
                 agent=agent,
                 task=task,
                 outcome="unknown",
-                reason=f"no event for {idle_seconds / 60:.0f} minutes",
+                reason=idle_reason(idle_seconds),
             )
             for agent, task, last in idle
         ]

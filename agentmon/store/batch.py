@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from agentmon.events import Event, Mapped, Prompt
+from agentmon.events import Event, Held, Mapped, Prompt, SessionFact
 
 
 @dataclass
@@ -56,6 +56,8 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     bad: list[Quarantined] = field(default_factory=list)
     prompts: list[Prompt] = field(default_factory=list)
+    facts: list[SessionFact] = field(default_factory=list)  # the Claude Code parser's state, as these lines left it
+    held: list[Held] = field(default_factory=list)  # events kept apart until their task is known (store.held_events)
     otel: list[Mapped] = field(default_factory=list)  # one per span or log record
     advances: list[FileAdvance] = field(default_factory=list)
     lines: int = 0

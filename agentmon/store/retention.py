@@ -7,7 +7,9 @@ Every figure a window shows is a sum of buckets, so a bucket can go once no wind
   - all-time totals (agg_total, agg_host_total, agents, ingest_totals): forever; the `all` window reads them.
   - tasks and the prompts that named them: a year after their last event. A late event of a task already
     forgotten is older than the horizon (the cut of the last prune) and is not folded into a new task, which
-    would count it seen and ended twice: agentmon.store.apply drops it (see `TASK_HORIZON`).
+    would count it seen and ended twice: agentmon.store.apply drops it (see `TASK_HORIZON`). The Claude Code
+    events held for a task not known yet, and what its parser remembers of a session (agentmon.store.held_events,
+    claude_code_state), go with the tasks of their time.
   - LLM requests: their dedupe only meets a repeat within a session's life: 30 days.
   - quarantined lines: 90 days (their count in ingest_totals stays).
 The otel_seen keys forget themselves after two days (agentmon.store.otel_traces).
@@ -56,9 +58,10 @@ class Pruned:
     requests: int = 0
     quarantine: int = 0
     pages: int = 0
+    held: int = 0  # held Claude Code events and parser state
 
     def rows(self) -> int:
-        return self.minutes + self.hours + self.tasks + self.prompts + self.requests + self.quarantine
+        return self.minutes + self.hours + self.tasks + self.prompts + self.requests + self.quarantine + self.held
 
     def add(self, other: Pruned) -> None:
         for name in self.__dataclass_fields__:
@@ -103,6 +106,7 @@ def prune_step(
             out.prompts, sweeps.prompts = _sweep(
                 conn, "session_prompts", ("session", "ts", "task"), cut, sweeps.prompts
             )
+            out.held = _held(conn, cut, rows)
         if not sweeps.prompts:
             sweeps.ended.add("prompts")
         if (cut := _cut(retention.request_days, now)) is not None:
@@ -174,6 +178,19 @@ def _tasks(conn: sqlite3.Connection, cut: float, rows: int) -> int:
         if tasks >= rows:
             break
     return tasks
+
+
+def _held(conn: sqlite3.Connection, cut: float, rows: int) -> int:
+    """Held Claude Code events and the parser's facts from before `cut` (by their indexes on time)."""
+    held = conn.execute(
+        "DELETE FROM held_events WHERE id IN (SELECT id FROM held_events WHERE ts < ? LIMIT ?)", (cut, rows)
+    ).rowcount
+    state = conn.execute(
+        "DELETE FROM claude_code_state WHERE (session, kind, key) IN"
+        " (SELECT session, kind, key FROM claude_code_state WHERE ts < ? LIMIT ?)",
+        (cut, rows),
+    ).rowcount
+    return held + state
 
 
 def task_horizon(conn: sqlite3.Connection) -> float | None:

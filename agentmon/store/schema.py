@@ -416,6 +416,34 @@ def m019_retention(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m020_held_events_and_parser_state(db: sqlite_utils.Database) -> None:
+    """Claude Code lines read before their task is known (older than every prompt of their session, or a
+    subagent's before its launch), kept as derived events to re-attribute them when it is
+    (agentmon.store.held_events); and what the parser must remember across restarts
+    (agentmon.store.claude_code_state)."""
+    db.execute(
+        """
+        CREATE TABLE held_events (
+            id INTEGER PRIMARY KEY, agent TEXT NOT NULL, task TEXT NOT NULL, session TEXT NOT NULL,
+            subagent TEXT NOT NULL, ts REAL NOT NULL, request_id TEXT, cost_nanos INTEGER, event BLOB NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX held_events_by_session ON held_events (session, subagent)")
+    db.execute("CREATE INDEX held_events_by_task ON held_events (agent, task)")
+    db.execute("CREATE INDEX held_events_by_ts ON held_events (ts)")
+    db.execute(
+        """
+        CREATE TABLE claude_code_state (
+            session TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, ts REAL NOT NULL,
+            PRIMARY KEY (session, kind, key)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX claude_code_state_by_ts ON claude_code_state (ts)")
+
+
+@migration
 def m021_subagents(db: sqlite_utils.Database) -> None:
     """What orchestration costs: per task, how many subagents did work for it and what they spent of its tokens
     and cost, the ids of those its events named, and (a child task) its parent; per agent, the ended tasks with
@@ -723,6 +751,18 @@ CREATE TABLE waiting_documents (
 CREATE TABLE retention_horizons (
     what TEXT PRIMARY KEY, ts REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE held_events (
+    id INTEGER PRIMARY KEY, agent TEXT NOT NULL, task TEXT NOT NULL, session TEXT NOT NULL, subagent TEXT NOT NULL,
+    ts REAL NOT NULL, request_id TEXT, cost_nanos INTEGER, event BLOB NOT NULL
+);
+CREATE INDEX held_events_by_session ON held_events (session, subagent);
+CREATE INDEX held_events_by_task ON held_events (agent, task);
+CREATE INDEX held_events_by_ts ON held_events (ts);
+CREATE TABLE claude_code_state (
+    session TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (session, kind, key)
+) WITHOUT ROWID;
+CREATE INDEX claude_code_state_by_ts ON claude_code_state (ts);
 CREATE TABLE otel_agent_spans (
     trace_id TEXT NOT NULL, agent TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
     root INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (trace_id, agent)
@@ -748,8 +788,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm020_held_events_and_parser_state', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 20;
+PRAGMA user_version = 21;
 """
 
 if __name__ == "__main__":

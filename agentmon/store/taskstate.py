@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
+from typing import Any, cast
 
 import msgspec
 
@@ -180,19 +181,94 @@ def _later(ts: float, text: str | None, cur_ts: float | None, cur_text: str | No
 
 def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]]) -> None:
     """Fold a task's events into `state`, each with its epoch ts and, for llm_call, its price. The first and last
-    times and the commonest event, a tool call, are folded here, without a call per event: a batch holds many."""
+    times and the commonest event, a tool call, are folded here, without a call per event: a batch holds many.
+    An idle end is no event of the task (its last time stays its last line's), and it follows the task's last
+    line: one read before more lines of the task ends it as late as if it had been read after them."""
     first, last = state.first_ts, state.last_ts
+    waited = state.end_ts - last if state.end_ts is not None and idle_ended(state) else None
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
-        if ts > last:
-            last = ts
         if type(event) is ToolCall:
+            if ts > last:
+                last = ts
             state.tool_calls += event.call
             state.tool_errors += not event.ok
         else:
+            if ts > last and not (type(event) is TaskEnd and event.labeled_at is None and _idle(event.reason)):
+                last = ts
             _fold(state, event, ts, cost_nanos)
+    if waited is not None and last > state.last_ts and idle_ended(state):
+        state.end_ts = max(cast(float, state.end_ts), last + waited)
     state.first_ts, state.last_ts = first, last
+
+
+IDLE_END = "no event for "  # the reason of an end agentmon gave a task that had no event for the idle time
+
+
+def idle_reason(seconds: float) -> str:
+    return f"{IDLE_END}{seconds / 60:.0f} minutes"
+
+
+def _idle(reason: str | None) -> bool:
+    return reason is not None and reason.startswith(IDLE_END)
+
+
+def idle_ended(state: TaskState) -> bool:
+    """Whether the task's end is the idle timeout's, not the logs' nor a person's: any other end wins over it."""
+    return state.labeled_at is None and _idle(state.logged_reason if state.api_failed else state.reason)
+
+
+def unfold(state: TaskState, events: Sequence[tuple[Any, float, int | None]]) -> None:
+    """Take back what these events, folded into `state` before, added to its sums: they belong to another task
+    (agentmon.store.held_events). Its times and its latest reasons stay as the fold left them. A subagent
+    whose requests leave is no longer among those that worked for it: held events move a subagent's lines
+    together, so none of its work stays behind."""
+    left: set[str] = set()
+    for event, _ts, cost_nanos in events:
+        kind = type(event)
+        if kind is ToolCall:
+            state.tool_calls -= event.call
+            state.tool_errors -= not event.ok
+        elif kind is LlmCall:
+            state.llm_calls -= 1
+            state.input_tokens -= event.input_tokens
+            state.output_tokens -= event.output_tokens
+            state.cache_read_tokens -= event.cache_read_tokens
+            state.cache_write_tokens -= event.cache_write_tokens
+            state.reasoning_tokens -= event.reasoning_tokens
+            if cost_nanos is None:
+                state.unpriced_llm_calls -= 1
+            else:
+                state.cost_nanos -= cost_nanos
+            if event.subagent is not None:
+                state.subagent_tokens -= (
+                    event.input_tokens + event.output_tokens + event.cache_read_tokens + event.cache_write_tokens
+                )
+                state.subagent_cost_nanos -= cost_nanos or 0
+                left.add(event.subagent.replace(" ", "_"))
+        elif kind is Escalation:
+            state.escalations -= 1
+        elif kind is Confirmation:
+            state.confirmations -= 1
+            state.rejections -= not event.approved
+        elif kind is HumanIntervention:
+            state.interventions -= 1
+        elif kind is PermissionDenial:
+            state.permission_denials -= 1
+        elif kind is ApiError and not event.retry:
+            state.api_errors -= 1
+    if left and state.subagent_ids is not None:
+        ids = state.subagent_ids.split(" ")
+        kept = [sid for sid in ids if sid not in left]
+        state.subagent_ids, state.subagents = " ".join(kept) or None, state.subagents - (len(ids) - len(kept))
+    if not state.escalations:
+        state.first_escalation_ts = state.escalation_reason = state.escalation_reason_ts = None
+    if not state.rejections:
+        state.rejected_action = state.rejected_ts = None
+    if state.api_failed:
+        _unsettle(state)
+    _settle(state)
 
 
 def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
@@ -356,7 +432,9 @@ def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
     """A task's end: its own time, the latest end seen; its outcome, a person's latest label over any end the
     logs gave (a label keeps the task in its own window: it never moves the end to the labelling time)."""
     if event.labeled_at is None:
-        if state.end_ts is None or (ts, event.outcome, event.reason or "") > (
+        # The logs' own end (the next prompt) over the idle timeout's; then the latest.
+        if state.end_ts is None or (not _idle(event.reason), ts, event.outcome, event.reason or "") > (
+            state.labeled_at is not None or not _idle(state.reason),
             state.end_ts,
             state.outcome,
             state.reason or "",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing 
     from agentmon.store.retention import Pruned, Retention, Sweeps
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 20  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 21  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -288,6 +288,14 @@ class Store:
                 conn.executemany(
                     "INSERT OR IGNORE INTO session_prompts (session, ts, task) VALUES (?, ?, ?)", batch.prompts
                 )
+            if batch.facts:
+                from agentmon.store.claude_code_state import save_facts
+
+                save_facts(conn, batch.facts)
+            if batch.prompts or batch.facts:  # they may place events held before (agentmon.store.held_events)
+                from agentmon.store.held_events import reattribute
+
+                reattribute(self.applier, batch.prompts, batch.facts)
             if batch.bad:
                 now = time.time()
                 conn.executemany(
@@ -366,6 +374,13 @@ class Store:
             return self.conn.execute(
                 "SELECT ts, task FROM session_prompts WHERE session = ? ORDER BY ts, task", (session,)
             ).fetchall()
+
+    def claude_code_state(self, session: str) -> list[tuple[str, str, str | None, float]]:
+        """What the Claude Code parser stored about a session (agentmon.store.claude_code_state)."""
+        from agentmon.store.claude_code_state import load_state
+
+        with self._commit_lock:
+            return load_state(self.conn, session)
 
     def set_last_error(self, message: str | None) -> None:
         """Record the latest ingest problem (an unreadable file, say) for every reader to show."""
