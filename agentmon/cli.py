@@ -856,7 +856,8 @@ def prune(db: Path | None, vacuum: bool) -> None:
     after = db_file.stat().st_size
     click.echo(
         f"agentmon: forgot {done.minutes:,} minute and {done.hours:,} hour buckets, {done.tasks:,} tasks,"
-        f" {done.prompts:,} prompts, {done.requests:,} requests, {done.quarantine:,} quarantined lines;"
+        f" {done.prompts:,} prompts, {done.requests:,} requests, {done.traces:,} OpenTelemetry trace agents,"
+        f" {done.quarantine:,} quarantined lines;"
         f" {db_file}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB",
         err=True,
     )

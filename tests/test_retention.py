@@ -218,3 +218,25 @@ def test_prune_while_another_process_ingests_says_that_one_forgets_by_itself(db)
         )
     assert proc.returncode != 0
     assert "that process forgets what is past [retention] by itself, a step a minute" in proc.stderr
+
+
+def test_opentelemetry_traces_agents_go_with_the_requests(db, monkeypatch):
+    """Which agent's invocation a span falls in (otel_agent_spans) and the traces let go as a service's task
+    (otel_traces) grow with every trace: they are forgotten after request_days, swept a bounded number a step."""
+    monkeypatch.setattr(retention, "SWEEP_ROWS", 10)
+    with Store(db) as store:
+        store.conn.executemany(
+            "INSERT INTO otel_agent_spans (trace_id, agent, start_ts, end_ts) VALUES (?, 'a', ?, ?)",
+            [(f"t{i:03}", NOW - 41 * DAY, NOW - (40 if i % 2 else 1) * DAY) for i in range(25)],
+        )
+        store.conn.executemany(
+            "INSERT INTO otel_traces (trace_id, agent, ts) VALUES (?, 'svc', ?)",
+            [(f"u{i:03}", NOW - (40 if i % 3 else 1) * DAY) for i in range(12)],
+        )
+        sweeps = Sweeps()
+        first = prune_step(store.conn, Retention(), NOW, sweeps)
+        assert first.traces == 5 + 6 and sweeps.spans == ("t009", "a")  # ten keys read a table, the old gone
+        assert prune(store.conn, Retention(), NOW).traces == 7 + 2
+        assert prune(store.conn, Retention(request_days=None), NOW).traces == 0  # false keeps them
+    assert count(db, "SELECT count(*) FROM otel_agent_spans") == 13
+    assert count(db, "SELECT count(*) FROM otel_traces") == 4

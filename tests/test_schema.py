@@ -63,17 +63,8 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     """A database an older agentmon made (the last migration not run yet) gets that migration, not the script."""
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
-    old.execute("DROP TABLE otel_agent_spans")  # what m021 made
-    old.execute("ALTER TABLE llm_requests DROP COLUMN subagent")
-    for column in ("subagents", "subagent_tokens", "subagent_cost_nanos", "subagent_ids", "parent_task"):
-        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
-    for column in ("parent_agent", "parent_ts"):
-        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
-    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
-        for column in ("orchestrated", "orchestrated_successes", "orchestrated_unlabeled", "orchestrated_cost_nanos"):
-            old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        for column in ("orchestrated_unlabeled_cost_nanos", "subagent_cost_nanos", "subagent_tokens"):
-            old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    assert last == "m023_otel_trace_times"  # undo what it made
+    old.execute("ALTER TABLE otel_traces DROP COLUMN ts")
     old.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (last,))
     old.execute("INSERT INTO session_prompts VALUES ('s', 1.0, 't')")  # a row the script would never keep
     old.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")

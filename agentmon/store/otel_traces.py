@@ -60,7 +60,7 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
     for trace, ev in _take_waiting(conn, stale):
         by_trace.setdefault(trace, []).append(ev)
     events: list[Event] = []
-    named: list[tuple[str, str]] = []  # (trace id, agent)
+    named: list[tuple[str, str, float]] = []  # (trace id, agent, its last event's time)
     invoked = agent_spans(conn, list(by_trace))
     for trace, waited in by_trace.items():
         if trace in invoked:  # outside every agent's invocation, and no root span came: the outermost agent's
@@ -75,8 +75,8 @@ def traces_waited_out(conn: sqlite3.Connection, now: float, wait_seconds: float)
         events.append(
             TaskEnd(ts=last, agent=agent, task=trace, outcome="unknown", reason="its trace has no invoke_agent span")
         )
-        named.append((trace, agent))
-    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent) VALUES (?, ?)", named)
+        named.append((trace, agent, last))
+    conn.executemany("INSERT OR REPLACE INTO otel_traces (trace_id, agent, ts) VALUES (?, ?, ?)", named)
     return events
 
 

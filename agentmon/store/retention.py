@@ -10,7 +10,9 @@ Every figure a window shows is a sum of buckets, so a bucket can go once no wind
     would count it seen and ended twice: agentmon.store.apply drops it (see `TASK_HORIZON`). The Claude Code
     events held for a task not known yet, and what its parser remembers of a session (agentmon.store.held_events,
     claude_code_state), go with the tasks of their time.
-  - LLM requests: their dedupe only meets a repeat within a session's life: 30 days.
+  - LLM requests: their dedupe only meets a repeat within a session's life: 30 days. So long too the
+    OpenTelemetry traces' agents (which agent's invocation a span falls in, the trace let go as a service's
+    task): every span of a trace has come long before.
   - quarantined lines: 90 days (their count in ingest_totals stays).
 The otel_seen keys forget themselves after two days (agentmon.store.otel_traces).
 
@@ -59,9 +61,12 @@ class Pruned:
     quarantine: int = 0
     pages: int = 0
     held: int = 0  # held Claude Code events and parser state
+    traces: int = 0  # OpenTelemetry traces' agents (otel_agent_spans, otel_traces)
 
     def rows(self) -> int:
-        return self.minutes + self.hours + self.tasks + self.prompts + self.requests + self.quarantine + self.held
+        return (
+            self.minutes + self.hours + self.tasks + self.prompts + self.requests + self.quarantine + self.held
+        ) + self.traces
 
     def add(self, other: Pruned) -> None:
         for name in self.__dataclass_fields__:
@@ -79,7 +84,9 @@ class Sweeps:
 
     requests: tuple = ()
     prompts: tuple = ()
-    ended: set[str] = field(default_factory=set)  # the sweeps that ended a lap: `prune` stops when both have
+    spans: tuple = ()
+    traces: tuple = ()
+    ended: set[str] = field(default_factory=set)  # the sweeps that ended a lap: `prune` stops when all have
 
 
 SWEEP_ROWS = 20000  # keys read per sweep step (a few ms); 9M requests (30 days at 1M events a day) in 8 hours
@@ -111,8 +118,12 @@ def prune_step(
             sweeps.ended.add("prompts")
         if (cut := _cut(retention.request_days, now)) is not None:
             out.requests, sweeps.requests = _sweep(conn, "llm_requests", ("request_id",), cut, sweeps.requests)
-        if not sweeps.requests:
-            sweeps.ended.add("requests")
+            spans, sweeps.spans = _sweep(conn, "otel_agent_spans", ("trace_id", "agent"), cut, sweeps.spans, "end_ts")
+            traces, sweeps.traces = _sweep(conn, "otel_traces", ("trace_id",), cut, sweeps.traces)
+            out.traces = spans + traces
+        for name in ("requests", "spans", "traces"):
+            if not getattr(sweeps, name):
+                sweeps.ended.add(name)
         if (cut := _cut(retention.quarantine_days, now)) is not None:  # ids grow with time: the oldest first
             out.quarantine = conn.execute(
                 "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine ORDER BY id LIMIT ?) AND at < ?",
@@ -138,13 +149,15 @@ def _buckets(conn: sqlite3.Connection, table: str, cut: float, rows: int, since:
     return conn.execute(f"DELETE FROM {table} WHERE bucket >= ? AND bucket < ?", (since, bound)).rowcount
 
 
-def _sweep(conn: sqlite3.Connection, table: str, key: tuple[str, ...], cut: float, after: tuple) -> tuple[int, tuple]:
-    """Delete the rows timed (`ts`) before `cut` among the next SWEEP_ROWS keys after `after` (() the start);
-    (how many, where the next step starts: () when this one reached the end)."""
+def _sweep(
+    conn: sqlite3.Connection, table: str, key: tuple[str, ...], cut: float, after: tuple, ts: str = "ts"
+) -> tuple[int, tuple]:
+    """Delete the rows timed (column `ts`) before `cut` among the next SWEEP_ROWS keys after `after` (() the
+    start); (how many, where the next step starts: () when this one reached the end)."""
     cols = ", ".join(key)
     where = f"WHERE ({cols}) > ({', '.join('?' * len(key))})" if after else ""
     found = conn.execute(
-        f"SELECT {cols}, ts FROM {table} {where} ORDER BY {cols} LIMIT ?", (*after, SWEEP_ROWS)
+        f"SELECT {cols}, {ts} FROM {table} {where} ORDER BY {cols} LIMIT ?", (*after, SWEEP_ROWS)
     ).fetchall()
     old = [row[:-1] for row in found if row[-1] is not None and row[-1] < cut]
     match = " AND ".join(f"{c} = ?" for c in key)
@@ -218,7 +231,7 @@ def prune(conn: sqlite3.Connection, retention: Retention, now: float) -> Pruned:
     while True:
         step = prune_step(conn, retention, now, sweeps)
         total.add(step)
-        if not step.rows() and len(sweeps.ended) == 2:
+        if not step.rows() and len(sweeps.ended) == 4:
             break
     total.pages += incremental_vacuum(conn)
     return total

@@ -478,6 +478,14 @@ def m021_subagents(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m023_otel_trace_times(db: sqlite_utils.Database) -> None:
+    """When each trace let go as a service's task last had an event, so that retention can forget it (its
+    spans all came long ago). Those named before count from now."""
+    db.execute("ALTER TABLE otel_traces ADD COLUMN ts REAL")
+    db.execute("UPDATE otel_traces SET ts = CAST(strftime('%s', 'now') AS REAL)")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -689,7 +697,7 @@ CREATE TABLE otel_seen (
     key TEXT PRIMARY KEY, at REAL
 ) WITHOUT ROWID;
 CREATE TABLE otel_traces (
-    trace_id TEXT PRIMARY KEY, agent TEXT
+    trace_id TEXT PRIMARY KEY, agent TEXT, ts REAL
 ) WITHOUT ROWID;
 CREATE TABLE otel_pending (
     trace_id TEXT, event BLOB, at REAL NOT NULL DEFAULT 0
@@ -789,8 +797,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm020_held_events_and_parser_state', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 21;
+    ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm023_otel_trace_times', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 22;
 """
 
 if __name__ == "__main__":
