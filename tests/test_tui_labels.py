@@ -88,3 +88,19 @@ async def test_help_lists_the_label_keys(tmp_path):
         (static,) = app.screen.query("Static")
         text = text_of(static)
         assert "label the selected task success" in text and "label the selected task failure" in text
+
+
+async def test_at_80_columns_a_task_is_one_line_its_prompt_cut_at_the_edge(tmp_path):
+    db = tmp_path / "a.db"
+    ingest([PROJECTS], db)
+    app = make_app(db, window="all")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_agent(pilot, app)
+        tasks = screen.query_one("#tasks")
+        screen.query_one("#agent-body").scroll_to_widget(tasks, animate=False)
+        await pilot.pause()
+        rows = [strip.text for strip in screen._compositor.render_strips()]
+        (p1,) = [row for row in rows if " p1 " in row]
+        assert "unknown" in p1 and p1.rstrip().endswith("…") and "fix the failing test" in p1
+        below = rows[rows.index(p1) + 1]
+        assert "billing" not in below  # not wrapped onto the next row

@@ -146,10 +146,10 @@ class AgentScreen(MonitorScreen):
         unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
         cost = spend_text(m.cost_usd, m.cost_status, m.unpriced_llm_calls, lambda x: f"${x:.4f}")
         why.append(
-            f"  cost {cost} over {plural(m.tasks, 'ended task', exact=True)}{unlabeled} · "
-            f"tokens in {m.input_tokens:,} out {m.output_tokens:,}"
+            f"  cost {cost} over {plural(m.tasks, 'ended task', exact=True)}{unlabeled}\n"
+            f"  tokens in {m.input_tokens:,} · out {m.output_tokens:,}"
             + (f" (reasoning {m.reasoning_tokens:,})" if m.reasoning_tokens else "")  # a part of out
-            + f" cache read {m.cache_read_tokens:,} cache write {m.cache_write_tokens:,}\n"
+            + f" · cache read {m.cache_read_tokens:,} · cache write {m.cache_write_tokens:,}\n"
             f"  {plural(m.permission_denials, 'permission denial', exact=True)} of "
             f"{plural(m.tool_calls, 'tool call', exact=True)} · "
             f"{plural(m.api_errors, 'failed API request', exact=True)} of {m.llm_requests + m.api_errors:,}"

@@ -12,10 +12,11 @@ from agentmon.labels import append_label
 from agentmon.report.metrics import WINDOWS
 from agentmon.report.tasks import TaskRow, add_prompts, list_tasks
 from agentmon.text import NAME_LIMIT, literal
-from agentmon.tui.render import clock, plain, plain_name, usd
+from agentmon.tui.render import clock, plain, usd
 
 TASKS_SHOWN = 8
-PROMPT_SHOWN = 40  # characters of a prompt on this screen
+PROMPT_SHOWN = 40  # characters of a prompt on this screen (fewer when the screen is narrow: cut at its edge)
+TASK_SHOWN = 14  # characters of a task's id: a uuid's first two groups
 
 
 def latest_tasks(
@@ -48,7 +49,7 @@ def tasks_text(tasks: list[TaskRow], selected: int) -> Text:
         mine = i == selected
         line = Text("▶ " if mine else "  ", style="bold")
         line.append(f"{clock(t.end if t.end is not None else t.start):<12} ")
-        line.append_text(plain_name(t.task, width=14 if len(t.task) <= 14 else 0))
+        line.append_text(plain(f"{literal(t.task, TASK_SHOWN):<{TASK_SHOWN}}"))  # a uuid's head tells it apart
         outcome = "open" if t.outcome is None else t.outcome
         style = {"success": "green", "failure": "red", "abandoned": "red"}.get(outcome, "dim")
         line.append(f"  {outcome + ('*' if t.labeled_at is not None else ''):<10}", style=style)
