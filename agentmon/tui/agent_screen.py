@@ -151,8 +151,8 @@ class AgentScreen(MonitorScreen):
             + (f" (reasoning {m.reasoning_tokens:,})" if m.reasoning_tokens else "")  # a part of out
             + f" · cache read {m.cache_read_tokens:,} · cache write {m.cache_write_tokens:,}\n"
             f"  {plural(m.permission_denials, 'permission denial', exact=True)} of "
-            f"{plural(m.tool_calls, 'tool call', exact=True)} · "
-            f"{plural(m.api_errors, 'failed API request', exact=True)} of {m.llm_requests + m.api_errors:,}"
+            f"{plural(m.tool_calls, 'tool call', exact=True)}\n"
+            f"  {plural(m.api_errors, 'failed API request', exact=True)} of {m.llm_requests + m.api_errors:,}"
             f" ({plural(m.api_retries, 'retried attempt', exact=True)} apart)",
             style="dim",
         )
