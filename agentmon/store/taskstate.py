@@ -373,8 +373,8 @@ def _subagent_work(state: TaskState, subagent: str, tokens: int, cost_nanos: int
     sid = subagent.replace(" ", "_")  # the separator
     if ids is None:
         state.subagent_ids, state.subagents = sid, state.subagents + 1
-    elif sid not in ids.split(" "):
-        state.subagent_ids, state.subagents = f"{ids} {sid}", state.subagents + 1
+    elif sid not in (known := ids.split(" ")):  # sorted: the same text whichever request came first
+        state.subagent_ids, state.subagents = " ".join(sorted((*known, sid))), state.subagents + 1
 
 
 # What a child task hands its parent (`rollup`), in this order; then the subagents it counts for.
