@@ -1,0 +1,98 @@
+"""Where one feature's state meets another's machinery: subagents' shares and counts (taskstate), held events
+re-attributed across runs (held_events), parser state kept across restarts (claude_code_state), retention, and
+the commit process. Every table is compared with one run over everything, the subagent columns included."""
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, needs_realdata
+from test_claude_code_order import ORDER, _sessions_first, every_line, real_files, reference, run
+
+ORCHESTRATION = ROOT / "fixtures" / "claude-code" / "rules" / "orchestration" / "projects"
+SUBAGENT_COLUMNS = "agent, task, subagents, subagent_tokens, subagent_cost_nanos, subagent_ids, parent_task"
+
+Files = list[tuple[Path, list[bytes]]]
+
+
+def files_of(projects: Path) -> Files:
+    return [
+        (p.relative_to(projects.parent), p.read_bytes().splitlines(keepends=True)) for p in _sessions_first(projects)
+    ]
+
+
+def subagent_table(db: Path) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f"SELECT {SUBAGENT_COLUMNS} FROM tasks ORDER BY agent, task").fetchall()
+    finally:
+        conn.close()
+
+
+def both(tmp: Path, files: Files, steps: list[tuple[int, int]]) -> tuple:
+    """The runs' tables and subagent columns."""
+    return run(tmp, files, steps), subagent_table(tmp / "runs.db")
+
+
+def one_run(tmp: Path, files: Files) -> tuple:
+    return reference(tmp, files), subagent_table(tmp / "one" / "one.db")
+
+
+def random_schedule(rng: random.Random, files: Files) -> list[tuple[int, int]]:
+    """Each file cut at up to three random lines; the pieces of all files interleaved at random, each piece read
+    by a run of its own."""
+    per_file = []
+    for i, (_, lines) in enumerate(files):
+        cuts = sorted(rng.sample(range(1, len(lines)), k=min(len(lines) - 1, rng.randint(0, 3))))
+        per_file.append([(i, n) for n in [*cuts, len(lines)]])
+    steps = []
+    while any(per_file):
+        steps.append(rng.choice([q for q in per_file if q]).pop(0))
+    return steps
+
+
+# --- subagents per task (taskstate) read in pieces, across restarts (claude_code_state)
+
+
+@pytest.mark.parametrize("projects", [ORDER, ORCHESTRATION], ids=["order", "orchestration"])
+def test_random_splits_and_orders_keep_the_subagent_columns(tmp_path, projects):
+    files = files_of(projects)
+    ref = one_run(tmp_path, files)
+    rng = random.Random(14)
+    for k in range(12):
+        steps = random_schedule(rng, files)
+        assert both(tmp_path / str(k), files, steps) == ref, steps
+
+
+def test_subagent_ids_are_the_same_text_whichever_subagent_is_read_first(tmp_path):
+    """sa1's requests read before bg2's (one run reads bg2's first): the task names both the same way."""
+    files = files_of(ORDER)
+    index = {dest.name: i for i, (dest, _) in enumerate(files)}
+    bg2, sa1 = index["agent-bg2.jsonl"], index["agent-sa1.jsonl"]
+    steps = [(0, len(files[0][1])), (sa1, len(files[sa1][1])), (bg2, len(files[bg2][1]))]
+    steps += [(i, len(lines)) for i, (_, lines) in enumerate(files) if i not in (0, bg2, sa1)]
+    got = both(tmp_path, files, steps)
+    assert got == one_run(tmp_path, files)
+    assert [row[5] for row in got[1] if row[1] == "p1"] == ["bg2 sa1"]
+
+
+def test_a_restart_inside_an_inline_sidechain_keeps_its_subagent(tmp_path):
+    """Older Claude Code writes a subagent's lines inline, named by the first line of their chain only: a run
+    that starts mid-chain finds it in the store, and p1 counts three subagents, not four."""
+    files = files_of(ORCHESTRATION)
+    ref = one_run(tmp_path, files)
+    assert [row[2:6] for row in ref[1] if row[1] == "p1"] == [(3, 2650, 180_000_000, "f1 sa0 sb0")]
+    for k, steps in enumerate(every_line(files)):
+        assert both(tmp_path / str(k), files, steps) == ref, k
+
+
+@needs_realdata("Claude Code transcripts", "claude-code")
+@pytest.mark.parametrize("name", ["A08", "A09", "A13+A14"])
+def test_real_transcripts_in_random_pieces_keep_the_subagent_columns(tmp_path, name):
+    files = real_files(name)
+    ref = one_run(tmp_path, files)
+    rng = random.Random(name)
+    for k in range(3):
+        steps = random_schedule(rng, files)
+        assert both(tmp_path / str(k), files, steps) == ref, steps
