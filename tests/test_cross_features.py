@@ -4,11 +4,15 @@ the commit process. Every table is compared with one run over everything, the su
 
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, needs_realdata
 from test_claude_code_order import ORDER, _sessions_first, every_line, real_files, reference, run
+
+from agentmon.store.retention import Retention, prune
+from agentmon.store.writer import connect
 
 ORCHESTRATION = ROOT / "fixtures" / "claude-code" / "rules" / "orchestration" / "projects"
 SUBAGENT_COLUMNS = "agent, task, subagents, subagent_tokens, subagent_cost_nanos, subagent_ids, parent_task"
@@ -30,9 +34,9 @@ def subagent_table(db: Path) -> list[tuple]:
         conn.close()
 
 
-def both(tmp: Path, files: Files, steps: list[tuple[int, int]]) -> tuple:
+def both(tmp: Path, files: Files, steps: list[tuple[int, int]], whole: bool = True) -> tuple:
     """The runs' tables and subagent columns."""
-    return run(tmp, files, steps), subagent_table(tmp / "runs.db")
+    return run(tmp, files, steps, whole), subagent_table(tmp / "runs.db")
 
 
 def one_run(tmp: Path, files: Files) -> tuple:
@@ -96,3 +100,56 @@ def test_real_transcripts_in_random_pieces_keep_the_subagent_columns(tmp_path, n
     for k in range(3):
         steps = random_schedule(rng, files)
         assert both(tmp_path / str(k), files, steps) == ref, steps
+
+
+# --- retention between a held event and the line that places it
+
+
+@pytest.mark.parametrize("projects", [ORDER, ORCHESTRATION], ids=["order", "orchestration"])
+def test_a_prune_between_held_events_and_their_prompt_changes_nothing(tmp_path, projects):
+    """The subagents read first, their lines held; a prune with the default retention (the fixtures are months
+    old: their LLM requests go, but those of held lines, and their tasks stay); then the session: the same tables
+    as one run."""
+    files = files_of(projects)
+    ref = one_run(tmp_path, files)
+    subagents = [i for i, (dest, _) in enumerate(files) if dest.parent.name == "subagents"]
+    first = [(i, len(files[i][1])) for i in subagents]
+    rest = [(i, len(lines)) for i, (_, lines) in enumerate(files) if i not in subagents]
+    run(tmp_path / "runs", files, first, whole=False)
+    conn = connect(tmp_path / "runs" / "runs.db")
+    assert conn.execute("SELECT count(*) FROM held_events").fetchone()[0] > 0
+    held = conn.execute("SELECT count(DISTINCT request_id) FROM held_events").fetchone()[0]
+    requests = conn.execute("SELECT count(*) FROM llm_requests").fetchone()[0]
+    pruned = prune(conn, Retention(), time.time())
+    conn.close()
+    assert pruned.requests == requests - held and not pruned.tasks  # a held line's request stays
+    assert both(tmp_path / "runs", files, rest, whole=False) == ref
+    conn = connect(tmp_path / "runs" / "runs.db")
+    prune(conn, Retention(), time.time())
+    assert conn.execute("SELECT count(*) FROM llm_requests").fetchone() == (0,)  # placed: it goes in its time
+
+
+def grown_subagent(files: Files) -> Files:
+    """The orchestration fixture's subagent f1 with its request written again with more output, as Claude Code
+    writes a streamed message: the request's usage grows after its first line."""
+    out = []
+    for dest, lines in files:
+        if dest.name == "agent-f1.jsonl":
+            again = lines[1].replace(b'"output_tokens": 60', b'"output_tokens": 460').replace(b'"f1a"', b'"f1b"')
+            assert again != lines[1]
+            lines = [*lines, again]
+        out.append((dest, lines))
+    return out
+
+
+def test_a_prune_between_a_held_request_that_grew_and_its_launch_keeps_its_growth(tmp_path):
+    """The subagent's request grows in a later run than its first line; the LLM requests are forgotten (30 days),
+    its lines stay held (a year); the launch then moves the request whole, its growth with it."""
+    files = grown_subagent(files_of(ORCHESTRATION))
+    ref = one_run(tmp_path, files)
+    f1 = next(i for i, (dest, _) in enumerate(files) if dest.name == "agent-f1.jsonl")
+    run(tmp_path / "runs", files, [(f1, 2), (f1, 3)], whole=False)
+    conn = connect(tmp_path / "runs" / "runs.db")
+    assert prune(conn, Retention(), time.time()).requests == 0  # before: 1, and the growth was lost
+    conn.close()
+    assert both(tmp_path / "runs", files, [(0, len(files[0][1]))], whole=False) == ref
