@@ -2,15 +2,17 @@
 re-attributed across runs (held_events), parser state kept across restarts (claude_code_state), retention, and
 the commit process. Every table is compared with one run over everything, the subagent columns included."""
 
+import json
 import random
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_realdata
+from conftest import ROOT, ingest, needs_realdata
 from test_claude_code_order import ORDER, _sessions_first, every_line, real_files, reference, run
 
+from agentmon.events import BEFORE_FIRST_PROMPT
 from agentmon.store.retention import Retention, prune
 from agentmon.store.writer import connect
 
@@ -153,3 +155,43 @@ def test_a_prune_between_a_held_request_that_grew_and_its_launch_keeps_its_growt
     assert prune(conn, Retention(), time.time()).requests == 0  # before: 1, and the growth was lost
     conn.close()
     assert both(tmp_path / "runs", files, [(0, len(files[0][1]))], whole=False) == ref
+
+
+# --- a native child task (parent_task) whose parent is a provisional Claude Code task
+
+APP, APP_SESSION = "claude-code:/work/app", "5e550000-0000-4000-8000-000000000011"
+T0 = 1772445600  # the orchestration fixture's first prompt, 2026-03-02T10:00:00Z
+
+
+def child_of_provisional() -> bytes:
+    """A native task run for the session's provisional task, after the session's first prompt."""
+    line = lambda ts, event, **fields: json.dumps(
+        {"ts": T0 + ts, "agent": "helper", "event": event, "task": "h1", **fields}
+    )
+    return (
+        line(30, "task_start", parent_task=APP_SESSION + BEFORE_FIRST_PROMPT, parent_agent=APP)
+        + "\n"
+        + line(31, "llm_call", model="m", input_tokens=700, output_tokens=70, cost_usd=0.07)
+        + "\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("order", ["child-and-subagent-first", "one-run"])
+def test_a_child_of_a_provisional_task_stays_with_the_task_it_names(tmp_path, order):
+    """Its roll-up names its parent, as a label does: when the session's prompts place the held lines, it
+    stays where the child says, whichever is read first."""
+    files = files_of(ORCHESTRATION)
+    root, logs, db = tmp_path / "root", tmp_path / "logs", tmp_path / "c.db"
+    logs.mkdir()
+    (logs / "helper.jsonl").write_bytes(child_of_provisional())
+    sessions_last = sorted(files, key=lambda f: f[0].parent.name != "subagents")
+    for dest, lines in sessions_last if order != "one-run" else files:
+        (root / dest).parent.mkdir(parents=True, exist_ok=True)
+        (root / dest).write_bytes(b"".join(lines))
+        if order != "one-run":
+            ingest([root / "projects", logs], db)
+    ingest([root / "projects", logs], db)
+    tasks = {row[1]: row for row in subagent_table(db)}
+    provisional = APP_SESSION + BEFORE_FIRST_PROMPT
+    assert tasks[provisional][2:5] == (1, 770, 70_000_000)  # the child, and all it spent
+    assert tasks["p1"][2:6] == (3, 2650, 180_000_000, "f1 sa0 sb0")  # as read by hand (test_subagents.py)

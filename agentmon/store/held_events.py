@@ -30,6 +30,7 @@ from agentmon.store.aggregates import Deltas, add_change, flush
 from agentmon.store.claude_code_state import launched
 from agentmon.store.sql import in_chunks
 from agentmon.store.taskstate import (
+    ChildRollup,
     TaskState,
     UsageDelta,
     contribution,
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from agentmon.store.apply import Applier, TaskEvent, TaskKey
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(Event).decode
+_decode = msgspec.msgpack.Decoder(Event | ChildRollup).decode
+_NAMED = (TaskEnd, ChildRollup)  # kept events that name their task: they never move
 _COLUMNS = "id, agent, task, session, subagent, ts, request_id, cost_nanos, event"
 _INSERT = (
     "INSERT INTO held_events (agent, task, session, subagent, ts, request_id, cost_nanos, event)"
@@ -110,8 +112,8 @@ def reattribute(applier: Applier, prompts: Sequence[Prompt], facts: Sequence[Ses
     prompts_of: dict[str, list[tuple[float, str]]] = {}
     moves = []
     for row in found.values():
-        if row.request_id is None and type(_decode(row.event)) is TaskEnd:
-            continue  # a person's label: it names its task, and stays with it
+        if row.request_id is None and type(_decode(row.event)) in _NAMED:
+            continue  # a person's label, a child's roll-up: it names its task, and stays with it
         task, final = _place(conn, row, launches, prompts_of)
         if task != row.task or final:
             moves.append((row, task, final))

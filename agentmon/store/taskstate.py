@@ -43,8 +43,9 @@ class UsageDelta(msgspec.Struct, kw_only=True):
     subagent_before: tuple[int, int] = (0, 0)
 
 
-class ChildRollup(msgspec.Struct, kw_only=True):
-    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`."""
+class ChildRollup(msgspec.Struct, kw_only=True, tag_field="event", tag="child_rollup"):
+    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`. Tagged:
+    one to a provisional Claude Code task is kept with its held events (agentmon.store.held_events)."""
 
     ts: float
     agent: str
