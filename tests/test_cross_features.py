@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, ingest, needs_realdata
-from test_claude_code_order import ORDER, _sessions_first, every_line, real_files, reference, run
+from test_claude_code_order import ORDER, _sessions_first, every_line, real_files, reference, run, table
 
+from agentmon.errors import AgentmonError
 from agentmon.events import BEFORE_FIRST_PROMPT
+from agentmon.ingest.ingester import Ingester
+from agentmon.store import held_events
 from agentmon.store.retention import Retention, prune
-from agentmon.store.writer import connect
+from agentmon.store.writer import Store, connect
 
 ORCHESTRATION = ROOT / "fixtures" / "claude-code" / "rules" / "orchestration" / "projects"
 SUBAGENT_COLUMNS = "agent, task, subagents, subagent_tokens, subagent_cost_nanos, subagent_ids, parent_task"
@@ -195,3 +198,66 @@ def test_a_child_of_a_provisional_task_stays_with_the_task_it_names(tmp_path, or
     provisional = APP_SESSION + BEFORE_FIRST_PROMPT
     assert tasks[provisional][2:5] == (1, 770, 70_000_000)  # the child, and all it spent
     assert tasks["p1"][2:6] == (3, 2650, 180_000_000, "f1 sa0 sb0")  # as read by hand (test_subagents.py)
+
+
+# --- the same through the commit process, and a batch that fails and is committed again
+
+
+def run_committed(tmp: Path, files: Files, steps: list[tuple[int, int]], fail: int | None = None) -> tuple:
+    """As `run`, each run committing in a second process, in batches of 3 lines; `fail`: the store's own failure
+    (an I/O error) in the reattribution of the fail-th batch that places held lines, once: that run stops, the
+    next reads on from the last commit."""
+    root, db = tmp / "root", tmp / "runs.db"
+    written = [0] * len(files)
+    placing = [0]
+    reattribute = held_events.reattribute
+
+    def failing(applier, prompts, facts):
+        reattribute(applier, prompts, facts)
+        placing[0] += 1
+        if placing[0] == fail:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    for i, n in steps:
+        dest, lines = files[i]
+        path = root / dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
+            f.write(b"".join(lines[written[i] : n]))
+        written[i] = max(written[i], n)
+        for _ in range(2):  # again after a failure
+            with Store(db) as store:
+                ingester = Ingester(store, [root / "projects"], batch_lines=3)
+                ingester.parallel_bytes = 0 if fail is None else ingester.parallel_bytes  # the failure: inline
+                held_events.reattribute = failing
+                try:
+                    ingester.run_once()
+                    ingester.close()
+                except AgentmonError:
+                    continue
+                finally:
+                    held_events.reattribute = reattribute
+            break
+    return table(db), subagent_table(db)
+
+
+@pytest.mark.parametrize("projects", [ORDER, ORCHESTRATION], ids=["order", "orchestration"])
+def test_random_splits_committed_by_a_commit_process_give_the_one_run_table(tmp_path, projects):
+    files = files_of(projects)
+    ref = one_run(tmp_path, files)
+    rng = random.Random(1414)
+    for k in range(4):
+        steps = random_schedule(rng, files)
+        assert run_committed(tmp_path / str(k), files, steps) == ref, steps
+
+
+@pytest.mark.parametrize("fail", [1, 2, 3])
+def test_a_failed_batch_that_placed_held_lines_is_stored_once(tmp_path, fail):
+    """The batch's held lines moved, its facts and prompts stored, then the store failed: all of it is rolled
+    back, and the run after stores it once (tasks, held events and parser state)."""
+    files = files_of(ORDER)
+    ref = one_run(tmp_path, files)
+    steps = [(i, len(lines)) for i, (_, lines) in reversed(list(enumerate(files)))]  # the subagents first
+    assert run_committed(tmp_path / "runs", files, steps, fail=fail) == ref
+    conn = sqlite3.connect(tmp_path / "runs" / "runs.db")
+    assert conn.execute("SELECT count(*) FROM held_events").fetchone() == (0,)
