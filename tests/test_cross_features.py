@@ -15,6 +15,8 @@ from test_claude_code_order import ORDER, _sessions_first, every_line, real_file
 from agentmon.errors import AgentmonError
 from agentmon.events import BEFORE_FIRST_PROMPT
 from agentmon.ingest.ingester import Ingester
+from agentmon.labels import append_label
+from agentmon.report.tasks import list_tasks
 from agentmon.store import held_events
 from agentmon.store.retention import Retention, prune
 from agentmon.store.writer import Store, connect
@@ -261,3 +263,68 @@ def test_a_failed_batch_that_placed_held_lines_is_stored_once(tmp_path, fail):
     assert run_committed(tmp_path / "runs", files, steps, fail=fail) == ref
     conn = sqlite3.connect(tmp_path / "runs" / "runs.db")
     assert conn.execute("SELECT count(*) FROM held_events").fetchone() == (0,)
+
+
+# --- a label given to a provisional task, then its held subagents' cost moves
+
+
+def test_a_labelled_provisional_task_gives_its_subagents_share_to_the_task_that_launched_them(tmp_path):
+    """bg2 and sa1 read first: their requests (tokens, cost, the subagent count) are in the provisional task,
+    which a person labels; the session's launches then move them to p1. The provisional task keeps the label
+    alone, p1 its two subagents, the aggregates (orchestrated ones included) as one run with the label."""
+    files = files_of(ORDER)
+    shop, session = "claude-code:/work/shop", "5e550000-0000-4000-8000-000000000020"
+    provisional = session + BEFORE_FIRST_PROMPT
+    root, db = tmp_path / "root", tmp_path / "runs.db"
+    for dest, lines in files[1:]:
+        (root / dest).parent.mkdir(parents=True, exist_ok=True)
+        (root / dest).write_bytes(b"".join(lines))
+    ingest([root / "projects"], db)
+    assert {row[1]: row[2] for row in subagent_table(db)} == {provisional: 2}
+    conn = connect(db)
+    labels = append_label(conn, db, shop, provisional, "success", now=2e9)
+    conn.close()
+    (root / files[0][0]).write_bytes(b"".join(files[0][1]))
+    ingest([root / "projects"], db, extra_files=[labels])
+    one = tmp_path / "one"
+    for dest, lines in files:
+        (one / dest).parent.mkdir(parents=True, exist_ok=True)
+        (one / dest).write_bytes(b"".join(lines))
+    ingest([one / "projects"], one / "one.db", extra_files=[labels])
+    assert (table(db), subagent_table(db)) == (table(one / "one.db"), subagent_table(one / "one.db"))
+    tasks = {row[1]: row for row in subagent_table(db)}
+    assert tasks[provisional][2:6] == (0, 0, 0, None) and tasks["p1"][2:6] == (2, 565, 1_215_000, "bg2 sa1")
+
+
+# --- reads that must not walk history
+
+
+def children_log(logs: Path, n: int) -> None:
+    """n tasks of agent orch, each with a child task of agent helper (helper only ever runs as a subagent)."""
+    logs.mkdir()
+    lines = []
+    for i in range(n):
+        ts = 1_780_000_000 + i * 60
+        lines += [
+            {"ts": ts, "agent": "orch", "event": "task_start", "task": f"p{i}"},
+            {"ts": ts + 1, "agent": "helper", "event": "task_start", "task": f"c{i}", "parent_task": f"p{i}"}
+            | {"parent_agent": "orch"},
+            {"ts": ts + 2, "agent": "helper", "event": "task_end", "task": f"c{i}", "outcome": "success"},
+            {"ts": ts + 3, "agent": "orch", "event": "task_end", "task": f"p{i}", "outcome": "success"},
+        ]
+    (logs / "a.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_listing_tasks_does_not_walk_the_child_tasks_of_a_subagent(tmp_path):
+    """`agentmon tasks` and the agent screen list no child task: for an agent that only ever ran as a subagent
+    they read nothing of its tasks, however many (SQLite's steps counted, for 200 and 2000 children)."""
+    steps = []
+    for n in (200, 2000):
+        children_log(tmp_path / str(n), n)
+        ingest([tmp_path / str(n)], tmp_path / f"{n}.db")
+        conn = connect(tmp_path / f"{n}.db", readonly=True)
+        steps.append(0)
+        conn.set_progress_handler(lambda: steps.__setitem__(-1, steps[-1] + 1) or 0, 100)
+        assert list_tasks(conn, "helper") == [] and len(list_tasks(conn)) == 20
+        conn.close()
+    assert steps[1] <= steps[0] + 2, steps  # before: 10 times as many
