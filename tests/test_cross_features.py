@@ -328,3 +328,54 @@ def test_listing_tasks_does_not_walk_the_child_tasks_of_a_subagent(tmp_path):
         assert list_tasks(conn, "helper") == [] and len(list_tasks(conn)) == 20
         conn.close()
     assert steps[1] <= steps[0] + 2, steps  # before: 10 times as many
+
+
+def orchestrated(db: Path) -> tuple:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT sum(ended), sum(orchestrated), sum(orchestrated_unlabeled), sum(orchestrated_cost_nanos),"
+            " sum(subagent_cost_nanos), sum(subagent_tokens) FROM agg_total"
+        ).fetchone()
+    finally:
+        conn.close()
+
+
+def test_an_idle_ended_provisional_task_gives_back_its_orchestrated_count_when_its_lines_move(tmp_path):
+    """f1 read first: its request is a provisional task's, which the idle timeout ends (the fixture is months
+    old), an orchestrated task of one subagent. The session then moves it to p1: the provisional task and its
+    count go, p1 (ended by the next prompt) is the one orchestrated task, as in one run."""
+    files = files_of(ORCHESTRATION)
+    f1 = next(i for i, (dest, _) in enumerate(files) if dest.name == "agent-f1.jsonl")
+    run(tmp_path / "runs", files, [(f1, len(files[f1][1]))], whole=False)
+    db = tmp_path / "runs" / "runs.db"
+    assert orchestrated(db) == (1, 1, 1, 60_000_000, 60_000_000, 660)
+    got = both(tmp_path / "runs", files, [(0, len(files[0][1]))], whole=False)
+    assert got == one_run(tmp_path, files)
+    assert orchestrated(db) == orchestrated(tmp_path / "one" / "one.db")
+    assert orchestrated(db)[1:3] == (1, 1)
+
+
+def test_a_claude_code_task_made_a_child_rolls_up_the_held_lines_it_receives(tmp_path):
+    """A native task_start makes p1 a child of orch's task "root": what p1 has rolls up into root, the subagent
+    f1's request too when the launch moves it there after the fact, as in one run."""
+    files = files_of(ORCHESTRATION)
+    root, logs, db = tmp_path / "root", tmp_path / "logs", tmp_path / "c.db"
+    logs.mkdir()
+    lines = [
+        {"ts": T0 - 60, "agent": "orch", "event": "task_start", "task": "root"},
+        {"ts": T0, "agent": APP, "event": "task_start", "task": "p1", "parent_task": "root", "parent_agent": "orch"},
+    ]
+    (logs / "orch.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for dest, lines_ in sorted(files, key=lambda f: f[0].parent.name != "subagents"):  # f1 first: held
+        (root / dest).parent.mkdir(parents=True, exist_ok=True)
+        (root / dest).write_bytes(b"".join(lines_))
+        ingest([root / "projects", logs], db)
+    one = tmp_path / "one"
+    for dest, lines_ in files:
+        (one / dest).parent.mkdir(parents=True, exist_ok=True)
+        (one / dest).write_bytes(b"".join(lines_))
+    ingest([one / "projects", logs], one / "one.db")
+    assert (table(db), subagent_table(db)) == (table(one / "one.db"), subagent_table(one / "one.db"))
+    tasks = {row[1]: row for row in subagent_table(db)}
+    assert tasks["root"][2:5] == (4, 2950, 200_000_000)  # p1 (all it spent) and its three subagents

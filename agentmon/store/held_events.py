@@ -36,6 +36,8 @@ from agentmon.store.taskstate import (
     contribution,
     fold_all,
     idle_ended,
+    rollup,
+    rollup_change,
     task_row,
     unfold,
 )
@@ -167,9 +169,11 @@ def _move(applier: Applier, moves: list[tuple[Row, str, bool]]) -> None:
     host = next((s.host for s in states.values()), "")
     deltas: Deltas = {}
     changed, gone = [], []
+    rollups: list[ChildRollup] = []  # a task made a child (a native parent_task) hands the change to its parent
     for key in keys:
         old = states.get(key)
         before = contribution(old) if old is not None else []
+        up = rollup(old) if old is not None and old.parent_task is not None else None
         if key[1].endswith(BEFORE_FIRST_PROMPT):
             state = _fold_again(conn, key, old, host)
         else:
@@ -186,11 +190,15 @@ def _move(applier: Applier, moves: list[tuple[Row, str, bool]]) -> None:
             applier._tasks[key] = state
             add_change(deltas, key[0], state.host, before, contribution(state))
             changed.append(task_row(state))
+        if up is not None or (state is not None and state.parent_task is not None):
+            rollups += rollup_change(up, None if state is None else rollup(state), cast(TaskState, state or old))
     from agentmon.store.apply import UPSERT_TASK
 
     conn.executemany("DELETE FROM tasks WHERE agent = ? AND task = ?", gone)
     conn.executemany(UPSERT_TASK, changed)
     flush(conn, deltas)
+    if rollups:
+        applier._apply_events(rollups)
 
 
 def _fold_again(conn: sqlite3.Connection, key: TaskKey, old: TaskState | None, host: str) -> TaskState | None:
