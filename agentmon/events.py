@@ -199,7 +199,7 @@ class Prompt(NamedTuple):
 # A Claude Code task of lines older than every prompt of their session: provisional (agentmon.store.held_events).
 BEFORE_FIRST_PROMPT = ":before-first-prompt"
 LAUNCH, WARMUP, COMMAND, ASKED = "launch", "warmup", "command", "asked"  # SessionFact kinds
-RETRYING, ESC = "retrying", "esc"
+RETRYING, ESC, CHAIN = "retrying", "esc", "chain"
 
 
 class SessionFact(NamedTuple):
@@ -208,7 +208,8 @@ class SessionFact(NamedTuple):
     (subagent `key` counts nothing), "command" (a slash command waiting for the model: task `value` of agent
     `key`, at `ts`), "asked" (the assistant's last words asked a question), "retrying" (API retries no answer
     ended yet, in task `value` of agent `key`), "esc" (the Esc of conversation `key` was counted at its tool
-    result: its marker is not). `value` None: no longer so."""
+    result: its marker is not), "chain" (inline sidechain line `key` is subagent `value`'s). `value` None: no
+    longer so."""
 
     session: str
     kind: str

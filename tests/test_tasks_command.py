@@ -1,6 +1,7 @@
 """`agentmon tasks`: the latest tasks, newest first, with their prompts read live from the transcripts."""
 
 import json
+import re
 import shutil
 import sqlite3
 
@@ -238,7 +239,11 @@ def test_listing_reads_through_indexes_never_a_whole_table(projects, tmp_path):
     add_prompts(conn, list_tasks(conn, unlabeled=True, since=0, limit=5))
     session_rows(conn, 0, None)
     conn.set_trace_callback(None)
-    reads = [s for s in statements if s.lstrip().startswith("SELECT") and ("tasks" in s or "session_prompts" in s)]
+    reads = [
+        s
+        for s in statements
+        if s.lstrip().startswith("SELECT") and (re.search(r"\btasks\b", s) or "session_prompts" in s)
+    ]
     assert len(reads) >= 3
     for sql in reads:
         plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))

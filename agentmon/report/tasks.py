@@ -74,6 +74,12 @@ def has_subagents(conn: sqlite3.Connection) -> bool:
     return any(name == "subagents" for _, name, *_ in conn.execute("PRAGMA table_info(tasks)"))
 
 
+def _has_tasks(conn: sqlite3.Connection, agent: str) -> bool:
+    """Whether the agent saw a task that is no child (children add nothing to the aggregates)."""
+    (seen,) = conn.execute("SELECT sum(tasks_seen) FROM agg_total WHERE agent = ?", (agent,)).fetchone()
+    return bool(seen)
+
+
 def list_tasks(
     conn: sqlite3.Connection,
     agent: str | None = None,
@@ -96,6 +102,8 @@ def list_tasks(
     if subagents:  # a child task (a native task_start's parent_task) is part of its parent, not a task
         filters += " AND parent_task IS NULL"
     agents = [agent] if agent is not None else [a for (a,) in conn.execute("SELECT agent FROM agents")]
+    if subagents:  # an agent that only ever ran as a subagent has no task of its own: not walked through
+        agents = [a for a in agents if _has_tasks(conn, a)]
     rows: list[tuple] = []
     lo = -1.0 if since is None else since
     for name in agents:

@@ -31,6 +31,7 @@ from agentmon.errors import BadLine
 from agentmon.events import (
     ASKED,
     BEFORE_FIRST_PROMPT,
+    CHAIN,
     ESC,
     LAUNCH,
     RETRYING,
@@ -394,7 +395,7 @@ class ClaudeCodeSource:
                     self._load(session)  # a warmup or a launch may be stored
                 if self._warmups and _subagent(line, path) in self._warmups:
                     return []
-            self._subagent = self._subagent_of(line, path, raw) if line.isSidechain else None
+            self._subagent = self._subagent_of(line, path, raw, ts) if line.isSidechain else None
             agent = self._agent_name if path == self._agent_path else self.agent(path, line.cwd)
             if kind == "assistant":
                 events = self._assistant(line, m, session, ts, agent)
@@ -706,6 +707,8 @@ class ClaudeCodeSource:
                 self._retrying.setdefault(session, ApiError(ts=ts, agent=key, task=value))
             elif kind == ESC:
                 self._esc.add((session, None if key == MAIN else key))
+            elif kind == CHAIN and value is not None:
+                self._chains.setdefault(key, value)
         return prompts
 
     def _add_esc(self, esc: tuple[str, str | None], ts: float) -> None:
@@ -757,7 +760,7 @@ class ClaudeCodeSource:
         )
         return task
 
-    def _subagent_of(self, line: Line, path: str, raw: bytes) -> str:
+    def _subagent_of(self, line: Line, path: str, raw: bytes, ts: float) -> str:
         """Which subagent a sidechain line is: its `agentId`, else its `agent-*.jsonl` file, else (inline lines
         of older versions, which name neither) the first line of its chain, followed through `parentUuid`."""
         sub = _subagent(line, path)
@@ -768,6 +771,8 @@ class ClaudeCodeSource:
         sub = (self._chains.get(parent) or parent) if parent else (line.uuid or "sidechain")
         if line.uuid:
             self._remember(self._chains, line.uuid, sub)
+            if parent:  # stored: a restart before the chain's next line must still find its first
+                self.new_facts.append(SessionFact(cast(str, line.sessionId), CHAIN, line.uuid, sub, ts))
         return sub
 
     @staticmethod

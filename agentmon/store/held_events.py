@@ -30,11 +30,14 @@ from agentmon.store.aggregates import Deltas, add_change, flush
 from agentmon.store.claude_code_state import launched
 from agentmon.store.sql import in_chunks
 from agentmon.store.taskstate import (
+    ChildRollup,
     TaskState,
     UsageDelta,
     contribution,
     fold_all,
     idle_ended,
+    rollup,
+    rollup_change,
     task_row,
     unfold,
 )
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
     from agentmon.store.apply import Applier, TaskEvent, TaskKey
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(Event).decode
+_decode = msgspec.msgpack.Decoder(Event | ChildRollup).decode
+_NAMED = (TaskEnd, ChildRollup)  # kept events that name their task: they never move
 _COLUMNS = "id, agent, task, session, subagent, ts, request_id, cost_nanos, event"
 _INSERT = (
     "INSERT INTO held_events (agent, task, session, subagent, ts, request_id, cost_nanos, event)"
@@ -110,8 +114,8 @@ def reattribute(applier: Applier, prompts: Sequence[Prompt], facts: Sequence[Ses
     prompts_of: dict[str, list[tuple[float, str]]] = {}
     moves = []
     for row in found.values():
-        if row.request_id is None and type(_decode(row.event)) is TaskEnd:
-            continue  # a person's label: it names its task, and stays with it
+        if row.request_id is None and type(_decode(row.event)) in _NAMED:
+            continue  # a person's label, a child's roll-up: it names its task, and stays with it
         task, final = _place(conn, row, launches, prompts_of)
         if task != row.task or final:
             moves.append((row, task, final))
@@ -165,9 +169,11 @@ def _move(applier: Applier, moves: list[tuple[Row, str, bool]]) -> None:
     host = next((s.host for s in states.values()), "")
     deltas: Deltas = {}
     changed, gone = [], []
+    rollups: list[ChildRollup] = []  # a task made a child (a native parent_task) hands the change to its parent
     for key in keys:
         old = states.get(key)
         before = contribution(old) if old is not None else []
+        up = rollup(old) if old is not None and old.parent_task is not None else None
         if key[1].endswith(BEFORE_FIRST_PROMPT):
             state = _fold_again(conn, key, old, host)
         else:
@@ -184,11 +190,15 @@ def _move(applier: Applier, moves: list[tuple[Row, str, bool]]) -> None:
             applier._tasks[key] = state
             add_change(deltas, key[0], state.host, before, contribution(state))
             changed.append(task_row(state))
+        if up is not None or (state is not None and state.parent_task is not None):
+            rollups += rollup_change(up, None if state is None else rollup(state), cast(TaskState, state or old))
     from agentmon.store.apply import UPSERT_TASK
 
     conn.executemany("DELETE FROM tasks WHERE agent = ? AND task = ?", gone)
     conn.executemany(UPSERT_TASK, changed)
     flush(conn, deltas)
+    if rollups:
+        applier._apply_events(rollups)
 
 
 def _fold_again(conn: sqlite3.Connection, key: TaskKey, old: TaskState | None, host: str) -> TaskState | None:

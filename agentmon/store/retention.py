@@ -10,7 +10,8 @@ Every figure a window shows is a sum of buckets, so a bucket can go once no wind
     would count it seen and ended twice: agentmon.store.apply drops it (see `TASK_HORIZON`). The Claude Code
     events held for a task not known yet, and what its parser remembers of a session (agentmon.store.held_events,
     claude_code_state), go with the tasks of their time.
-  - LLM requests: their dedupe only meets a repeat within a session's life: 30 days. So long too the
+  - LLM requests: their dedupe only meets a repeat within a session's life: 30 days (one whose lines are held
+    stays with them: it gives them its largest usage when they move). So long too the
     OpenTelemetry traces' agents (which agent's invocation a span falls in, the trace let go as a service's
     task): every span of a trace has come long before.
   - quarantined lines: 90 days (their count in ingest_totals stays).
@@ -117,7 +118,9 @@ def prune_step(
         if not sweeps.prompts:
             sweeps.ended.add("prompts")
         if (cut := _cut(retention.request_days, now)) is not None:
-            out.requests, sweeps.requests = _sweep(conn, "llm_requests", ("request_id",), cut, sweeps.requests)
+            out.requests, sweeps.requests = _sweep(
+                conn, "llm_requests", ("request_id",), cut, sweeps.requests, spare=_held_request(conn)
+            )
             spans, sweeps.spans = _sweep(conn, "otel_agent_spans", ("trace_id", "agent"), cut, sweeps.spans, "end_ts")
             traces, sweeps.traces = _sweep(conn, "otel_traces", ("trace_id",), cut, sweeps.traces)
             out.traces = spans + traces
@@ -150,16 +153,25 @@ def _buckets(conn: sqlite3.Connection, table: str, cut: float, rows: int, since:
 
 
 def _sweep(
-    conn: sqlite3.Connection, table: str, key: tuple[str, ...], cut: float, after: tuple, ts: str = "ts"
+    conn: sqlite3.Connection,
+    table: str,
+    key: tuple[str, ...],
+    cut: float,
+    after: tuple,
+    ts: str = "ts",
+    spare: str | None = None,
 ) -> tuple[int, tuple]:
     """Delete the rows timed (column `ts`) before `cut` among the next SWEEP_ROWS keys after `after` (() the
-    start); (how many, where the next step starts: () when this one reached the end)."""
+    start), but those for which the query `spare` (given the key) finds a row; (how many, where the next step
+    starts: () when this one reached the end)."""
     cols = ", ".join(key)
     where = f"WHERE ({cols}) > ({', '.join('?' * len(key))})" if after else ""
     found = conn.execute(
         f"SELECT {cols}, {ts} FROM {table} {where} ORDER BY {cols} LIMIT ?", (*after, SWEEP_ROWS)
     ).fetchall()
     old = [row[:-1] for row in found if row[-1] is not None and row[-1] < cut]
+    if spare is not None and old:
+        old = [k for k in old if conn.execute(spare, k).fetchone() is None]
     match = " AND ".join(f"{c} = ?" for c in key)
     conn.executemany(f"DELETE FROM {table} WHERE {match}", old)
     return len(old), (tuple(found[-1][:-1]) if len(found) == SWEEP_ROWS else ())
@@ -191,6 +203,17 @@ def _tasks(conn: sqlite3.Connection, cut: float, rows: int) -> int:
         if tasks >= rows:
             break
     return tasks
+
+
+def _held_request(conn: sqlite3.Connection) -> str | None:
+    """A request whose lines are still held keeps its row until they go: when they move, it gives them its
+    largest usage (agentmon.store.held_events). None: nothing held (most databases)."""
+    if conn.execute("SELECT 1 FROM held_events WHERE request_id IS NOT NULL LIMIT 1").fetchone() is None:
+        return None
+    return (  # through held_events_by_task: a held line is in its request's task
+        "SELECT 1 FROM llm_requests r JOIN held_events h ON h.agent = r.agent AND h.task = r.task"
+        " AND h.request_id = r.request_id WHERE r.request_id = ? LIMIT 1"
+    )
 
 
 def _held(conn: sqlite3.Connection, cut: float, rows: int) -> int:

@@ -43,8 +43,9 @@ class UsageDelta(msgspec.Struct, kw_only=True):
     subagent_before: tuple[int, int] = (0, 0)
 
 
-class ChildRollup(msgspec.Struct, kw_only=True):
-    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`."""
+class ChildRollup(msgspec.Struct, kw_only=True, tag_field="event", tag="child_rollup"):
+    """What a child task (a task_start's `parent_task`) adds to its parent: the change in its `rollup`. Tagged:
+    one to a provisional Claude Code task is kept with its held events (agentmon.store.held_events)."""
 
     ts: float
     agent: str
@@ -373,8 +374,8 @@ def _subagent_work(state: TaskState, subagent: str, tokens: int, cost_nanos: int
     sid = subagent.replace(" ", "_")  # the separator
     if ids is None:
         state.subagent_ids, state.subagents = sid, state.subagents + 1
-    elif sid not in ids.split(" "):
-        state.subagent_ids, state.subagents = f"{ids} {sid}", state.subagents + 1
+    elif sid not in (known := ids.split(" ")):  # sorted: the same text whichever request came first
+        state.subagent_ids, state.subagents = " ".join(sorted((*known, sid))), state.subagents + 1
 
 
 # What a child task hands its parent (`rollup`), in this order; then the subagents it counts for.
