@@ -493,7 +493,7 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
                 literal(a["agent"], NAME_LIMIT),
                 a["verdict"].upper(),
                 tasks,
-                _pct(a["task_success_rate"]),
+                _pct(a["task_success_rate"]) + (" inferred" if a["task_success_rate_source"] == "inferred" else ""),
                 _pct(a["autonomy_rate"]),
                 _per_success(a),
                 _pct(a["escalation_rate"]),
@@ -524,7 +524,8 @@ def _per_success(a: dict) -> str:
     value = a["cost_per_successful_task"]
     unknown = value is None and a["successes"] and a["unpriced_llm_calls"]
     text = spend_text(value, "unpriced" if unknown else "priced", a["unpriced_llm_calls"], _usd)
-    return text + " (labeled)" if a["cost_per_successful_task_basis"] == "labeled" and a["successes"] else text
+    basis = a["cost_per_successful_task_basis"]
+    return text + f" ({basis})" if basis in ("labeled", "inferred") and a["successes"] else text
 
 
 @main.command()
@@ -882,6 +883,8 @@ def _tasks_table(rows: list) -> None:
         else:
             cost = _usd(r.cost_usd) + ("+" if r.unpriced_llm_calls else "")  # +: some calls had no price
         outcome = "open" if r.outcome is None else r.outcome + (" (label)" if r.labeled_at is not None else "")
+        if r.inferred_reason:  # ended unknown: the rule's word over its evidence (docs/success.md)
+            outcome = r.inferred_reason
         table.append(
             (
                 literal(r.task, NAME_LIMIT),

@@ -63,7 +63,14 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     """A database an older agentmon made (the last migration not run yet) gets that migration, not the script."""
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
-    old.execute("DROP TABLE retention_horizons")  # what m019 made
+    for column in ("ending", "ending_ts", "next_prompt", "next_prompt_ts", "prompt_hash", "check_kind", "check_ts"):
+        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")  # what m022 made
+    for column in ("check_ok", "todos_done", "todos_total", "todos_ts", "committed", "unresolved_errors"):
+        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+    old.execute("ALTER TABLE tasks DROP COLUMN unresolved_ts")
+    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
+        for column in ("inferred_successes", "inferred_failures"):
+            old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     old.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (last,))
     old.execute("INSERT INTO session_prompts VALUES ('s', 1.0, 't')")  # a row the script would never keep
     old.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")

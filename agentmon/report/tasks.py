@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from agentmon.store.inferred import infer
 from agentmon.store.pricing import NANO
 
 CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
@@ -27,6 +28,17 @@ SIGNALS = (
     "interventions",
     "escalations",
     "api_errors",
+)
+# A task's evidence of how it went (schema m022, docs/success.md), for its inferred outcome.
+EVIDENCE = (
+    "ending",
+    "next_prompt",
+    "check_kind",
+    "check_ok",
+    "todos_done",
+    "todos_total",
+    "committed",
+    "unresolved_errors",
 )
 BEFORE_FIRST_PROMPT = ":before-first-prompt"
 # Without statistics SQLite reads an agent's open tasks through the primary key, every task of the agent;
@@ -49,6 +61,9 @@ class TaskRow:
     labeled_at: float | None
     signals: dict[str, int] = field(default_factory=dict)
     prompt: str | None = None  # the first PROMPT_CHARS characters, read from the transcript; not escaped
+    evidence: dict[str, object] = field(default_factory=dict)  # how it went (docs/success.md); {} without any
+    inferred: str | None = None  # ended unknown: what the rule over its evidence says, and why
+    inferred_reason: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,8 +88,10 @@ def list_tasks(
     has not ended by then). `unlabeled`: the tasks with no outcome yet (open, or ended "unknown") and
     no person's label."""
     signals = signal_columns(conn)
+    have = {name for _, name, *_ in conn.execute("PRAGMA table_info(tasks)")}
+    evidence = [c for c in EVIDENCE if c in have]
     cols = "agent, task, first_ts, last_ts, end_ts, outcome, labeled_at, cost_nanos, unpriced_llm_calls, " + ", ".join(
-        signals
+        signals + evidence
     )
     filters = " AND labeled_at IS NULL AND (outcome IS NULL OR outcome = 'unknown')" if unlabeled else ""
     agents = [agent] if agent is not None else [a for (a,) in conn.execute("SELECT agent FROM agents")]
@@ -98,7 +115,11 @@ def list_tasks(
     sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
     out = []
     for r in rows:
-        name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *counts = r
+        name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *rest = r
+        counts, found = rest[: len(signals)], dict(zip(evidence, rest[len(signals) :]))
+        inferred = reason = None
+        if outcome == "unknown" and len(found) == len(EVIDENCE):
+            inferred, reason = infer(_Evidence(**found))
         out.append(
             TaskRow(
                 agent=name,
@@ -113,9 +134,24 @@ def list_tasks(
                 outcome=outcome,
                 labeled_at=labeled_at,
                 signals=dict(zip(signals, counts)),
+                evidence={k: v for k, v in found.items() if v is not None and (v or k != "committed")},
+                inferred=inferred if reason else None,
+                inferred_reason=reason or None,
             )
         )
     return out
+
+
+@dataclass
+class _Evidence:
+    ending: str | None
+    next_prompt: str | None
+    check_kind: str | None
+    check_ok: int | None
+    todos_done: int | None
+    todos_total: int | None
+    committed: int
+    unresolved_errors: int | None
 
 
 def sessions_of(conn: sqlite3.Connection, tasks: list[str]) -> dict[str, str]:

@@ -48,6 +48,7 @@ from agentmon.events import (
     ts_out_of_range,
 )
 from agentmon.sources import BOM, DEEP, behind_bom
+from agentmon.sources.claude_code_evidence import COMMAND_TOOLS, TODO_TOOLS, EvidenceTracker
 
 AGENT_PREFIX = "claude-code:"
 # A person said no (at a permission prompt, or Esc on it): a rejected confirmation.
@@ -129,6 +130,7 @@ LAUNCHERS = ("Task", "Agent")  # tools whose result names the subagent they laun
 QUOTE, QUESTION = ord('"'), ord("?")
 MAYBE_LAST = frozenset(b" ntrf\x9f")  # last bytes of a blank, an escape, or a full-width question mark
 WARMUP = "Warmup"  # a subagent Claude Code starts to warm its cache: no task, nothing counted
+EVIDENCE_TOOLS = COMMAND_TOOLS | TODO_TOOLS  # tool uses whose input says something of the task (docs/success.md)
 TOOL_NAMES_KEPT = 50_000
 
 
@@ -158,6 +160,7 @@ class Block(msgspec.Struct, gc=False):
     tool_use_id: str | None = None
     is_error: bool | None = None
     content: msgspec.Raw = msgspec.Raw(b"null")
+    input: msgspec.Raw = msgspec.Raw(b"null")  # a tool use's, read for the few tools EVIDENCE_TOOLS names
 
 
 class _MessageFields(msgspec.Struct, gc=False):
@@ -218,6 +221,7 @@ class ToolUse(msgspec.Struct, gc=False):
     id: str | None = None
     name: str | None = None
     text: msgspec.Raw = msgspec.Raw(b"null")
+    input: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class TextBlock(msgspec.Struct, gc=False):
@@ -289,6 +293,10 @@ class ClaudeCodeSource:
         self._launched: dict[str, str] = {}  # subagent id -> the task whose Task call launched it
         self._warmups: set[str] = set()  # subagents (ids, or files) that only warm a cache
         self._from_start: dict[str, bool] = {}  # file -> read from its first byte in this run
+        self.evidence = EvidenceTracker(_said_ending)  # how each task went (agentmon.sources.claude_code_evidence)
+        self._watched = self.evidence.watched  # tool uses whose result the evidence needs
+        self._endings = self.evidence.endings
+        self._erred = self.evidence.erred
 
     def begin_chunk(self, path: str | None = None, start: int = 0) -> None:
         """The events parsed so far are handed over: a repeated line must not change them any more.
@@ -309,6 +317,11 @@ class ClaudeCodeSource:
         for session, command in self._confirmed.items():
             self._commands.setdefault(session, command)
         self._confirmed.clear()
+        self.evidence.reset()
+
+    def end_chunk(self) -> list[Event]:
+        """The evidence kept back while the chunk was read (how each session's last turn ended so far)."""
+        return self.evidence.flush()  # type: ignore[return-value]  # TaskEvidence is an Event
 
     def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
@@ -345,6 +358,7 @@ class ClaudeCodeSource:
                     and not first.is_error
                     and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                     and tool not in LAUNCHERS
+                    and first.tool_use_id not in self._watched
                 ):
                     return []
                 return self._results(line, content, session, ts, agent, path, raw)
@@ -437,6 +451,8 @@ class ClaudeCodeSource:
                     else:
                         tool_names[block.id] = name
                     events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
+                    if name in EVIDENCE_TOOLS or task in self._erred:
+                        events += self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
                     if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
                     said = block
@@ -444,6 +460,7 @@ class ClaudeCodeSource:
                     said = block
             if said is not None and main:
                 self._said[session] = said
+                self._endings[session] = (ts, task, agent, "api_failed" if line.isApiErrorMessage else said)
         return events
 
     def _user(self, line: Line, m: Message, session: str, ts: float, agent: str, path: str, raw: bytes) -> list[Event]:
@@ -460,12 +477,13 @@ class ClaudeCodeSource:
         if text.startswith(INTERRUPT):
             events = self._gave_up(session) if main and self._retrying else []
             esc = (session, None if main else line.agentId)
+            task = self._task(line, session, ts)
+            if main:
+                self.evidence.ended(session, ts, task, agent, "interrupted")
             if esc in self._esc:  # the marker Claude Code writes after the tool result that took the Esc
                 self._esc.discard(esc)
             else:
-                events.append(
-                    HumanIntervention(ts=ts, agent=agent, task=self._task(line, session, ts), kind="interrupt")
-                )
+                events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt"))
             return events
         if not main:
             if text.rstrip() == WARMUP and (key := _subagent(line, path)) is not None:
@@ -486,12 +504,13 @@ class ClaudeCodeSource:
                 self._commands[session] = (ts, task, agent)  # a prompt once the model answers it
             return []
         if (said := self._said.get(session)) is not None and _asks(said):
-            return []  # an answer to the assistant's question: the same task goes on until it speaks again
+            # an answer to the assistant's question: the same task goes on until it speaks again
+            return self.evidence.answer(ts, self._task(line, session, ts), agent)  # type: ignore[return-value]
         self._commands.pop(session, None)
         events = self._gave_up(session) if self._retrying else []
-        return events + self._prompt(session, ts, task, agent)
+        return events + self._prompt(session, ts, task, agent, text)
 
-    def _prompt(self, session: str, ts: float, task: str, agent: str) -> list[Event]:
+    def _prompt(self, session: str, ts: float, task: str, agent: str, text: str | None = None) -> list[Event]:
         """A human prompt starts a task and ends the one before it, unlabeled."""
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, task))
@@ -507,6 +526,8 @@ class ClaudeCodeSource:
             events.append(
                 TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown", reason="next prompt")
             )
+        else:  # the session's newest prompt: how it relates to the task before (docs/success.md)
+            events += self.evidence.prompt(session, ts, task, agent, prompts[i - 1][1] if i else None, text)
         return events
 
     def _results(
@@ -520,7 +541,12 @@ class ClaudeCodeSource:
             if block.type != "tool_result":
                 continue
             tool = names.get(block.tool_use_id or "")
-            if tool is not None and not block.is_error and tool not in LAUNCHERS:
+            if (
+                tool is not None
+                and not block.is_error
+                and tool not in LAUNCHERS
+                and block.tool_use_id not in self._watched
+            ):
                 continue  # most results: a call counted at its tool_use, and done
             if task is None:
                 task = self._task(line, session, ts)
@@ -561,21 +587,39 @@ class ClaudeCodeSource:
             return []  # the answer, whatever it says, is part of the escalation
         call = tool is None and from_start
         name = tool or "tool"
+        evidence: list[Event] = []
         if not block.is_error:
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True)] if call else []
+            if block.tool_use_id in self._watched:  # a check, a commit, a call that may resolve an error
+                evidence += self.evidence.result(
+                    block.tool_use_id, name, ts, agent, False, lambda: _result(block.content)
+                )
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), *evidence] if call else evidence
         text = _result(block.content)
         signal: Event
         if text.startswith(INTERRUPT):
             signal = HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")
             self._esc.add(esc)
+            if esc[1] is None:
+                self.evidence.ended(esc[0], ts, task, agent, "interrupted")
         elif by_rules if by_rules is not None else _denied(text):
             signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
+            evidence += self.evidence.error(block.tool_use_id, name, task, ts, agent)
         elif text.startswith(REJECTIONS):
             signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
             self._esc.add(esc)
+            if esc[1] is None:
+                self.evidence.ended(esc[0], ts, task, agent, "rejected")
         else:
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
-        return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
+            evidence += self.evidence.error(block.tool_use_id, name, task, ts, agent)
+            return [
+                ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call),
+                *evidence,
+            ]
+        return (
+            [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal, *evidence]
+            if call
+            else [signal, *evidence]
+        )
 
     def _retry(self, line: Line, session: str, ts: float, path: str) -> list[Event]:
         """A `system` api_error line: a request failed and Claude Code retries it."""
@@ -594,7 +638,10 @@ class ClaudeCodeSource:
     def _gave_up(self, session: str) -> list[Event]:
         """The prompt or Esc that ends a run of retries no answer ended: the request failed."""
         failed = self._retrying.pop(session, None)
-        return [failed] if failed is not None else []
+        if failed is None:
+            return []
+        self.evidence.ended(session, failed.ts, failed.task, failed.agent, "api_failed")  # type: ignore[arg-type]
+        return [failed]
 
     # --- attribution ----------------------------------------------------------------------
 
@@ -736,6 +783,13 @@ def _asks(said: Block) -> bool:
             break
         tail = stripped
     return tail.endswith((b"?", "\uff1f".encode(), b"\\uff1f"))
+
+
+def _said_ending(said: Block) -> str:
+    """How a turn whose last block is `said` ended: asking the user, answering, or cut off in a tool call."""
+    if said.type == "tool_use" and said.name != "AskUserQuestion":
+        return "cut_off"
+    return "asked" if _asks(said) else "answered"
 
 
 def _refused_by_rules(d: PermissionDecision) -> bool:

@@ -415,6 +415,33 @@ def m019_retention(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE retention_horizons (what TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
 
 
+@migration
+def m022_task_evidence(db: sqlite_utils.Database) -> None:
+    """Each task's evidence of how it went (derived values only: docs/success.md), and per agent the tasks that
+    ended unknown which the rule over that evidence decides. Tasks read before this have no evidence: they
+    count as they did, undecided."""
+    for column in (
+        "ending TEXT",
+        "ending_ts REAL",
+        "next_prompt TEXT",
+        "next_prompt_ts REAL",
+        "prompt_hash TEXT",
+        "check_kind TEXT",
+        "check_ts REAL",
+        "check_ok INTEGER",
+        "todos_done INTEGER",
+        "todos_total INTEGER",
+        "todos_ts REAL",
+        "committed INTEGER NOT NULL DEFAULT 0",
+        "unresolved_errors INTEGER",
+        "unresolved_ts REAL",
+    ):
+        db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
+    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
+        for column in ("inferred_successes", "inferred_failures"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -522,7 +549,10 @@ CREATE TABLE tasks (
     rejected_action, rejected_ts, interventions, follow_up_ts REAL, host TEXT NOT NULL DEFAULT '',
     reasoning_tokens INTEGER NOT NULL DEFAULT 0, rating TEXT, rating_ts REAL, labeled_at REAL,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_errors INTEGER NOT NULL DEFAULT 0,
-    api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, PRIMARY KEY (agent, task)
+    api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, ending TEXT, ending_ts REAL, next_prompt TEXT,
+    next_prompt_ts REAL, prompt_hash TEXT, check_kind TEXT, check_ts REAL, check_ok INTEGER, todos_done INTEGER,
+    todos_total INTEGER, todos_ts REAL, committed INTEGER NOT NULL DEFAULT 0, unresolved_errors INTEGER,
+    unresolved_ts REAL, PRIMARY KEY (agent, task)
 ) WITHOUT ROWID;
 CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
 CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
@@ -544,7 +574,8 @@ CREATE TABLE agg_total (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, inferred_successes INTEGER NOT NULL DEFAULT 0,
+    inferred_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_hour (
     bucket INTEGER, agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -561,7 +592,8 @@ CREATE TABLE agg_hour (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, inferred_successes INTEGER NOT NULL DEFAULT 0,
+    inferred_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_minute (
     bucket INTEGER, agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -578,7 +610,8 @@ CREATE TABLE agg_minute (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, inferred_successes INTEGER NOT NULL DEFAULT 0,
+    inferred_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE eval_results (
     agent TEXT, suite TEXT, run TEXT, "case" TEXT, passed INTEGER, ts REAL, critical INTEGER, agent_version TEXT,
@@ -634,7 +667,8 @@ CREATE TABLE agg_host_hour (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, host)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, inferred_successes INTEGER NOT NULL DEFAULT 0,
+    inferred_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bucket, agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE agg_host_total (
     agent TEXT, host TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
@@ -651,7 +685,8 @@ CREATE TABLE agg_host_total (
     followed_up_no_human_step INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     permission_denials INTEGER NOT NULL DEFAULT 0, api_retries INTEGER NOT NULL DEFAULT 0,
     requests INTEGER NOT NULL DEFAULT 0, unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
-    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, host)
+    unlabeled_unpriced_llm_calls INTEGER NOT NULL DEFAULT 0, inferred_successes INTEGER NOT NULL DEFAULT 0,
+    inferred_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE remote_sources (
     source TEXT PRIMARY KEY, host TEXT, connected INTEGER NOT NULL DEFAULT 0, mode TEXT, since REAL, caught_up_at REAL,
@@ -686,8 +721,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm016_labels_and_denials', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 19;
+    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm022_task_evidence', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 20;
 """
 
 if __name__ == "__main__":

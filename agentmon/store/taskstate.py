@@ -25,9 +25,11 @@ from agentmon.events import (
     PermissionDenial,
     Rating,
     TaskEnd,
+    TaskEvidence,
     TaskStart,
     ToolCall,
 )
+from agentmon.store.inferred import infer
 
 
 class UsageDelta(msgspec.Struct, kw_only=True):
@@ -83,6 +85,10 @@ AGG_COLUMNS = (
     # successful task can be taken over the labelled tasks alone.
     "unlabeled_cost_nanos",
     "unlabeled_unpriced_llm_calls",
+    # Schema m022. Of the tasks that ended unknown (by the task's end), those the rule over their evidence
+    # decides (agentmon.store.inferred): the success rate where an agent's success is "inferred".
+    "inferred_successes",
+    "inferred_failures",
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -132,6 +138,22 @@ class TaskState:
     # unknown end the logs gave, so that a late successful call undoes it whatever the order of events.
     api_failed: int = 0  # 0 or 1, as stored: sqlite3 binds a bool through its slow adapter path
     logged_reason: str | None = None
+    # Evidence of how it went (schema m022; TaskEvidence, docs/success.md): each the latest observation, with
+    # its time. Derived values only: enums, counts, a prompt's hash.
+    ending: str | None = None
+    ending_ts: float | None = None
+    next_prompt: str | None = None
+    next_prompt_ts: float | None = None
+    prompt_hash: str | None = None
+    check_kind: str | None = None
+    check_ts: float | None = None  # the check's call
+    check_ok: int | None = None  # 1 passed, 0 failed, None no result (yet)
+    todos_done: int | None = None
+    todos_total: int | None = None
+    todos_ts: float | None = None
+    committed: int = 0
+    unresolved_errors: int | None = None
+    unresolved_ts: float | None = None
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -223,12 +245,42 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             state.rating_ts, state.rating = ts, event.rating
     elif kind is PermissionDenial:
         state.permission_denials += 1
+    elif kind is TaskEvidence:
+        _fold_evidence(state, event, ts)
     elif kind is ApiError:
         if not event.retry:  # a retried attempt changes nothing about the task
             state.api_errors += 1
             _settle(state)
     else:
         raise TypeError(f"not a task event: {kind.__name__}")
+
+
+def _fold_evidence(state: TaskState, e: TaskEvidence, ts: float) -> None:
+    """Each observation replaces the one before it in time (ties: the larger value), whatever the order read."""
+    if e.ending is not None and _later(ts, e.ending, state.ending_ts, state.ending):
+        state.ending_ts, state.ending = ts, e.ending
+    if e.next_prompt is not None and _later(ts, e.next_prompt, state.next_prompt_ts, state.next_prompt):
+        state.next_prompt_ts, state.next_prompt = ts, e.next_prompt
+    if e.prompt_hash is not None and (state.prompt_hash is None or e.prompt_hash < state.prompt_hash):
+        state.prompt_hash = e.prompt_hash
+    if e.check is not None:
+        at = ts if e.check_at is None else e.check_at
+        if state.check_ts is None or at > state.check_ts:
+            state.check_ts, state.check_kind = at, e.check
+            state.check_ok = None if e.check_ok is None else int(e.check_ok)
+        elif at == state.check_ts and e.check_ok is not None:  # the result of the latest check
+            state.check_ok = int(e.check_ok) if state.check_ok is None else min(state.check_ok, int(e.check_ok))
+    if e.todos_total is not None and (
+        state.todos_ts is None
+        or (ts, e.todos_done or 0, e.todos_total) > (state.todos_ts, state.todos_done or 0, state.todos_total or 0)
+    ):
+        state.todos_ts, state.todos_done, state.todos_total = ts, e.todos_done or 0, e.todos_total
+    if e.committed:
+        state.committed = 1
+    if e.unresolved_errors is not None and (
+        state.unresolved_ts is None or (ts, e.unresolved_errors) > (state.unresolved_ts, state.unresolved_errors or 0)
+    ):
+        state.unresolved_ts, state.unresolved_errors = ts, e.unresolved_errors
 
 
 def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
@@ -280,6 +332,7 @@ _STRICT_SUCCESSES = COL["successes_no_escalation"]
 _FOLLOWED_UP = COL["followed_up"]
 _REASONING = COL["reasoning_tokens"]
 _UNLABELED_COST = COL["unlabeled_cost_nanos"]
+_INFERRED = COL["inferred_successes"]
 
 
 # One part of a task's contribution: (model, timestamp, first column, values). The values fill
@@ -328,6 +381,9 @@ def contribution(state: TaskState) -> list[Part]:
                 out.append(
                     (state.model or "", state.end_ts, _UNLABELED_COST, (state.cost_nanos, state.unpriced_llm_calls))
                 )
+            inferred = infer(state)[0]
+            if inferred != "unknown":
+                out.append((state.model or "", state.end_ts, _INFERRED, (inferred == "success", inferred == "failure")))
         elif outcome == "success" and not state.escalations:
             out.append(
                 (
