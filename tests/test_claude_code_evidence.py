@@ -12,7 +12,7 @@ from conftest import agents, ingest
 
 from agentmon.events import TaskEvidence
 from agentmon.sources import claude_code_evidence
-from agentmon.sources.claude_code_evidence import check_kind, commands, commits, relation
+from agentmon.sources.claude_code_evidence import EvidenceTracker, check_kind, commands, commits, relation
 from agentmon.store.inferred import infer
 from agentmon.store.taskstate import TaskState, fold_all
 
@@ -187,10 +187,17 @@ def test_an_answer_to_the_assistants_question_is_no_next_prompt(tmp_path):
         ("ls -la", None),
         ("echo pytest", None),
         ("cat tests/test_x.py", None),
+        ("cd app\npytest -x", "test"),
+        ("source .venv/bin/activate;pytest", "test"),
     ],
 )
 def test_checks_are_recognised_by_command(command, kind):
     assert check_kind(commands(command)) == kind
+    # and through a tool use's input, which most commands leave at a glance at its bytes
+    tracker = EvidenceTracker(lambda block: "answered")
+    tracker.tool_use("c1", "Bash", json.dumps({"command": command}).encode(), 1.0, "t", "a", True)
+    noted = tracker.flush()
+    assert (noted[0].check if noted else None) == kind
 
 
 @pytest.mark.parametrize(

@@ -358,8 +358,9 @@ class ClaudeCodeSource:
                     and not first.is_error
                     and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                     and tool not in LAUNCHERS
-                    and first.tool_use_id not in self._watched
                 ):
+                    if first.tool_use_id in self._watched:  # a check, a commit, a call that may resolve an error
+                        self.evidence.result(first.tool_use_id, tool, ts, agent, False, lambda: _result(first.content))
                     return []
                 return self._results(line, content, session, ts, agent, path, raw)
             return self._user(line, m, session, ts, agent, path, raw)
@@ -452,7 +453,7 @@ class ClaudeCodeSource:
                         tool_names[block.id] = name
                     events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
                     if name in EVIDENCE_TOOLS or task in self._erred:
-                        events += self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
+                        self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
                     if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
                     said = block
@@ -505,7 +506,8 @@ class ClaudeCodeSource:
             return []
         if (said := self._said.get(session)) is not None and _asks(said):
             # an answer to the assistant's question: the same task goes on until it speaks again
-            return self.evidence.answer(ts, self._task(line, session, ts), agent)  # type: ignore[return-value]
+            self.evidence.answer(ts, self._task(line, session, ts), agent)
+            return []
         self._commands.pop(session, None)
         events = self._gave_up(session) if self._retrying else []
         return events + self._prompt(session, ts, task, agent, text)
@@ -527,7 +529,7 @@ class ClaudeCodeSource:
                 TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown", reason="next prompt")
             )
         else:  # the session's newest prompt: how it relates to the task before (docs/success.md)
-            events += self.evidence.prompt(session, ts, task, agent, prompts[i - 1][1] if i else None, text)
+            self.evidence.prompt(session, ts, task, agent, prompts[i - 1][1] if i else None, text)
         return events
 
     def _results(
@@ -587,13 +589,10 @@ class ClaudeCodeSource:
             return []  # the answer, whatever it says, is part of the escalation
         call = tool is None and from_start
         name = tool or "tool"
-        evidence: list[Event] = []
         if not block.is_error:
             if block.tool_use_id in self._watched:  # a check, a commit, a call that may resolve an error
-                evidence += self.evidence.result(
-                    block.tool_use_id, name, ts, agent, False, lambda: _result(block.content)
-                )
-            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), *evidence] if call else evidence
+                self.evidence.result(block.tool_use_id, name, ts, agent, False, lambda: _result(block.content))
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True)] if call else []
         text = _result(block.content)
         signal: Event
         if text.startswith(INTERRUPT):
@@ -603,23 +602,16 @@ class ClaudeCodeSource:
                 self.evidence.ended(esc[0], ts, task, agent, "interrupted")
         elif by_rules if by_rules is not None else _denied(text):
             signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
-            evidence += self.evidence.error(block.tool_use_id, name, task, ts, agent)
+            self.evidence.error(block.tool_use_id, name, task, ts, agent)
         elif text.startswith(REJECTIONS):
             signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
             self._esc.add(esc)
             if esc[1] is None:
                 self.evidence.ended(esc[0], ts, task, agent, "rejected")
         else:
-            evidence += self.evidence.error(block.tool_use_id, name, task, ts, agent)
-            return [
-                ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call),
-                *evidence,
-            ]
-        return (
-            [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal, *evidence]
-            if call
-            else [signal, *evidence]
-        )
+            self.evidence.error(block.tool_use_id, name, task, ts, agent)
+            return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
+        return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
 
     def _retry(self, line: Line, session: str, ts: float, path: str) -> list[Event]:
         """A `system` api_error line: a request failed and Claude Code retries it."""

@@ -22,13 +22,13 @@ from typing import Any
 
 import msgspec
 
-from agentmon.events import CheckKind, Ending, TaskEvidence
+from agentmon.events import TaskEvidence
 
 # --- the data: word lists and command patterns (docs/success.md lists them; agentmon.toml's [evidence] replaces
 # any of them) -----------------------------------------------------------------------------------------------
 
 # Phrases of a next prompt (lowercase words; a prompt is matched lowercased, its punctuation made blanks, in its
-# first 200 characters). A correction says the task went wrong, at the start or anywhere:
+# first 120 characters). A correction says the task went wrong, at the start or anywhere:
 CORRECTION_STARTS = (
     "no",
     "nope",
@@ -165,7 +165,7 @@ DEFAULT_WORDS: dict[str, Any] = {
     "commit": COMMIT,
     "families": FAMILIES,
 }
-PROMPT_CHARS = 200  # of a prompt matched against the word lists
+PROMPT_CHARS = 120  # of a prompt matched against the word lists
 BACKGROUND = "Command running in background"  # a Bash result that is no verdict on its command
 KEPT = 20_000  # tasks and calls remembered; past it the older half goes
 
@@ -181,6 +181,9 @@ class Words:
     wrappers: re.Pattern[str]
     commit: re.Pattern[str]
     families: dict[str, str] = field(default_factory=dict)
+    # The programs the check and commit patterns start with: a command naming none of them is no check and no
+    # commit, known without splitting it (most commands). None: a pattern does not spell its program out.
+    programs: frozenset[bytes] | None = None
 
 
 def compile_words(words: dict[str, Any]) -> Words:
@@ -195,6 +198,13 @@ def compile_words(words: dict[str, Any]) -> Words:
         return "|".join(f"(?:{p})" for p in patterns) or r"(?!)"
 
     checks = "|".join(f"(?P<{kind}>{one(patterns)})" for kind, patterns in words["checks"].items() if patterns)
+    programs: set[str] | None = set()
+    for pattern in [*(p for patterns in words["checks"].values() for p in patterns), *words["commit"]]:
+        found = _programs(pattern)
+        if found is None or programs is None:
+            programs = None
+        else:
+            programs |= found
     return Words(
         phrases(words["correction_starts"]),
         phrases(words["correction_anywhere"]),
@@ -203,16 +213,30 @@ def compile_words(words: dict[str, Any]) -> Words:
         re.compile(rf"(?:(?:{one(words['wrappers'])})\s+)*"),
         re.compile(one(words["commit"])),
         dict(words["families"]),
+        frozenset(p.encode() for p in programs) if programs is not None else None,
     )
 
 
-_PUNCTUATION = str.maketrans({c: " " for c in '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\u2019'})
+_PROGRAM = re.compile(r"\(((?:[\w/.-]|\\[./-])+(?:\|(?:[\w/.-]|\\[./-])+)*)\)|((?:[\w/.-]|\\[./-])+)")
+
+
+def _programs(pattern: str) -> set[str] | None:
+    """The program names a command pattern starts with (`pytest\\b`: pytest; `(npm|pnpm) test`: npm, pnpm), or
+    None when it does not start with them spelled out."""
+    m = _PROGRAM.match(pattern)
+    if m is None or pattern[m.end() : m.end() + 1] in ("?", "*", "+", "{"):
+        return None
+    return {word.replace("\\", "") for word in (m.group(1) or m.group(2)).split("|")}
+
+
+_PUNCTUATION = bytes.maketrans(b'!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~', b" " * 31)
 
 
 def _words(text: str) -> str:
-    """Lowercase words between single blanks, ASCII punctuation made blanks (an apostrophe kept, a typographic one
-    made a blank like the rest): what phrases are matched against."""
-    return " ".join(text.lower().translate(_PUNCTUATION).split())
+    """Lowercase words between single blanks, ASCII punctuation made blanks, a typographic apostrophe made a plain
+    one: what phrases are matched against. (As bytes: str.translate takes 30 µs on a prompt with one non-ASCII
+    character, this 6.)"""
+    return " ".join(text.lower().replace("\u2019", "'").encode().translate(_PUNCTUATION).decode().split())
 
 
 WORDS = compile_words(DEFAULT_WORDS)
@@ -243,14 +267,18 @@ def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
         return "repeat", h
     said = f" {_words(text[:PROMPT_CHARS])} "
     w = WORDS
-    if said.startswith(w.correction_starts) or any(p in said for p in w.correction_anywhere):
+    if said.startswith(w.correction_starts):
         return "correction", h
+    for phrase in w.correction_anywhere:
+        if phrase in said:
+            return "correction", h
     if said.startswith(w.thanks_starts):
         return "thanks", h
     return "new", h
 
 
 _CHAIN = re.compile(r"&&|\|\||[;|\n]")
+_SEPARATORS = bytes.maketrans(b";&|()'\"`\\,:{}[]", b" " * 15)  # in a tool use's input, as JSON
 _CHAINED = re.compile(r"[;&|\n]")
 
 
@@ -336,7 +364,10 @@ class _Todos:
 
 class EvidenceTracker:
     """What the parser remembers between lines to derive a task's evidence. Lost on a restart, as the parser's
-    other memory is (docs/success.md says what that changes)."""
+    other memory is (docs/success.md says what that changes).
+
+    Observations are noted per task and handed on once per chunk (`flush`), one event per task: most lines
+    change some evidence of their task, and an event per change would cost the store more than the lines."""
 
     def __init__(self, classify: Callable[[Any], str]) -> None:
         self.classify = classify  # the parser's: an assistant's last block -> its ending
@@ -344,93 +375,96 @@ class EvidenceTracker:
         self.watched: dict[str, tuple[str, str, float, str]] = {}
         self.erred: dict[str, set[str]] = {}  # task -> the tool families whose last result there failed
         # session -> (ts, task, agent, the ending or the assistant's last block): the main conversation's latest
-        # state, set by the parser on each of its assistant lines and handed on at a prompt or a chunk's end
+        # state, set by the parser on each of its assistant lines, noted at a prompt or a chunk's end
         self.endings: dict[str, tuple[float, str, str, Any]] = {}
-        self._sent: dict[str, tuple[float, str, str, str]] = {}  # session -> the last ending handed on
+        self._pending: dict[tuple[str, str], list] = {}  # (agent, task) -> [latest ts, {field: value}]
         self._hashes: dict[str, str] = {}  # session -> its latest prompt's hash
         self._todos: dict[str, _Todos] = {}
 
     def reset(self) -> None:
-        """Forget the endings handed on with a batch that failed to commit: they are sent again."""
-        for session, sent in self._sent.items():
-            self.endings.setdefault(session, sent)
-        self._sent.clear()
+        """Forget what was noted for a batch that failed to commit: its lines are read again."""
+        self._pending.clear()
+        self.endings.clear()
+
+    def _note(self, agent: str, task: str, ts: float, **fields: Any) -> None:
+        """Fields observed at `ts`: sent with the task's next event, whose time is its latest observation's."""
+        pending = self._pending.get((agent, task))
+        if pending is None:
+            self._pending[(agent, task)] = [ts, fields]
+        else:
+            if ts > pending[0]:
+                pending[0] = ts
+            pending[1].update(fields)
+
+    def flush(self) -> list[TaskEvidence]:
+        """What was noted since the last flush (the end of each chunk): an event per task."""
+        for session in list(self.endings):
+            self._end_turn(session)
+        out = [
+            TaskEvidence(ts=ts, agent=agent, task=task, **fields)
+            for (agent, task), (ts, fields) in self._pending.items()
+        ]
+        self._pending.clear()
+        return out
 
     # --- how the last turn ended --------------------------------------------------------------------------
 
     def ended(self, session: str, ts: float, task: str, agent: str, ending: str) -> None:
         """The main conversation's latest state, where the parser sets it by a word (`interrupted`...)."""
-        now = self.endings.get(session) or self._sent.get(session)
+        now = self.endings.get(session)
         if now is None or ts >= now[0]:
             self.endings[session] = (ts, task, agent, ending)
 
-    def flush(self) -> list[TaskEvidence]:
-        """The endings changed since the last flush (the end of each chunk)."""
-        out = [e for session in list(self.endings) if (e := self._send(session)) is not None]
-        self.endings.clear()
-        return out
-
-    def _send(self, session: str) -> TaskEvidence | None:
+    def _end_turn(self, session: str) -> None:
         ts, task, agent, state = self.endings.pop(session)
-        ending = state if isinstance(state, str) else self.classify(state)
-        if self._sent.get(session) == (ts, task, agent, ending):
-            return None
-        self._sent[session] = (ts, task, agent, ending)
-        if len(self._sent) > KEPT:
-            self._sent.pop(next(iter(self._sent)))
-        return TaskEvidence(ts=ts, agent=agent, task=task, ending=_ending(ending))
+        self._note(agent, task, ts, ending=state if isinstance(state, str) else self.classify(state))
 
     # --- prompts ------------------------------------------------------------------------------------------
 
-    def prompt(
-        self, session: str, ts: float, task: str, agent: str, previous: str | None, text: str | None
-    ) -> list[TaskEvidence]:
+    def prompt(self, session: str, ts: float, task: str, agent: str, previous: str | None, text: str | None) -> None:
         """A new prompt: the task before it learns how it relates to it; the new task keeps the prompt's hash.
         A slash command (`text` None) is a new request."""
-        out = []
-        if session in self.endings and (sent := self._send(session)) is not None:  # the task before's last turn
-            out.append(sent)
-        h = None
+        if session in self.endings:  # the task before's last turn
+            self._end_turn(session)
         if text is None:
             rel = "new"
         else:
             rel, h = relation(text, self._hashes.get(session))
             self._remember(self._hashes, session, h)
+            self._note(agent, task, ts, prompt_hash=h)
         if previous is not None:
-            out.append(TaskEvidence(ts=ts, agent=agent, task=previous, next_prompt=rel))  # type: ignore[arg-type]
-        if h is not None:
-            out.append(TaskEvidence(ts=ts, agent=agent, task=task, prompt_hash=h))
-        return out
+            self._note(agent, previous, ts, next_prompt=rel)
 
-    def answer(self, ts: float, task: str, agent: str) -> list[TaskEvidence]:
+    def answer(self, ts: float, task: str, agent: str) -> None:
         """The person answered the assistant's question: the task goes on."""
-        return [TaskEvidence(ts=ts, agent=agent, task=task, next_prompt="answer")]
+        self._note(agent, task, ts, next_prompt="answer")
 
     # --- tool calls and their results ---------------------------------------------------------------------
 
-    def tool_use(
-        self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool
-    ) -> list[TaskEvidence]:
+    def tool_use(self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool) -> None:
         """A tool use: a check or a commit to watch, a todo list's state, a call that may resolve an error."""
-        out: list[TaskEvidence] = []
         family = WORDS.families.get(name, name)
         if (erred := self.erred.get(task)) is not None and family in erred:
             self._remember(self.watched, call_id, ("resolves", task, ts, family))
         if name in COMMAND_TOOLS:
+            # Most commands name no program of a check or a commit: their raw input says so, undecoded.
+            programs = WORDS.programs
+            said = bytes(raw_input).replace(b"\\n", b" ").replace(b"\\t", b" ")  # JSON's escaped blanks
+            if programs is not None and programs.isdisjoint(said.translate(_SEPARATORS).split()):
+                return
             command = _decode(_command, raw_input)
             if command is not None and command.command:
                 parts = commands(command.command)
                 kind = check_kind(parts)
                 if kind is not None:
                     self._remember(self.watched, call_id, ("check", task, ts, kind))
-                    out.append(TaskEvidence(ts=ts, agent=agent, task=task, check=_kind(kind), check_at=ts))
+                    self._note(agent, task, ts, check=kind, check_at=ts, check_ok=None)
                 elif commits(parts):
                     self._remember(self.watched, call_id, ("commit", task, ts, ""))
         elif name in TODO_TOOLS and main:
             counts = self._todo_counts(name, raw_input, task)
             if counts is not None:
-                out.append(TaskEvidence(ts=ts, agent=agent, task=task, todos_done=counts[0], todos_total=counts[1]))
-        return out
+                self._note(agent, task, ts, todos_done=counts[0], todos_total=counts[1])
 
     def _todo_counts(self, name: str, raw_input: bytes, task: str) -> tuple[int, int] | None:
         if name == "TodoWrite":
@@ -454,26 +488,36 @@ class EvidenceTracker:
 
     def result(
         self, call_id: str | None, tool: str, ts: float, agent: str, is_error: bool, text: Callable[[], str]
-    ) -> list[TaskEvidence]:
+    ) -> None:
         """A watched call's result: a check passed or failed, a commit made, an error resolved. `text()`: the
         result's text, read for a check or a commit ("Exit code N", a background run)."""
         watched = self.watched.pop(call_id, None) if call_id else None
         if watched is None:
-            return []
+            return
         what, task, at, detail = watched
         if what == "resolves":
-            return [] if is_error else self._resolved(task, detail, ts, agent)
+            if not is_error and (erred := self.erred.get(task)) is not None and detail in erred:
+                erred.discard(detail)
+                if not erred:  # the parser asks `task in erred` at every tool use: only tasks with errors are in
+                    del self.erred[task]
+                self._note(agent, task, ts, unresolved_errors=len(erred))
+            return
         said = text()
         bad = failed(is_error, said)
         if what == "check":
             ok = None if said.startswith(BACKGROUND) else not bad
-            return [TaskEvidence(ts=ts, agent=agent, task=task, check=_kind(detail), check_at=at, check_ok=ok)]
-        return [] if bad else [TaskEvidence(ts=ts, agent=agent, task=task, committed=True)]
+            pending = self._pending.get((agent, task))
+            if pending is not None and pending[1].get("check_at", at) > at:
+                return  # a later check of the task was called before this one's result
+            self._note(agent, task, ts, check=detail, check_at=at, check_ok=ok)
+        elif not bad:
+            self._note(agent, task, ts, committed=True)
 
-    def error(self, call_id: str | None, tool: str, task: str, ts: float, agent: str) -> list[TaskEvidence]:
+    def error(self, call_id: str | None, tool: str, task: str, ts: float, agent: str) -> None:
         """A tool's call failed (an error, or the rules refused it): left unresolved until the same tool (family)
         succeeds in the task."""
-        out = self.result(call_id, tool, ts, agent, True, str) if call_id in self.watched else []
+        if call_id in self.watched:
+            self.result(call_id, tool, ts, agent, True, str)
         family = WORDS.families.get(tool, tool)
         erred = self.erred.get(task)
         if erred is None:
@@ -482,15 +526,7 @@ class EvidenceTracker:
                 self.erred.pop(next(iter(self.erred)))
         if family not in erred:
             erred.add(family)
-            out.append(TaskEvidence(ts=ts, agent=agent, task=task, unresolved_errors=len(erred)))
-        return out
-
-    def _resolved(self, task: str, family: str, ts: float, agent: str) -> list[TaskEvidence]:
-        erred = self.erred.get(task)
-        if erred is None or family not in erred:
-            return []
-        erred.discard(family)
-        return [TaskEvidence(ts=ts, agent=agent, task=task, unresolved_errors=len(erred))]
+            self._note(agent, task, ts, unresolved_errors=len(erred))
 
     @staticmethod
     def _remember(kept: dict, key: str, value) -> None:
@@ -498,11 +534,3 @@ class EvidenceTracker:
             for old in list(kept)[: KEPT // 2]:
                 del kept[old]
         kept[key] = value
-
-
-def _ending(value: str) -> Ending:
-    return value  # type: ignore[return-value]  # one of Ending: set only by the parser
-
-
-def _kind(value: str) -> CheckKind:
-    return value  # type: ignore[return-value]  # a key of CHECKS, checked by config when overridden
