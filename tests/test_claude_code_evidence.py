@@ -406,3 +406,44 @@ def test_word_lists_are_data_agentmon_toml_replaces(tmp_path, monkeypatch):
             load()
     finally:
         claude_code_evidence.use({})
+
+
+# --- calibration ------------------------------------------------------------------------------------------------
+
+
+def test_calibrate_sets_the_rule_against_the_labels(tmp_path):
+    from click.testing import CliRunner
+
+    from agentmon.cli import main
+
+    def cli(*args) -> str:
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    t = Transcript()
+    t.prompt("task a", "pa").say("Done.")
+    t.prompt("oops, that is wrong", "pb").say("Fixed.")  # pa: inferred failure (a correction)
+    t.prompt("thanks! next one", "pc").say("Done.")  # pb: inferred success (thanks)
+    t.prompt("and another", "pd").say("Which one?")  # pc: inferred success (moved on); pd: asked, unknown
+    db = tmp_path / "agentmon.db"
+    projects = t.write(tmp_path)
+    ingest([projects], db)
+    agent = "claude-code:/work/app"
+    for task, outcome in (("pa", "failure"), ("pb", "success"), ("pc", "failure"), ("pd", "success")):
+        cli("label", agent, task, outcome, "--db", db)
+    ingest([projects, tmp_path / "agentmon.labels.jsonl"], db)
+    (c,) = json.loads(cli("calibrate", "--json", "--db", db))
+    assert c["matrix"] == {
+        "success": {"success": 1, "failure": 0, "unknown": 1},
+        "failure": {"success": 1, "failure": 1, "unknown": 0},
+    }
+    assert (c["labeled"], c["decided"], c["agreeing"]) == (4, 3, 2)
+    assert (c["failure_precision"], c["failure_recall"]) == (1.0, 0.5)
+    assert c["failure_recall_ci"][0] < 0.5 < c["failure_recall_ci"][1]
+    assert {(d["task"], d["label"], d["inferred"]) for d in c["disagreeing"]} == {
+        ("pc", "failure", "success"),
+        ("pd", "success", "unknown"),
+    }
+    text = cli("calibrate", "--db", db)
+    assert "agreement 2/3 decided (66.7%)" in text and "pc  labelled failure, success: it answered" in text

@@ -63,8 +63,9 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     """A database an older agentmon made (the last migration not run yet) gets that migration, not the script."""
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
+    old.execute("DROP INDEX tasks_labeled")  # what m022 made
     for column in ("ending", "ending_ts", "next_prompt", "next_prompt_ts", "prompt_hash", "check_kind", "check_ts"):
-        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")  # what m022 made
+        old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     for column in ("check_ok", "todos_done", "todos_total", "todos_ts", "committed", "unresolved_errors"):
         old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     old.execute("ALTER TABLE tasks DROP COLUMN unresolved_ts")

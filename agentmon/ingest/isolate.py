@@ -135,7 +135,7 @@ def _parser(form: str | None, path: str, load_prompts: Callable[[str], list[tupl
         source.begin_chunk()
 
         def claude_code(raw: bytes) -> tuple[list[Event], list[Mapped], list[Prompt]]:
-            events = source.parse(raw, path)
+            events = source.parse(raw, path) + source.end_chunk()  # the line's evidence with it: it may fail too
             prompts, source.new_prompts = list(source.new_prompts), []
             return events, [], prompts
 

@@ -168,6 +168,13 @@ DEFAULT_WORDS: dict[str, Any] = {
 PROMPT_CHARS = 120  # of a prompt matched against the word lists
 BACKGROUND = "Command running in background"  # a Bash result that is no verdict on its command
 KEPT = 20_000  # tasks and calls remembered; past it the older half goes
+# The fields whose observation time an event carries apart from its own (a check carries its call's, check_at).
+TIMED = {
+    "ending": "ending_at",
+    "next_prompt": "next_prompt_at",
+    "todos_total": "todos_at",
+    "unresolved_errors": "unresolved_at",
+}
 
 
 @dataclass
@@ -387,14 +394,18 @@ class EvidenceTracker:
         self.endings.clear()
 
     def _note(self, agent: str, task: str, ts: float, **fields: Any) -> None:
-        """Fields observed at `ts`: sent with the task's next event, whose time is its latest observation's."""
+        """Fields observed at `ts`, sent with the task's next event: each with its own time where it has a slot
+        for it (TIMED), so how the lines were split into chunks changes nothing stored."""
         pending = self._pending.get((agent, task))
         if pending is None:
-            self._pending[(agent, task)] = [ts, fields]
-        else:
-            if ts > pending[0]:
-                pending[0] = ts
-            pending[1].update(fields)
+            pending = self._pending[(agent, task)] = [ts, {}]
+        elif ts > pending[0]:
+            pending[0] = ts
+        kept = pending[1]
+        kept.update(fields)
+        for name in fields:
+            if (at := TIMED.get(name)) is not None:
+                kept[at] = ts
 
     def flush(self) -> list[TaskEvidence]:
         """What was noted since the last flush (the end of each chunk): an event per task."""

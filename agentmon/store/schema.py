@@ -417,9 +417,9 @@ def m019_retention(db: sqlite_utils.Database) -> None:
 
 @migration
 def m022_task_evidence(db: sqlite_utils.Database) -> None:
-    """Each task's evidence of how it went (derived values only: docs/success.md), and per agent the tasks that
-    ended unknown which the rule over that evidence decides. Tasks read before this have no evidence: they
-    count as they did, undecided."""
+    """Each task's evidence of how it went (derived values only: docs/success.md), per agent the tasks that
+    ended unknown which the rule over that evidence decides, and an index of the labelled tasks (to set the rule
+    against them). Tasks read before this have no evidence: they count as they did, undecided."""
     for column in (
         "ending TEXT",
         "ending_ts REAL",
@@ -440,6 +440,9 @@ def m022_task_evidence(db: sqlite_utils.Database) -> None:
     for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
         for column in ("inferred_successes", "inferred_failures"):
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    # The labelled tasks of an agent, for `agentmon calibrate`: as many entries as labels (made by hand), none
+    # for the other tasks, whose writes skip it.
+    db.execute("CREATE INDEX tasks_labeled ON tasks (agent, labeled_at) WHERE labeled_at IS NOT NULL")
 
 
 # --- the final schema, for a new database ---------------------------------------------------------------------------
@@ -559,6 +562,7 @@ CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escala
 CREATE INDEX tasks_rejected ON tasks (agent, rejected_ts) WHERE rejections > 0;
 CREATE INDEX tasks_failed ON tasks (agent, end_ts) WHERE outcome IN ('failure', 'abandoned');
 CREATE INDEX tasks_by_key ON tasks (agent, key) WHERE key IS NOT NULL;
+CREATE INDEX tasks_labeled ON tasks (agent, labeled_at) WHERE labeled_at IS NOT NULL;
 CREATE TABLE agg_total (
     agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
     failures INTEGER NOT NULL DEFAULT 0, abandoned INTEGER NOT NULL DEFAULT 0, autonomous INTEGER NOT NULL DEFAULT 0,

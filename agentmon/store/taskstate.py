@@ -257,10 +257,14 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
 
 def _fold_evidence(state: TaskState, e: TaskEvidence, ts: float) -> None:
     """Each observation replaces the one before it in time (ties: the larger value), whatever the order read."""
-    if e.ending is not None and _later(ts, e.ending, state.ending_ts, state.ending):
-        state.ending_ts, state.ending = ts, e.ending
-    if e.next_prompt is not None and _later(ts, e.next_prompt, state.next_prompt_ts, state.next_prompt):
-        state.next_prompt_ts, state.next_prompt = ts, e.next_prompt
+    if e.ending is not None:
+        at = ts if e.ending_at is None else e.ending_at
+        if _later(at, e.ending, state.ending_ts, state.ending):
+            state.ending_ts, state.ending = at, e.ending
+    if e.next_prompt is not None:
+        at = ts if e.next_prompt_at is None else e.next_prompt_at
+        if _later(at, e.next_prompt, state.next_prompt_ts, state.next_prompt):
+            state.next_prompt_ts, state.next_prompt = at, e.next_prompt
     if e.prompt_hash is not None and (state.prompt_hash is None or e.prompt_hash < state.prompt_hash):
         state.prompt_hash = e.prompt_hash
     if e.check is not None:
@@ -270,17 +274,23 @@ def _fold_evidence(state: TaskState, e: TaskEvidence, ts: float) -> None:
             state.check_ok = None if e.check_ok is None else int(e.check_ok)
         elif at == state.check_ts and e.check_ok is not None:  # the result of the latest check
             state.check_ok = int(e.check_ok) if state.check_ok is None else min(state.check_ok, int(e.check_ok))
-    if e.todos_total is not None and (
-        state.todos_ts is None
-        or (ts, e.todos_done or 0, e.todos_total) > (state.todos_ts, state.todos_done or 0, state.todos_total or 0)
-    ):
-        state.todos_ts, state.todos_done, state.todos_total = ts, e.todos_done or 0, e.todos_total
+    if e.todos_total is not None:
+        at = ts if e.todos_at is None else e.todos_at
+        if state.todos_ts is None or (at, e.todos_done or 0, e.todos_total) > (
+            state.todos_ts,
+            state.todos_done or 0,
+            state.todos_total or 0,
+        ):
+            state.todos_ts, state.todos_done, state.todos_total = at, e.todos_done or 0, e.todos_total
     if e.committed:
         state.committed = 1
-    if e.unresolved_errors is not None and (
-        state.unresolved_ts is None or (ts, e.unresolved_errors) > (state.unresolved_ts, state.unresolved_errors or 0)
-    ):
-        state.unresolved_ts, state.unresolved_errors = ts, e.unresolved_errors
+    if e.unresolved_errors is not None:
+        at = ts if e.unresolved_at is None else e.unresolved_at
+        if state.unresolved_ts is None or (at, e.unresolved_errors) > (
+            state.unresolved_ts,
+            state.unresolved_errors or 0,
+        ):
+            state.unresolved_ts, state.unresolved_errors = at, e.unresolved_errors
 
 
 def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
@@ -384,6 +394,7 @@ def contribution(state: TaskState) -> list[Part]:
             inferred = infer(state)[0]
             if inferred != "unknown":
                 out.append((state.model or "", state.end_ts, _INFERRED, (inferred == "success", inferred == "failure")))
+
         elif outcome == "success" and not state.escalations:
             out.append(
                 (
