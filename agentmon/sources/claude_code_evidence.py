@@ -169,7 +169,7 @@ PROMPT_CHARS = 120  # of a prompt matched against the word lists
 BACKGROUND = "Command running in background"  # a Bash result that is no verdict on its command
 KEPT = 20_000  # tasks and calls remembered; past it the older half goes
 # The fields whose observation time an event carries apart from its own (a check carries its call's, check_at).
-TIMED = {
+TIMED: dict[str, str] = {
     "ending": "ending_at",
     "next_prompt": "next_prompt_at",
     "todos_total": "todos_at",
@@ -454,13 +454,14 @@ class EvidenceTracker:
 
     def tool_use(self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool) -> None:
         """A tool use: a check or a commit to watch, a todo list's state, a call that may resolve an error."""
-        family = WORDS.families.get(name, name)
-        if (erred := self.erred.get(task)) is not None and family in erred:
+        if (erred := self.erred.get(task)) is not None and (family := WORDS.families.get(name, name)) in erred:
             self._remember(self.watched, call_id, ("resolves", task, ts, family))
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
             programs = WORDS.programs
-            said = bytes(raw_input).replace(b"\\n", b" ").replace(b"\\t", b" ")  # JSON's escaped blanks
+            said = bytes(raw_input)
+            if b"\\n" in said:  # JSON's escaped newline separates commands too
+                said = said.replace(b"\\n", b" ")
             if programs is not None and programs.isdisjoint(said.translate(_SEPARATORS).split()):
                 return
             command = _decode(_command, raw_input)
