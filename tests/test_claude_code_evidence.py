@@ -447,3 +447,32 @@ def test_calibrate_sets_the_rule_against_the_labels(tmp_path):
     }
     text = cli("calibrate", "--db", db)
     assert "agreement 2/3 decided (66.7%)" in text and "pc  labelled failure, success: it answered" in text
+
+
+def test_every_rate_that_rests_on_inferred_outcomes_says_so(tmp_path):
+    import csv
+    import io
+
+    from click.testing import CliRunner
+
+    from agentmon.cli import main
+
+    def cli(*args) -> str:
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    t = Transcript()
+    for i in range(5):
+        t.prompt(f"thanks, now task {i}" if i else "task 0", f"p{i}").say("Done.")
+    db = tmp_path / "agentmon.db"
+    ingest([t.write(tmp_path)], db)
+    table = cli("status", "--db", db)
+    assert "100.0% inferred" in table
+    (agent,) = csv.DictReader(io.StringIO(cli("export", "--csv", "-", "--db", db)))
+    assert (agent["task_success_rate"], agent["task_success_rate_source"]) == ("1.0", "inferred")
+    hours = list(csv.DictReader(io.StringIO(cli("export", "--csv", "-", "--by", "hour", "--db", db))))
+    assert {h["task_success_rate_source"] for h in hours} == {"inferred"}
+    # a period's row counts labelled tasks, as its labeled_tasks says: never 4 successes over 0 labels
+    (day, *_) = json.loads(cli("status", "--by", "day", "--json", "--db", db))
+    assert (day["successes"], day["labeled_tasks"], day["task_success_rate"]) == (0, 0, None)

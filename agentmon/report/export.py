@@ -70,6 +70,7 @@ HOUR_FIELDS = (
     "tasks",
     "successes",
     "task_success_rate",
+    "task_success_rate_source",
     "autonomy_rate",
     "cost_usd",
     "cost_per_successful_task",

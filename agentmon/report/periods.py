@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from agentmon.report.export import AGENT_FIELDS, HOUR_FIELDS, MODEL_FIELDS
@@ -104,7 +104,10 @@ def _row(name: str, agents: dict[str, list[int]], limits_for: LimitsFor) -> Peri
     cost = 0.0
     tokens = [0, 0, 0, 0]
     for agent, c in agents.items():
-        m = build(agent, c, None, limits_for(agent))
+        limits = limits_for(agent)
+        if limits.success == "inferred":  # a period's rate counts labelled tasks, as its `labeled_tasks` says
+            limits = replace(limits, success="outcome")
+        m = build(agent, c, None, limits)
         tasks += m.tasks
         successes += m.successes
         unlabeled += m.unlabeled_tasks
