@@ -224,9 +224,6 @@ def _evidence(path: Path, table: dict) -> dict:
             ):
                 kinds = ", ".join(evidence.CHECKS)
                 raise AgentmonError(f"{path}: `evidence.checks` is a table of lists of patterns, by kind: {kinds}")
-        elif key == "families":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise AgentmonError(f"{_where(path, key)}: `evidence.families` is a table of tool = family")
         elif not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise AgentmonError(f"{_where(path, key)}: `evidence.{key}` must be a list of strings")
     try:

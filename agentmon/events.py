@@ -150,8 +150,6 @@ class TaskEvidence(_TaskEvent, tag="task_evidence", kw_only=True):
     todos_total: Annotated[int, msgspec.Meta(ge=0, le=10**6)] | None = None
     todos_at: Seconds | None = None
     committed: bool = False  # a commit succeeded
-    unresolved_errors: Annotated[int, msgspec.Meta(ge=0, le=10**6)] | None = None  # tools whose last result failed
-    unresolved_at: Seconds | None = None
 
 
 class EvalResult(_Base, tag="eval_result", kw_only=True):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import agents, ingest
 
-from agentmon.events import TaskEvidence
+from agentmon.events import PermissionDenial, TaskEvidence, ToolCall
 from agentmon.sources import claude_code_evidence
 from agentmon.sources.claude_code_evidence import EvidenceTracker, check_kind, commands, commits, relation
 from agentmon.store.inferred import infer
@@ -284,6 +284,34 @@ def test_tool_errors_left_unresolved(tmp_path):
 # --- the store keeps the latest observation, whatever the order ------------------------------------------------
 
 
+def test_evidence_read_across_a_restart_is_what_one_pass_reads(tmp_path):
+    """The store folds unresolved errors from the tool calls themselves: a parser that starts again between two
+    lines (agentmon restarted, or killed) leaves the same task rows as one pass."""
+    t = Transcript()
+    t.prompt("edit x", "p1").use("Edit", "c1", file_path="x")
+    t.result("c1", "<tool_use_error>File has not been read yet.</tool_use_error>", is_error=True)
+    t.use("Bash", "c2", command="python x.py").result("c2", "Exit code 127\npython: not found", is_error=True)
+    t.use("Write", "c3", file_path="x").result("c3", "File created successfully").say("Written; python is missing.")
+    t.prompt("now y", "p2").use("Bash", "c4", command="ls").result("c4", "y").say("Done.")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
+    conn = sqlite3.connect(whole / "agentmon.db")
+    conn.row_factory = sqlite3.Row
+    clean = {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
+    lines = t.lines
+    parts = tmp_path / "parts"
+    for cut in (5, len(lines)):  # the first pass stops after the failed Bash call's result
+        t.lines = lines[:cut]
+        t.write(parts)
+        ingest([parts / "projects"], parts / "agentmon.db", clock=lambda: BASE + 60)  # nothing idle yet
+    conn = sqlite3.connect(parts / "agentmon.db")
+    conn.row_factory = sqlite3.Row
+    again = {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
+    assert again == clean
+    assert (clean["p1"]["unresolved_errors"], clean["p2"]["unresolved_errors"]) == (1, None)  # Bash's, not Edit's
+
+
 def test_the_fold_is_order_free():
     events = [
         TaskEvidence(ts=1.0, agent="a", task="t", ending="cut_off"),
@@ -293,8 +321,11 @@ def test_the_fold_is_order_free():
         TaskEvidence(ts=1.5, agent="a", task="t", check="build", check_at=1.5, check_ok=True),
         TaskEvidence(ts=2.0, agent="a", task="t", todos_done=1, todos_total=3),
         TaskEvidence(ts=5.0, agent="a", task="t", todos_done=3, todos_total=3),
-        TaskEvidence(ts=2.0, agent="a", task="t", unresolved_errors=1),
-        TaskEvidence(ts=3.0, agent="a", task="t", unresolved_errors=0),
+        ToolCall(ts=1.0, agent="a", task="t", tool="Bash", ok=True),  # a call (at its tool_use)
+        ToolCall(ts=2.0, agent="a", task="t", tool="Bash", ok=False, call=False),  # its failure
+        ToolCall(ts=3.0, agent="a", task="t", tool="Bash", ok=True),  # a later call: resolved
+        ToolCall(ts=2.0, agent="a", task="t", tool="Edit", ok=True),
+        PermissionDenial(ts=2.5, agent="a", task="t", tool="Write"),  # the Edit family: unresolved
         TaskEvidence(ts=6.0, agent="a", task="t", next_prompt="thanks"),
         TaskEvidence(ts=2.5, agent="a", task="t", committed=True),
     ]
@@ -311,7 +342,7 @@ def test_the_fold_is_order_free():
         0,
         3,
         3,
-        0,
+        1,
     )
     assert (s.next_prompt, s.committed) == ("thanks", 1)
 

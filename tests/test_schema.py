@@ -68,7 +68,7 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
         old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     for column in ("check_ok", "todos_done", "todos_total", "todos_ts", "committed", "unresolved_errors"):
         old.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
-    old.execute("ALTER TABLE tasks DROP COLUMN unresolved_ts")
+    old.execute("ALTER TABLE tasks DROP COLUMN tool_families")
     for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
         for column in ("inferred_successes", "inferred_failures"):
             old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -296,7 +296,6 @@ class ClaudeCodeSource:
         self.evidence = EvidenceTracker(_said_ending)  # how each task went (agentmon.sources.claude_code_evidence)
         self._watched = self.evidence.watched  # tool uses whose result the evidence needs
         self._endings = self.evidence.endings
-        self._erred = self.evidence.erred
 
     def begin_chunk(self, path: str | None = None, start: int = 0) -> None:
         """The events parsed so far are handed over: a repeated line must not change them any more.
@@ -359,8 +358,8 @@ class ClaudeCodeSource:
                     and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                     and tool not in LAUNCHERS
                 ):
-                    if first.tool_use_id in self._watched:  # a check, a commit, a call that may resolve an error
-                        self.evidence.result(first.tool_use_id, tool, ts, agent, False, lambda: _result(first.content))
+                    if first.tool_use_id in self._watched:  # a check's or a commit's result
+                        self.evidence.result(first.tool_use_id, ts, agent, False, lambda: _result(first.content))
                     return []
                 return self._results(line, content, session, ts, agent, path, raw)
             return self._user(line, m, session, ts, agent, path, raw)
@@ -452,7 +451,7 @@ class ClaudeCodeSource:
                     else:
                         tool_names[block.id] = name
                     events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
-                    if name in EVIDENCE_TOOLS or task in self._erred:
+                    if name in EVIDENCE_TOOLS:
                         self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
                     if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
@@ -590,8 +589,8 @@ class ClaudeCodeSource:
         call = tool is None and from_start
         name = tool or "tool"
         if not block.is_error:
-            if block.tool_use_id in self._watched:  # a check, a commit, a call that may resolve an error
-                self.evidence.result(block.tool_use_id, name, ts, agent, False, lambda: _result(block.content))
+            if block.tool_use_id in self._watched:  # a check's or a commit's result
+                self.evidence.result(block.tool_use_id, ts, agent, False, lambda: _result(block.content))
             return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True)] if call else []
         text = _result(block.content)
         signal: Event
@@ -602,14 +601,14 @@ class ClaudeCodeSource:
                 self.evidence.ended(esc[0], ts, task, agent, "interrupted")
         elif by_rules if by_rules is not None else _denied(text):
             signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
-            self.evidence.error(block.tool_use_id, name, task, ts, agent)
+            self.evidence.error(block.tool_use_id, ts, agent)
         elif text.startswith(REJECTIONS):
             signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
             self._esc.add(esc)
             if esc[1] is None:
                 self.evidence.ended(esc[0], ts, task, agent, "rejected")
         else:
-            self.evidence.error(block.tool_use_id, name, task, ts, agent)
+            self.evidence.error(block.tool_use_id, ts, agent)
             return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
         return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
 

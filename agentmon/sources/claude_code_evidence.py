@@ -1,15 +1,15 @@
 """How a Claude Code task went, as a careful reader would look for it (docs/success.md): how the assistant's
 last turn ended, how the session's next prompt relates to the task, the last test / build / lint / type-check
-run and whether it passed, the todo list's completion, a successful commit, and tool errors left unresolved.
+run and whether it passed, the todo list's completion, a successful commit. (Tool errors left unresolved are
+folded by the store from the tool calls themselves: agentmon.store.taskstate._fold_tools.)
 
 Only derived values leave this module (`TaskEvidence`: enums, counts, booleans, a prompt's hash): a prompt's
 text is read here to hash it and to match the word lists, never kept. The word lists and command patterns are
 data (WORDS), replaced key by key by agentmon.toml's `[evidence]` (`use`).
 
 The parser (agentmon.sources.claude_code) calls in where it already branches: at a tool use by name, at the
-few tool results it looks at, at a prompt, at an assistant line of the main conversation. How the last turn
-ended changes on most assistant lines, so it is kept per session and handed on only at the next prompt and
-at the end of each chunk (`flush`), never once per line.
+few tool results it looks at, at a prompt, at an assistant line of the main conversation. What is noted is
+handed on at the end of each chunk (`flush`), one event per task, never once per line.
 """
 
 from __future__ import annotations
@@ -149,8 +149,6 @@ WRAPPERS = (
     r"\(",
 )
 COMMIT = (r"git( -\S+( [^-\s]\S*)?)* commit\b(?!.*--dry-run)",)  # a command of the chain that commits (as CHECKS)
-# Tools one family for "resolved": a failed Edit is resolved by a later successful Write or MultiEdit.
-FAMILIES = {"MultiEdit": "Edit", "Write": "Edit", "NotebookEdit": "Edit"}
 # Tools whose calls say something here: Bash (checks, commits), the todo list (TodoWrite; since Claude Code
 # 2.1.142 TaskCreate and TaskUpdate).
 COMMAND_TOOLS = frozenset({"Bash"})
@@ -163,7 +161,6 @@ DEFAULT_WORDS: dict[str, Any] = {
     "checks": CHECKS,
     "wrappers": WRAPPERS,
     "commit": COMMIT,
-    "families": FAMILIES,
 }
 PROMPT_CHARS = 120  # of a prompt matched against the word lists
 BACKGROUND = "Command running in background"  # a Bash result that is no verdict on its command
@@ -173,7 +170,6 @@ TIMED: dict[str, str] = {
     "ending": "ending_at",
     "next_prompt": "next_prompt_at",
     "todos_total": "todos_at",
-    "unresolved_errors": "unresolved_at",
 }
 
 
@@ -187,7 +183,6 @@ class Words:
     checks: re.Pattern[str]  # every kind's patterns in one, a named group per kind (in CHECKS' order)
     wrappers: re.Pattern[str]
     commit: re.Pattern[str]
-    families: dict[str, str] = field(default_factory=dict)
     # The programs the check and commit patterns start with: a command naming none of them is no check and no
     # commit, known without splitting it (most commands). None: a pattern does not spell its program out.
     programs: frozenset[bytes] | None = None
@@ -219,7 +214,6 @@ def compile_words(words: dict[str, Any]) -> Words:
         re.compile(checks or r"(?!)"),
         re.compile(rf"(?:(?:{one(words['wrappers'])})\s+)*"),
         re.compile(one(words["commit"])),
-        dict(words["families"]),
         frozenset(p.encode() for p in programs) if programs is not None else None,
     )
 
@@ -380,7 +374,6 @@ class EvidenceTracker:
         self.classify = classify  # the parser's: an assistant's last block -> its ending
         # tool_use id -> (what its result decides, its task, the call's time, a check's kind or the tool's family)
         self.watched: dict[str, tuple[str, str, float, str]] = {}
-        self.erred: dict[str, set[str]] = {}  # task -> the tool families whose last result there failed
         # session -> (ts, task, agent, the ending or the assistant's last block): the main conversation's latest
         # state, set by the parser on each of its assistant lines, noted at a prompt or a chunk's end
         self.endings: dict[str, tuple[float, str, str, Any]] = {}
@@ -454,8 +447,6 @@ class EvidenceTracker:
 
     def tool_use(self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool) -> None:
         """A tool use: a check or a commit to watch, a todo list's state, a call that may resolve an error."""
-        if (erred := self.erred.get(task)) is not None and (family := WORDS.families.get(name, name)) in erred:
-            self._remember(self.watched, call_id, ("resolves", task, ts, family))
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
             programs = WORDS.programs
@@ -498,22 +489,13 @@ class EvidenceTracker:
             kept.status[str(update.taskId)] = update.status
         return kept.counts()
 
-    def result(
-        self, call_id: str | None, tool: str, ts: float, agent: str, is_error: bool, text: Callable[[], str]
-    ) -> None:
-        """A watched call's result: a check passed or failed, a commit made, an error resolved. `text()`: the
-        result's text, read for a check or a commit ("Exit code N", a background run)."""
+    def result(self, call_id: str | None, ts: float, agent: str, is_error: bool, text: Callable[[], str]) -> None:
+        """A watched call's result: a check passed or failed, a commit made. `text()`: the result's text ("Exit
+        code N", a background run)."""
         watched = self.watched.pop(call_id, None) if call_id else None
         if watched is None:
             return
         what, task, at, detail = watched
-        if what == "resolves":
-            if not is_error and (erred := self.erred.get(task)) is not None and detail in erred:
-                erred.discard(detail)
-                if not erred:  # the parser asks `task in erred` at every tool use: only tasks with errors are in
-                    del self.erred[task]
-                self._note(agent, task, ts, unresolved_errors=len(erred))
-            return
         said = text()
         bad = failed(is_error, said)
         if what == "check":
@@ -525,20 +507,10 @@ class EvidenceTracker:
         elif not bad:
             self._note(agent, task, ts, committed=True)
 
-    def error(self, call_id: str | None, tool: str, task: str, ts: float, agent: str) -> None:
-        """A tool's call failed (an error, or the rules refused it): left unresolved until the same tool (family)
-        succeeds in the task."""
+    def error(self, call_id: str | None, ts: float, agent: str) -> None:
+        """A tool's call failed: a watched check failed, a watched commit did not happen."""
         if call_id in self.watched:
-            self.result(call_id, tool, ts, agent, True, str)
-        family = WORDS.families.get(tool, tool)
-        erred = self.erred.get(task)
-        if erred is None:
-            erred = self.erred[task] = set()
-            if len(self.erred) > KEPT:
-                self.erred.pop(next(iter(self.erred)))
-        if family not in erred:
-            erred.add(family)
-            self._note(agent, task, ts, unresolved_errors=len(erred))
+            self.result(call_id, ts, agent, True, str)
 
     @staticmethod
     def _remember(kept: dict, key: str, value) -> None:

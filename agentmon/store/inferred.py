@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 CHECK_WORDS = {"test": "tests", "build": "the build", "lint": "the linter", "typecheck": "the type check"}
+# Tools one family for "resolved": a failed Edit is resolved by a later Write or MultiEdit (agentmon.store.taskstate).
+FAMILIES = {"MultiEdit": "Edit", "Write": "Edit", "NotebookEdit": "Edit"}
 
 
 class HasEvidence(Protocol):

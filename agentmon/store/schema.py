@@ -434,7 +434,7 @@ def m022_task_evidence(db: sqlite_utils.Database) -> None:
         "todos_ts REAL",
         "committed INTEGER NOT NULL DEFAULT 0",
         "unresolved_errors INTEGER",
-        "unresolved_ts REAL",
+        "tool_families TEXT",
     ):
         db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
     for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
@@ -555,7 +555,7 @@ CREATE TABLE tasks (
     api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, ending TEXT, ending_ts REAL, next_prompt TEXT,
     next_prompt_ts REAL, prompt_hash TEXT, check_kind TEXT, check_ts REAL, check_ok INTEGER, todos_done INTEGER,
     todos_total INTEGER, todos_ts REAL, committed INTEGER NOT NULL DEFAULT 0, unresolved_errors INTEGER,
-    unresolved_ts REAL, PRIMARY KEY (agent, task)
+    tool_families TEXT, PRIMARY KEY (agent, task)
 ) WITHOUT ROWID;
 CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
 CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;

@@ -29,7 +29,7 @@ from agentmon.events import (
     TaskStart,
     ToolCall,
 )
-from agentmon.store.inferred import infer
+from agentmon.store.inferred import FAMILIES, infer
 
 
 class UsageDelta(msgspec.Struct, kw_only=True):
@@ -152,8 +152,8 @@ class TaskState:
     todos_total: int | None = None
     todos_ts: float | None = None
     committed: int = 0
-    unresolved_errors: int | None = None
-    unresolved_ts: float | None = None
+    unresolved_errors: int | None = None  # tool families whose latest failure came after their latest call
+    tool_families: str | None = None  # per tool family, its latest call and failure: see _fold_tools
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -173,6 +173,7 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     """Fold a task's events into `state`, each with its epoch ts and, for llm_call, its price. The first and last
     times and the commonest event, a tool call, are folded here, without a call per event: a batch holds many."""
     first, last = state.first_ts, state.last_ts
+    tools: list[tuple[str, float, bool]] = []  # (tool, ts, ok): folded once for the batch (_fold_tools)
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
@@ -181,9 +182,37 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
         if type(event) is ToolCall:
             state.tool_calls += event.call
             state.tool_errors += not event.ok
+            tools.append((event.tool, ts, event.ok))
         else:
+            if type(event) is PermissionDenial:
+                tools.append((event.tool or "tool", ts, False))
             _fold(state, event, ts, cost_nanos)
     state.first_ts, state.last_ts = first, last
+    if tools:
+        _fold_tools(state, tools)
+
+
+def _fold_tools(state: TaskState, tools: list[tuple[str, float, bool]]) -> None:
+    """Tool errors left unresolved: per tool family (FAMILIES), the latest call that went out (a `tool_call` that
+    is ok: Claude Code's at its tool_use) and the latest failure (an error, a permission the rules refused); a
+    family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as text,
+    `family<TAB>call<TAB>failure` a line, parsed once per task and batch."""
+    kept: dict[str, list[float]] = {}
+    if state.tool_families:
+        for line in state.tool_families.split("\n"):
+            name, call, failure = line.split("\t")
+            kept[name] = [float(call), float(failure)]
+    for tool, ts, ok in tools:
+        family = FAMILIES.get(tool, tool)
+        times = kept.get(family)
+        if times is None:
+            times = kept[family] = [-INF, -INF]
+        i = 0 if ok else 1
+        if ts > times[i]:
+            times[i] = ts
+    state.tool_families = "\n".join(f"{name}\t{call!r}\t{failure!r}" for name, (call, failure) in sorted(kept.items()))
+    if any(failure != -INF for _, failure in kept.values()):
+        state.unresolved_errors = sum(failure > call for call, failure in kept.values())
 
 
 def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
@@ -284,13 +313,6 @@ def _fold_evidence(state: TaskState, e: TaskEvidence, ts: float) -> None:
             state.todos_ts, state.todos_done, state.todos_total = at, e.todos_done or 0, e.todos_total
     if e.committed:
         state.committed = 1
-    if e.unresolved_errors is not None:
-        at = ts if e.unresolved_at is None else e.unresolved_at
-        if state.unresolved_ts is None or (at, e.unresolved_errors) > (
-            state.unresolved_ts,
-            state.unresolved_errors or 0,
-        ):
-            state.unresolved_ts, state.unresolved_errors = at, e.unresolved_errors
 
 
 def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
