@@ -507,3 +507,22 @@ def test_every_rate_that_rests_on_inferred_outcomes_says_so(tmp_path):
     # a period's row counts labelled tasks, as its labeled_tasks says: never 4 successes over 0 labels
     (day, *_) = json.loads(cli("status", "--by", "day", "--json", "--db", db))
     assert (day["successes"], day["labeled_tasks"], day["task_success_rate"]) == (0, 0, None)
+
+
+def test_a_prompt_read_again_after_a_failed_commit_is_no_repeat_of_itself():
+    from agentmon.sources.claude_code import ClaudeCodeSource
+
+    t = Transcript()
+    t.prompt("list the files", "p1").say("a b")
+    t.prompt("now count them", "p2").say("2")
+    lines = [json.dumps(line).encode() for line in t.lines]
+    source = ClaudeCodeSource(lambda session: [(float(BASE + 1), "p1")])  # p1 committed before
+    source.begin_chunk("projects/-work-app/s.jsonl", 0)
+    for raw in lines:
+        source.parse(raw, "projects/-work-app/s.jsonl")
+    source.reset()  # the batch from p2 on failed to commit: its lines are read again
+    source.begin_chunk("projects/-work-app/s.jsonl", 0)
+    for raw in lines[2:]:
+        source.parse(raw, "projects/-work-app/s.jsonl")
+    noted = {e.task: e for e in source.end_chunk()}
+    assert noted["p1"].next_prompt == "new"

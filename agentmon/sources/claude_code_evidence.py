@@ -378,7 +378,7 @@ class EvidenceTracker:
         # state, set by the parser on each of its assistant lines, noted at a prompt or a chunk's end
         self.endings: dict[str, tuple[float, str, str, Any]] = {}
         self._pending: dict[tuple[str, str], list] = {}  # (agent, task) -> [latest ts, {field: value}]
-        self._hashes: dict[str, str] = {}  # session -> its latest prompt's hash
+        self._hashes: dict[str, tuple[str, str]] = {}  # session -> its latest prompt: (task, hash)
         self._todos: dict[str, _Todos] = {}
 
     def reset(self) -> None:
@@ -433,8 +433,10 @@ class EvidenceTracker:
         if text is None:
             rel = "new"
         else:
-            rel, h = relation(text, self._hashes.get(session))
-            self._remember(self._hashes, session, h)
+            # The previous prompt's hash, unless it is this prompt's own, read again (after a failed commit)
+            last = self._hashes.get(session)
+            rel, h = relation(text, last[1] if last is not None and last[0] != task else None)
+            self._remember(self._hashes, session, (task, h))
             self._note(agent, task, ts, prompt_hash=h)
         if previous is not None:
             self._note(agent, previous, ts, next_prompt=rel)
