@@ -173,7 +173,7 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     """Fold a task's events into `state`, each with its epoch ts and, for llm_call, its price. The first and last
     times and the commonest event, a tool call, are folded here, without a call per event: a batch holds many."""
     first, last = state.first_ts, state.last_ts
-    tools: list[tuple[str, float, bool]] = []  # (tool, ts, ok): folded once for the batch (_fold_tools)
+    tools = False  # a tool call or a denial among them: folded once for the batch (_fold_tools)
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
@@ -182,37 +182,42 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
         if type(event) is ToolCall:
             state.tool_calls += event.call
             state.tool_errors += not event.ok
-            tools.append((event.tool, ts, event.ok))
+            tools = True
         else:
-            if type(event) is PermissionDenial:
-                tools.append((event.tool or "tool", ts, False))
             _fold(state, event, ts, cost_nanos)
     state.first_ts, state.last_ts = first, last
-    if tools:
-        _fold_tools(state, tools)
+    if tools or state.permission_denials:
+        _fold_tools(state, events)
 
 
-def _fold_tools(state: TaskState, tools: list[tuple[str, float, bool]]) -> None:
+def _fold_tools(state: TaskState, events: Sequence[tuple[object, float, int | None]]) -> None:
     """Tool errors left unresolved: per tool family (FAMILIES), the latest call that went out (a `tool_call` that
     is ok: Claude Code's at its tool_use) and the latest failure (an error, a permission the rules refused); a
-    family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as text,
-    `family<TAB>call<TAB>failure` a line, parsed once per task and batch."""
-    kept: dict[str, list[float]] = {}
-    if state.tool_families:
-        for line in state.tool_families.split("\n"):
-            name, call, failure = line.split("\t")
-            kept[name] = [float(call), float(failure)]
-    for tool, ts, ok in tools:
+    family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as JSON,
+    `{"family": [call, failure]}` in milliseconds (-1: none), keys sorted so that any order writes the same."""
+    kept: dict[str, list[int]] = _tools_decode(state.tool_families) if state.tool_families else {}
+    for event, ts, _ in events:
+        kind = type(event)
+        if kind is ToolCall:
+            tool, i = event.tool, 0 if event.ok else 1  # type: ignore[attr-defined]
+        elif kind is PermissionDenial:
+            tool, i = event.tool or "tool", 1  # type: ignore[attr-defined]
+        else:
+            continue
         family = FAMILIES.get(tool, tool)
         times = kept.get(family)
         if times is None:
-            times = kept[family] = [-INF, -INF]
-        i = 0 if ok else 1
-        if ts > times[i]:
-            times[i] = ts
-    state.tool_families = "\n".join(f"{name}\t{call!r}\t{failure!r}" for name, (call, failure) in sorted(kept.items()))
-    if any(failure != -INF for _, failure in kept.values()):
+            times = kept[family] = [-1, -1]
+        ms = int(ts * 1000)
+        if ms > times[i]:
+            times[i] = ms
+    state.tool_families = _tools_encode(kept).decode()
+    if any(failure >= 0 for _, failure in kept.values()):
         state.unresolved_errors = sum(failure > call for call, failure in kept.values())
+
+
+_tools_encode = msgspec.json.Encoder(order="sorted").encode
+_tools_decode = msgspec.json.Decoder(dict[str, list[int]]).decode
 
 
 def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
