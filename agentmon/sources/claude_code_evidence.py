@@ -14,8 +14,8 @@ handed on at the end of each chunk (`flush`), one event per task, never once per
 
 from __future__ import annotations
 
-import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,12 +180,21 @@ class Words:
     correction_starts: tuple[str, ...]  # each between blanks, as the prompt's words are
     correction_anywhere: tuple[str, ...]
     thanks_starts: tuple[str, ...]
-    checks: re.Pattern[str]  # every kind's patterns in one, a named group per kind (in CHECKS' order)
-    wrappers: re.Pattern[str]
-    commit: re.Pattern[str]
+    # The command patterns, compiled at their first use (most runs meet no command that needs them, and
+    # compiling them takes longer than the rest of importing this module): checks (every kind's patterns in
+    # one, a named group per kind, in CHECKS' order), wrappers, commit.
+    sources: tuple[str, str, str]
     # The programs the check and commit patterns start with: a command naming none of them is no check and no
     # commit, known without splitting it (most commands). None: a pattern does not spell its program out.
     programs: frozenset[bytes] | None = None
+    compiled: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
+
+    def patterns(self) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+        """(checks, wrappers, commit), compiled."""
+        if self.compiled is None:
+            checks, wrappers, commit = self.sources
+            self.compiled = (re.compile(checks), re.compile(wrappers), re.compile(commit))
+        return self.compiled
 
 
 def compile_words(words: dict[str, Any]) -> Words:
@@ -211,9 +220,7 @@ def compile_words(words: dict[str, Any]) -> Words:
         phrases(words["correction_starts"]),
         phrases(words["correction_anywhere"]),
         phrases(words["thanks_starts"]),
-        re.compile(checks or r"(?!)"),
-        re.compile(rf"(?:(?:{one(words['wrappers'])})\s+)*"),
-        re.compile(one(words["commit"])),
+        (checks or r"(?!)", rf"(?:(?:{one(words['wrappers'])})\s+)*", one(words["commit"])),
         frozenset(p.encode() for p in programs) if programs is not None else None,
     )
 
@@ -250,14 +257,17 @@ def use(overrides: dict[str, Any]) -> None:
     for key, value in overrides.items():
         merged[key] = {**CHECKS, **value} if key == "checks" else value
     WORDS = compile_words(merged)
+    WORDS.patterns()  # a bad pattern is an error now, where agentmon.toml is read
 
 
 # --- the derived values -----------------------------------------------------------------------------------------
 
 
 def prompt_hash(text: str) -> str:
-    """A prompt's identity without its text: blake2b of it without its outer blanks (16 hex digits)."""
-    return hashlib.blake2b(text.strip().encode(), digest_size=8).hexdigest()
+    """A prompt's identity without its text, without its outer blanks: CRC-32 and Adler-32 of it, 16 hex digits.
+    (Enough to tell a session's prompts apart; hashlib would load OpenSSL, 7 ms of every cold start.)"""
+    data = text.strip().encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
@@ -285,7 +295,7 @@ _CHAINED = re.compile(r"[;&|\n]")
 
 def commands(command: str) -> list[str]:
     """The commands of a chain, each from where its program starts (after WRAPPERS)."""
-    wrappers = WORDS.wrappers
+    wrappers = WORDS.patterns()[1]
     if not _CHAINED.search(command):  # most commands: one program
         command = command.strip()
         return [command[wrappers.match(command).end() :]]  # type: ignore[union-attr]  # matches, maybe empty
@@ -299,7 +309,7 @@ def commands(command: str) -> list[str]:
 
 def check_kind(parts: list[str]) -> str | None:
     """The kind of the last check among a chain's commands (CHECKS), or None."""
-    match = WORDS.checks.match
+    match = WORDS.patterns()[0].match
     for part in reversed(parts):
         if (m := match(part)) is not None:
             return m.lastgroup
@@ -307,7 +317,7 @@ def check_kind(parts: list[str]) -> str | None:
 
 
 def commits(parts: list[str]) -> bool:
-    match = WORDS.commit.match
+    match = WORDS.patterns()[2].match
     return any(match(part) for part in parts)
 
 
