@@ -285,6 +285,49 @@ def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
 
 
 @main.command()
+@click.option("--agent", help="Only this agent.")
+@click.option("--limit", default=20, show_default=True, help="List at most this many disagreeing tasks per agent.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@db_option
+def calibrate(agent, limit, as_json, db) -> None:
+    """How the inferred outcome agrees with your labels (docs/success.md): per agent, the confusion matrix of
+    labelled tasks, the precision and recall of "failure" with 95% Wilson intervals, and the tasks where they
+    disagree (the rule's reason beside each)."""
+    from agentmon.report.calibration import calibration
+
+    conn = connect(_db(db), readonly=True)
+    found = calibration(conn, agent, limit)
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in found], indent=2))
+        return
+    if not found:
+        click.echo(
+            "no labelled task with evidence yet: label some with `agentmon tasks --unlabeled` and `agentmon label`"
+        )
+        return
+    for c in found:
+        click.echo(f"{literal(c.agent, NAME_LIMIT)}: {c.labeled} labelled tasks with evidence")
+        click.echo(f"  {'':<18}{'inferred success':>18}{'failure':>9}{'unknown':>9}")
+        for label in ("success", "failure"):
+            row = c.matrix[label]
+            click.echo(f"  {'labelled ' + label:<18}{row['success']:>18}{row['failure']:>9}{row['unknown']:>9}")
+        precision = _share(c.failure_precision, c.failure_precision_ci)
+        recall = _share(c.failure_recall, c.failure_recall_ci)
+        click.echo(
+            f"  agreement {c.agreeing}/{c.decided} decided ({_pct(c.agreement)}); "
+            f"failure precision {precision}, recall {recall}"
+        )
+        for d in c.disagreeing:
+            click.echo(f"  {literal(d.task, NAME_LIMIT)}  labelled {d.label}, {literal(d.reason)}")
+
+
+def _share(value: float | None, ci: tuple[float, float] | None) -> str:
+    if value is None or ci is None:
+        return "-"
+    return f"{_pct(value)} (95% CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f}%)"
+
+
+@main.command()
 @click.option(
     "--dir",
     "workdir",
@@ -522,7 +565,7 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
                 literal(a["agent"], NAME_LIMIT),
                 a["verdict"].upper(),
                 tasks,
-                _pct(a["task_success_rate"]),
+                _pct(a["task_success_rate"]) + (" inferred" if a["task_success_rate_source"] == "inferred" else ""),
                 _pct(a["autonomy_rate"]),
                 _per_success(a),
                 _pct(a["escalation_rate"]),
@@ -590,7 +633,8 @@ def _per_success(a: dict) -> str:
     value = a["cost_per_successful_task"]
     unknown = value is None and a["successes"] and a["unpriced_llm_calls"]
     text = spend_text(value, "unpriced" if unknown else "priced", a["unpriced_llm_calls"], _usd)
-    return text + " (labeled)" if a["cost_per_successful_task_basis"] == "labeled" and a["successes"] else text
+    basis = a["cost_per_successful_task_basis"]
+    return text + f" ({basis})" if basis in ("labeled", "inferred") and a["successes"] else text
 
 
 @main.command()
@@ -959,6 +1003,8 @@ def _tasks_table(rows: list) -> None:
         else:
             cost = _usd(r.cost_usd) + ("+" if r.unpriced_llm_calls else "")  # +: some calls had no price
         outcome = "open" if r.outcome is None else r.outcome + (" (label)" if r.labeled_at is not None else "")
+        if r.inferred_reason:  # ended unknown: the rule's word over its evidence (docs/success.md)
+            outcome = r.inferred_reason
         table.append(
             (
                 literal(r.task, NAME_LIMIT),

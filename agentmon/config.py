@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the report's modules and prices load when asked for: `agent
 KNOWN = {
     **{"db": str, "sources": dict, "defaults": dict, "agents": dict, "evals": dict, "prices": dict, "alerts": dict},
     "retention": dict,
+    "evidence": dict,
 }
 KNOWN_PRICE = {"input": (int, float), "output": (int, float), "cache_read": (int, float), "cache_write": (int, float)}
 KNOWN_EVALS = {"pass_values": list}
@@ -59,7 +60,9 @@ KNOWN_LIMITS = {
     "success": str,
     "require_no_follow_up": bool,
 }
-SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step")
+SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step", "inferred")
+# Agents whose logs carry no outcome: their success is "inferred" from the evidence unless a section says otherwise.
+INFERRED_BY_DEFAULT = ("claude-code:",)
 IDLE_TASK_SECONDS = 30 * 60  # a Claude Code task with no event for this long has ended (sources.idle_minutes)
 
 
@@ -78,6 +81,7 @@ class Config:
     prices: tuple[CustomPrice, ...] = ()  # [prices."glob"]: for models genai-prices does not know
     alerts: AlertSettings | None = None  # [alerts]: where verdict changes are sent (agentmon.alerts)
     retention: Retention | None = None  # [retention]: days each kind of row is kept; None: the defaults
+    evidence: dict | None = None  # [evidence]: word lists and command patterns (agentmon.sources.claude_code_evidence)
 
     def follows_up(self, agent: str) -> bool:
         """Whether the store keeps follow-ups for this agent (its success requires none)."""
@@ -92,6 +96,8 @@ class Config:
         for glob, values in self.limits:
             if fnmatch.fnmatchcase(agent, glob):
                 merged.update(values)
+        if "success" not in merged and agent.startswith(INFERRED_BY_DEFAULT):
+            merged["success"] = "inferred"
         return Limits(**merged) if merged else DEFAULT_LIMITS
 
 
@@ -169,6 +175,7 @@ def load() -> Config:
         prices=_prices(path, data.get("prices", {})),
         alerts=_alerts(path, data["alerts"]) if "alerts" in data else None,
         retention=_retention(path, data["retention"]) if "retention" in data else None,
+        evidence=_evidence(path, data["evidence"]) if "evidence" in data else None,
     )
 
 
@@ -196,6 +203,34 @@ def _retention(path: Path, table: dict) -> Retention:
             )
         values[name] = float(value)
     return Retention(**values)
+
+
+def _evidence(path: Path, table: dict) -> dict:
+    """`[evidence]`: lists of strings replacing the defaults' (docs/success.md), `checks` kind by kind; checked by
+    compiling them, and put to use at once (the Claude Code parser reads them)."""
+    import re
+
+    from agentmon.sources import claude_code_evidence as evidence
+
+    known = evidence.DEFAULT_WORDS
+    for key, value in table.items():
+        if key not in known:
+            names = ", ".join(f"evidence.{k}" for k in known)
+            raise AgentmonError(f"{_where(path, key)}: unknown setting `evidence.{key}` (known: {names})")
+        if key == "checks":
+            if not isinstance(value, dict) or not all(
+                kind in evidence.CHECKS and isinstance(v, list) and all(isinstance(p, str) for p in v)
+                for kind, v in value.items()
+            ):
+                kinds = ", ".join(evidence.CHECKS)
+                raise AgentmonError(f"{path}: `evidence.checks` is a table of lists of patterns, by kind: {kinds}")
+        elif not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise AgentmonError(f"{_where(path, key)}: `evidence.{key}` must be a list of strings")
+    try:
+        evidence.use(table)
+    except re.error as e:
+        raise AgentmonError(f"{path}: [evidence]: a pattern is not a regular expression: {e}") from None
+    return dict(table)
 
 
 def _alerts(path: Path, table: dict) -> AlertSettings:

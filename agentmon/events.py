@@ -133,6 +133,33 @@ class Rating(_TaskEvent, tag="rating", kw_only=True):
     rating: Annotated[str, msgspec.Meta(min_length=1, max_length=RATING_CHARS)]
 
 
+Ending = Literal["answered", "asked", "interrupted", "rejected", "api_failed", "cut_off"]
+NextPrompt = Literal["new", "repeat", "correction", "thanks", "answer"]
+CheckKind = Literal["test", "build", "lint", "typecheck"]
+
+
+Seconds = Annotated[float, msgspec.Meta(ge=0, lt=TS_MAX)]  # Unix seconds
+
+
+class TaskEvidence(_TaskEvent, tag="task_evidence", kw_only=True):
+    """What a task's log shows about how it went, as derived values only (docs/success.md). Each field given is
+    an observation at `ts`, or at its own `…_at` when given (one event may carry several made at different times;
+    a check's is its call's); the latest observation of each field wins."""
+
+    ending: Ending | None = None  # how the assistant's last turn ended
+    ending_at: Seconds | None = None
+    next_prompt: NextPrompt | None = None  # how the session's next prompt relates to this task
+    next_prompt_at: Seconds | None = None
+    prompt_hash: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # of the task's own prompt, normalized
+    check: CheckKind | None = None  # the last test / build / lint / type-check command run
+    check_at: Seconds | None = None  # its call's time
+    check_ok: bool | None = None  # its result: passed or failed; None while none came back
+    todos_done: Annotated[int, msgspec.Meta(ge=0, le=10**6)] | None = None
+    todos_total: Annotated[int, msgspec.Meta(ge=0, le=10**6)] | None = None
+    todos_at: Seconds | None = None
+    committed: bool = False  # a commit succeeded
+
+
 class EvalResult(_Base, tag="eval_result", kw_only=True):
     suite: Name
     case: Name
@@ -155,6 +182,7 @@ Event = (
     | PermissionDenial
     | Rating
     | EvalResult
+    | TaskEvidence
 )
 EVENT_NAMES = tuple(t.__struct_config__.tag for t in Event.__args__)
 

@@ -46,7 +46,9 @@ def test_the_fixture_session_by_hand(db):
 def test_the_fixture_metrics(db):
     ingest([PROJECTS], db)
     a = agents(db)[AGENT]  # the project directory decoded to the working directory
-    assert (a["tasks"], a["unlabeled_tasks"], a["task_success_rate"]) == (3, 3, None)
+    assert (a["tasks"], a["unlabeled_tasks"]) == (3, 3)
+    # no label: p1 (interrupted) and p2 (failed on the API) inferred failures, p3 undecided (docs/success.md)
+    assert (a["task_success_rate"], a["task_success_rate_source"], a["inferred_tasks"]) == (0.0, "inferred", 2)
     assert a["autonomy_rate"] == pytest.approx(1 / 3)  # only p3 had no human step
     assert a["confirmation_rejection_rate"] == pytest.approx(1 / 7)  # rejections over tool calls here
     assert a["tool_error_rate"] == pytest.approx(2 / 7)
@@ -64,7 +66,8 @@ def test_the_fixture_metrics(db):
         + price(haiku, 50, 80, 0, 0)
     )
     assert a["cost_usd"] == pytest.approx(expected, rel=1e-6)
-    assert a["verdict"] == "hold" and "3 ended without an outcome" in a["reasons"][0]
+    assert a["verdict"] == "hold"
+    assert a["reasons"] == ["inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled)"]
 
 
 def test_truncated_lines_are_quarantined_and_the_rest_is_read(db):

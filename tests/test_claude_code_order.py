@@ -277,9 +277,30 @@ def test_a_subagent_never_launched_moves_by_time_when_a_later_prompt_is_read(tmp
     p2 = next(i for i, line in enumerate(files[0][1]) if b"/review" in line)
     got = run(tmp_path, files, [(0, p2), (1, len(orphan[1])), (0, len(files[0][1]))])
     ref = reference(tmp_path, files)
-    assert got["agg_total"] == ref["agg_total"] and got["agg_hour"] == ref["agg_hour"]
+    inferred = slice(-2, None)  # inferred_successes, inferred_failures: see the test below
+    assert [r[: inferred.start] for r in got["agg_total"]] == [r[: inferred.start] for r in ref["agg_total"]]
+    assert [r[: inferred.start] for r in got["agg_hour"]] == [r[: inferred.start] for r in ref["agg_hour"]]
     last_ts = TASK_COLUMNS.split(", ").index("last_ts")
     without = lambda rows: [row[:last_ts] + row[last_ts + 1 :] for row in rows]
     assert without(got["tasks"]) == without(ref["tasks"])
     tasks = {row[1]: row for row in got["tasks"]}
     assert tasks["p2"][TASK_COLUMNS.split(", ").index("tool_errors")] == 2  # the orphan's failed Bash, and the Read
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a task's evidence is folded as the latest of each sign (a tool family's last call and failure): when "
+    "held lines move to another task, what they showed of the task they leave cannot be taken back, so its "
+    "inferred outcome may stay as they made it (docs/success.md)",
+)
+def test_the_inferred_outcome_of_a_task_a_never_launched_subagent_leaves(tmp_path):
+    files = fixture_files()
+    bg2 = next(lines for dest, lines in files if dest.name == "agent-bg2.jsonl")
+    orphan = (
+        files[0][0].parent / SESSION / "subagents" / "agent-orphan.jsonl",
+        [line.replace(b"bg2", b"orphan") for line in bg2],
+    )
+    files = [files[0], orphan]
+    p2 = next(i for i, line in enumerate(files[0][1]) if b"/review" in line)
+    got = run(tmp_path, files, [(0, p2), (1, len(orphan[1])), (0, len(files[0][1]))])
+    assert got["agg_total"] == reference(tmp_path, files)["agg_total"]

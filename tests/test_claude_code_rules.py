@@ -64,6 +64,7 @@ def signals(events: list) -> dict[str, int]:
                 }.get(kind, kind.__name__)
             ] += 1
     c.pop("TaskEnd", None)
+    c.pop("TaskEvidence", None)  # how a task went: tests/test_claude_code_evidence.py
     return {k: n for k, n in c.items() if n}
 
 

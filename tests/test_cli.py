@@ -40,6 +40,8 @@ AGENT_KEYS = [
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "task_success_rate_source",
+    "inferred_tasks",
     "verdict",
     "reasons",
     "models",

@@ -19,6 +19,8 @@ GOOD = {
     "api_error": '{"ts":1,"agent":"a","event":"api_error","task":"t","status":"529"}',
     "rating": '{"ts":1,"agent":"a","event":"rating","task":"t","rating":"good"}',
     "permission_denial": '{"ts":1,"agent":"a","event":"permission_denial","task":"t","tool":"Bash"}',
+    "task_evidence": '{"ts":1,"agent":"a","event":"task_evidence","task":"t","ending":"answered",'
+    '"next_prompt":"thanks","check":"test","check_ok":true,"todos_done":3,"todos_total":3,"committed":true}',
     "eval_result": '{"ts":1,"agent":"a","event":"eval_result","suite":"s","case":"c","passed":true,'
     '"run":"r1","agent_version":"1.2","critical":true}',
 }

@@ -51,7 +51,7 @@ def test_newest_first_with_session_project_cost_signals_and_prompt(projects, tmp
     header, *lines = text.splitlines()
     assert header.split()[:4] == ["TASK", "AGENT", "SESSION", "PROJECT"] and "OUTCOME" in header
     assert lines[2].startswith("p1 ") and lines[2].endswith("fix the failing test in billing")
-    assert SESSION[:8] in lines[2] and "unknown" in lines[2]
+    assert SESSION[:8] in lines[2] and "failure: the user interrupted it" in lines[2]  # inferred: docs/success.md
 
 
 def test_a_transcript_saved_under_another_name_still_gives_its_prompts(projects, tmp_path):
@@ -208,8 +208,9 @@ def test_from_unlabeled_to_label_to_a_moving_verdict(projects, tmp_path):
         return a
 
     before = claude()
-    assert (before["task_success_rate"], before["unlabeled_tasks"], before["verdict"]) == (None, 3, "hold")
-    assert "3 ended without an outcome" in before["reasons"][0]
+    assert (before["task_success_rate"], before["unlabeled_tasks"], before["verdict"]) == (0.0, 3, "hold")
+    assert before["task_success_rate_source"] == "inferred"  # two inferred failures (docs/success.md)
+    assert before["reasons"] == ["inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled)"]
     todo = tasks_json(db, "--unlabeled", "--agent", CLAUDE)
     assert [t["task"] for t in todo] == ["p3", "p2", "p1"]
     for t, outcome in zip(todo, ("success", "success", "failure")):
@@ -218,6 +219,7 @@ def test_from_unlabeled_to_label_to_a_moving_verdict(projects, tmp_path):
     after = claude()
     assert (after["successes"], after["unlabeled_tasks"]) == (2, 0)
     assert after["task_success_rate"] == pytest.approx(2 / 3)
+    assert (after["task_success_rate_source"], after["inferred_tasks"]) == ("labels", 0)  # labels win
     assert "without an outcome" not in " ".join(after["reasons"])
     assert tasks_json(db, "--unlabeled") == []
     table = cli("status", "--db", db)

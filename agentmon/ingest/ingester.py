@@ -337,6 +337,7 @@ class Ingester:
                     except BadLine as e:
                         bad.append((off, str(e), line))
                 off += len(line) + 1
+            events.extend(self.claude_code.end_chunk())  # how each session's last turn ended, so far
             batch.prompts.extend(self.claude_code.new_prompts)
             self.claude_code.new_prompts.clear()
             batch.facts.extend(self.claude_code.take_facts())

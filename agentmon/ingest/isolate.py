@@ -148,7 +148,7 @@ def _parser(
         source.begin_chunk()
 
         def claude_code(raw: bytes) -> tuple[list[Event], list[Mapped], list[Prompt], list[SessionFact], list[Held]]:
-            events = source.parse(raw, path)
+            events = source.parse(raw, path) + source.end_chunk()  # the line's evidence with it: it may fail too
             prompts, source.new_prompts = list(source.new_prompts), []
             return events, [], prompts, source.take_facts(), source.take_held()
 

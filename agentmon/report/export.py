@@ -8,13 +8,13 @@ import time
 from typing import IO
 
 from agentmon.report.metrics import (
-    DEFAULT_LIMITS,
     WINDOWS,
     AgentMetrics,
     LimitsFor,
     ModelMetrics,
     agent_metrics,
     build,
+    default_limits,
 )
 from agentmon.store.taskstate import AGG_COLUMNS
 from agentmon.text import csv_safe, literal
@@ -27,6 +27,7 @@ AGENT_FIELDS = (
     "unlabeled_tasks",
     "pending_tasks",
     "task_success_rate",
+    "task_success_rate_source",
     "autonomy_rate",
     "cost_usd",
     "cost_per_successful_task",
@@ -69,6 +70,7 @@ HOUR_FIELDS = (
     "tasks",
     "successes",
     "task_success_rate",
+    "task_success_rate_source",
     "autonomy_rate",
     "cost_usd",
     "cost_per_successful_task",
@@ -90,7 +92,7 @@ def rows(
     by: str,
     window: str,
     now: float | None = None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> tuple[tuple, list[list]]:
     """Header and rows of the snapshot."""
     if by == "hour":

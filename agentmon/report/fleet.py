@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from agentmon.report.hosts import remote_sources
 from agentmon.report.metrics import (
     COL,
-    DEFAULT_LIMITS,
     REJECTIONS_OVER_TOOL_CALLS,
     SUM_COLUMNS,
     WINDOWS,
@@ -21,6 +20,7 @@ from agentmon.report.metrics import (
     LimitsFor,
     agent_metrics,
     build,
+    default_limits,
     ingest_totals,
 )
 
@@ -100,7 +100,7 @@ def series(
     now: float,
     buckets: int,
     agent: str | None = None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> tuple[float, dict[str, dict[str, list]]]:
     """Per agent, each of SERIES over `buckets` equal buckets ending now."""
     total = span(window, conn, now)
@@ -135,7 +135,7 @@ def fleet_view(
     window: str = "24h",
     now: float | None = None,
     buckets: int = 12,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> FleetView:
     now = time.time() if now is None else now
     previous: dict[str, AgentMetrics] = {}  # the window before, which the verdict reads anyway
@@ -174,7 +174,7 @@ def agent_detail(
     now: float | None = None,
     points: int = 24,
     limit: int = 8,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> AgentDetail | None:
     now = time.time() if now is None else now
     fleet = fleet_view(conn, window, now, limits_for=limits_for)

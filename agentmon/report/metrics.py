@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from agentmon.report.hosts import remote_sources
@@ -19,16 +19,27 @@ from agentmon.store.pricing import NANO
 from agentmon.store.taskstate import AGG_COLUMNS, COL, FOLLOW_UP_SECONDS, WIDTH
 
 DEFAULT_LIMITS = Limits()
+# Agents whose logs carry no outcome (agentmon.config.INFERRED_BY_DEFAULT): their success is inferred by default.
+INFERRED_BY_DEFAULT = ("claude-code:",)
+INFERRED_LIMITS = Limits(success="inferred")
 SUCCESS_COLUMNS = {
     "outcome": "successes",
     "no_escalation": "successes_no_escalation",
     "no_human_step": "successes_no_human_step",
+    "inferred": "successes",  # and, of the tasks that ended unknown, those inferred successes (see settled)
 }
 FOLLOWED_UP_COLUMNS = {
     "outcome": "followed_up",
     "no_escalation": "followed_up_no_escalation",
     "no_human_step": "followed_up_no_human_step",
+    "inferred": "followed_up",
 }
+
+
+def default_limits(agent: str) -> Limits:
+    """An agent's limits when agentmon.toml sets none: the defaults, success inferred where logs carry no outcome."""
+    return INFERRED_LIMITS if agent.startswith(INFERRED_BY_DEFAULT) else DEFAULT_LIMITS
+
 
 DRIFT_RECENT = 3600  # the leading signals of the last hour…
 DRIFT_BASELINE = 7 * 86400  # …against the week before it
@@ -66,7 +77,8 @@ class AgentMetrics:
     autonomy_rate: float | None
     cost_usd: float  # of the calls that have a price: see cost_status
     cost_per_successful_task: float | None
-    # "labeled": over the tasks with a known outcome alone (some ended unknown), "all": over every ended task
+    # "labeled": over the tasks with a known outcome alone (some ended unknown), "all": over every ended task,
+    # "inferred": over those and the tasks whose outcome was inferred (docs/success.md)
     cost_per_successful_task_basis: str
     escalation_rate: float | None
     tool_error_rate: float | None
@@ -87,6 +99,10 @@ class AgentMetrics:
     cache_read_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int  # of output_tokens
+    # What the success rate rests on: "outcome" (the logs' own), "labels" (people's, where logs carry none), or
+    # "inferred" (labels, and the rule over the evidence of the tasks without one: docs/success.md).
+    task_success_rate_source: str = "outcome"
+    inferred_tasks: int = 0  # of the tasks in the success rate, those whose outcome was inferred
     verdict: str = "hold"
     reasons: list[str] = field(default_factory=list)
     models: list[ModelMetrics] = field(default_factory=list)
@@ -157,7 +173,7 @@ def agent_metrics(
     window: str = "all",
     now: float | None = None,
     rows: list[tuple] | None = None,
-    limits_for: Callable[[str], Limits] = lambda agent: DEFAULT_LIMITS,
+    limits_for: Callable[[str], Limits] = default_limits,
     previous_out: dict[str, AgentMetrics] | None = None,
 ) -> list[AgentMetrics]:
     """Metrics of every agent ever seen, over `window` (or over `rows`), worst first.
@@ -244,8 +260,12 @@ def evidence(
     """The counts a verdict weighs, from an agent's counters."""
     g = lambda name: c[COL[name]]
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
-    successes, labeled, pending, _ = settled(c, limits, pending_c)
+    # The verdict weighs measured outcomes only: an inferred one moves it only once calibrated (not yet built).
+    inferred = g("inferred_successes") + g("inferred_failures") if limits.success == "inferred" else 0
+    measured = replace(limits, success="outcome") if limits.success == "inferred" else limits
+    successes, labeled, pending, _ = settled(c, measured, pending_c)
     return Evidence(
+        inferred=inferred,
         labeled=labeled,
         unlabeled=g("unlabeled"),
         pending=pending,
@@ -288,6 +308,14 @@ def settled(c: list[int], limits: Limits, pending_c: list[int] | None) -> tuple[
         labeled_nanos = counters[COL["cost_nanos"]] - counters[COL["unlabeled_cost_nanos"]]
         return labeled_nanos / NANO + limits.infra_cost_per_task * (counters[COL["ended"]] - counters[COL["unlabeled"]])
 
+    if limits.success == "inferred" and not limits.require_no_follow_up:
+        # A labelled task keeps its label; of the others, those the rule decides count as it says, their cost
+        # taken as the unknown tasks' average (the aggregates keep the unknown tasks' cost as one sum).
+        inferred_s, inferred_f, unknown = c[COL["inferred_successes"]], c[COL["inferred_failures"]], c[COL["unlabeled"]]
+        share = (inferred_s + inferred_f) / unknown if unknown else 0.0
+        unknown_usd = c[COL["unlabeled_cost_nanos"]] / NANO + limits.infra_cost_per_task * unknown
+        decided = c[COL["ended"]] - unknown + inferred_s + inferred_f
+        return c[COL["successes"]] + inferred_s, decided, 0, cost_of(c) + share * unknown_usd
     if not limits.require_no_follow_up:
         return (c[COL[SUCCESS_COLUMNS[limits.success]]], c[COL["ended"]] - c[COL["unlabeled"]], 0, cost_of(c))
     p = pending_c or [0] * WIDTH
@@ -312,7 +340,16 @@ def build(
     per_success = rate(settled_cost, successes)
     if per_success is not None and unpriced and not settled_cost and unpriced > g("unlabeled_unpriced_llm_calls"):
         per_success = None  # its tasks' calls had no price: unknown, never $0
+    inferred = g("inferred_successes") + g("inferred_failures") if limits.success == "inferred" else 0
+    if inferred:
+        source = "inferred"
+    elif limits.success == "inferred" or agent.startswith(INFERRED_BY_DEFAULT):
+        source = "labels"
+    else:
+        source = "outcome"
     return AgentMetrics(
+        task_success_rate_source=source,
+        inferred_tasks=inferred,
         agent=agent,
         tasks=g("ended"),
         successes=successes,
@@ -322,7 +359,7 @@ def build(
         autonomy_rate=rate(g("autonomous"), g("ended")),
         cost_usd=cost,
         cost_per_successful_task=per_success,
-        cost_per_successful_task_basis="labeled" if g("unlabeled") else "all",
+        cost_per_successful_task_basis="inferred" if inferred else "labeled" if g("unlabeled") else "all",
         escalation_rate=rate(g("escalated_tasks"), g("tasks_seen")),
         tool_error_rate=rate(g("tool_errors"), g("tool_calls")),
         confirmation_rejection_rate=rate(g("rejections"), asked),
@@ -463,7 +500,7 @@ def snapshot(
     conn: sqlite3.Connection,
     window: str = "all",
     now: float | None = None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> dict:
     """The `agentmon status --json` document."""
     now = time.time() if now is None else now

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from agentmon.report.export import AGENT_FIELDS, HOUR_FIELDS, MODEL_FIELDS
 from agentmon.report.hosts import remote_sources
-from agentmon.report.metrics import DEFAULT_LIMITS, LimitsFor, agent_metrics, build, ingest_totals, range_rows
+from agentmon.report.metrics import LimitsFor, agent_metrics, build, default_limits, ingest_totals, range_rows
 from agentmon.report.tasks import CLAUDE_CODE, session_in_id
 from agentmon.store.pricing import NANO
 from agentmon.store.taskstate import AGG_COLUMNS, COL, WIDTH
@@ -83,7 +83,7 @@ def period_rows(
     by: str,
     start: float | None,
     end: float | None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> list[PeriodRow]:
     """A row per period (oldest first) or per session (by its last ended task, oldest first)."""
     if by == "session":
@@ -104,7 +104,10 @@ def _row(name: str, agents: dict[str, list[int]], limits_for: LimitsFor) -> Peri
     cost = 0.0
     tokens = [0, 0, 0, 0]
     for agent, c in agents.items():
-        m = build(agent, c, None, limits_for(agent))
+        limits = limits_for(agent)
+        if limits.success == "inferred":  # a period's rate counts labelled tasks, as its `labeled_tasks` says
+            limits = replace(limits, success="outcome")
+        m = build(agent, c, None, limits)
         tasks += m.tasks
         successes += m.successes
         unlabeled += m.unlabeled_tasks
@@ -142,7 +145,7 @@ def session_rows(
     conn: sqlite3.Connection,
     start: float | None,
     end: float | None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> list[PeriodRow]:
     """A row per Claude Code session with tasks that ended in [start, end), by its last one, oldest first."""
     sql = (
@@ -162,7 +165,8 @@ def session_rows(
         if not agent.startswith(CLAUDE_CODE):
             continue
         limits = limits_for(agent)
-        pick = {"outcome": 0, "no_escalation": 1, "no_human_step": 2}[limits.success]
+        # By session, success counts the labelled tasks' (an inferred one is kept only in the aggregates).
+        pick = {"outcome": 0, "no_escalation": 1, "no_human_step": 2, "inferred": 0}[limits.success]
         for key, first, last, tasks, *successes, unlabeled, nanos, i, o, r, w in conn.execute(sql, (agent, *bounds)):
             # A task with no stored prompt (lines before the first one) names its session in its id.
             session = session_in_id(key[1:]) if key.startswith("\0") else key
@@ -206,7 +210,7 @@ def range_snapshot(
     start: float | None,
     end: float | None,
     now: float | None = None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> dict:
     """The `status --json` document over [start, end) instead of a window (to the minute; no comparison with
     a window before, so no trend or drift in the verdict)."""
@@ -253,7 +257,7 @@ def export_rows(
     by: str,
     start: float | None,
     end: float | None,
-    limits_for: LimitsFor = lambda agent: DEFAULT_LIMITS,
+    limits_for: LimitsFor = default_limits,
 ) -> tuple[tuple, list[list]]:
     """`export`'s header and rows over [start, end): by agent, model or hour as `export` writes them for a
     window, or a row per day, week, month or session."""

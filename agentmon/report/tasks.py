@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from agentmon.store.inferred import infer
 from agentmon.store.pricing import NANO
 
 CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
@@ -28,6 +29,17 @@ SIGNALS = (
     "interventions",
     "escalations",
     "api_errors",
+)
+# A task's evidence of how it went (schema m022, docs/success.md), for its inferred outcome.
+EVIDENCE = (
+    "ending",
+    "next_prompt",
+    "check_kind",
+    "check_ok",
+    "todos_done",
+    "todos_total",
+    "committed",
+    "unresolved_errors",
 )
 BEFORE_FIRST_PROMPT = ":before-first-prompt"
 # Without statistics SQLite reads an agent's open tasks through the primary key, every task of the agent;
@@ -56,6 +68,9 @@ class TaskRow:
     subagent_token_share: float | None = None  # of its tokens, all four kinds; None: it had none
     subagent_cost_usd: float = 0.0
     subagent_cost_share: float | None = None  # of its priced cost; None: it had none
+    evidence: dict[str, object] = field(default_factory=dict)  # how it went (docs/success.md); {} without any
+    inferred: str | None = None  # ended unknown: what the rule over its evidence says, and why
+    inferred_reason: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,8 +110,10 @@ def list_tasks(
     no person's label."""
     signals = signal_columns(conn)
     subagents = has_subagents(conn)
+    have = {name for _, name, *_ in conn.execute("PRAGMA table_info(tasks)")}
+    evidence = [c for c in EVIDENCE if c in have]
     cols = "agent, task, first_ts, last_ts, end_ts, outcome, labeled_at, cost_nanos, unpriced_llm_calls, " + ", ".join(
-        (*signals, SUBAGENT_COLUMNS if subagents else f"{TOKENS_SQL}, 0, 0, 0")
+        (*signals, *evidence, SUBAGENT_COLUMNS if subagents else f"{TOKENS_SQL}, 0, 0, 0")
     )
     filters = " AND labeled_at IS NULL AND (outcome IS NULL OR outcome = 'unknown')" if unlabeled else ""
     if subagents:  # a child task (a native task_start's parent_task) is part of its parent, not a task
@@ -124,8 +141,13 @@ def list_tasks(
     sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
     out = []
     for r in rows:
-        name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *counts = r
-        *counts, tokens, subs, sub_tokens, sub_nanos = counts
+        name, task, first, last, end, outcome, labeled_at, nanos, unpriced, *rest = r
+        counts, more = rest[: len(signals)], rest[len(signals) :]
+        found = dict(zip(evidence, more[: len(evidence)]))
+        tokens, subs, sub_tokens, sub_nanos = more[len(evidence) :]
+        inferred = reason = None
+        if outcome == "unknown" and len(found) == len(EVIDENCE):
+            inferred, reason = infer(_Evidence(**found))
         out.append(
             TaskRow(
                 agent=name,
@@ -145,9 +167,24 @@ def list_tasks(
                 subagent_token_share=sub_tokens / tokens if tokens else None,
                 subagent_cost_usd=sub_nanos / NANO,
                 subagent_cost_share=sub_nanos / nanos if nanos else None,
+                evidence={k: v for k, v in found.items() if v is not None and (v or k != "committed")},
+                inferred=inferred if reason else None,
+                inferred_reason=reason or None,
             )
         )
     return out
+
+
+@dataclass
+class _Evidence:
+    ending: str | None
+    next_prompt: str | None
+    check_kind: str | None
+    check_ok: int | None
+    todos_done: int | None
+    todos_total: int | None
+    committed: int
+    unresolved_errors: int | None
 
 
 def sessions_of(conn: sqlite3.Connection, tasks: list[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 Z95 = 1.959964  # two-sided 95%
 DRIFT_Z = 3.0  # a leading signal drifts when its recent rate is this many standard errors above baseline
 TREND_Z = 2.0  # success falling / autonomy rising against the previous window
+CALIBRATION_LABELS = 20  # labels an inferred success rate is to be checked against before it counts
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Evidence:
     """The counts behind an agent's rates in one window."""
 
     labeled: int = 0  # ended tasks with a known outcome (and, under a follow-up rule, settled)
+    inferred: int = 0  # ended tasks without one whose outcome the rule over their evidence infers (docs/success.md)
     unlabeled: int = 0
     pending: int = 0  # ended within the follow-up window: not judged yet
     successes: int = 0
@@ -133,6 +135,10 @@ def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
     """(verdict, reasons): the reasons of a no-go first, then those of a hold (drifting signals first),
     then the rates past their limit over too few samples to judge."""
     if e.labeled < limits.min_tasks:
+        if e.inferred:  # an inferred rate moves no verdict until checked against labels (calibration, to come)
+            need = (CALIBRATION_LABELS if e.labeled < CALIBRATION_LABELS else limits.min_tasks) - e.labeled
+            what = f"label {need} tasks" if not e.labeled else f"label {need} more tasks"
+            return "hold", [f"inferred success not yet checked: {what} (agentmon tasks --unlabeled)"]
         if e.pending:
             return "hold", [
                 f"too few settled tasks: {e.labeled} of {limits.min_tasks} needed "

@@ -58,6 +58,7 @@ from agentmon.events import (
 from agentmon.events import COMMAND as COMMAND_FACT
 from agentmon.events import WARMUP as WARMUP_FACT
 from agentmon.sources import BOM, DEEP, behind_bom
+from agentmon.sources.claude_code_evidence import COMMAND_TOOLS, TODO_TOOLS, EvidenceTracker
 
 AGENT_PREFIX = "claude-code:"
 # A person said no (at a permission prompt, or Esc on it): a rejected confirmation.
@@ -140,6 +141,7 @@ QUOTE, QUESTION = ord('"'), ord("?")
 MAYBE_LAST = frozenset(b" ntrf\x9f")  # last bytes of a blank, an escape, or a full-width question mark
 WARMUP = "Warmup"  # a subagent Claude Code starts to warm its cache: no task, nothing counted
 MAIN = "-"  # the main conversation, in an ESC fact's key (a subagent's is its id)
+EVIDENCE_TOOLS = COMMAND_TOOLS | TODO_TOOLS  # tool uses whose input says something of the task (docs/success.md)
 TOOL_NAMES_KEPT = 50_000
 
 
@@ -169,6 +171,7 @@ class Block(msgspec.Struct, gc=False):
     tool_use_id: str | None = None
     is_error: bool | None = None
     content: msgspec.Raw = msgspec.Raw(b"null")
+    input: msgspec.Raw = msgspec.Raw(b"null")  # a tool use's, read for the few tools EVIDENCE_TOOLS names
 
 
 class _MessageFields(msgspec.Struct, gc=False):
@@ -238,6 +241,7 @@ class ToolUse(msgspec.Struct, gc=False):
     id: str | None = None
     name: str | None = None
     text: msgspec.Raw = msgspec.Raw(b"null")
+    input: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class TextBlock(msgspec.Struct, gc=False):
@@ -324,6 +328,9 @@ class ClaudeCodeSource:
         self._from_start: dict[str, bool] = {}  # file -> read from its first byte in this run
         self._subagent: str | None = None  # the subagent whose line this is (None: the main conversation's)
         self._chains: dict[str, str] = {}  # an inline sidechain line's uuid -> its subagent (old layout)
+        self.evidence = EvidenceTracker(_said_ending)  # how each task went (agentmon.sources.claude_code_evidence)
+        self._watched = self.evidence.watched  # tool uses whose result the evidence needs
+        self._endings = self.evidence.endings
 
     def begin_chunk(self, path: str | None = None, start: int = 0) -> None:
         """The events parsed so far are handed over: a repeated line must not change them any more.
@@ -351,6 +358,7 @@ class ClaudeCodeSource:
         self._warmups.clear()
         self._retrying.clear()
         self._esc.clear()
+        self.evidence.reset()
 
     def take_facts(self) -> list[SessionFact]:
         """The state changes since the last call, to store with the batch of the lines that made them."""
@@ -367,6 +375,10 @@ class ClaudeCodeSource:
     def take_held(self) -> list[Held]:
         held, self.new_held = self.new_held, []
         return held
+
+    def end_chunk(self) -> list[Event]:
+        """The evidence kept back while the chunk was read (how each session's last turn ended so far)."""
+        return self.evidence.flush()  # type: ignore[return-value]  # TaskEvidence is an Event
 
     def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
@@ -409,6 +421,8 @@ class ClaudeCodeSource:
                         and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                         and tool not in LAUNCHERS
                     ):
+                        if first.tool_use_id in self._watched:  # a check's or a commit's result
+                            self.evidence.result(first.tool_use_id, ts, agent, False, lambda: _result(first.content))
                         return []
                     events = self._results(line, content, session, ts, agent, path, raw)
                 else:
@@ -512,6 +526,8 @@ class ClaudeCodeSource:
                     else:
                         tool_names[block.id] = name
                     events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
+                    if name in EVIDENCE_TOOLS:
+                        self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
                     if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
                     said = block
@@ -520,6 +536,7 @@ class ClaudeCodeSource:
             if said is not None and main:
                 self._said[session] = said
                 self._said_changed[session] = ts
+                self._endings[session] = (ts, task, agent, "api_failed" if line.isApiErrorMessage else said)
         return events
 
     def _user(self, line: Line, m: Message, session: str, ts: float, agent: str, path: str, raw: bytes) -> list[Event]:
@@ -538,12 +555,13 @@ class ClaudeCodeSource:
         if text.startswith(INTERRUPT):
             events = self._gave_up(session) if main and self._retrying else []
             esc = (session, None if main else line.agentId)
+            task = self._task(line, session, ts)
+            if main:
+                self.evidence.ended(session, ts, task, agent, "interrupted")
             if esc in self._esc:  # the marker Claude Code writes after the tool result that took the Esc
                 self._drop_esc(esc, ts)
             else:
-                events.append(
-                    HumanIntervention(ts=ts, agent=agent, task=self._task(line, session, ts), kind="interrupt")
-                )
+                events.append(HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt"))
             return events
         if not main:
             if text.rstrip() == WARMUP and (key := _subagent(line, path)) is not None:
@@ -567,12 +585,14 @@ class ClaudeCodeSource:
                 self.new_facts.append(SessionFact(session, COMMAND_FACT, agent, task, ts))
             return []
         if (said := self._said.get(session)) is not None and _asked(said):
-            return []  # an answer to the assistant's question: the same task goes on until it speaks again
+            # an answer to the assistant's question: the same task goes on until it speaks again
+            self.evidence.answer(ts, self._task(line, session, ts), agent)
+            return []
         self._drop_command(session)
         events = self._gave_up(session) if self._retrying else []
-        return events + self._prompt(session, ts, task, agent)
+        return events + self._prompt(session, ts, task, agent, text)
 
-    def _prompt(self, session: str, ts: float, task: str, agent: str) -> list[Event]:
+    def _prompt(self, session: str, ts: float, task: str, agent: str, text: str | None = None) -> list[Event]:
         """A human prompt starts a task and ends the one before it, unlabeled."""
         prompts = self._prompts(session)
         i = bisect_right(prompts, (ts, task))
@@ -588,6 +608,8 @@ class ClaudeCodeSource:
             events.append(
                 TaskEnd(ts=prompts[i + 1][0], agent=agent, task=task, outcome="unknown", reason="next prompt")
             )
+        else:  # the session's newest prompt: how it relates to the task before (docs/success.md)
+            self.evidence.prompt(session, ts, task, agent, prompts[i - 1][1] if i else None, text)
         return events
 
     def _results(
@@ -601,7 +623,12 @@ class ClaudeCodeSource:
             if block.type != "tool_result":
                 continue
             tool = names.get(block.tool_use_id or "")
-            if tool is not None and not block.is_error and tool not in LAUNCHERS:
+            if (
+                tool is not None
+                and not block.is_error
+                and tool not in LAUNCHERS
+                and block.tool_use_id not in self._watched
+            ):
                 continue  # most results: a call counted at its tool_use, and done
             if task is None:
                 task = self._task(line, session, ts)
@@ -644,18 +671,26 @@ class ClaudeCodeSource:
         call = tool is None and from_start
         name = tool or "tool"
         if not block.is_error:
+            if block.tool_use_id in self._watched:  # a check's or a commit's result
+                self.evidence.result(block.tool_use_id, ts, agent, False, lambda: _result(block.content))
             return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True)] if call else []
         text = _result(block.content)
         signal: Event
         if text.startswith(INTERRUPT):
             signal = HumanIntervention(ts=ts, agent=agent, task=task, kind="interrupt")
             self._add_esc(esc, ts)
+            if esc[1] is None:
+                self.evidence.ended(esc[0], ts, task, agent, "interrupted")
         elif by_rules if by_rules is not None else _denied(text):
             signal = PermissionDenial(ts=ts, agent=agent, task=task, tool=name)
+            self.evidence.error(block.tool_use_id, ts, agent)
         elif text.startswith(REJECTIONS):
             signal = Confirmation(ts=ts, agent=agent, task=task, approved=False, action=name)
             self._add_esc(esc, ts)
+            if esc[1] is None:
+                self.evidence.ended(esc[0], ts, task, agent, "rejected")
         else:
+            self.evidence.error(block.tool_use_id, ts, agent)
             return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=False, error=text[:200], call=call)]
         return [ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True), signal] if call else [signal]
 
@@ -678,9 +713,11 @@ class ClaudeCodeSource:
     def _gave_up(self, session: str) -> list[Event]:
         """The prompt or Esc that ends a run of retries no answer ended: the request failed."""
         failed = self._retrying.pop(session, None)
-        if failed is not None:
-            self.new_facts.append(SessionFact(session, RETRYING, "", None, cast(float, failed.ts)))
-        return [failed] if failed is not None else []
+        if failed is None:
+            return []
+        self.new_facts.append(SessionFact(session, RETRYING, "", None, cast(float, failed.ts)))
+        self.evidence.ended(session, failed.ts, failed.task, failed.agent, "api_failed")  # type: ignore[arg-type]
+        return [failed]
 
     # --- attribution ----------------------------------------------------------------------
 
@@ -889,6 +926,13 @@ def _asks(said: Block) -> bool:
             break
         tail = stripped
     return tail.endswith((b"?", "\uff1f".encode(), b"\\uff1f"))
+
+
+def _said_ending(said: Block) -> str:
+    """How a turn whose last block is `said` ended: asking the user, answering, or cut off in a tool call."""
+    if said.type == "tool_use" and said.name != "AskUserQuestion":
+        return "cut_off"
+    return "asked" if _asks(said) else "answered"
 
 
 def _refused_by_rules(d: PermissionDecision) -> bool:

@@ -479,6 +479,36 @@ def m021_subagents(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m022_task_evidence(db: sqlite_utils.Database) -> None:
+    """Each task's evidence of how it went (derived values only: docs/success.md), per agent the tasks that
+    ended unknown which the rule over that evidence decides, and an index of the labelled tasks (to set the rule
+    against them). Tasks read before this have no evidence: they count as they did, undecided."""
+    for column in (
+        "ending TEXT",
+        "ending_ts REAL",
+        "next_prompt TEXT",
+        "next_prompt_ts REAL",
+        "prompt_hash TEXT",
+        "check_kind TEXT",
+        "check_ts REAL",
+        "check_ok INTEGER",
+        "todos_done INTEGER",
+        "todos_total INTEGER",
+        "todos_ts REAL",
+        "committed INTEGER NOT NULL DEFAULT 0",
+        "unresolved_errors INTEGER",
+        "tool_families TEXT",
+    ):
+        db.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
+    for table in ("agg_total", "agg_hour", "agg_minute", "agg_host_hour", "agg_host_total"):
+        for column in ("inferred_successes", "inferred_failures"):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    # The labelled tasks of an agent, for `agentmon calibrate`: as many entries as labels (made by hand), none
+    # for the other tasks, whose writes skip it.
+    db.execute("CREATE INDEX tasks_labeled ON tasks (agent, labeled_at) WHERE labeled_at IS NOT NULL")
+
+
+@migration
 def m023_otel_trace_times(db: sqlite_utils.Database) -> None:
     """When each trace let go as a service's task last had an event, so that retention can forget it (its
     spans all came long ago). Those named before count from now."""
@@ -595,13 +625,17 @@ CREATE TABLE tasks (
     permission_denials INTEGER NOT NULL DEFAULT 0, api_errors INTEGER NOT NULL DEFAULT 0,
     api_failed INTEGER NOT NULL DEFAULT 0, logged_reason TEXT, subagents INTEGER NOT NULL DEFAULT 0,
     subagent_tokens INTEGER NOT NULL DEFAULT 0, subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_ids TEXT,
-    parent_task TEXT, parent_agent TEXT, parent_ts REAL, PRIMARY KEY (agent, task)
+    parent_task TEXT, parent_agent TEXT, parent_ts REAL, ending TEXT, ending_ts REAL, next_prompt TEXT,
+    next_prompt_ts REAL, prompt_hash TEXT, check_kind TEXT, check_ts REAL, check_ok INTEGER, todos_done INTEGER,
+    todos_total INTEGER, todos_ts REAL, committed INTEGER NOT NULL DEFAULT 0, unresolved_errors INTEGER,
+    tool_families TEXT, PRIMARY KEY (agent, task)
 ) WITHOUT ROWID;
 CREATE INDEX tasks_by_end ON tasks (agent, end_ts);
 CREATE INDEX tasks_escalated ON tasks (agent, escalation_reason_ts) WHERE escalations > 0;
 CREATE INDEX tasks_rejected ON tasks (agent, rejected_ts) WHERE rejections > 0;
 CREATE INDEX tasks_failed ON tasks (agent, end_ts) WHERE outcome IN ('failure', 'abandoned');
 CREATE INDEX tasks_by_key ON tasks (agent, key) WHERE key IS NOT NULL;
+CREATE INDEX tasks_labeled ON tasks (agent, labeled_at) WHERE labeled_at IS NOT NULL;
 CREATE TABLE agg_total (
     agent TEXT, model TEXT, ended INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,
     failures INTEGER NOT NULL DEFAULT 0, abandoned INTEGER NOT NULL DEFAULT 0, autonomous INTEGER NOT NULL DEFAULT 0,
@@ -621,6 +655,7 @@ CREATE TABLE agg_total (
     orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
     orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
     subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    inferred_successes INTEGER NOT NULL DEFAULT 0, inferred_failures INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_hour (
@@ -642,6 +677,7 @@ CREATE TABLE agg_hour (
     orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
     orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
     subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    inferred_successes INTEGER NOT NULL DEFAULT 0, inferred_failures INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE agg_minute (
@@ -663,6 +699,7 @@ CREATE TABLE agg_minute (
     orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
     orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
     subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    inferred_successes INTEGER NOT NULL DEFAULT 0, inferred_failures INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, agent, model)
 ) WITHOUT ROWID;
 CREATE TABLE eval_results (
@@ -723,6 +760,7 @@ CREATE TABLE agg_host_hour (
     orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
     orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
     subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    inferred_successes INTEGER NOT NULL DEFAULT 0, inferred_failures INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE agg_host_total (
@@ -744,6 +782,7 @@ CREATE TABLE agg_host_total (
     orchestrated_successes INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled INTEGER NOT NULL DEFAULT 0,
     orchestrated_cost_nanos INTEGER NOT NULL DEFAULT 0, orchestrated_unlabeled_cost_nanos INTEGER NOT NULL DEFAULT 0,
     subagent_cost_nanos INTEGER NOT NULL DEFAULT 0, subagent_tokens INTEGER NOT NULL DEFAULT 0,
+    inferred_successes INTEGER NOT NULL DEFAULT 0, inferred_failures INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (agent, host)
 ) WITHOUT ROWID;
 CREATE TABLE remote_sources (
@@ -798,8 +837,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm020_held_events_and_parser_state', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm022_task_evidence', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm023_otel_trace_times', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 22;
+PRAGMA user_version = 23;
 """
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ from agentmon.events import (
     PermissionDenial,
     Rating,
     TaskEnd,
+    TaskEvidence,
     TaskStart,
     ToolCall,
 )
+from agentmon.store.inferred import FAMILIES, infer
 
 
 class UsageDelta(msgspec.Struct, kw_only=True):
@@ -107,6 +109,10 @@ AGG_COLUMNS = (
     # Of every ended task's cost and tokens, what its subagents spent.
     "subagent_cost_nanos",
     "subagent_tokens",
+    # Schema m022. Of the tasks that ended unknown (by the task's end), those the rule over their evidence
+    # decides (agentmon.store.inferred): the success rate where an agent's success is "inferred".
+    "inferred_successes",
+    "inferred_failures",
 )
 FOLLOW_UP_SECONDS = 48 * 3600
 COL = {name: i for i, name in enumerate(AGG_COLUMNS)}
@@ -165,6 +171,22 @@ class TaskState:
     parent_task: str | None = None  # set: this task is a child, a subagent's run for that task
     parent_agent: str | None = None  # the parent's agent, when not this task's
     parent_ts: float | None = None  # the time of the task_start that named the parent: the earliest wins
+    # Evidence of how it went (schema m022; TaskEvidence, docs/success.md): each the latest observation, with
+    # its time. Derived values only: enums, counts, a prompt's hash.
+    ending: str | None = None
+    ending_ts: float | None = None
+    next_prompt: str | None = None
+    next_prompt_ts: float | None = None
+    prompt_hash: str | None = None
+    check_kind: str | None = None
+    check_ts: float | None = None  # the check's call
+    check_ok: int | None = None  # 1 passed, 0 failed, None no result (yet)
+    todos_done: int | None = None
+    todos_total: int | None = None
+    todos_ts: float | None = None
+    committed: int = 0
+    unresolved_errors: int | None = None  # tool families whose latest failure came after their latest call
+    tool_families: str | None = None  # per tool family, its latest call and failure: see _fold_tools
 
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskState))
@@ -187,6 +209,7 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     line: one read before more lines of the task ends it as late as if it had been read after them."""
     first, last = state.first_ts, state.last_ts
     waited = state.end_ts - last if state.end_ts is not None and idle_ended(state) else None
+    tools = False  # a tool call or a denial among them: folded once for the batch (_fold_tools)
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
@@ -195,6 +218,7 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
                 last = ts
             state.tool_calls += event.call
             state.tool_errors += not event.ok
+            tools = True
         else:
             if ts > last and not (type(event) is TaskEnd and event.labeled_at is None and _idle(event.reason)):
                 last = ts
@@ -202,6 +226,44 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     if waited is not None and last > state.last_ts and idle_ended(state):
         state.end_ts = max(cast(float, state.end_ts), last + waited)
     state.first_ts, state.last_ts = first, last
+    if tools or state.permission_denials:
+        _fold_tools(state, events)
+
+
+def _fold_tools(state: TaskState, events: Sequence[tuple[object, float, int | None]]) -> None:
+    """Tool errors left unresolved: per tool family (FAMILIES), the latest call that went out (a `tool_call` that
+    is ok: Claude Code's at its tool_use) and the latest failure (an error, a permission the rules refused); a
+    family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as JSON,
+    `{"family": [call, failure]}` in milliseconds (-1: none), keys sorted so that any order writes the same."""
+    kept: dict[str, list[int]] = _tools_decode(state.tool_families) if state.tool_families else {}
+    for event, ts, _ in events:
+        kind = type(event)
+        if kind is ToolCall:
+            tool, i = event.tool, 0 if event.ok else 1  # type: ignore[attr-defined]
+        elif kind is PermissionDenial:
+            tool, i = event.tool or UNNAMED, 1  # type: ignore[attr-defined]
+        else:
+            continue
+        family = FAMILIES.get(tool, tool)
+        times = kept.get(family)
+        if times is None:
+            times = kept[family] = [-1, -1]
+        ms = int(ts * 1000)
+        if ms > times[i]:
+            times[i] = ms
+    state.tool_families = _tools_encode(kept).decode()
+    if any(failure >= 0 for _, failure in kept.values()):
+        # A failure whose call was read before a restart has no name ("tool"): any later call resolves it, as
+        # a person reading on would take it (the parser does not keep every call's name across runs).
+        latest = max(call for call, _ in kept.values())
+        state.unresolved_errors = sum(
+            failure > (latest if family == UNNAMED else call) for family, (call, failure) in kept.items()
+        )
+
+
+UNNAMED = "tool"  # the name of a tool whose call was not read (agentmon.sources.claude_code)
+_tools_encode = msgspec.json.Encoder(order="sorted").encode
+_tools_decode = msgspec.json.Decoder(dict[str, list[int]]).decode
 
 
 IDLE_END = "no event for "  # the reason of an end agentmon gave a task that had no event for the idle time
@@ -345,6 +407,8 @@ def _fold(state: TaskState, event, ts: float, cost_nanos: int | None) -> None:
             state.rating_ts, state.rating = ts, event.rating
     elif kind is PermissionDenial:
         state.permission_denials += 1
+    elif kind is TaskEvidence:
+        _fold_evidence(state, event, ts)
     elif kind is ApiError:
         if not event.retry:  # a retried attempt changes nothing about the task
             state.api_errors += 1
@@ -429,6 +493,37 @@ def _add_rollup(state: TaskState, values: tuple[int, ...]) -> None:
     state.subagents += values[-1]
 
 
+def _fold_evidence(state: TaskState, e: TaskEvidence, ts: float) -> None:
+    """Each observation replaces the one before it in time (ties: the larger value), whatever the order read."""
+    if e.ending is not None:
+        at = ts if e.ending_at is None else e.ending_at
+        if _later(at, e.ending, state.ending_ts, state.ending):
+            state.ending_ts, state.ending = at, e.ending
+    if e.next_prompt is not None:
+        at = ts if e.next_prompt_at is None else e.next_prompt_at
+        if _later(at, e.next_prompt, state.next_prompt_ts, state.next_prompt):
+            state.next_prompt_ts, state.next_prompt = at, e.next_prompt
+    if e.prompt_hash is not None and (state.prompt_hash is None or e.prompt_hash < state.prompt_hash):
+        state.prompt_hash = e.prompt_hash
+    if e.check is not None:
+        at = ts if e.check_at is None else e.check_at
+        if state.check_ts is None or at > state.check_ts:
+            state.check_ts, state.check_kind = at, e.check
+            state.check_ok = None if e.check_ok is None else int(e.check_ok)
+        elif at == state.check_ts and e.check_ok is not None:  # the result of the latest check
+            state.check_ok = int(e.check_ok) if state.check_ok is None else min(state.check_ok, int(e.check_ok))
+    if e.todos_total is not None:
+        at = ts if e.todos_at is None else e.todos_at
+        if state.todos_ts is None or (at, e.todos_done or 0, e.todos_total) > (
+            state.todos_ts,
+            state.todos_done or 0,
+            state.todos_total or 0,
+        ):
+            state.todos_ts, state.todos_done, state.todos_total = at, e.todos_done or 0, e.todos_total
+    if e.committed:
+        state.committed = 1
+
+
 def _end(state: TaskState, event: TaskEnd, ts: float) -> None:
     """A task's end: its own time, the latest end seen; its outcome, a person's latest label over any end the
     logs gave (a label keeps the task in its own window: it never moves the end to the labelling time)."""
@@ -481,6 +576,7 @@ _FOLLOWED_UP = COL["followed_up"]
 _REASONING = COL["reasoning_tokens"]
 _UNLABELED_COST = COL["unlabeled_cost_nanos"]
 _ORCHESTRATED = COL["orchestrated"]
+_INFERRED = COL["inferred_successes"]
 
 
 # One part of a task's contribution: (model, timestamp, first column, values). The values fill
@@ -548,6 +644,10 @@ def contribution(state: TaskState) -> list[Part]:
                 out.append(
                     (state.model or "", state.end_ts, _UNLABELED_COST, (state.cost_nanos, state.unpriced_llm_calls))
                 )
+            inferred = infer(state)[0]
+            if inferred != "unknown":
+                out.append((state.model or "", state.end_ts, _INFERRED, (inferred == "success", inferred == "failure")))
+
         elif outcome == "success" and not state.escalations:
             out.append(
                 (
@@ -587,7 +687,7 @@ assert AGG_COLUMNS[:12] == (
     "cache_read_tokens",
     "cache_write_tokens",
 ), "contribution() writes these columns in this order"
-assert AGG_COLUMNS[_ORCHESTRATED:] == (
+assert AGG_COLUMNS[_ORCHESTRATED : _ORCHESTRATED + 7] == (
     "orchestrated",
     "orchestrated_successes",
     "orchestrated_unlabeled",
@@ -596,6 +696,7 @@ assert AGG_COLUMNS[_ORCHESTRATED:] == (
     "subagent_cost_nanos",
     "subagent_tokens",
 ), "contribution() writes these columns in this order"
+assert AGG_COLUMNS[_INFERRED : _INFERRED + 2] == ("inferred_successes", "inferred_failures"), "and these"
 
 
 _TOOL_CALLS, _TOOL_ERRORS = COL["tool_calls"], COL["tool_errors"]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing 
     from agentmon.store.retention import Pruned, Retention, Sweeps
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 22  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 23  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:

@@ -62,7 +62,12 @@ class AgentPanel(Static, can_focus=True):
         gap = Text("  " if wide else " ")
         line1 = gap.join(
             [
-                rate("success ", "task_success_rate", m.task_success_rate),
+                # "inferred" in place of "success": the rate rests on inferred outcomes (docs/success.md)
+                rate(
+                    "inferred" if m.task_success_rate_source == "inferred" else "success ",
+                    "task_success_rate",
+                    m.task_success_rate,
+                ),
                 rate("autonomy", "autonomy_rate", m.autonomy_rate, with_spark=wide),
                 # over the labelled tasks alone when some ended without an outcome (docs/events.md)
                 rate(

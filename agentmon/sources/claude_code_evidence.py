@@ -1,0 +1,532 @@
+"""How a Claude Code task went, as a careful reader would look for it (docs/success.md): how the assistant's
+last turn ended, how the session's next prompt relates to the task, the last test / build / lint / type-check
+run and whether it passed, the todo list's completion, a successful commit. (Tool errors left unresolved are
+folded by the store from the tool calls themselves: agentmon.store.taskstate._fold_tools.)
+
+Only derived values leave this module (`TaskEvidence`: enums, counts, booleans, a prompt's hash): a prompt's
+text is read here to hash it and to match the word lists, never kept. The word lists and command patterns are
+data (WORDS), replaced key by key by agentmon.toml's `[evidence]` (`use`).
+
+The parser (agentmon.sources.claude_code) calls in where it already branches: at a tool use by name, at the
+few tool results it looks at, at a prompt, at an assistant line of the main conversation. What is noted is
+handed on at the end of each chunk (`flush`), one event per task, never once per line.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from agentmon.events import TaskEvidence
+
+# --- the data: word lists and command patterns (docs/success.md lists them; agentmon.toml's [evidence] replaces
+# any of them) -----------------------------------------------------------------------------------------------
+
+# Phrases of a next prompt (lowercase words; a prompt is matched lowercased, its punctuation made blanks, in its
+# first 120 characters). A correction says the task went wrong, at the start or anywhere:
+CORRECTION_STARTS = (
+    "no",
+    "nope",
+    "wrong",
+    "oops",
+    "undo",
+    "revert",
+    "that's not",
+    "thats not",
+    "that is not",
+    "it's not",
+    "its not",
+    "it is not",
+    "this is not",
+    "not what",
+    "still",
+)
+CORRECTION_ANYWHERE = (
+    "doesn't work",
+    "does not work",
+    "didn't work",
+    "did not work",
+    "isn't working",
+    "not working",
+    "still fails",
+    "still failing",
+    "still broken",
+    "still not",
+    "still doesn't",
+    "still does not",
+    "still getting",
+    "still the same",
+    "you broke",
+    "you forgot",
+    "you missed",
+    "you didn't",
+    "you did not",
+    "fix these",
+    "fix this",
+    "fix that",
+    "fix it",
+    "fix them",
+    "try again",
+    "i said",
+    "i asked",
+    "is wrong",
+    "are wrong",
+    "incorrect",
+    "why did you",
+    "why didn't you",
+)
+# …and thanks or approval, at the start (a correction wins: "thanks, but it still fails").
+THANKS_STARTS = (
+    "thanks",
+    "thank you",
+    "thx",
+    "ty",
+    "cheers",
+    "great",
+    "perfect",
+    "awesome",
+    "excellent",
+    "nice",
+    "cool",
+    "good job",
+    "well done",
+    "looks good",
+    "lgtm",
+    "ok",
+    "okay",
+    "works",
+    "it works",
+)
+# Commands recognised as checks, by kind: regexes matched at the start of each command of a chain (split at
+# `&&`, `||`, `;`, `|`, newlines), after WRAPPERS (`cd x && npx vitest run`: a test). The last check of the
+# chain decides; where several kinds match, the one listed first wins (`make test`: a test; `make`: a build).
+CHECKS: dict[str, tuple[str, ...]] = {
+    "test": (
+        r"pytest\b",
+        r"py\.test\b",
+        r"unittest\b",
+        r"(npm|pnpm|yarn|bun) (run )?test",
+        r"cargo (test|nextest)\b",
+        r"go test\b",
+        r"(jest|vitest|mocha|rspec|phpunit|tox|nox)\b",
+        r"make (test|check)\b",
+        r"(deno|dotnet|mvn|gradle|\./gradlew) test\b",
+    ),
+    "typecheck": (
+        r"(tsc|vue-tsc|mypy|pyright)\b",
+        r"(npm|pnpm|yarn|bun) (run )?(type-?check|typecheck|tsc)\b",
+        r"cargo check\b",
+    ),
+    "lint": (
+        r"(npm|pnpm|yarn|bun) (run )?lint\b",
+        r"cargo clippy\b",
+        r"go vet\b",
+        r"(ruff|eslint|flake8|pylint|golangci-lint|shellcheck)\b",
+        r"(prettier|biome) (--check|check|lint)\b",
+        r"make lint\b",
+    ),
+    "build": (
+        r"(npm|pnpm|yarn|bun) (run )?build\b",
+        r"(cargo|go|dotnet|next|vite|gradle|\./gradlew) build\b",
+        r"mvn (package|install|compile)\b",
+        r"make\b",
+    ),
+}
+# What may come before a command in its place: environment assignments and runners of other commands.
+WRAPPERS = (
+    r"\w+=\S*",
+    r"(sudo|env|time|nice|exec|command)\b",
+    r"timeout( -\S+)* \S+",
+    r"(npx|bunx|uvx|pnpx)( -\S+)*",
+    r"(uv|poetry|pipenv|hatch|pdm) run",
+    r"(pnpm|yarn) (exec|dlx)",
+    r"python[0-9.]* -m",
+    r"\(",
+)
+COMMIT = (r"git( -\S+( [^-\s]\S*)?)* commit\b(?!.*--dry-run)",)  # a command of the chain that commits (as CHECKS)
+# Tools whose calls say something here: Bash (checks, commits), the todo list (TodoWrite; since Claude Code
+# 2.1.142 TaskCreate and TaskUpdate).
+COMMAND_TOOLS = frozenset({"Bash"})
+TODO_TOOLS = frozenset({"TodoWrite", "TaskCreate", "TaskUpdate"})
+
+DEFAULT_WORDS: dict[str, Any] = {
+    "correction_starts": CORRECTION_STARTS,
+    "correction_anywhere": CORRECTION_ANYWHERE,
+    "thanks_starts": THANKS_STARTS,
+    "checks": CHECKS,
+    "wrappers": WRAPPERS,
+    "commit": COMMIT,
+}
+PROMPT_CHARS = 120  # of a prompt matched against the word lists
+BACKGROUND = "Command running in background"  # a Bash result that is no verdict on its command
+KEPT = 20_000  # tasks and calls remembered; past it the older half goes
+# The fields whose observation time an event carries apart from its own (a check carries its call's, check_at).
+TIMED: dict[str, str] = {
+    "ending": "ending_at",
+    "next_prompt": "next_prompt_at",
+    "todos_total": "todos_at",
+}
+
+
+@dataclass
+class Words:
+    """The word lists and patterns, ready to match."""
+
+    correction_starts: tuple[str, ...]  # each between blanks, as the prompt's words are
+    correction_anywhere: tuple[str, ...]
+    thanks_starts: tuple[str, ...]
+    # The command patterns, compiled at their first use (most runs meet no command that needs them, and
+    # compiling them takes longer than the rest of importing this module): checks (every kind's patterns in
+    # one, a named group per kind, in CHECKS' order), wrappers, commit.
+    sources: tuple[str, str, str]
+    # The programs the check and commit patterns start with: a command naming none of them is no check and no
+    # commit, known without splitting it (most commands). None: a pattern does not spell its program out.
+    programs: frozenset[bytes] | None = None
+    compiled: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]] | None = None
+
+    def patterns(self) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+        """(checks, wrappers, commit), compiled."""
+        if self.compiled is None:
+            checks, wrappers, commit = self.sources
+            self.compiled = (re.compile(checks), re.compile(wrappers), re.compile(commit))
+        return self.compiled
+
+
+def compile_words(words: dict[str, Any]) -> Words:
+    """`words` (DEFAULT_WORDS with agentmon.toml's keys over it), made ready; a bad regex raises re.error.
+    Phrases are matched as substrings of the prompt's words (no regex: a search of dozens of patterns through
+    300 characters took 50 µs a prompt), and commands by patterns anchored where each command starts."""
+
+    def phrases(items) -> tuple[str, ...]:
+        return tuple(f" {_words(p)} " for p in items if _words(p))
+
+    def one(patterns) -> str:
+        return "|".join(f"(?:{p})" for p in patterns) or r"(?!)"
+
+    checks = "|".join(f"(?P<{kind}>{one(patterns)})" for kind, patterns in words["checks"].items() if patterns)
+    programs: set[str] | None = set()
+    for pattern in [*(p for patterns in words["checks"].values() for p in patterns), *words["commit"]]:
+        found = _programs(pattern)
+        if found is None or programs is None:
+            programs = None
+        else:
+            programs |= found
+    return Words(
+        phrases(words["correction_starts"]),
+        phrases(words["correction_anywhere"]),
+        phrases(words["thanks_starts"]),
+        (checks or r"(?!)", rf"(?:(?:{one(words['wrappers'])})\s+)*", one(words["commit"])),
+        frozenset(p.encode() for p in programs) if programs is not None else None,
+    )
+
+
+_PROGRAM = re.compile(r"\(((?:[\w/.-]|\\[./-])+(?:\|(?:[\w/.-]|\\[./-])+)*)\)|((?:[\w/.-]|\\[./-])+)")
+
+
+def _programs(pattern: str) -> set[str] | None:
+    """The program names a command pattern starts with (`pytest\\b`: pytest; `(npm|pnpm) test`: npm, pnpm), or
+    None when it does not start with them spelled out."""
+    m = _PROGRAM.match(pattern)
+    if m is None or pattern[m.end() : m.end() + 1] in ("?", "*", "+", "{"):
+        return None
+    return {word.replace("\\", "") for word in (m.group(1) or m.group(2)).split("|")}
+
+
+_PUNCTUATION = bytes.maketrans(b'!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~', b" " * 31)
+
+
+def _words(text: str) -> str:
+    """Lowercase words between single blanks, ASCII punctuation made blanks, a typographic apostrophe made a plain
+    one: what phrases are matched against. (As bytes: str.translate takes 30 µs on a prompt with one non-ASCII
+    character, this 6.)"""
+    return " ".join(text.lower().replace("\u2019", "'").encode().translate(_PUNCTUATION).decode().split())
+
+
+WORDS = compile_words(DEFAULT_WORDS)
+
+
+def use(overrides: dict[str, Any]) -> None:
+    """agentmon.toml's `[evidence]`: each key given replaces the default list (`checks` kind by kind)."""
+    global WORDS
+    merged = dict(DEFAULT_WORDS)
+    for key, value in overrides.items():
+        merged[key] = {**CHECKS, **value} if key == "checks" else value
+    WORDS = compile_words(merged)
+    WORDS.patterns()  # a bad pattern is an error now, where agentmon.toml is read
+
+
+# --- the derived values -----------------------------------------------------------------------------------------
+
+
+def prompt_hash(text: str) -> str:
+    """A prompt's identity without its text, without its outer blanks: CRC-32 and Adler-32 of it, 16 hex digits.
+    (Enough to tell a session's prompts apart; hashlib would load OpenSSL, 7 ms of every cold start.)"""
+    data = text.strip().encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
+    """(how a prompt relates to the task before it, the prompt's hash): a repeat (the same prompt), a
+    correction, thanks, else a new request. A correction wins over thanks ("thanks, but it still fails")."""
+    h = prompt_hash(text)
+    if h == previous_hash:
+        return "repeat", h
+    said = f" {_words(text[:PROMPT_CHARS])} "
+    w = WORDS
+    if said.startswith(w.correction_starts):
+        return "correction", h
+    for phrase in w.correction_anywhere:
+        if phrase in said:
+            return "correction", h
+    if said.startswith(w.thanks_starts):
+        return "thanks", h
+    return "new", h
+
+
+_CHAIN = re.compile(r"&&|\|\||[;|\n]")
+_SEPARATORS = bytes.maketrans(b";&|()'\"`\\,:{}[]", b" " * 15)  # in a tool use's input, as JSON
+_CHAINED = re.compile(r"[;&|\n]")
+
+
+def commands(command: str) -> list[str]:
+    """The commands of a chain, each from where its program starts (after WRAPPERS)."""
+    wrappers = WORDS.patterns()[1]
+    if not _CHAINED.search(command):  # most commands: one program
+        command = command.strip()
+        return [command[wrappers.match(command).end() :]]  # type: ignore[union-attr]  # matches, maybe empty
+    out = []
+    for part in _CHAIN.split(command):
+        part = part.strip()
+        if part:
+            out.append(part[wrappers.match(part).end() :])  # type: ignore[union-attr]  # matches, maybe empty
+    return out
+
+
+def check_kind(parts: list[str]) -> str | None:
+    """The kind of the last check among a chain's commands (CHECKS), or None."""
+    match = WORDS.patterns()[0].match
+    for part in reversed(parts):
+        if (m := match(part)) is not None:
+            return m.lastgroup
+    return None
+
+
+def commits(parts: list[str]) -> bool:
+    match = WORDS.patterns()[2].match
+    return any(match(part) for part in parts)
+
+
+def failed(is_error: bool | None, text: str) -> bool:
+    """Whether a command's result says it failed: `is_error`, or an `Exit code N` other than 0."""
+    if is_error:
+        return True
+    if text.startswith("Exit code "):
+        code = text[10:].split(None, 1)[:1]
+        return code != ["0"]
+    return False
+
+
+class _Command(msgspec.Struct, gc=False):
+    command: str = ""
+
+
+class _Todo(msgspec.Struct, gc=False):
+    status: str = ""
+
+
+class _TodoList(msgspec.Struct, gc=False):
+    todos: list[_Todo] = []
+
+
+class _TaskUpdate(msgspec.Struct, gc=False):
+    taskId: str | int | None = None
+    status: str | None = None
+
+
+_command = msgspec.json.Decoder(_Command)
+_todo_list = msgspec.json.Decoder(_TodoList)
+_task_update = msgspec.json.Decoder(_TaskUpdate)
+
+
+def _decode(decoder: msgspec.json.Decoder, raw: bytes) -> Any:
+    try:
+        return decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+
+
+@dataclass
+class _Todos:
+    """A task's todo list under the Task tools: how many were created, and each one's latest status."""
+
+    created: int = 0
+    status: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> tuple[int, int]:
+        deleted = sum(s == "deleted" for s in self.status.values())
+        done = sum(s == "completed" for s in self.status.values())
+        return done, max(self.created - deleted, done)
+
+
+class EvidenceTracker:
+    """What the parser remembers between lines to derive a task's evidence. Lost on a restart, as the parser's
+    other memory is (docs/success.md says what that changes).
+
+    Observations are noted per task and handed on once per chunk (`flush`), one event per task: most lines
+    change some evidence of their task, and an event per change would cost the store more than the lines."""
+
+    def __init__(self, classify: Callable[[Any], str]) -> None:
+        self.classify = classify  # the parser's: an assistant's last block -> its ending
+        # tool_use id -> (what its result decides, its task, the call's time, a check's kind or the tool's family)
+        self.watched: dict[str, tuple[str, str, float, str]] = {}
+        # session -> (ts, task, agent, the ending or the assistant's last block): the main conversation's latest
+        # state, set by the parser on each of its assistant lines, noted at a prompt or a chunk's end
+        self.endings: dict[str, tuple[float, str, str, Any]] = {}
+        self._pending: dict[tuple[str, str], list] = {}  # (agent, task) -> [latest ts, {field: value}]
+        self._hashes: dict[str, tuple[str, str]] = {}  # session -> its latest prompt: (task, hash)
+        self._todos: dict[str, _Todos] = {}
+
+    def reset(self) -> None:
+        """Forget what was noted for a batch that failed to commit: its lines are read again."""
+        self._pending.clear()
+        self.endings.clear()
+
+    def _note(self, agent: str, task: str, ts: float, **fields: Any) -> None:
+        """Fields observed at `ts`, sent with the task's next event: each with its own time where it has a slot
+        for it (TIMED), so how the lines were split into chunks changes nothing stored."""
+        pending = self._pending.get((agent, task))
+        if pending is None:
+            pending = self._pending[(agent, task)] = [ts, {}]
+        elif ts > pending[0]:
+            pending[0] = ts
+        kept = pending[1]
+        kept.update(fields)
+        for name in fields:
+            if (at := TIMED.get(name)) is not None:
+                kept[at] = ts
+
+    def flush(self) -> list[TaskEvidence]:
+        """What was noted since the last flush (the end of each chunk): an event per task."""
+        for session in list(self.endings):
+            self._end_turn(session)
+        out = [
+            TaskEvidence(ts=ts, agent=agent, task=task, **fields)
+            for (agent, task), (ts, fields) in self._pending.items()
+        ]
+        self._pending.clear()
+        return out
+
+    # --- how the last turn ended --------------------------------------------------------------------------
+
+    def ended(self, session: str, ts: float, task: str, agent: str, ending: str) -> None:
+        """The main conversation's latest state, where the parser sets it by a word (`interrupted`...)."""
+        now = self.endings.get(session)
+        if now is None or ts >= now[0]:
+            self.endings[session] = (ts, task, agent, ending)
+
+    def _end_turn(self, session: str) -> None:
+        ts, task, agent, state = self.endings.pop(session)
+        self._note(agent, task, ts, ending=state if isinstance(state, str) else self.classify(state))
+
+    # --- prompts ------------------------------------------------------------------------------------------
+
+    def prompt(self, session: str, ts: float, task: str, agent: str, previous: str | None, text: str | None) -> None:
+        """A new prompt: the task before it learns how it relates to it; the new task keeps the prompt's hash.
+        A slash command (`text` None) is a new request."""
+        if session in self.endings:  # the task before's last turn
+            self._end_turn(session)
+        if text is None:
+            rel = "new"
+        else:
+            # The previous prompt's hash, unless it is this prompt's own, read again (after a failed commit)
+            last = self._hashes.get(session)
+            rel, h = relation(text, last[1] if last is not None and last[0] != task else None)
+            self._remember(self._hashes, session, (task, h))
+            self._note(agent, task, ts, prompt_hash=h)
+        if previous is not None:
+            self._note(agent, previous, ts, next_prompt=rel)
+
+    def answer(self, ts: float, task: str, agent: str) -> None:
+        """The person answered the assistant's question: the task goes on."""
+        self._note(agent, task, ts, next_prompt="answer")
+
+    # --- tool calls and their results ---------------------------------------------------------------------
+
+    def tool_use(self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool) -> None:
+        """A tool use: a check or a commit to watch, a todo list's state, a call that may resolve an error."""
+        if name in COMMAND_TOOLS:
+            # Most commands name no program of a check or a commit: their raw input says so, undecoded.
+            programs = WORDS.programs
+            said = bytes(raw_input)
+            if b"\\n" in said:  # JSON's escaped newline separates commands too
+                said = said.replace(b"\\n", b" ")
+            if programs is not None and programs.isdisjoint(said.translate(_SEPARATORS).split()):
+                return
+            command = _decode(_command, raw_input)
+            if command is not None and command.command:
+                parts = commands(command.command)
+                kind = check_kind(parts)
+                if kind is not None:
+                    self._remember(self.watched, call_id, ("check", task, ts, kind))
+                    self._note(agent, task, ts, check=kind, check_at=ts, check_ok=None)
+                elif commits(parts):
+                    self._remember(self.watched, call_id, ("commit", task, ts, ""))
+        elif name in TODO_TOOLS and main:
+            counts = self._todo_counts(name, raw_input, task)
+            if counts is not None:
+                self._note(agent, task, ts, todos_done=counts[0], todos_total=counts[1])
+
+    def _todo_counts(self, name: str, raw_input: bytes, task: str) -> tuple[int, int] | None:
+        if name == "TodoWrite":
+            todos = _decode(_todo_list, raw_input)
+            if todos is None:
+                return None
+            return sum(t.status == "completed" for t in todos.todos), len(todos.todos)
+        kept = self._todos.get(task)
+        if kept is None:
+            kept = self._todos[task] = _Todos()
+            if len(self._todos) > KEPT:
+                self._todos.pop(next(iter(self._todos)))
+        if name == "TaskCreate":
+            kept.created += 1
+        else:
+            update = _decode(_task_update, raw_input)
+            if update is None or update.taskId is None or not update.status:
+                return None
+            kept.status[str(update.taskId)] = update.status
+        return kept.counts()
+
+    def result(self, call_id: str | None, ts: float, agent: str, is_error: bool, text: Callable[[], str]) -> None:
+        """A watched call's result: a check passed or failed, a commit made. `text()`: the result's text ("Exit
+        code N", a background run)."""
+        watched = self.watched.pop(call_id, None) if call_id else None
+        if watched is None:
+            return
+        what, task, at, detail = watched
+        said = text()
+        bad = failed(is_error, said)
+        if what == "check":
+            ok = None if said.startswith(BACKGROUND) else not bad
+            pending = self._pending.get((agent, task))
+            if pending is not None and pending[1].get("check_at", at) > at:
+                return  # a later check of the task was called before this one's result
+            self._note(agent, task, ts, check=detail, check_at=at, check_ok=ok)
+        elif not bad:
+            self._note(agent, task, ts, committed=True)
+
+    def error(self, call_id: str | None, ts: float, agent: str) -> None:
+        """A tool's call failed: a watched check failed, a watched commit did not happen."""
+        if call_id in self.watched:
+            self.result(call_id, ts, agent, True, str)
+
+    @staticmethod
+    def _remember(kept: dict, key: str, value) -> None:
+        if len(kept) >= KEPT:
+            for old in list(kept)[: KEPT // 2]:
+                del kept[old]
+        kept[key] = value
