@@ -171,5 +171,6 @@ def test_the_benchmark_times_ccusage_20_beside_agentmon_and_states_the_targets(t
     runs = bench_claude_code(tmp_path, said.append, size=300_000, rounds=2)
     assert [len(v) for v in runs.values()] == [2, 2, 2]
     assert "subagents'" in said[0] and "cold" in said[0] and "warm with nothing new" in said[0]
+    assert "; agentmon installed" in said[0] or "; agentmon run from its source tree" in said[0]
     assert said[1].startswith("claude  ccusage 20.0.24 session --offline --json")
     assert "must <= 1.0x, goal 0.5x" in said[1] and "must < 25%, goal 10%" in said[1]
