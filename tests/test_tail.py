@@ -296,3 +296,28 @@ def test_a_full_disk_is_one_clear_error_and_loses_nothing(tmp_path):
     assert totals(db) == {"lines": 100, "quarantined": 0, "tool_calls": 100}
     ingest([logs], db)
     assert totals(db) == {"lines": 20_100, "quarantined": 0, "tool_calls": 20_100}
+
+
+def test_the_files_a_scan_finds_are_recorded_all_or_none(logs, db):
+    """A first look records every new file in one transaction: a failure part way leaves neither a record
+    nor a tracked file, and the next scan takes them all."""
+    for i in range(5):
+        write(logs / f"app{i}.jsonl", *lines(2, task=f"t{i}"))
+    with Store(db) as store:
+        ingester = Ingester(store, [logs])
+        add_file, calls = store.add_file, []
+
+        def failing(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 3:
+                raise AgentmonError("disk full (simulated)")
+            return add_file(*args, **kwargs)
+
+        store.add_file = failing  # type: ignore[method-assign]
+        with pytest.raises(AgentmonError):
+            ingester.scan()
+        assert store.files() == [] and ingester.tracked == {}
+        store.add_file = add_file  # type: ignore[method-assign]
+        ingester.run_once()
+        assert len(store.files()) == 5
+    assert counted(db) == 10

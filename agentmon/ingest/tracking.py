@@ -192,18 +192,34 @@ class FileTracker:
                     self.fs.close(fd)
         for t in orphans.values():
             self._retire(t)
+        if new:
+            backlog += self._track_all_new(new)
+        self.known_roots.update(self.paths)
+        return backlog
+
+    def _track_all_new(self, new: list[_New]) -> int:
+        """Follow the files found for the first time, recorded in one transaction (a first look at
+        ~/.claude/projects finds hundreds); return the bytes they have unread."""
         new.sort(key=lambda n: not n.primary)  # primary names first: a rotated-looking copy of one is then known
         fresh = _ContentIndex([])
-        for n in new:
-            if not n.primary and fresh.copy_of(n.head):
-                if n.opened is not None:
-                    self.fs.close(n.opened[0])
-                continue  # a copy of a file just found: the next scan sees whether it was truncated
-            taken, unread = self._track_new(n, archive=not n.primary and not self._known(n.path))
-            backlog += unread
-            if taken is not None:
-                fresh.add(taken)
-        self.known_roots.update(self.paths)
+        backlog = 0
+        boot = self.fs.boot_id
+        elsewhere = boot is not None and self.store.other_names(self.fs.host, boot)
+        try:
+            with self.store.transaction():
+                for n in new:
+                    if not n.primary and fresh.copy_of(n.head):
+                        if n.opened is not None:
+                            self.fs.close(n.opened[0])
+                        continue  # a copy of a file just found: the next scan sees whether it was truncated
+                    archive = not n.primary and not self._known(n.path)
+                    taken, unread = self._track_new(n, archive=archive, elsewhere=elsewhere)
+                    backlog += unread
+                    if taken is not None:
+                        fresh.add(taken)
+        except BaseException:
+            self.load(self.stored())  # what the rolled-back transaction had recorded is not tracked
+            raise
         return backlog
 
     def _finish(
@@ -263,13 +279,14 @@ class FileTracker:
             return None
         return fd, st.st_size
 
-    def _track_new(self, n: _New, *, archive: bool) -> tuple[Tracked | None, int]:
+    def _track_new(self, n: _New, *, archive: bool, elsewhere: bool) -> tuple[Tracked | None, int]:
         """Follow a file found for the first time; return it and the bytes it has unread. An `archive`
-        (a rotated name on the first look at its directory) is followed from its end."""
+        (a rotated name on the first look at its directory) is followed from its end. `elsewhere`: another
+        host name was read on this boot of this machine, and may read this file."""
         path, st, opened = n.path, n.stat, n.opened
         key = (st.st_dev, st.st_ino)
         other = None
-        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.ingest.boot)
+        if elsewhere and self.fs.boot_id is not None:  # is it a file another host name already reads? (ingest.boot)
             other = self.store.same_file_elsewhere(self.fs.host, self.fs.boot_id, st.st_dev, st.st_ino)
             if other is not None and self.clock() - other["seen"] < FOLLOWED_SECONDS:
                 self.error(

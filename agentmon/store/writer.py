@@ -178,6 +178,24 @@ class Store:
                 )
             )[0]
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store's writes inside, as one transaction: one commit for many small writes (the files a
+        scan finds), all of them or none."""
+        with self._writing():
+            conn = self.conn
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def saw_host(self, host: str, boot_id: str, now: float) -> None:
         """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.ingest.boot)."""
         with self._writing():
@@ -192,6 +210,12 @@ class Store:
         with self._commit_lock:
             row = self.conn.execute("SELECT boot_id, seen FROM boots WHERE host = ?", (host,)).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def other_names(self, host: str, boot_id: str) -> bool:
+        """Whether another host name was read on this boot of this machine (see same_file_elsewhere)."""
+        with self._commit_lock:
+            row = self.conn.execute("SELECT 1 FROM boots WHERE boot_id = ? AND host != ? LIMIT 1", (boot_id, host))
+            return row.fetchone() is not None
 
     def same_file_elsewhere(self, host: str, boot_id: str, dev: int, ino: int) -> dict | None:
         """Another host name's active record of this very file (the same boot of the same machine,
@@ -216,7 +240,9 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in values)
         conn = self.conn
         with self._writing():
-            conn.execute("BEGIN IMMEDIATE")
+            joined = conn.in_transaction  # inside transaction(): its commit is this change's
+            if not joined:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 if {"host", "dev", "ino"} & values.keys() or values.get("state") == "active":
                     conn.execute(
@@ -232,9 +258,10 @@ class Store:
                         },
                     )
                 conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
-                conn.execute("COMMIT")
+                if not joined:
+                    conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
+                if not joined and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
 
