@@ -38,13 +38,17 @@ NOT_LOADED = (
     "agentmon.sources.inspect_ai",
     "agentmon.ingest.receiver",
     "platformdirs",  # the config file's folder is worked out as it would (test below)
+    "json",  # the commands that print JSON load it
+    "signal",  # `ingest --follow` loads it, to stop on SIGTERM
 )
 RUN_CLI = (
-    "import json, sys\n"
+    "import sys\n"
     "from agentmon.cli import main\n"
     "sys.argv = ['agentmon', 'ingest', sys.argv[1], '--db', sys.argv[2]]\n"
     "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-    "print(json.dumps(sorted(sys.modules)))\n"
+    "loaded = sorted(sys.modules)\n"
+    "import json\n"
+    "print(json.dumps(loaded))\n"
 )
 
 
