@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 from agentmon.errors import AgentmonError, OffsetConflict
 from agentmon.store.lock import WriterLock
+from agentmon.store.sql import in_chunks
 
 if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing new never imports them
     from agentmon.store.apply import Applier
-    from agentmon.store.batch import Batch
+    from agentmon.store.batch import Batch, FileAdvance
     from agentmon.store.pricing import CustomPrice, Pricer
     from agentmon.store.retention import Pruned, Retention, Sweeps
 
@@ -288,28 +289,8 @@ class Store:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for adv in batch.advances:
-                cur = conn.execute(
-                    "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
-                    " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
-                    " format = coalesce(?, format) WHERE id = ? AND offset = ?",
-                    (
-                        adv.offset,
-                        adv.marker,
-                        adv.fp_len,
-                        adv.fp_hash,
-                        int(adv.skipping),
-                        adv.lines,
-                        adv.quarantined,
-                        adv.state,
-                        time.time(),
-                        adv.format,
-                        adv.file_id,
-                        adv.old_offset,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
+            if batch.advances:
+                self._advance(batch.advances)
             self.applier.apply(batch)
             if batch.prompts:
                 conn.executemany(
@@ -342,6 +323,38 @@ class Store:
             if self._applier is not None:
                 self._applier.forget_tasks()
             raise
+
+    def _advance(self, advances: list[FileAdvance]) -> None:
+        """Move the files' offsets, each a compare-and-set: all in one statement (a first read moves hundreds)."""
+        now = time.time()
+        cur = self.conn.executemany(
+            "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
+            " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
+            " format = coalesce(?, format) WHERE id = ? AND offset = ?",
+            [
+                (
+                    adv.offset,
+                    adv.marker,
+                    adv.fp_len,
+                    adv.fp_hash,
+                    int(adv.skipping),
+                    adv.lines,
+                    adv.quarantined,
+                    adv.state,
+                    now,
+                    adv.format,
+                    adv.file_id,
+                    adv.old_offset,
+                )
+                for adv in advances
+            ],
+        )
+        if cur.rowcount != len(advances):  # an id is one row: each that did not move was moved by someone else
+            moved = dict(
+                in_chunks(self.conn, "SELECT id, offset FROM files WHERE id IN ({})", [a.file_id for a in advances])
+            )
+            stale = next((a for a in advances if moved.get(a.file_id) != a.offset), advances[0])
+            raise OffsetConflict(f"file #{stale.file_id} was advanced by another writer")
 
     def rehearse(self, batch: Batch) -> None:
         """Apply the batch's events and roll them back: raises what committing them would, stores nothing
