@@ -158,6 +158,9 @@ class CommitProcess:
             self.stdin.close()
         except OSError:
             pass
+        # While the child commits its last batch and exits: load what applies events here (a read that
+        # started a commit process then ends its idle tasks here), in time otherwise spent waiting.
+        self.store.applier  # noqa: B018 - made for its imports
         self.proc.wait()
         self.stdout.close()
         self.stderr.close()
