@@ -415,6 +415,13 @@ def m019_retention(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE retention_horizons (what TEXT PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
 
 
+@migration
+def m023_files_seen(db: sqlite_utils.Database) -> None:
+    """The size and modification time a local file had when it was read to its end, committed with its offset
+    (agentmon.ingest.tail.Tracked.seen): a run that finds it so again need not open it to check its content."""
+    _script(db, "ALTER TABLE files ADD COLUMN seen_size INTEGER; ALTER TABLE files ADD COLUMN seen_mtime_ns INTEGER")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -511,7 +518,8 @@ CREATE TABLE files (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER, fp_len INTEGER NOT NULL DEFAULT 0,
     fp_hash TEXT NOT NULL DEFAULT '', offset INTEGER NOT NULL DEFAULT 0, marker TEXT NOT NULL DEFAULT '',
     skipping INTEGER NOT NULL DEFAULT 0, lines INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'active', updated REAL, format TEXT, host TEXT NOT NULL DEFAULT ''
+    state TEXT NOT NULL DEFAULT 'active', updated REAL, format TEXT, host TEXT NOT NULL DEFAULT '', seen_size INTEGER,
+    seen_mtime_ns INTEGER
 );
 CREATE UNIQUE INDEX files_active_inode ON files (host, dev, ino) WHERE state = 'active';
 CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
@@ -686,8 +694,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm016_labels_and_denials', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm017_denials_retries_and_spend', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm018_prompts_by_task', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 19;
+    ('agentmon', 'm019_retention', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm023_files_seen', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 20;
 """
 
 if __name__ == "__main__":

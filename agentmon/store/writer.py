@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing 
     from agentmon.store.retention import Pruned, Retention, Sweeps
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 19  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 20  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -330,7 +330,7 @@ class Store:
         cur = self.conn.executemany(
             "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
             " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
-            " format = coalesce(?, format) WHERE id = ? AND offset = ?",
+            " format = coalesce(?, format), seen_size = ?, seen_mtime_ns = ? WHERE id = ? AND offset = ?",
             [
                 (
                     adv.offset,
@@ -343,6 +343,7 @@ class Store:
                     adv.state,
                     now,
                     adv.format,
+                    *(adv.seen or (None, None)),
                     adv.file_id,
                     adv.old_offset,
                 )
