@@ -147,6 +147,20 @@ def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path,
     assert dump(tmp_path / "parallel.db") == expected
 
 
+def test_the_collectors_threshold_is_put_back_when_the_commit_process_ends(tmp_path, monkeypatch):
+    """A commit process raises the cycle collector's threshold for its parent's bulk read, not for good."""
+    import gc
+
+    seen = []
+    start = commits.CommitProcess.start
+    monkeypatch.setattr(commits.CommitProcess, "start", lambda store: seen.append(1) or start(store))
+    before = gc.get_threshold()
+    projects = tmp_path / "projects"
+    transcripts(projects, 300_000)
+    ingest([projects], tmp_path / "a.db", parallel=True)
+    assert seen and gc.get_threshold() == before
+
+
 def transcripts(projects: Path, size: int) -> None:
     """Claude Code transcripts: the format whose large backlogs commit in a second process."""
     claude_code_transcripts(projects, size)

@@ -14,6 +14,7 @@ since and reloads the committed offsets, as it does inline.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import IO, TYPE_CHECKING, NoReturn, Protocol
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # the rest loads when a commit process starts: an inline inge
     from agentmon.store.batch import Batch
 
 PIPE_BYTES = 1 << 20  # room for a batch or two: the parent never waits for the child to start reading
+# While a commit process runs, both processes make and drop hundreds of thousands of objects a second (lines,
+# events, rows) that form no reference cycles: the cycle collector runs after this many new ones instead of
+# 700 (Python's default), where its passes over them took ~5% of either side's time.
+GC_THRESHOLD = 100_000
 _HEADER = 4  # bytes of a frame's length, little-endian
 
 
@@ -76,6 +81,8 @@ class CommitProcess:
         self.proc = proc
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.in_flight: Batch | None = None
+        self._gc_threshold = gc.get_threshold()  # put back by close()
+        gc.set_threshold(max(GC_THRESHOLD, self._gc_threshold[0]), *self._gc_threshold[1:])
         import msgspec
 
         self._encode = msgspec.msgpack.Encoder().encode
@@ -164,6 +171,7 @@ class CommitProcess:
         self.proc.wait()
         self.stdout.close()
         self.stderr.close()
+        gc.set_threshold(*self._gc_threshold)
 
     def _died(self) -> NoReturn:
         self.in_flight = None
@@ -199,6 +207,7 @@ def serve(db: str, lock_fd: int) -> None:
     # Ctrl-C, or a service manager stopping the whole group, is for the parent: it closes our input.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.set_threshold(GC_THRESHOLD)
     decoder = msgspec.msgpack.Decoder(Batch)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     settings = _read_frame(stdin)
