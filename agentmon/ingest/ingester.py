@@ -51,9 +51,6 @@ CLAUDE_CODE_AGENTS = "claude-code:"
 PARALLEL_BYTES = 32 << 20
 PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
-# With a commit process, the last batch's commit is all the drain waits for at its end: a batch that holds
-# as much as is left to read is sent at once, so batches halve towards the end, down to this.
-TAIL_BATCH_BYTES = 256 << 10
 # A local file read to its end whose modification time is older than this tells by its size and time that it
 # is unchanged (committed with its offset, FileAdvance.seen): a write since would have moved the time on.
 # Younger, a write in the same tick of the file system's clock could leave both as they were.
@@ -130,7 +127,6 @@ class Ingester:
         self.max_line = max_line
         self.batch_lines = batch_lines
         self._batch_started: float | None = None  # monotonic time of the first chunk not yet committed
-        self._batch_bytes = 0  # read into the batch not yet committed
         self.backlog = 0  # bytes the last scan found unread (see PARALLEL_BYTES)
         self.parallel_bytes = PARALLEL_BYTES
         self._bulk = False  # this drain has a large backlog and no commit process yet
@@ -392,7 +388,6 @@ class Ingester:
         # Later chunks of this file read on from here; a failed commit reloads the truth.
         t.offset, t.marker, t.skipping = chunk.end, chunk.marker, chunk.skipping
         self.stats.read += chunk.end - chunk.start
-        self._batch_bytes += chunk.end - chunk.start
         t.fp_len, t.fp_hash = chunk.fp_len, chunk.fp_hash
         now = time.monotonic()
         if self._batch_started is None:
@@ -402,10 +397,6 @@ class Ingester:
             batch.lines >= self.batch_lines
             or len(batch.otel) >= self.batch_lines
             or now - self._batch_started >= BATCH_SECONDS
-            or (
-                self.commits is not self._inline
-                and self._batch_bytes >= max(TAIL_BATCH_BYTES, self.stats.to_read - self.stats.read)
-            )
         ):
             return self.flush(wait=False)
         return True
@@ -418,7 +409,7 @@ class Ingester:
         `wait=False` a commit process may still be committing it on return.
         """
         batch, parts = self._batch, self._parts
-        self._batch_started, self._batch_bytes = None, 0
+        self._batch_started = None
         if batch is None or not batch.advances:
             return self._commit(None, wait)
         self._batch, self._parts = None, []
@@ -517,7 +508,7 @@ class Ingester:
         """Drop everything read but not committed (the link to a remote host broke mid-read):
         the next pass reads it again from the committed offsets."""
         self._batch, self._parts = None, []
-        self._batch_started, self._batch_bytes = None, 0
+        self._batch_started = None
         self._forget()
 
     def _forget(self) -> None:
