@@ -77,6 +77,20 @@ def test_an_ingest_with_nothing_new_loads_no_heavy_module_and_writes_nothing(tmp
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
 
 
+def test_a_pass_over_settled_transcripts_opens_none_of_them(tmp_path):
+    """Transcripts last written a while ago, read to their end: the next pass finds each as it was read (size
+    and modification time, committed with the offset) and holds no descriptor, so it never even asks the
+    process's limit on them (the `resource` module)."""
+    projects, db = tmp_path / "projects", tmp_path / "agentmon.db"
+    claude_code_transcripts(projects, 400_000)
+    for f in projects.rglob("*.jsonl"):
+        os.utime(f, (1_780_000_000, 1_780_000_000))
+    env = dict(os.environ)
+    ingest_cli(projects, db, env)
+    loaded = ingest_cli(projects, db, env)
+    assert [m for m in loaded if m.startswith((*NOT_LOADED, "resource"))] == []
+
+
 def test_the_ingester_names_claude_codes_agents_as_its_parser_does():
     from agentmon.ingest.ingester import CLAUDE_CODE_AGENTS
     from agentmon.sources.claude_code import AGENT_PREFIX

@@ -16,7 +16,6 @@ used, so a record never takes another file's inode; and at most `descriptor_cap`
 from __future__ import annotations
 
 import os
-import resource
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from pathlib import Path
@@ -72,9 +71,16 @@ class FileTracker:
         # Retired records that read something: a file found with that content continues where they stopped.
         self.retired: dict[int, Tracked] = {}
         self.known_roots: set[str] = set()  # roots with files recorded before: see _known
-        self.max_open = descriptor_cap(keep_open)
+        self._max_open: int | None = None  # descriptor_cap, asked when a descriptor is first kept
         self._open: OrderedDict[int, Tracked] = OrderedDict()  # the records holding a descriptor, oldest first
         self._seen: tuple[str | None, float] = (None, 0.0)  # the boot id and time last told the store
+
+    @property
+    def max_open(self) -> int:
+        """How many descriptors may be held at once (descriptor_cap): a pass that opens none never asks."""
+        if self._max_open is None:
+            self._max_open = descriptor_cap(self.keep_open)
+        return self._max_open
 
     def stored(self) -> list[dict[str, Any]]:
         """The store's records of the files under our paths, read on this host."""
@@ -414,6 +420,8 @@ class _ContentIndex:
 def descriptor_cap(keep_open: bool) -> int:
     """How many descriptors the tracker may hold at once: a quarter of the process's limit, and while
     following at most MAX_OPEN_FILES (a one-shot ingest holds one per file from its check to its read)."""
+    import resource
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     most = MAX_OPEN_FILES if keep_open else MAX_ONE_SHOT_FILES
     if soft == resource.RLIM_INFINITY:
