@@ -94,7 +94,6 @@ class CommitProcess:
         import json
         import pickle
         import subprocess
-        import tempfile
 
         try:  # the store's settings go first: which agents' follow-ups it keeps (agentmon.toml)
             settings = pickle.dumps((store.track_follow_ups, store.prices))
@@ -103,7 +102,7 @@ class CommitProcess:
         lock_fd = store.lock.fd
         if lock_fd is None:
             return None  # a closed store has no lock to hand down
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(). The child's last words, if it has any: never into a TUI's screen
+        stderr = _scratch_file()  # closed in close(). The child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
             proc = subprocess.Popen(
@@ -183,6 +182,18 @@ class CommitProcess:
             "with a batch in flight: that batch was not stored, and the next ingest reads its "
             "lines again"
         )
+
+
+def _scratch_file() -> IO[bytes]:
+    """An unnamed file to read back: in memory where the system has them (Linux), else a temporary file (the
+    tempfile module takes ~5 ms to load, before the child can start)."""
+    try:
+        fd = os.memfd_create("agentmon-commit-process")
+    except (AttributeError, OSError):
+        import tempfile
+
+        return tempfile.TemporaryFile()
+    return open(fd, "w+b")
 
 
 def _read_frame(stream: IO[bytes]) -> bytes | None:
