@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -279,6 +277,8 @@ def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
     rows = list_tasks(conn, agent, unlabeled, start, end, limit)
     add_prompts(conn, rows)
     if as_json:
+        import json
+
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     _tasks_table(rows)
@@ -298,6 +298,8 @@ def calibrate(agent, limit, as_json, db) -> None:
     conn = connect(_db(db), readonly=True)
     found = calibration(conn, agent, limit)
     if as_json:
+        import json
+
         click.echo(json.dumps([c.as_dict() for c in found], indent=2))
         return
     if not found:
@@ -473,6 +475,8 @@ def _alerts(cfg: config.Config) -> dict:
 
 def _stop_on_signals(session: IngestSession) -> None:
     """SIGTERM and Ctrl-C end a session that follows: its sources stop in order, and the summary is printed."""
+    import signal
+
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
     signal.signal(signal.SIGINT, lambda *_: session.stop())
 
@@ -521,6 +525,8 @@ def status(ctx, db, window, as_json, since, until, by, fail_on) -> None:
     if fail_on:
         ctx.call_on_close(lambda: _fail_on(doc["agents"], fail_on))
     if as_json:
+        import json
+
         click.echo(json.dumps(doc, indent=2))
         return
     ing = doc["ingest"]
@@ -794,6 +800,8 @@ def gate(suite, agent, min_pass_rate, no_regressions, as_json, db) -> None:
         )
         sys.exit(2)
     if as_json:
+        import json
+
         failed = any(g.result == "fail" for g in results)
         click.echo(
             json.dumps(
@@ -1032,6 +1040,8 @@ def _periods(
 
     rows = period_rows(conn, by, start, end, limits_for)
     if as_json:
+        import json
+
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     if not rows:

@@ -149,6 +149,20 @@ def test_a_commit_process_stores_exactly_what_committing_inline_stores(tmp_path,
     assert dump(tmp_path / "parallel.db") == expected
 
 
+def test_the_collectors_threshold_is_put_back_when_the_commit_process_ends(tmp_path, monkeypatch):
+    """A commit process raises the cycle collector's threshold for its parent's bulk read, not for good."""
+    import gc
+
+    seen = []
+    start = commits.CommitProcess.start
+    monkeypatch.setattr(commits.CommitProcess, "start", lambda store: seen.append(1) or start(store))
+    before = gc.get_threshold()
+    projects = tmp_path / "projects"
+    transcripts(projects, 300_000)
+    ingest([projects], tmp_path / "a.db", parallel=True)
+    assert seen and gc.get_threshold() == before
+
+
 def transcripts(projects: Path, size: int) -> None:
     """Claude Code transcripts: the format whose large backlogs commit in a second process."""
     claude_code_transcripts(projects, size)
@@ -292,3 +306,19 @@ def test_a_long_read_stops_when_asked_and_the_next_goes_on_from_there(tmp_path):
     with Store(db) as store:
         Ingester(store, [projects], clock=lambda: NOW).run_once()
     assert dump(db) == dump(tmp_path / "clean.db")
+
+
+def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monkeypatch):
+    """What the child wrote to its stderr before it ended is in the error the parent raises (and never on the
+    parent's own screen)."""
+    from agentmon.errors import AgentmonError
+    from agentmon.store.writer import Store
+
+    monkeypatch.setattr(commits, "_BOOTSTRAP", "import sys; sys.stderr.write('out of luck\\n'); sys.exit(3)")
+    with Store(tmp_path / "a.db") as store:
+        child = commits.CommitProcess.start(store)
+        assert child is not None
+        with pytest.raises(AgentmonError, match=r"exit status 3; out of luck"):
+            child.submit(Batch())
+            child.settle()
+        child.close()

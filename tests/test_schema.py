@@ -63,8 +63,9 @@ def test_an_older_database_still_migrates_step_by_step(tmp_path):
     """A database an older agentmon made (the last migration not run yet) gets that migration, not the script."""
     old = migrated(tmp_path / "old.db")
     last = MIGRATIONS[-1].__name__
-    assert last == "m023_otel_trace_times"  # undo what it made
-    old.execute("ALTER TABLE otel_traces DROP COLUMN ts")
+    assert last == "m024_files_seen"  # undo what it made
+    old.execute("ALTER TABLE files DROP COLUMN seen_size")
+    old.execute("ALTER TABLE files DROP COLUMN seen_mtime_ns")
     old.execute("DELETE FROM _sqlite_migrations WHERE name = ?", (last,))
     old.execute("INSERT INTO session_prompts VALUES ('s', 1.0, 't')")  # a row the script would never keep
     old.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")

@@ -38,13 +38,17 @@ NOT_LOADED = (
     "agentmon.sources.inspect_ai",
     "agentmon.ingest.receiver",
     "platformdirs",  # the config file's folder is worked out as it would (test below)
+    "json",  # the commands that print JSON load it
+    "signal",  # `ingest --follow` loads it, to stop on SIGTERM
 )
 RUN_CLI = (
-    "import json, sys\n"
+    "import sys\n"
     "from agentmon.cli import main\n"
     "sys.argv = ['agentmon', 'ingest', sys.argv[1], '--db', sys.argv[2]]\n"
     "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-    "print(json.dumps(sorted(sys.modules)))\n"
+    "loaded = sorted(sys.modules)\n"
+    "import json\n"
+    "print(json.dumps(loaded))\n"
 )
 
 
@@ -71,6 +75,20 @@ def test_an_ingest_with_nothing_new_loads_no_heavy_module_and_writes_nothing(tmp
     assert [m for m in loaded if m.startswith(NOT_LOADED)] == []
     assert digest(db) == before  # no write at all: not the host's last sighting, not an empty idle sweep
     assert not Path(f"{db}-wal").exists() or Path(f"{db}-wal").stat().st_size == 0
+
+
+def test_a_pass_over_settled_transcripts_opens_none_of_them(tmp_path):
+    """Transcripts last written a while ago, read to their end: the next pass finds each as it was read (size
+    and modification time, committed with the offset) and holds no descriptor, so it never even asks the
+    process's limit on them (the `resource` module)."""
+    projects, db = tmp_path / "projects", tmp_path / "agentmon.db"
+    claude_code_transcripts(projects, 400_000)
+    for f in projects.rglob("*.jsonl"):
+        os.utime(f, (1_780_000_000, 1_780_000_000))
+    env = dict(os.environ)
+    ingest_cli(projects, db, env)
+    loaded = ingest_cli(projects, db, env)
+    assert [m for m in loaded if m.startswith((*NOT_LOADED, "resource"))] == []
 
 
 def test_the_ingester_names_claude_codes_agents_as_its_parser_does():
@@ -171,5 +189,6 @@ def test_the_benchmark_times_ccusage_20_beside_agentmon_and_states_the_targets(t
     runs = bench_claude_code(tmp_path, said.append, size=300_000, rounds=2)
     assert [len(v) for v in runs.values()] == [2, 2, 2]
     assert "subagents'" in said[0] and "cold" in said[0] and "warm with nothing new" in said[0]
+    assert "; agentmon installed" in said[0] or "; agentmon run from its source tree" in said[0]
     assert said[1].startswith("claude  ccusage 20.0.24 session --offline --json")
     assert "must <= 1.0x, goal 0.5x" in said[1] and "must < 25%, goal 10%" in said[1]

@@ -296,3 +296,63 @@ def test_a_full_disk_is_one_clear_error_and_loses_nothing(tmp_path):
     assert totals(db) == {"lines": 100, "quarantined": 0, "tool_calls": 100}
     ingest([logs], db)
     assert totals(db) == {"lines": 20_100, "quarantined": 0, "tool_calls": 20_100}
+
+
+def test_the_files_a_scan_finds_are_recorded_all_or_none(logs, db):
+    """A first look records every new file in one transaction: a failure part way leaves neither a record
+    nor a tracked file, and the next scan takes them all."""
+    for i in range(5):
+        write(logs / f"app{i}.jsonl", *lines(2, task=f"t{i}"))
+    with Store(db) as store:
+        ingester = Ingester(store, [logs])
+        add_file, calls = store.add_file, []
+
+        def failing(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 3:
+                raise AgentmonError("disk full (simulated)")
+            return add_file(*args, **kwargs)
+
+        store.add_file = failing  # type: ignore[method-assign]
+        with pytest.raises(AgentmonError):
+            ingester.scan()
+        assert store.files() == [] and ingester.tracked == {}
+        store.add_file = add_file  # type: ignore[method-assign]
+        ingester.run_once()
+        assert len(store.files()) == 5
+    assert counted(db) == 10
+
+
+def test_a_settled_file_read_to_its_end_is_not_opened_by_the_next_run(logs, db, monkeypatch):
+    """Its size and modification time are committed with its offset: a run that finds them so reads nothing
+    of it without opening it. A file written moments ago is opened and checked, as before."""
+    import time
+
+    from agentmon.ingest.files import LocalFiles
+
+    settled, fresh = logs / "settled.jsonl", logs / "fresh.jsonl"
+    write(settled, *lines(3, task="a"))
+    write(fresh, *lines(2, task="b"))
+    old = time.time() - 60
+    os.utime(settled, (old, old))
+    ingest([logs], db)
+    opened: list[str] = []
+    real_open = LocalFiles.open
+    monkeypatch.setattr(LocalFiles, "open", lambda self, path: opened.append(path) or real_open(self, path))
+    ingest([logs], db)
+    assert opened == [str(fresh)]
+    assert counted(db) == 5
+    write(settled, *lines(1, start=3, task="a"))  # appended: its time moves on, and it is read again
+    ingest([logs], db)
+    assert counted(db) == 6
+
+
+def test_a_settled_file_rewritten_to_the_same_size_is_read_as_new_content(logs, db):
+    f = logs / "app.jsonl"
+    write(f, *lines(3, task="a"))
+    os.utime(f, (1_700_000_000, 1_700_000_000))
+    ingest([logs], db)
+    assert counted(db) == 3
+    write(f, *lines(3, task="b"), mode="r+b")  # the same length, other content, a new modification time
+    ingest([logs], db)
+    assert counted(db) == 6

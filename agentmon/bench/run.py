@@ -143,6 +143,28 @@ CCUSAGE_INSTALL = "npm install ccusage@20.0.24 @ccusage/ccusage-linux-x64@20.0.2
 COLD_MUST, COLD_GOAL, WARM_MUST, WARM_GOAL = 1.0, 0.5, 0.25, 0.10
 
 
+def compile_package() -> None:
+    """Time agentmon as installed: pip compiles its bytecode, but an editable install run with
+    PYTHONDONTWRITEBYTECODE never keeps any, and then every run compiles (~40 ms of each ingest)."""
+    import compileall
+
+    compileall.compile_dir(Path(__file__).parents[1], quiet=1)  # the whole package, not just bench/
+
+
+def install_kind() -> str:
+    """How the agentmon the benchmark runs is installed (PEP 610's direct_url.json): an editable install
+    starts slower than the regular one the README's `pip install '.[test]'` makes (its import finder loads
+    at every start), so the figures say which they are."""
+    from importlib import metadata
+
+    try:
+        said = metadata.distribution("agentmon").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return "run from its source tree (not installed)"
+    editable = bool(said and json.loads(said).get("dir_info", {}).get("editable"))
+    return "installed editable (pip install -e: slower to start than a regular install)" if editable else "installed"
+
+
 def ccusage_binary() -> tuple[str, str] | None:
     """ccusage and its version: $CCUSAGE (the native binary of @ccusage/ccusage-<platform>), else on PATH."""
     found = os.environ.get("CCUSAGE") or shutil.which("ccusage")
@@ -161,6 +183,7 @@ def claude_code(workdir: Path, say, size: int = 100_000_000, rounds: int = 5) ->
     machine drifts, so each figure is the median of runs made alternately. Returns the runs' seconds."""
     from agentmon.simulate.workload import claude_code_transcripts
 
+    compile_package()  # the figures are those of agentmon as installed, whoever calls this
     home = workdir / "claude-home"
     if not (home / "projects").exists():
         claude_code_transcripts(home / "projects", size)
@@ -204,6 +227,7 @@ def claude_code(workdir: Path, say, size: int = 100_000_000, rounds: int = 5) ->
         f"claude  {total / 1e6:.0f} MB of transcripts ({lines:,} lines, {len(files)} files of which {subagents} "
         f"subagents'), median of {rounds} taken in turns: cold {cold:.2f} s ({total / 1e6 / cold:.0f} MB/s; "
         f"{first:.2f} s the first time on a machine, loading genai-prices), warm with nothing new {warm * 1e3:.0f} ms"
+        f"; agentmon {install_kind()}"
     )
     if ccusage is None:
         say(f"claude  ccusage 20 not found: `{CCUSAGE_INSTALL}` and set $CCUSAGE to its native binary to compare")
@@ -250,12 +274,7 @@ def run(n_events: int, large: int, workdir: Path | None, year: tuple[int, int] =
     workdir.mkdir(parents=True, exist_ok=True)
     say = lambda s: print(s, flush=True)
     say(f"agentmon bench in {workdir} ({os.cpu_count()} cores)")
-    # Time agentmon as installed: pip compiles its bytecode, but an editable install run with
-    # PYTHONDONTWRITEBYTECODE never keeps any, and then every run compiles (~50 ms of a cold ingest).
-    import compileall
-
-    compileall.compile_dir(Path(__file__).parents[1], quiet=1)  # the whole package, not just bench/
-
+    compile_package()
     log = workdir / "fleet.jsonl"
     write_log(log, n_events)
     size_mb = log.stat().st_size / 1e6
@@ -327,9 +346,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "ingest-child":
         ingest_child(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "claude":  # the Claude Code part alone: python -m agentmon.bench.run claude [DIR]
-        import compileall
-
-        compileall.compile_dir(Path(__file__).parents[1], quiet=1)
         with tempfile.TemporaryDirectory(prefix="agentmon-bench-") as tmp:
             claude_code(Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tmp), lambda s: print(s, flush=True))
 

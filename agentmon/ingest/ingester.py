@@ -51,6 +51,10 @@ CLAUDE_CODE_AGENTS = "claude-code:"
 PARALLEL_BYTES = 32 << 20
 PARSE_HEAVY = (CLAUDE_CODE, OTLP_JSON)
 BATCH_SECONDS = 0.5  # a file written without pause still commits this often: lines show up promptly
+# A local file read to its end whose modification time is older than this tells by its size and time that it
+# is unchanged (committed with its offset, FileAdvance.seen): a write since would have moved the time on.
+# Younger, a write in the same tick of the file system's clock could leave both as they were.
+SETTLED_NS = 3_000_000_000
 
 
 @dataclass
@@ -263,7 +267,8 @@ class Ingester:
                     self._quarantine_tail(t, fd, size)
                 t.seen = Seen(size, mtime)
                 return
-            if not self._add_chunk(chunk):
+            settled = whole and not final and self.fs is LOCAL and time.time_ns() - mtime > SETTLED_NS
+            if not self._add_chunk(chunk, seen=Seen(size, mtime) if settled else None):
                 return  # another writer got there first: `t` is stale
             if whole and not final:
                 t.seen = Seen(size, mtime)  # what was written since is the next pass's
@@ -286,8 +291,11 @@ class Ingester:
         )
         self._add_chunk(chunk, [(t.offset, "file deleted with an incomplete last line", head)])
 
-    def _add_chunk(self, chunk: Chunk, extra_bad: list[tuple[int, str, bytes]] | None = None) -> bool:
-        """Parse `chunk` into the batch, and commit the batch when it is full. False: a commit conflicted."""
+    def _add_chunk(
+        self, chunk: Chunk, extra_bad: list[tuple[int, str, bytes]] | None = None, seen: Seen | None = None
+    ) -> bool:
+        """Parse `chunk` into the batch, and commit the batch when it is full. False: a commit conflicted.
+        `seen`: the file's size and time, read to its end by this chunk, for later runs (FileAdvance.seen)."""
         from agentmon.ingest.isolate import ChunkPart
         from agentmon.store.batch import FileAdvance, Quarantined
 
@@ -379,6 +387,7 @@ class Ingester:
                 lines=n_lines,
                 quarantined=len(bad),
                 format=new_format,
+                seen=seen,
             )
         )
         # Later chunks of this file read on from here; a failed commit reloads the truth.

@@ -71,7 +71,9 @@ class Tracked:
     state: str = "active"
     format: str | None = None  # found from the first complete line (agentmon.sources.detect)
     fd: int | None = field(default=None, repr=False)  # a descriptor of the file system that has it
-    seen: Seen | None = field(default=None, repr=False)  # when last read to its end; None: not yet
+    # When last read to its end; None: not yet. Committed with the offset (files.seen_*) for a local file whose
+    # modification time was then settled: a later run that finds it so opens nothing (see FileAdvance.seen).
+    seen: Seen | None = field(default=None, repr=False)
     # As this pass's scan found it, its content checked: the drain that follows need not ask again
     # (over ssh, each question is a round trip). None: not checked since the last scan.
     listed: Seen | None = field(default=None, repr=False)
@@ -90,6 +92,7 @@ class Tracked:
             skipping=bool(row["skipping"]),
             state=row["state"],
             format=row.get("format"),
+            seen=None if row.get("seen_size") is None else Seen(row["seen_size"], row["seen_mtime_ns"]),
         )
 
 

@@ -16,7 +16,6 @@ used, so a record never takes another file's inode; and at most `descriptor_cap`
 from __future__ import annotations
 
 import os
-import resource
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from pathlib import Path
@@ -72,9 +71,16 @@ class FileTracker:
         # Retired records that read something: a file found with that content continues where they stopped.
         self.retired: dict[int, Tracked] = {}
         self.known_roots: set[str] = set()  # roots with files recorded before: see _known
-        self.max_open = descriptor_cap(keep_open)
+        self._max_open: int | None = None  # descriptor_cap, asked when a descriptor is first kept
         self._open: OrderedDict[int, Tracked] = OrderedDict()  # the records holding a descriptor, oldest first
         self._seen: tuple[str | None, float] = (None, 0.0)  # the boot id and time last told the store
+
+    @property
+    def max_open(self) -> int:
+        """How many descriptors may be held at once (descriptor_cap): a pass that opens none never asks."""
+        if self._max_open is None:
+            self._max_open = descriptor_cap(self.keep_open)
+        return self._max_open
 
     def stored(self) -> list[dict[str, Any]]:
         """The store's records of the files under our paths, read on this host."""
@@ -192,18 +198,34 @@ class FileTracker:
                     self.fs.close(fd)
         for t in orphans.values():
             self._retire(t)
+        if new:
+            backlog += self._track_all_new(new)
+        self.known_roots.update(self.paths)
+        return backlog
+
+    def _track_all_new(self, new: list[_New]) -> int:
+        """Follow the files found for the first time, recorded in one transaction (a first look at
+        ~/.claude/projects finds hundreds); return the bytes they have unread."""
         new.sort(key=lambda n: not n.primary)  # primary names first: a rotated-looking copy of one is then known
         fresh = _ContentIndex([])
-        for n in new:
-            if not n.primary and fresh.copy_of(n.head):
-                if n.opened is not None:
-                    self.fs.close(n.opened[0])
-                continue  # a copy of a file just found: the next scan sees whether it was truncated
-            taken, unread = self._track_new(n, archive=not n.primary and not self._known(n.path))
-            backlog += unread
-            if taken is not None:
-                fresh.add(taken)
-        self.known_roots.update(self.paths)
+        backlog = 0
+        boot = self.fs.boot_id
+        elsewhere = boot is not None and self.store.other_names(self.fs.host, boot)
+        try:
+            with self.store.transaction():
+                for n in new:
+                    if not n.primary and fresh.copy_of(n.head):
+                        if n.opened is not None:
+                            self.fs.close(n.opened[0])
+                        continue  # a copy of a file just found: the next scan sees whether it was truncated
+                    archive = not n.primary and not self._known(n.path)
+                    taken, unread = self._track_new(n, archive=archive, elsewhere=elsewhere)
+                    backlog += unread
+                    if taken is not None:
+                        fresh.add(taken)
+        except BaseException:
+            self.load(self.stored())  # what the rolled-back transaction had recorded is not tracked
+            raise
         return backlog
 
     def _finish(
@@ -263,13 +285,14 @@ class FileTracker:
             return None
         return fd, st.st_size
 
-    def _track_new(self, n: _New, *, archive: bool) -> tuple[Tracked | None, int]:
+    def _track_new(self, n: _New, *, archive: bool, elsewhere: bool) -> tuple[Tracked | None, int]:
         """Follow a file found for the first time; return it and the bytes it has unread. An `archive`
-        (a rotated name on the first look at its directory) is followed from its end."""
+        (a rotated name on the first look at its directory) is followed from its end. `elsewhere`: another
+        host name was read on this boot of this machine, and may read this file."""
         path, st, opened = n.path, n.stat, n.opened
         key = (st.st_dev, st.st_ino)
         other = None
-        if self.fs.boot_id is not None:  # is it a file another host name already reads? (agentmon.ingest.boot)
+        if elsewhere and self.fs.boot_id is not None:  # is it a file another host name already reads? (ingest.boot)
             other = self.store.same_file_elsewhere(self.fs.host, self.fs.boot_id, st.st_dev, st.st_ino)
             if other is not None and self.clock() - other["seen"] < FOLLOWED_SECONDS:
                 self.error(
@@ -397,6 +420,8 @@ class _ContentIndex:
 def descriptor_cap(keep_open: bool) -> int:
     """How many descriptors the tracker may hold at once: a quarter of the process's limit, and while
     following at most MAX_OPEN_FILES (a one-shot ingest holds one per file from its check to its read)."""
+    import resource
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     most = MAX_OPEN_FILES if keep_open else MAX_ONE_SHOT_FILES
     if soft == resource.RLIM_INFINITY:

@@ -58,28 +58,35 @@ def flush(conn: sqlite3.Connection, deltas: Deltas) -> None:
     and the hour and all-time ones by agent and host."""
     hosts = {key[2] for key in deltas}
     single = hosts.pop() if len(hosts) == 1 else None  # the usual batch: one source's tasks
-    minutes: dict[tuple[str, str, int], list[int]]  # (agent, model, minute)
+    minute_rows: list[tuple]  # (minute, agent, model, *counters)
+    hours: dict[tuple[int, str, str], list[int]] = {}  # (hour, agent, model)
     host_hours: dict[tuple[int, str, str], list[int]] = {}  # (hour, agent, host)
-    if single is not None:  # then the host is summed in at the hour level, over fewer rows
-        minutes = {(agent, model, minute): vec for (agent, model, _, minute), vec in deltas.items() if any(vec)}
+    if single is not None:  # a minute's key is unique without its host, which is summed in at the hour level
+        minute_rows = []
+        for (agent, model, _, minute), vec in deltas.items():  # one pass: the rows and the hours (~10k a batch)
+            if any(vec):
+                minute_rows.append((minute, agent, model, *vec))
+                key = (minute // 3600 * 3600, agent, model)
+                cur = hours.get(key)
+                hours[key] = vec if cur is None else list(map(add, cur, vec))  # new lists: `vec` may be another's
     else:
-        minutes = {}
+        minutes: dict[tuple[str, str, int], list[int]] = {}  # (agent, model, minute)
         for (agent, model, host, minute), vec in deltas.items():
             if any(vec):
                 _sum_into(minutes, (agent, model, minute), vec)
                 _sum_into(host_hours, (minute // 3600 * 3600, agent, host), vec)
-    hours: dict[tuple[int, str, str], list[int]] = {}  # (hour, agent, model)
+        minute_rows = [(m, a, mo, *vec) for (a, mo, m), vec in minutes.items()]
+        for (agent, model, minute), vec in minutes.items():
+            _sum_into(hours, (minute // 3600 * 3600, agent, model), vec)
     totals: dict[tuple[str, str], list[int]] = {}  # (agent, model)
     host_totals: dict[tuple[str, str], list[int]] = {}  # (agent, host)
-    for (agent, model, minute), vec in minutes.items():
-        _sum_into(hours, (minute // 3600 * 3600, agent, model), vec)
     for (hour, agent, model), vec in hours.items():
         _sum_into(totals, (agent, model), vec)
         if single is not None:
             _sum_into(host_hours, (hour, agent, single), vec)
     for (_, agent, host), vec in host_hours.items():
         _sum_into(host_totals, (agent, host), vec)
-    conn.executemany(UPSERTS["agg_minute"], [(m, a, mo, *vec) for (a, mo, m), vec in minutes.items()])
+    conn.executemany(UPSERTS["agg_minute"], minute_rows)
     for table, rows in (
         ("agg_hour", hours),
         ("agg_total", totals),

@@ -21,6 +21,7 @@ from agentmon.store.llm_requests import (
     load_requests,
     merge_repeat,
     merged,
+    no_requests,
     save_requests,
 )
 from agentmon.store.otel_traces import FORGET_AT_ONCE, forget_old_spans, otel_events, traces_waited_out
@@ -47,6 +48,10 @@ TASK_CACHE_LIMIT = 50_000  # task states kept in memory between batches
 # Child tasks (a task_start's parent_task) roll up through this many levels of parents in a batch; past them (a
 # deeper tree, or parents that name each other in a cycle) nothing more is added.
 NESTING_LIMIT = 8
+# Request ids remembered while this connection has written every row of llm_requests (from a new
+# database on): a first read then looks up none. Past this many, they are looked up again (~100 MB
+# of transcripts hold ~15,000).
+STORED_REQUESTS_LIMIT = 500_000
 PRICED_EVENTS = (LlmCall, Cost)
 REQUESTS = COL["requests"]
 UPSERT_TASK = f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({', '.join('?' * len(TASK_FIELDS))})"
@@ -67,6 +72,10 @@ class Applier:
         self._tasks: dict[TaskKey, TaskState] = {}
         self._data_version: int | None = None  # when another connection commits, the task states above may be stale
         self._forget_spans_at = 0.0  # when to forget the OpenTelemetry spans seen long ago next
+        # Every request id in llm_requests, while only this connection has written them (None: unknown, ask
+        # the table): see STORED_REQUESTS_LIMIT.
+        self._stored_requests: set[str] | None = None
+        self._requests_checked = False  # whether the table was asked if it is empty, since the last reset
         self._agent_spans: dict[str, list[float]] = {}
         self._nesting = 0  # how deep in child tasks' roll-ups this batch is
 
@@ -77,6 +86,11 @@ class Applier:
         if version != self._data_version:  # another connection wrote (a commit process and its parent)
             self._tasks.clear()
             self._data_version = version
+            self._stored_requests, self._requests_checked = None, False
+        if not self._requests_checked:
+            self._requests_checked = True
+            if no_requests(conn):
+                self._stored_requests = set()
         events = batch.events
         if batch.held:  # a subagent's lines before its launch: folded by time, and kept apart (held_events)
             events = events + [h.event for h in batch.held]
@@ -96,13 +110,13 @@ class Applier:
     def forget_tasks(self) -> None:
         """Drop the cached task states (they may hold those of a rolled-back batch)."""
         self._tasks.clear()
+        self._stored_requests = None  # asked again of the table, from now on
 
     def _apply_events(self, events: list, host: str = "", held: Sequence[Held] = ()) -> None:
         """Fold the events into their tasks, add the changes to the aggregates, write the rows."""
         by_task: dict[TaskKey, list[TaskEvent]] = {}
         deltas: Deltas = {}
         evals: list[tuple[EvalResult, float]] = []
-        requests = load_requests(self.conn, events)  # request_id -> its llm_requests row, as this batch leaves it
         repeated: dict[str, list] = {}  # request_id -> its lines so far (llm_requests.merge_repeat)
         pricer = self.pricer
         signal_key = None  # the minute the last signal went to, and its counters: lines come in runs
@@ -136,6 +150,8 @@ class Applier:
                     if counters is None:
                         counters = deltas[minute] = [0] * WIDTH
                 add_event_signals(counters, ev)
+        stored = self._stored_requests
+        requests = load_requests(self.conn, repeated, stored)  # request_id -> its row, as this batch leaves it
         for rid, call, ts in merged(repeated):
             event, cost = dedupe_request(rid, call, ts, requests, pricer)
             if event is not None:  # None: a repeat that adds nothing (a few per batch: no fast path needed)
@@ -175,6 +191,10 @@ class Applier:
             )
             self._agent_spans.clear()
         save_requests(self.conn, requests)
+        if stored is not None:
+            stored.update(requests)
+            if len(stored) > STORED_REQUESTS_LIMIT:
+                self._stored_requests = None
         if changed:
             self.conn.executemany(UPSERT_TASK, changed)
             tracked = [states.get(k) or self._tasks[k] for k in by_task if self.track_follow_ups(k[0])]

@@ -26,6 +26,9 @@ class FileAdvance:
     quarantined: int
     state: str = "active"
     format: str | None = None  # set once, when the file's first line tells its format
+    # The file's size and modification time when this advance read it to its end, if they tell a later run
+    # that nothing changed (agentmon.ingest.tail.Tracked.seen); None: the next run checks its content.
+    seen: tuple[int, int] | None = None
 
 
 class Quarantined(NamedTuple):

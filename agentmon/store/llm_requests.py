@@ -12,7 +12,7 @@ output count, the event its final one), and the event's `cost_usd` over a genai-
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import msgspec
@@ -48,11 +48,12 @@ _UPSERT = (
 )
 
 
-def load_requests(conn: sqlite3.Connection, events: list) -> Requests:
-    """The stored rows of the requests this batch repeats (None: first seen in this batch)."""
-    ids = list({ev.request_id for ev in events if type(ev) is LlmCall and ev.request_id is not None})
+def load_requests(conn: sqlite3.Connection, ids: Iterable[str], stored: set[str] | None = None) -> Requests:
+    """The stored rows of requests `ids` (None: first seen in this batch). `stored`, when known, holds every
+    request id the table has: only those are looked up (a first read finds none)."""
     found: Requests = dict.fromkeys(ids)
-    for rid, *row in in_chunks(conn, _SELECT, ids):
+    wanted = list(found) if stored is None else [rid for rid in found if rid in stored]
+    for rid, *row in in_chunks(conn, _SELECT, wanted):
         found[rid] = StoredRequest(*row)
     return found
 
@@ -61,6 +62,11 @@ def save_requests(conn: sqlite3.Connection, requests: Requests) -> None:
     """Write the rows of the requests this batch saw, as it leaves them."""
     if requests:
         conn.executemany(_UPSERT, [(rid, *row) for rid, row in requests.items() if row is not None])
+
+
+def no_requests(conn: sqlite3.Connection) -> bool:
+    """Whether the table is empty (a new database): then a writer that remembers what it stores knows them all."""
+    return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM llm_requests)").fetchone()[0] == 1
 
 
 def dedupe_request(

@@ -516,6 +516,13 @@ def m023_otel_trace_times(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE otel_traces SET ts = CAST(strftime('%s', 'now') AS REAL)")
 
 
+@migration
+def m024_files_seen(db: sqlite_utils.Database) -> None:
+    """The size and modification time a local file had when it was read to its end, committed with its offset
+    (agentmon.ingest.tail.Tracked.seen): a run that finds it so again need not open it to check its content."""
+    _script(db, "ALTER TABLE files ADD COLUMN seen_size INTEGER; ALTER TABLE files ADD COLUMN seen_mtime_ns INTEGER")
+
+
 # --- the final schema, for a new database ---------------------------------------------------------------------------
 
 
@@ -612,7 +619,8 @@ CREATE TABLE files (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER, ino INTEGER, fp_len INTEGER NOT NULL DEFAULT 0,
     fp_hash TEXT NOT NULL DEFAULT '', offset INTEGER NOT NULL DEFAULT 0, marker TEXT NOT NULL DEFAULT '',
     skipping INTEGER NOT NULL DEFAULT 0, lines INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'active', updated REAL, format TEXT, host TEXT NOT NULL DEFAULT ''
+    state TEXT NOT NULL DEFAULT 'active', updated REAL, format TEXT, host TEXT NOT NULL DEFAULT '', seen_size INTEGER,
+    seen_mtime_ns INTEGER
 );
 CREATE UNIQUE INDEX files_active_inode ON files (host, dev, ino) WHERE state = 'active';
 CREATE INDEX files_by_inode ON files (dev, ino) WHERE state = 'active';
@@ -838,8 +846,9 @@ INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES
     ('agentmon', 'm020_held_events_and_parser_state', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm021_subagents', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
     ('agentmon', 'm022_task_evidence', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
-    ('agentmon', 'm023_otel_trace_times', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
-PRAGMA user_version = 23;
+    ('agentmon', 'm023_otel_trace_times', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now')),
+    ('agentmon', 'm024_files_seen', strftime('%Y-%m-%d %H:%M:%f000+00:00', 'now'));
+PRAGMA user_version = 24;
 """
 
 if __name__ == "__main__":

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING
 
 from agentmon.errors import AgentmonError, OffsetConflict
 from agentmon.store.lock import WriterLock
+from agentmon.store.sql import in_chunks
 
 if TYPE_CHECKING:  # loaded at the first commit with events: a run with nothing new never imports them
     from agentmon.store.apply import Applier
-    from agentmon.store.batch import Batch
+    from agentmon.store.batch import Batch, FileAdvance
     from agentmon.store.pricing import CustomPrice, Pricer
     from agentmon.store.retention import Pruned, Retention, Sweeps
 
 EXCERPT_BYTES = 200
-SCHEMA_VERSION = 23  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
+SCHEMA_VERSION = 24  # the number of migrations in agentmon/store/schema.py (tests/test_definitions.py checks)
 
 
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
@@ -178,6 +179,24 @@ class Store:
                 )
             )[0]
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store's writes inside, as one transaction: one commit for many small writes (the files a
+        scan finds), all of them or none."""
+        with self._writing():
+            conn = self.conn
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def saw_host(self, host: str, boot_id: str, now: float) -> None:
         """`host` (a source's host name; '' this machine) is being read, on this boot (agentmon.ingest.boot)."""
         with self._writing():
@@ -192,6 +211,12 @@ class Store:
         with self._commit_lock:
             row = self.conn.execute("SELECT boot_id, seen FROM boots WHERE host = ?", (host,)).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def other_names(self, host: str, boot_id: str) -> bool:
+        """Whether another host name was read on this boot of this machine (see same_file_elsewhere)."""
+        with self._commit_lock:
+            row = self.conn.execute("SELECT 1 FROM boots WHERE boot_id = ? AND host != ? LIMIT 1", (boot_id, host))
+            return row.fetchone() is not None
 
     def same_file_elsewhere(self, host: str, boot_id: str, dev: int, ino: int) -> dict | None:
         """Another host name's active record of this very file (the same boot of the same machine,
@@ -216,7 +241,9 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in values)
         conn = self.conn
         with self._writing():
-            conn.execute("BEGIN IMMEDIATE")
+            joined = conn.in_transaction  # inside transaction(): its commit is this change's
+            if not joined:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 if {"host", "dev", "ino"} & values.keys() or values.get("state") == "active":
                     conn.execute(
@@ -232,9 +259,10 @@ class Store:
                         },
                     )
                 conn.execute(f"UPDATE files SET {sets} WHERE id = ?", (*values.values(), file_id))
-                conn.execute("COMMIT")
+                if not joined:
+                    conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
+                if not joined and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
 
@@ -261,28 +289,8 @@ class Store:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for adv in batch.advances:
-                cur = conn.execute(
-                    "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
-                    " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
-                    " format = coalesce(?, format) WHERE id = ? AND offset = ?",
-                    (
-                        adv.offset,
-                        adv.marker,
-                        adv.fp_len,
-                        adv.fp_hash,
-                        int(adv.skipping),
-                        adv.lines,
-                        adv.quarantined,
-                        adv.state,
-                        time.time(),
-                        adv.format,
-                        adv.file_id,
-                        adv.old_offset,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    raise OffsetConflict(f"file #{adv.file_id} was advanced by another writer")
+            if batch.advances:
+                self._advance(batch.advances)
             self.applier.apply(batch)
             if batch.prompts:
                 conn.executemany(
@@ -323,6 +331,39 @@ class Store:
             if self._applier is not None:
                 self._applier.forget_tasks()
             raise
+
+    def _advance(self, advances: list[FileAdvance]) -> None:
+        """Move the files' offsets, each a compare-and-set: all in one statement (a first read moves hundreds)."""
+        now = time.time()
+        cur = self.conn.executemany(
+            "UPDATE files SET offset = ?, marker = ?, fp_len = ?, fp_hash = ?, skipping = ?,"
+            " lines = lines + ?, quarantined = quarantined + ?, state = ?, updated = ?,"
+            " format = coalesce(?, format), seen_size = ?, seen_mtime_ns = ? WHERE id = ? AND offset = ?",
+            [
+                (
+                    adv.offset,
+                    adv.marker,
+                    adv.fp_len,
+                    adv.fp_hash,
+                    int(adv.skipping),
+                    adv.lines,
+                    adv.quarantined,
+                    adv.state,
+                    now,
+                    adv.format,
+                    *(adv.seen or (None, None)),
+                    adv.file_id,
+                    adv.old_offset,
+                )
+                for adv in advances
+            ],
+        )
+        if cur.rowcount != len(advances):  # an id is one row: each that did not move was moved by someone else
+            moved = dict(
+                in_chunks(self.conn, "SELECT id, offset FROM files WHERE id IN ({})", [a.file_id for a in advances])
+            )
+            stale = next((a for a in advances if moved.get(a.file_id) != a.offset), advances[0])
+            raise OffsetConflict(f"file #{stale.file_id} was advanced by another writer")
 
     def rehearse(self, batch: Batch) -> None:
         """Apply the batch's events and roll them back: raises what committing them would, stores nothing
