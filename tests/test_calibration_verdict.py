@@ -215,3 +215,19 @@ def test_the_verdict_reads_the_labelled_tasks_alone_through_their_index(tmp_path
     for sql in reads:
         plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ("x",) * sql.count("?")))
         assert "tasks_labeled" in plan and "SCAN tasks" not in plan, (sql, plan)
+
+
+@pytest.mark.parametrize(
+    "decided, agreeing, enough, words",
+    [
+        (0, 0, False, "inferred vs your labels: none to compare yet; needs 20, not counted"),
+        (5, 4, False, "inferred vs your labels: 4 of 5 agree (80%); needs 20, not counted yet"),
+        (40, 30, False, "inferred vs your labels: 30 of 40 agree (75%); needs 90%, not counted"),
+        (20, 19, True, "inferred vs your labels: 19 of 20 agree (95%): counted"),
+    ],
+)
+def test_the_calibration_in_one_line_for_a_person(decided, agreeing, enough, words):
+    from agentmon.report.calibration import calibration_words
+
+    summary = {"decided": decided, "agreeing": agreeing, "min_labels": 20, "min_agreement": 0.9, "enough": enough}
+    assert calibration_words(summary) == words

@@ -102,3 +102,17 @@ def calibration_summary(c: Calibration | None, limits: Limits) -> dict:
     summary = {k: v for k, v in c.as_dict().items() if k in keep or k.startswith("failure_recall")}
     needed = {"min_labels": limits.calibration_min_labels, "min_agreement": limits.calibration_min_agreement}
     return {**summary, **needed, "enough": enough}
+
+
+def calibration_words(summary: dict) -> str:
+    """calibration_summary() in one short line for a person (the agent screen, 80 columns): how often the rule
+    agreed with the labels, and whether the verdict counts the inferred outcomes for it."""
+    decided, agreeing, need = summary["decided"], summary["agreeing"], summary["min_labels"]
+    if not decided:
+        return f"inferred vs your labels: none to compare yet; needs {need}, not counted"
+    agree = f"inferred vs your labels: {agreeing} of {decided} agree ({agreeing / decided:.0%})"
+    if summary["enough"]:
+        return f"{agree}: counted"
+    if decided < max(1, need):
+        return f"{agree}; needs {need}, not counted yet"
+    return f"{agree}; needs {summary['min_agreement']:.0%}, not counted"
