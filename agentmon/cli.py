@@ -261,22 +261,33 @@ def label(agent, task, outcome, reason, db) -> None:
 @main.command()
 @click.option("--agent", help="Only this agent's tasks.")
 @click.option("--unlabeled", is_flag=True, help="Only tasks with no outcome yet (to label with `agentmon label`).")
+@click.option(
+    "--disagreeing",
+    is_flag=True,
+    help="Unlabelled ended tasks whose label would tell most, first: those whose evidence conflicts, then those"
+    " the inferred rule cannot decide, then the rest (implies --unlabeled).",
+)
 @time_options
 @click.option("--limit", default=20, show_default=True, help="Show the newest this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
 @db_option
 @click.pass_context
-def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
+def tasks(ctx, agent, unlabeled, disagreeing, since, until, limit, as_json, db) -> None:
     """List the latest tasks, newest first: cost, signals, outcome and the prompt that began them.
 
     --since/--until bound the tasks' ends. A Claude Code task's prompt is read from its transcript
     when shown, never stored; tasks of other sources have none.
+
+    --disagreeing lists the tasks to label for `agentmon calibrate` and the verdict (docs/success.md): of
+    each agent's newest unlabelled ended tasks (ten per task shown, at least 500), first those whose evidence
+    points both ways (a sign of success and one of failure: `conflict` in --json), then those the inferred
+    rule leaves unknown, then the others, newest first within each.
     """
     from agentmon.report.tasks import add_prompts, list_tasks
 
     conn = connect(_db(db), readonly=True)
     start, end = _time_range(ctx, since, until, "all")
-    rows = list_tasks(conn, agent, unlabeled, start, end, limit)
+    rows = list_tasks(conn, agent, unlabeled, start, end, limit, disagreeing=disagreeing)
     add_prompts(conn, rows)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
@@ -1004,7 +1015,7 @@ def _tasks_table(rows: list) -> None:
             cost = _usd(r.cost_usd) + ("+" if r.unpriced_llm_calls else "")  # +: some calls had no price
         outcome = "open" if r.outcome is None else r.outcome + (" (label)" if r.labeled_at is not None else "")
         if r.inferred_reason:  # ended unknown: the rule's word over its evidence (docs/success.md)
-            outcome = r.inferred_reason
+            outcome = r.inferred_reason + (" (evidence conflicts)" if r.conflict else "")
         table.append(
             (
                 literal(r.task, NAME_LIMIT),

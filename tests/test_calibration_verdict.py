@@ -231,3 +231,41 @@ def test_the_calibration_in_one_line_for_a_person(decided, agreeing, enough, wor
 
     summary = {"decided": decided, "agreeing": agreeing, "min_labels": 20, "min_agreement": 0.9, "enough": enough}
     assert calibration_words(summary) == words
+
+
+def test_disagreeing_lists_conflicting_evidence_then_undecided_tasks_first(tmp_path):
+    from click.testing import CliRunner
+
+    from agentmon.cli import main
+
+    def cli(*args) -> str:
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    t = Transcript()
+    t.prompt("task a", "pa").say("Done.")
+    t.prompt("next b", "pb").use("Edit", "e1", file_path="x")  # pa: moved on, success; pb: cut off, unknown
+    t.prompt("next c", "pc").use("Bash", "c1", command="pytest -q").result("c1", "Exit code 1\n4 failed", is_error=True)
+    t.say("Tests fail.")
+    t.prompt("thanks, and d", "pd").say("Done.")  # pc: thanked, yet tests failed: conflicting, success
+    t.prompt("next e", "pe").say("Done.")  # pd: moved on, success
+    db = tmp_path / "agentmon.db"
+    ingest([t.write(tmp_path)], db)
+    plain = [r["task"] for r in json.loads(cli("tasks", "--unlabeled", "--json", "--db", db))]
+    assert plain[:4] == ["pe", "pd", "pc", "pb"]  # newest first
+    rows = json.loads(cli("tasks", "--unlabeled", "--disagreeing", "--json", "--db", db))
+    assert [r["task"] for r in rows] == ["pc", "pe", "pb", "pd", "pa"]  # conflicting, undecided, the rest
+    pc = rows[0]
+    assert (pc["inferred"], pc["conflict"]) == (
+        "success",
+        "the next prompt thanked it; but: tests failed, a tool error was left unresolved",
+    )
+    assert rows[1]["conflict"] is None and rows[1]["inferred"] == "unknown"
+    assert json.loads(cli("tasks", "--disagreeing", "--json", "--db", db))[0]["task"] == "pc"  # implies --unlabeled
+    table = cli("tasks", "--disagreeing", "--db", db)
+    assert "success: the next prompt thanked it (evidence conflicts)" in table
+    said = " ".join(cli("tasks", "--help").split())  # as wrapped for the terminal
+    assert (
+        "first those whose evidence points both ways" in said and "then those the inferred rule leaves unknown" in said
+    )

@@ -241,6 +241,7 @@ def test_listing_reads_through_indexes_never_a_whole_table(projects, tmp_path):
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     add_prompts(conn, list_tasks(conn, unlabeled=True, since=0, limit=5))
+    list_tasks(conn, disagreeing=True, limit=5)  # ranks a bounded number of the newest, through the index
     session_rows(conn, 0, None)
     conn.set_trace_callback(None)
     reads = [
