@@ -826,9 +826,18 @@ def golden() -> None:
 @click.option("--agent", required=True)
 @click.option("--since", type=WindowChoice(lambda w: w != "all"), help="Only tasks active this recently.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
+@click.option(
+    "--inferred/--no-inferred",
+    default=True,
+    show_default=True,
+    help="Also the unlabelled tasks whose evidence the inferred rule says failed, marked inferred, with the"
+    " evidence (docs/success.md).",
+)
 @db_option
-def golden_export(agent, since, out, db) -> None:
-    """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review."""
+def golden_export(agent, since, out, inferred, db) -> None:
+    """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review, and those
+    whose failure is inferred from their evidence (`inferred`: "failure", with `inferred_reason` and
+    `evidence`; --no-inferred leaves them out)."""
     import time as _time
 
     from agentmon.report.golden import candidates, write
@@ -843,10 +852,10 @@ def golden_export(agent, since, out, db) -> None:
     seconds = _windows()[since] if since else None  # --since offers no "all"
     start = None if seconds is None else _time.time() - seconds
     if out == "-":
-        n = write(sys.stdout, candidates(conn, agent, start))
+        n = write(sys.stdout, candidates(conn, agent, start, inferred))
     else:
         with open(out, "w", encoding="utf-8") as f:
-            n = write(f, candidates(conn, agent, start))
+            n = write(f, candidates(conn, agent, start, inferred))
     click.echo(f"{n} candidate cases of {agent}" + ("" if out == "-" else f" -> {out}"), err=True)
 
 

@@ -269,3 +269,40 @@ def test_disagreeing_lists_conflicting_evidence_then_undecided_tasks_first(tmp_p
     assert (
         "first those whose evidence points both ways" in said and "then those the inferred rule leaves unknown" in said
     )
+
+
+def test_golden_export_includes_inferred_failures_with_their_evidence(tmp_path):
+    """The seed's loop closes: a task the rule says failed is a candidate case, marked inferred, with the
+    evidence it rests on; a task it says succeeded, or a labelled one, is not."""
+    from click.testing import CliRunner
+
+    from agentmon.cli import main
+
+    def export(*args) -> list[dict]:
+        result = CliRunner().invoke(main, ["golden", "export", "--agent", AGENT, "--db", str(db), *args])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    t = Transcript()
+    t.prompt("task a", "pa").say("Done.")
+    t.prompt("oops, that is wrong", "pb").say("Fixed.")  # pa: inferred failure (a correction)
+    t.prompt("next c", "pc").use("Bash", "c1", command="pytest -q").result("c1", "Exit code 1\n2 failed", is_error=True)
+    t.say("Two tests fail.")  # pb: moved on, success
+    t.prompt("no, still wrong", "pd").say("Sorry.")  # pc: inferred failure (a correction), pd: no next prompt
+    db = tmp_path / "agentmon.db"
+    projects = t.write(tmp_path)
+    ingest([projects], db)
+    cases = export()
+    assert [c["task"] for c in cases] == ["pa", "pc"]
+    pa, pc = cases
+    assert (pa["outcome"], pa["inferred"], pa["inferred_reason"]) == (
+        "unknown",
+        "failure",
+        "failure: the next prompt was a correction",
+    )
+    assert pa["evidence"] == {"ending": "answered", "next_prompt": "correction"}
+    assert pc["evidence"]["check_kind"] == "test" and pc["evidence"]["check_ok"] == 0
+    assert export("--no-inferred") == []
+    CliRunner().invoke(main, ["label", AGENT, "pa", "success", "--db", str(db)])
+    ingest([projects, tmp_path / "agentmon.labels.jsonl"], db)
+    assert [c["task"] for c in export()] == ["pc"]  # a label wins over the rule
