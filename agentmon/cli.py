@@ -259,22 +259,33 @@ def label(agent, task, outcome, reason, db) -> None:
 @main.command()
 @click.option("--agent", help="Only this agent's tasks.")
 @click.option("--unlabeled", is_flag=True, help="Only tasks with no outcome yet (to label with `agentmon label`).")
+@click.option(
+    "--disagreeing",
+    is_flag=True,
+    help="Unlabelled ended tasks whose label would tell most, first: those whose evidence conflicts, then those"
+    " the inferred rule cannot decide, then the rest (implies --unlabeled).",
+)
 @time_options
 @click.option("--limit", default=20, show_default=True, help="Show the newest this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
 @db_option
 @click.pass_context
-def tasks(ctx, agent, unlabeled, since, until, limit, as_json, db) -> None:
+def tasks(ctx, agent, unlabeled, disagreeing, since, until, limit, as_json, db) -> None:
     """List the latest tasks, newest first: cost, signals, outcome and the prompt that began them.
 
     --since/--until bound the tasks' ends. A Claude Code task's prompt is read from its transcript
     when shown, never stored; tasks of other sources have none.
+
+    --disagreeing lists the tasks to label for `agentmon calibrate` and the verdict (docs/success.md): of
+    each agent's newest unlabelled ended tasks (ten per task shown, at least 500), first those whose evidence
+    points both ways (a sign of success and one of failure: `conflict` in --json), then those the inferred
+    rule leaves unknown, then the others, newest first within each.
     """
     from agentmon.report.tasks import add_prompts, list_tasks
 
     conn = connect(_db(db), readonly=True)
     start, end = _time_range(ctx, since, until, "all")
-    rows = list_tasks(conn, agent, unlabeled, start, end, limit)
+    rows = list_tasks(conn, agent, unlabeled, start, end, limit, disagreeing=disagreeing)
     add_prompts(conn, rows)
     if as_json:
         import json
@@ -823,9 +834,18 @@ def golden() -> None:
 @click.option("--agent", required=True)
 @click.option("--since", type=WindowChoice(lambda w: w != "all"), help="Only tasks active this recently.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True)
+@click.option(
+    "--inferred/--no-inferred",
+    default=True,
+    show_default=True,
+    help="Also the unlabelled tasks whose evidence the inferred rule says failed, marked inferred, with the"
+    " evidence (docs/success.md).",
+)
 @db_option
-def golden_export(agent, since, out, db) -> None:
-    """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review."""
+def golden_export(agent, since, out, inferred, db) -> None:
+    """Write the agent's failed, abandoned, escalated and rejected tasks as JSON lines for review, and those
+    whose failure is inferred from their evidence (`inferred`: "failure", with `inferred_reason` and
+    `evidence`; --no-inferred leaves them out)."""
     import time as _time
 
     from agentmon.report.golden import candidates, write
@@ -840,10 +860,10 @@ def golden_export(agent, since, out, db) -> None:
     seconds = _windows()[since] if since else None  # --since offers no "all"
     start = None if seconds is None else _time.time() - seconds
     if out == "-":
-        n = write(sys.stdout, candidates(conn, agent, start))
+        n = write(sys.stdout, candidates(conn, agent, start, inferred))
     else:
         with open(out, "w", encoding="utf-8") as f:
-            n = write(f, candidates(conn, agent, start))
+            n = write(f, candidates(conn, agent, start, inferred))
     click.echo(f"{n} candidate cases of {agent}" + ("" if out == "-" else f" -> {out}"), err=True)
 
 
@@ -1012,7 +1032,7 @@ def _tasks_table(rows: list) -> None:
             cost = _usd(r.cost_usd) + ("+" if r.unpriced_llm_calls else "")  # +: some calls had no price
         outcome = "open" if r.outcome is None else r.outcome + (" (label)" if r.labeled_at is not None else "")
         if r.inferred_reason:  # ended unknown: the rule's word over its evidence (docs/success.md)
-            outcome = r.inferred_reason
+            outcome = r.inferred_reason + (" (evidence conflicts)" if r.conflict else "")
         table.append(
             (
                 literal(r.task, NAME_LIMIT),

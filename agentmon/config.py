@@ -59,6 +59,8 @@ KNOWN_LIMITS = {
     "infra_cost_per_task": (int, float),
     "success": str,
     "require_no_follow_up": bool,
+    "calibration_min_agreement": (int, float),
+    "calibration_min_labels": int,
 }
 SUCCESS_DEFINITIONS = ("outcome", "no_escalation", "no_human_step", "inferred")
 # Agents whose logs carry no outcome: their success is "inferred" from the evidence unless a section says otherwise.
@@ -265,6 +267,16 @@ def _limits(path: Path, table: dict, prefix: str) -> dict:
     for key in RATES:
         if key in table and not 0 <= table[key] <= 1:
             raise AgentmonError(f"{_where(path, key)}: `{prefix}{key}` is a share between 0 and 1, not {table[key]}")
+    if "calibration_min_agreement" in table and not 0 <= table["calibration_min_agreement"] <= 1:
+        value = table["calibration_min_agreement"]
+        raise AgentmonError(
+            f"{_where(path, 'calibration_min_agreement')}: `{prefix}calibration_min_agreement` is a share between 0"
+            f" and 1, not {value}"
+        )
+    if table.get("calibration_min_labels", 1) < 1:  # an inferred rate never counts unchecked
+        raise AgentmonError(
+            f"{_where(path, 'calibration_min_labels')}: `{prefix}calibration_min_labels` must be at least 1"
+        )
     if table.get("success", "outcome") not in SUCCESS_DEFINITIONS:
         raise AgentmonError(
             f"{_where(path, 'success')}: `{prefix}success` must be one of {', '.join(SUCCESS_DEFINITIONS)}"

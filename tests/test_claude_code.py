@@ -67,7 +67,9 @@ def test_the_fixture_metrics(db):
     )
     assert a["cost_usd"] == pytest.approx(expected, rel=1e-6)
     assert a["verdict"] == "hold"
-    assert a["reasons"] == ["inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled)"]
+    assert a["reasons"] == [
+        "inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled --disagreeing)"
+    ]
 
 
 def test_truncated_lines_are_quarantined_and_the_rest_is_read(db):

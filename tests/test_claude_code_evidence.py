@@ -400,7 +400,9 @@ def test_an_inferred_rate_is_marked_and_holds_the_verdict_until_checked(tmp_path
     a = agents(db)["claude-code:/work/app"]
     assert (a["task_success_rate"], a["task_success_rate_source"], a["inferred_tasks"]) == (1.0, "inferred", 39)
     assert a["verdict"] == "hold"
-    assert a["reasons"] == ["inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled)"]
+    assert a["reasons"] == [
+        "inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled --disagreeing)"
+    ]
 
 
 def test_a_native_agents_outcome_stays_its_own(tmp_path):

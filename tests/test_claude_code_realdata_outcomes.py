@@ -121,3 +121,17 @@ def test_the_rule_agrees_with_the_reader_where_it_decides(tmp_path):
     decided = [(reader, rule) for reader, rule in pairs if rule != "unknown"]
     assert all(reader == rule for reader, rule in decided)  # never contradicts a reading
     assert (len(pairs), len(decided), sum(r == "unknown" for r, _ in pairs)) == (10, 6, 1)
+
+
+@needs_realdata("Claude Code transcripts", "claude-code")
+def test_the_real_tasks_whose_evidence_conflicts(tmp_path):
+    """`agentmon tasks --disagreeing` puts these first: each holds a sign of success and one of failure."""
+    from agentmon.store.inferred import conflict
+
+    found = tasks(tmp_path, False)
+    conflicting = {BY_HAND[task][0]: conflict(t) for task, t in found.items() if conflict(t) is not None}
+    assert conflicting == {
+        "A07": "its todo list was completed; but: a tool error was left unresolved",
+        "A09": "the next prompt thanked it, its todo list was completed; but: the build failed",
+        "A13": "the user moved on; but: a tool error was left unresolved",
+    }

@@ -42,6 +42,7 @@ AGENT_KEYS = [
     "reasoning_tokens",
     "task_success_rate_source",
     "inferred_tasks",
+    "calibration",  # where success is inferred: docs/success.md, calibration
     "verdict",
     "reasons",
     "models",

@@ -81,6 +81,14 @@ def test_limits_per_agent_by_glob_over_the_defaults(cfg_file):
         ),
         ('[defaults]\n\nsucces = "outcome"\n', r"agentmon.toml:3: unknown setting `defaults.succes`"),
         ('[agents."a*"]\nsuccess = "vibes"\n', r"agentmon.toml:2: `agents.\"a\*\".success` must be one of outcome"),
+        (
+            "[defaults]\ncalibration_min_agreement = 90\n",
+            r"agentmon.toml:2: `defaults.calibration_min_agreement` is a share between 0 and 1",
+        ),
+        (
+            '[agents."claude-code:*"]\ncalibration_min_labels = 0\n',
+            r"agentmon.toml:2: `agents.\"claude-code:\*\".calibration_min_labels` must be at least 1",
+        ),
     ],
 )
 def test_bad_limits_name_file_line_and_key(cfg_file, text, message):

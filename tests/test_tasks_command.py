@@ -210,7 +210,9 @@ def test_from_unlabeled_to_label_to_a_moving_verdict(projects, tmp_path):
     before = claude()
     assert (before["task_success_rate"], before["unlabeled_tasks"], before["verdict"]) == (0.0, 3, "hold")
     assert before["task_success_rate_source"] == "inferred"  # two inferred failures (docs/success.md)
-    assert before["reasons"] == ["inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled)"]
+    assert before["reasons"] == [
+        "inferred success not yet checked: label 20 tasks (agentmon tasks --unlabeled --disagreeing)"
+    ]
     todo = tasks_json(db, "--unlabeled", "--agent", CLAUDE)
     assert [t["task"] for t in todo] == ["p3", "p2", "p1"]
     for t, outcome in zip(todo, ("success", "success", "failure")):
@@ -239,6 +241,7 @@ def test_listing_reads_through_indexes_never_a_whole_table(projects, tmp_path):
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     add_prompts(conn, list_tasks(conn, unlabeled=True, since=0, limit=5))
+    list_tasks(conn, disagreeing=True, limit=5)  # ranks a bounded number of the newest, through the index
     session_rows(conn, 0, None)
     conn.set_trace_callback(None)
     reads = [

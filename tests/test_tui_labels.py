@@ -104,3 +104,16 @@ async def test_at_80_columns_a_task_is_one_line_its_prompt_cut_at_the_edge(tmp_p
         assert "unknown" in p1 and p1.rstrip().endswith("…") and "fix the failing test" in p1
         below = rows[rows.index(p1) + 1]
         assert "billing" not in below  # not wrapped onto the next row
+
+
+async def test_the_agent_screen_says_how_far_the_inferred_outcomes_agree_with_the_labels(tmp_path):
+    """One line under the reasons, in words: no label yet, then how many agree once some are labelled."""
+    from agentmon.report.metrics import default_limits
+
+    db = tmp_path / "a.db"
+    ingest([PROJECTS], db)
+    app = make_app(db, window="all", limits_for=default_limits)  # claude-code:*: success inferred
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_agent(pilot, app)
+        why = text_of(screen.query_one("#why"))
+        assert "inferred vs your labels: none to compare yet; needs 20, not counted" in why

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import asdict, dataclass, field
 
-from agentmon.report.verdict import wilson
+from agentmon.report.verdict import Evidence, Limits, calibration_hold, wilson
 from agentmon.store.inferred import infer
 from agentmon.store.taskstate import TaskState
 
@@ -90,3 +90,29 @@ def _calibration(agent: str, m: dict[str, dict[str, int]], disagreeing: list[Dis
         failure_recall_ci=wilson(hit, failed) if failed else None,
         disagreeing=disagreeing,
     )
+
+
+def calibration_summary(c: Calibration | None, limits: Limits) -> dict:
+    """What `status --json` shows of an agent's calibration: `c` without its disagreeing tasks (None: no labelled
+    task with evidence yet), and `enough`: whether the verdict may count the inferred outcomes."""
+    empty = {label: dict.fromkeys(INFERRED, 0) for label in LABELS}
+    c = c or _calibration("", empty, [])
+    enough = calibration_hold(Evidence(calibrated_decided=c.decided, calibrated_agreeing=c.agreeing), limits) is None
+    keep = ("labeled", "decided", "agreeing", "agreement", "matrix", "failure_precision", "failure_precision_ci")
+    summary = {k: v for k, v in c.as_dict().items() if k in keep or k.startswith("failure_recall")}
+    needed = {"min_labels": limits.calibration_min_labels, "min_agreement": limits.calibration_min_agreement}
+    return {**summary, **needed, "enough": enough}
+
+
+def calibration_words(summary: dict) -> str:
+    """calibration_summary() in one short line for a person (the agent screen, 80 columns): how often the rule
+    agreed with the labels, and whether the verdict counts the inferred outcomes for it."""
+    decided, agreeing, need = summary["decided"], summary["agreeing"], summary["min_labels"]
+    if not decided:
+        return f"inferred vs your labels: none to compare yet; needs {need}, not counted"
+    agree = f"inferred vs your labels: {agreeing} of {decided} agree ({agreeing / decided:.0%})"
+    if summary["enough"]:
+        return f"{agree}: counted"
+    if decided < max(1, need):
+        return f"{agree}; needs {need}, not counted yet"
+    return f"{agree}; needs {summary['min_agreement']:.0%}, not counted"

@@ -3,6 +3,10 @@
 One JSON object per line: what a reviewer needs to turn a task into an eval case (its key, the
 outcome and reason, the model, the human steps and tool errors it met, when it ran), and nothing
 of its content: agentmon never stored the prompts.
+
+With `inferred`, also the unlabelled tasks that ended without an outcome and whose evidence the rule
+says failed (docs/success.md), marked as such: `outcome` stays "unknown", `inferred` is "failure",
+with its reason and the evidence it rests on.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import cast
+
+from agentmon.store.inferred import HasEvidence, infer
 
 FIELDS = (
     "agent",
@@ -31,20 +39,39 @@ FIELDS = (
     "llm_calls",
     "cost_nanos",
 )
+# A task's evidence (schema m022), shown with an inferred failure.
+EVIDENCE = (
+    "ending",
+    "next_prompt",
+    "check_kind",
+    "check_ok",
+    "todos_done",
+    "todos_total",
+    "committed",
+    "unresolved_errors",
+)
 
 
-def candidates(conn: sqlite3.Connection, agent: str, since: float | None) -> Iterator[dict]:
-    """The agent's tasks that failed, were abandoned, escalated or had a confirmation rejected."""
+def candidates(conn: sqlite3.Connection, agent: str, since: float | None, inferred: bool = False) -> Iterator[dict]:
+    """The agent's tasks that failed, were abandoned, escalated or had a confirmation rejected; with `inferred`,
+    and those that ended unknown, unlabelled, whose evidence the rule says failed."""
+    unknown = " OR (outcome = 'unknown' AND labeled_at IS NULL AND ending IS NOT NULL)" if inferred else ""
     sql = (
-        f"SELECT {', '.join(FIELDS)} FROM tasks WHERE agent = ? AND (outcome IN ('failure', 'abandoned')"
-        " OR escalations > 0 OR rejections > 0)"
+        f"SELECT {', '.join(FIELDS + EVIDENCE)} FROM tasks WHERE agent = ? AND (outcome IN ('failure', 'abandoned')"
+        f" OR escalations > 0 OR rejections > 0{unknown})"
     )
     params: list = [agent]
     if since is not None:
         sql += " AND last_ts >= ?"
         params.append(since)
     for row in conn.execute(sql + " ORDER BY first_ts", params):
-        r = dict(zip(FIELDS, row))
+        r = dict(zip(FIELDS + EVIDENCE, row))
+        evidence = {k: r[k] for k in EVIDENCE}
+        verdict, why = (
+            infer(cast(HasEvidence, SimpleNamespace(**evidence))) if r["outcome"] == "unknown" else (None, None)
+        )
+        if r["outcome"] == "unknown" and verdict != "failure" and not (r["escalations"] or r["rejections"]):
+            continue  # came in for its evidence, which says no failure
         yield {
             "agent": r["agent"],
             "task": r["task"],
@@ -65,6 +92,10 @@ def candidates(conn: sqlite3.Connection, agent: str, since: float | None) -> Ite
             },
             "started": _iso(r["first_ts"]),
             "ended": _iso(r["end_ts"]),
+            # What the rule over its evidence says of a task that ended unknown; null otherwise.
+            "inferred": verdict if why else None,
+            "inferred_reason": why or None,
+            "evidence": {k: v for k, v in evidence.items() if v is not None and (v or k != "committed")},
         }
 
 

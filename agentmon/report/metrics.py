@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from agentmon.report.calibration import calibration, calibration_summary
 from agentmon.report.hosts import remote_sources
 from agentmon.report.verdict import Evidence, Limits, drift, verdict
 from agentmon.store.pricing import NANO
@@ -103,6 +104,8 @@ class AgentMetrics:
     # "inferred" (labels, and the rule over the evidence of the tasks without one: docs/success.md).
     task_success_rate_source: str = "outcome"
     inferred_tasks: int = 0  # of the tasks in the success rate, those whose outcome was inferred
+    # Where success is inferred: the rule against the agent's labels, all time (calibration_summary); else None.
+    calibration: dict | None = None
     verdict: str = "hold"
     reasons: list[str] = field(default_factory=list)
     models: list[ModelMetrics] = field(default_factory=list)
@@ -217,6 +220,11 @@ def agent_metrics(
             key=lambda x: (-x.tasks, x.model),
         )
         e = evidence(agent, total, m, critical, limits, pending.get(agent))
+        if limits.success == "inferred":
+            found = calibration(conn, agent, limit=0)  # its labelled tasks alone, through their index
+            m.calibration = calibration_summary(found[0] if found else None, limits)
+            e.calibrated_decided = found[0].decided if found else 0
+            e.calibrated_agreeing = found[0].agreeing if found else 0
         if agent in previous:
             e.previous = evidence(agent, previous[agent], limits=limits)
             if previous_out is not None:
@@ -260,12 +268,14 @@ def evidence(
     """The counts a verdict weighs, from an agent's counters."""
     g = lambda name: c[COL[name]]
     asked = g("tool_calls") if agent.startswith(REJECTIONS_OVER_TOOL_CALLS) else g("confirmations")
-    # The verdict weighs measured outcomes only: an inferred one moves it only once calibrated (not yet built).
-    inferred = g("inferred_successes") + g("inferred_failures") if limits.success == "inferred" else 0
+    # Measured outcomes apart from inferred ones: the verdict counts the inferred only once calibrated (verdict.py).
+    inferred_s = g("inferred_successes") if limits.success == "inferred" else 0
+    inferred = inferred_s + g("inferred_failures") if limits.success == "inferred" else 0
     measured = replace(limits, success="outcome") if limits.success == "inferred" else limits
     successes, labeled, pending, _ = settled(c, measured, pending_c)
     return Evidence(
         inferred=inferred,
+        inferred_successes=inferred_s,
         labeled=labeled,
         unlabeled=g("unlabeled"),
         pending=pending,

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from agentmon.store.inferred import infer
+from agentmon.store.inferred import conflict, infer
 from agentmon.store.pricing import NANO
 
 CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
@@ -45,6 +45,9 @@ BEFORE_FIRST_PROMPT = ":before-first-prompt"
 # Without statistics SQLite reads an agent's open tasks through the primary key, every task of the agent;
 # the end index (schema m001) holds them together at its NULL end.
 BY_END = "tasks INDEXED BY tasks_by_end"  # the task of a session's lines before any prompt
+# `--disagreeing` ranks this many of each agent's newest unlabelled ended tasks per task shown (and at least
+# DISAGREEING_MIN): a bounded read, however long the history.
+DISAGREEING_SCAN, DISAGREEING_MIN = 10, 500
 
 
 @dataclass
@@ -71,6 +74,7 @@ class TaskRow:
     evidence: dict[str, object] = field(default_factory=dict)  # how it went (docs/success.md); {} without any
     inferred: str | None = None  # ended unknown: what the rule over its evidence says, and why
     inferred_reason: str | None = None
+    conflict: str | None = None  # its evidence points both ways: inferred.conflict()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -102,12 +106,15 @@ def list_tasks(
     since: float | None = None,
     until: float | None = None,
     limit: int = 20,
+    disagreeing: bool = False,
 ) -> list[TaskRow]:
     """The newest `limit` tasks: open ones first (by their last event), then by end, latest first.
 
     `since`/`until` bound the task's end (an open task: its last event; none when `until` is given, as it
     has not ended by then). `unlabeled`: the tasks with no outcome yet (open, or ended "unknown") and
-    no person's label."""
+    no person's label. `disagreeing` (implies `unlabeled`): of the newest DISAGREEING_SCAN × `limit` ended
+    ones, those whose evidence conflicts first, then those the rule cannot decide, then the others."""
+    unlabeled = unlabeled or disagreeing
     signals = signal_columns(conn)
     subagents = has_subagents(conn)
     have = {name for _, name, *_ in conn.execute("PRAGMA table_info(tasks)")}
@@ -123,8 +130,11 @@ def list_tasks(
         agents = [a for a in agents if _has_tasks(conn, a)]
     rows: list[tuple] = []
     lo = -1.0 if since is None else since
+    wanted = limit
+    if disagreeing:  # ranked among a bounded number of the newest; open tasks are not over yet
+        limit = max(DISAGREEING_SCAN * limit, DISAGREEING_MIN)
     for name in agents:
-        if until is None:  # open tasks: the index's NULL end_ts range
+        if until is None and not disagreeing:  # open tasks: the index's NULL end_ts range
             rows += conn.execute(
                 f"SELECT {cols} FROM {BY_END} WHERE agent = ? AND end_ts IS NULL AND last_ts >= ?{filters}"
                 " ORDER BY last_ts DESC LIMIT ?",
@@ -137,7 +147,11 @@ def list_tasks(
         ).fetchall()
     # Open tasks first, then the latest end; a stable order for equal times.
     rows.sort(key=lambda r: (r[4] is None, r[4] if r[4] is not None else r[3], r[0], r[1]), reverse=True)
-    rows = rows[:limit]
+    if disagreeing and len(evidence) == len(EVIDENCE):
+        first = 9 + len(signals)  # the evidence columns: after the nine named first and the signals
+        rank = {id(r): _doubt(_Evidence(*r[first : first + len(evidence)])) for r in rows}
+        rows.sort(key=lambda r: rank[id(r)])  # stable: newest first within each rank
+    rows = rows[:wanted]
     sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
     out = []
     for r in rows:
@@ -170,9 +184,17 @@ def list_tasks(
                 evidence={k: v for k, v in found.items() if v is not None and (v or k != "committed")},
                 inferred=inferred if reason else None,
                 inferred_reason=reason or None,
+                conflict=conflict(_Evidence(**found)) if outcome == "unknown" and len(found) == len(EVIDENCE) else None,
             )
         )
     return out
+
+
+def _doubt(t: _Evidence) -> int:
+    """How much a label would tell: 0 the evidence conflicts, 1 the rule cannot decide, 2 it decides."""
+    if conflict(t) is not None:
+        return 0
+    return 1 if infer(t)[0] == "unknown" else 2
 
 
 @dataclass

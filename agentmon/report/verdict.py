@@ -13,12 +13,11 @@ Pure functions: no I/O.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 Z95 = 1.959964  # two-sided 95%
 DRIFT_Z = 3.0  # a leading signal drifts when its recent rate is this many standard errors above baseline
 TREND_Z = 2.0  # success falling / autonomy rising against the previous window
-CALIBRATION_LABELS = 20  # labels an inferred success rate is to be checked against before it counts
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,10 @@ class Limits:
     # A success also needs no new task with the same key within 48 hours (the customer did not come
     # back); until those hours have passed the task is pending, neither success nor failure.
     require_no_follow_up: bool = False
+    # An inferred success rate counts only once the rule agrees with people's labels on at least this share of
+    # the agent's labelled tasks it decides, over at least this many of them (docs/success.md, the verdict).
+    calibration_min_agreement: float = 0.9
+    calibration_min_labels: int = 20
 
 
 @dataclass
@@ -55,6 +58,11 @@ class Evidence:
 
     labeled: int = 0  # ended tasks with a known outcome (and, under a follow-up rule, settled)
     inferred: int = 0  # ended tasks without one whose outcome the rule over their evidence infers (docs/success.md)
+    inferred_successes: int = 0  # of `inferred`
+    # The rule against the agent's labels (agentmon.report.calibration): labelled tasks it decides, and of those
+    # the ones it gets right.
+    calibrated_decided: int = 0
+    calibrated_agreeing: int = 0
     unlabeled: int = 0
     pending: int = 0  # ended within the follow-up window: not judged yet
     successes: int = 0
@@ -131,14 +139,45 @@ def _ci(k: int, n: int) -> str:
     return f"(95% CI {lo * 100:.1f}–{hi * 100:.1f}%)"
 
 
+def calibration_hold(e: Evidence, limits: Limits) -> str | None:
+    """Why an inferred success rate may not count yet, with what to do; None when the rule's agreement with the
+    agent's labels is checked and high enough. Without a label the rule decides it never counts."""
+    need, decided = max(1, limits.calibration_min_labels), e.calibrated_decided
+    if decided < need:
+        what = f"label {need - decided} more tasks" if decided else f"label {need} tasks"
+        return f"inferred success not yet checked: {what} (agentmon tasks --unlabeled --disagreeing)"
+    agreement = e.calibrated_agreeing / decided
+    if agreement < limits.calibration_min_agreement:
+        return (
+            f"inferred success disagrees with your labels: {agreement * 100:.0f}% agreement over {decided} "
+            f"labelled tasks, {limits.calibration_min_agreement * 100:.0f}% needed (agentmon calibrate)"
+        )
+    return None
+
+
+def with_inferred(e: Evidence) -> Evidence:
+    """The evidence with the inferred outcomes counted as outcomes, the window before's too."""
+    previous = with_inferred(e.previous) if e.previous is not None else None
+    return replace(
+        e,
+        labeled=e.labeled + e.inferred,
+        successes=e.successes + e.inferred_successes,
+        inferred=0,
+        inferred_successes=0,
+        previous=previous,
+    )
+
+
 def verdict(e: Evidence, limits: Limits = Limits()) -> tuple[str, list[str]]:
     """(verdict, reasons): the reasons of a no-go first, then those of a hold (drifting signals first),
     then the rates past their limit over too few samples to judge."""
+    if e.inferred:
+        unchecked = calibration_hold(e, limits)
+        if unchecked is None:  # checked against labels: the inferred outcomes count beside them
+            e = with_inferred(e)
+        elif e.labeled < limits.min_tasks or not e.labeled:  # no label: never a go, even with min_tasks = 0
+            return "hold", [unchecked]
     if e.labeled < limits.min_tasks:
-        if e.inferred:  # an inferred rate moves no verdict until checked against labels (calibration, to come)
-            need = (CALIBRATION_LABELS if e.labeled < CALIBRATION_LABELS else limits.min_tasks) - e.labeled
-            what = f"label {need} tasks" if not e.labeled else f"label {need} more tasks"
-            return "hold", [f"inferred success not yet checked: {what} (agentmon tasks --unlabeled)"]
         if e.pending:
             return "hold", [
                 f"too few settled tasks: {e.labeled} of {limits.min_tasks} needed "

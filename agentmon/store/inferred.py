@@ -72,3 +72,36 @@ def infer(t: HasEvidence) -> tuple[str, str]:
     if t.todos_total:
         return "success", "success: its todo list was completed"
     return "unknown", "unknown: no next prompt yet"
+
+
+def conflict(t: HasEvidence) -> str | None:
+    """Where the evidence points both ways, its signs in words ("thanked it; but: tests failed at the end");
+    None when it points one way or none. Whichever way the rule decides such a task, a person's label is worth
+    most there (`agentmon tasks --disagreeing`)."""
+    check = CHECK_WORDS.get(t.check_kind or "", "the last check")
+    good, bad = [], []
+    if t.next_prompt == "thanks":
+        good.append("the next prompt thanked it")
+    elif t.next_prompt == "new":
+        good.append("the user moved on")
+    if t.check_ok == 1:
+        good.append(f"{check} passed")
+    if t.committed:
+        good.append("a commit succeeded")
+    if t.todos_total and (t.todos_done or 0) >= t.todos_total:
+        good.append("its todo list was completed")
+    if t.ending in ("api_failed", "rejected", "interrupted"):
+        bad.append(
+            {"api_failed": "it failed on the API", "rejected": "its last tool call was rejected"}.get(
+                t.ending, "it was interrupted"
+            )
+        )
+    if t.next_prompt in ("correction", "repeat"):
+        bad.append("the next prompt " + ("corrected it" if t.next_prompt == "correction" else "repeated it"))
+    if t.check_ok == 0:
+        bad.append(f"{check} failed")
+    if t.unresolved_errors:
+        bad.append("a tool error was left unresolved")
+    if t.todos_total is not None and (t.todos_done or 0) < t.todos_total:
+        bad.append("its todo list was left unfinished")
+    return f"{', '.join(good)}; but: {', '.join(bad)}" if good and bad else None

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
+from agentmon.report.calibration import calibration_words
 from agentmon.report.fleet import AgentDetail, agent_detail
 from agentmon.report.metrics import orchestration_text, spend_text
 from agentmon.report.tasks import TaskRow
@@ -143,6 +144,8 @@ class AgentScreen(MonitorScreen):
         why = Text(f"why {m.verdict.upper()}\n", style="bold")
         for reason in m.reasons:
             why.append_text(Text("  · ") + plain(reason) + Text("\n"))
+        if m.calibration is not None:  # how far the inferred outcomes can be trusted, under the reasons
+            why.append(f"  {calibration_words(m.calibration)}\n", style="dim")
         unlabeled = f" ({m.unlabeled_tasks} without an outcome)" if m.unlabeled_tasks else ""
         cost = spend_text(m.cost_usd, m.cost_status, m.unpriced_llm_calls, lambda x: f"${x:.4f}")
         why.append(
