@@ -15,10 +15,8 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import cast
 
-from agentmon.store.inferred import HasEvidence, infer
+from agentmon.store.inferred import EVIDENCE, Evidence, infer
 
 FIELDS = (
     "agent",
@@ -39,17 +37,6 @@ FIELDS = (
     "llm_calls",
     "cost_nanos",
 )
-# A task's evidence (schema m022), shown with an inferred failure.
-EVIDENCE = (
-    "ending",
-    "next_prompt",
-    "check_kind",
-    "check_ok",
-    "todos_done",
-    "todos_total",
-    "committed",
-    "unresolved_errors",
-)
 
 
 def candidates(conn: sqlite3.Connection, agent: str, since: float | None, inferred: bool = False) -> Iterator[dict]:
@@ -67,9 +54,7 @@ def candidates(conn: sqlite3.Connection, agent: str, since: float | None, inferr
     for row in conn.execute(sql + " ORDER BY first_ts", params):
         r = dict(zip(FIELDS + EVIDENCE, row))
         evidence = {k: r[k] for k in EVIDENCE}
-        verdict, why = (
-            infer(cast(HasEvidence, SimpleNamespace(**evidence))) if r["outcome"] == "unknown" else (None, None)
-        )
+        verdict, why = infer(Evidence(**evidence)) if r["outcome"] == "unknown" else (None, None)
         if r["outcome"] == "unknown" and verdict != "failure" and not (r["escalations"] or r["rejections"]):
             continue  # came in for its evidence, which says no failure
         yield {

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from agentmon.store.inferred import conflict, infer
+from agentmon.store.inferred import EVIDENCE, Evidence, conflict, infer
 from agentmon.store.pricing import NANO
 
 CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
@@ -29,17 +29,6 @@ SIGNALS = (
     "interventions",
     "escalations",
     "api_errors",
-)
-# A task's evidence of how it went (schema m022, docs/success.md), for its inferred outcome.
-EVIDENCE = (
-    "ending",
-    "next_prompt",
-    "check_kind",
-    "check_ok",
-    "todos_done",
-    "todos_total",
-    "committed",
-    "unresolved_errors",
 )
 BEFORE_FIRST_PROMPT = ":before-first-prompt"
 # Without statistics SQLite reads an agent's open tasks through the primary key, every task of the agent;
@@ -149,7 +138,7 @@ def list_tasks(
     rows.sort(key=lambda r: (r[4] is None, r[4] if r[4] is not None else r[3], r[0], r[1]), reverse=True)
     if disagreeing and len(evidence) == len(EVIDENCE):
         first = 9 + len(signals)  # the evidence columns: after the nine named first and the signals
-        rank = {id(r): _doubt(_Evidence(*r[first : first + len(evidence)])) for r in rows}
+        rank = {id(r): _doubt(Evidence(*r[first : first + len(evidence)])) for r in rows}
         rows.sort(key=lambda r: rank[id(r)])  # stable: newest first within each rank
     rows = rows[:wanted]
     sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
@@ -161,7 +150,7 @@ def list_tasks(
         tokens, subs, sub_tokens, sub_nanos = more[len(evidence) :]
         inferred = reason = None
         if outcome == "unknown" and len(found) == len(EVIDENCE):
-            inferred, reason = infer(_Evidence(**found))
+            inferred, reason = infer(Evidence(**found))
         out.append(
             TaskRow(
                 agent=name,
@@ -184,29 +173,17 @@ def list_tasks(
                 evidence={k: v for k, v in found.items() if v is not None and (v or k != "committed")},
                 inferred=inferred if reason else None,
                 inferred_reason=reason or None,
-                conflict=conflict(_Evidence(**found)) if outcome == "unknown" and len(found) == len(EVIDENCE) else None,
+                conflict=conflict(Evidence(**found)) if outcome == "unknown" and len(found) == len(EVIDENCE) else None,
             )
         )
     return out
 
 
-def _doubt(t: _Evidence) -> int:
+def _doubt(t: Evidence) -> int:
     """How much a label would tell: 0 the evidence conflicts, 1 the rule cannot decide, 2 it decides."""
     if conflict(t) is not None:
         return 0
     return 1 if infer(t)[0] == "unknown" else 2
-
-
-@dataclass
-class _Evidence:
-    ending: str | None
-    next_prompt: str | None
-    check_kind: str | None
-    check_ok: int | None
-    todos_done: int | None
-    todos_total: int | None
-    committed: int
-    unresolved_errors: int | None
 
 
 def sessions_of(conn: sqlite3.Connection, tasks: list[str]) -> dict[str, str]:

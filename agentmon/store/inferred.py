@@ -7,6 +7,7 @@ bucket, as it counts every outcome (inferred_successes, inferred_failures): read
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 CHECK_WORDS = {"test": "tests", "build": "the build", "lint": "the linter", "typecheck": "the type check"}
@@ -15,6 +16,33 @@ FAMILIES = {"MultiEdit": "Edit", "Write": "Edit", "NotebookEdit": "Edit"}
 
 
 class HasEvidence(Protocol):
+    ending: str | None
+    next_prompt: str | None
+    check_kind: str | None
+    check_ok: int | None
+    todos_done: int | None
+    todos_total: int | None
+    committed: int
+    unresolved_errors: int | None
+
+
+# The tasks table's columns the rule reads (schema m022, docs/success.md), in Evidence's order.
+EVIDENCE = (
+    "ending",
+    "next_prompt",
+    "check_kind",
+    "check_ok",
+    "todos_done",
+    "todos_total",
+    "committed",
+    "unresolved_errors",
+)
+
+
+@dataclass
+class Evidence:
+    """A task's evidence as read back from its row (a TaskState is one too)."""
+
     ending: str | None
     next_prompt: str | None
     check_kind: str | None
