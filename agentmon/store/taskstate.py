@@ -209,7 +209,7 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     line: one read before more lines of the task ends it as late as if it had been read after them."""
     first, last = state.first_ts, state.last_ts
     waited = state.end_ts - last if state.end_ts is not None and idle_ended(state) else None
-    tools = False  # a tool call or a denial among them: folded once for the batch (_fold_tools)
+    marks: dict[tuple[str, int], float] = {}  # (tool, 0 a call / 1 a failure): its latest time here (_fold_tools)
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
@@ -218,32 +218,32 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
                 last = ts
             state.tool_calls += event.call
             state.tool_errors += not event.ok
-            tools = True
+            mark = (event.tool, 0 if event.ok else 1)
+            if ts > marks.get(mark, -1.0):
+                marks[mark] = ts
         else:
             if ts > last and not (type(event) is TaskEnd and event.labeled_at is None and _idle(event.reason)):
                 last = ts
             _fold(state, event, ts, cost_nanos)
+            if type(event) is PermissionDenial:
+                mark = (event.tool or UNNAMED, 1)
+                if ts > marks.get(mark, -1.0):
+                    marks[mark] = ts
     if waited is not None and last > state.last_ts and idle_ended(state):
         state.end_ts = max(cast(float, state.end_ts), last + waited)
     state.first_ts, state.last_ts = first, last
-    if tools or state.permission_denials:
-        _fold_tools(state, events)
+    if marks:
+        _fold_tools(state, marks)
 
 
-def _fold_tools(state: TaskState, events: Sequence[tuple[object, float, int | None]]) -> None:
+def _fold_tools(state: TaskState, marks: dict[tuple[str, int], float]) -> None:
     """Tool errors left unresolved: per tool family (FAMILIES), the latest call that went out (a `tool_call` that
     is ok: Claude Code's at its tool_use) and the latest failure (an error, a permission the rules refused); a
     family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as JSON,
-    `{"family": [call, failure]}` in milliseconds (-1: none), keys sorted so that any order writes the same."""
+    `{"family": [call, failure]}` in milliseconds (-1: none), keys sorted so that any order writes the same.
+    `marks`: the fold's latest call and failure per tool, gathered in fold_all's one pass over the events."""
     kept: dict[str, list[int]] = _tools_decode(state.tool_families) if state.tool_families else {}
-    for event, ts, _ in events:
-        kind = type(event)
-        if kind is ToolCall:
-            tool, i = event.tool, 0 if event.ok else 1  # type: ignore[attr-defined]
-        elif kind is PermissionDenial:
-            tool, i = event.tool or UNNAMED, 1  # type: ignore[attr-defined]
-        else:
-            continue
+    for (tool, i), ts in marks.items():
         family = FAMILIES.get(tool, tool)
         times = kept.get(family)
         if times is None:
