@@ -47,6 +47,12 @@ def inferred(**changes) -> Evidence:
             "inferred success not yet checked: label 14 more tasks (agentmon tasks --unlabeled --disagreeing)",
         ),
         (
+            inferred(labeled=20, successes=20, calibrated_decided=19, calibrated_agreeing=19),
+            Limits(),
+            "hold",
+            "inferred success not yet checked: label 1 more task (agentmon",
+        ),
+        (
             inferred(labeled=50, successes=40, calibrated_decided=50, calibrated_agreeing=39),
             Limits(min_tasks=60),
             "hold",

@@ -144,7 +144,8 @@ def calibration_hold(e: Evidence, limits: Limits) -> str | None:
     agent's labels is checked and high enough. Without a label the rule decides it never counts."""
     need, decided = max(1, limits.calibration_min_labels), e.calibrated_decided
     if decided < need:
-        what = f"label {need - decided} more tasks" if decided else f"label {need} tasks"
+        left = need - decided
+        what = f"label {left}{' more' if decided else ''} task{'s' * (left != 1)}"
         return f"inferred success not yet checked: {what} (agentmon tasks --unlabeled --disagreeing)"
     agreement = e.calibrated_agreeing / decided
     if agreement < limits.calibration_min_agreement:
