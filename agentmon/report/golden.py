@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from agentmon.store.inferred import EVIDENCE, Evidence, infer
+from agentmon.store.inferred import EVIDENCE, EvidenceRow, infer
 
 FIELDS = (
     "agent",
@@ -54,7 +54,7 @@ def candidates(conn: sqlite3.Connection, agent: str, since: float | None, inferr
     for row in conn.execute(sql + " ORDER BY first_ts", params):
         r = dict(zip(FIELDS + EVIDENCE, row))
         evidence = {k: r[k] for k in EVIDENCE}
-        verdict, why = infer(Evidence(**evidence)) if r["outcome"] == "unknown" else (None, None)
+        verdict, why = infer(EvidenceRow(**evidence)) if r["outcome"] == "unknown" else (None, None)
         if r["outcome"] == "unknown" and verdict != "failure" and not (r["escalations"] or r["rejections"]):
             continue  # came in for its evidence, which says no failure
         yield {

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from agentmon.store.inferred import EVIDENCE, Evidence, conflict, infer
+from agentmon.store.inferred import EVIDENCE, EvidenceRow, conflict, infer
 from agentmon.store.pricing import NANO
 
 CLAUDE_CODE = "claude-code:"  # the agents of Claude Code transcripts (agentmon.sources.claude_code)
@@ -138,7 +138,7 @@ def list_tasks(
     rows.sort(key=lambda r: (r[4] is None, r[4] if r[4] is not None else r[3], r[0], r[1]), reverse=True)
     if disagreeing and len(evidence) == len(EVIDENCE):
         first = 9 + len(signals)  # the evidence columns: after the nine named first and the signals
-        rank = {id(r): _doubt(Evidence(*r[first : first + len(evidence)])) for r in rows}
+        rank = {id(r): _doubt(EvidenceRow(*r[first : first + len(evidence)])) for r in rows}
         rows.sort(key=lambda r: rank[id(r)])  # stable: newest first within each rank
     rows = rows[:wanted]
     sessions = sessions_of(conn, [r[1] for r in rows if r[0].startswith(CLAUDE_CODE)])
@@ -148,9 +148,10 @@ def list_tasks(
         counts, more = rest[: len(signals)], rest[len(signals) :]
         found = dict(zip(evidence, more[: len(evidence)]))
         tokens, subs, sub_tokens, sub_nanos = more[len(evidence) :]
-        inferred = reason = None
-        if outcome == "unknown" and len(found) == len(EVIDENCE):
-            inferred, reason = infer(Evidence(**found))
+        inferred = reason = conflicting = None
+        if outcome == "unknown" and len(found) == len(EVIDENCE):  # undecided, and its evidence was kept
+            row = EvidenceRow(**found)
+            (inferred, reason), conflicting = infer(row), conflict(row)
         out.append(
             TaskRow(
                 agent=name,
@@ -173,13 +174,13 @@ def list_tasks(
                 evidence={k: v for k, v in found.items() if v is not None and (v or k != "committed")},
                 inferred=inferred if reason else None,
                 inferred_reason=reason or None,
-                conflict=conflict(Evidence(**found)) if outcome == "unknown" and len(found) == len(EVIDENCE) else None,
+                conflict=conflicting,
             )
         )
     return out
 
 
-def _doubt(t: Evidence) -> int:
+def _doubt(t: EvidenceRow) -> int:
     """How much a label would tell: 0 the evidence conflicts, 1 the rule cannot decide, 2 it decides."""
     if conflict(t) is not None:
         return 0

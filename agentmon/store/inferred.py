@@ -7,7 +7,7 @@ bucket, as it counts every outcome (inferred_successes, inferred_failures): read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 CHECK_WORDS = {"test": "tests", "build": "the build", "lint": "the linter", "typecheck": "the type check"}
@@ -26,22 +26,9 @@ class HasEvidence(Protocol):
     unresolved_errors: int | None
 
 
-# The tasks table's columns the rule reads (schema m022, docs/success.md), in Evidence's order.
-EVIDENCE = (
-    "ending",
-    "next_prompt",
-    "check_kind",
-    "check_ok",
-    "todos_done",
-    "todos_total",
-    "committed",
-    "unresolved_errors",
-)
-
-
 @dataclass
-class Evidence:
-    """A task's evidence as read back from its row (a TaskState is one too)."""
+class EvidenceRow:
+    """A task's evidence as read back from the tasks table (a TaskState holds the same fields)."""
 
     ending: str | None
     next_prompt: str | None
@@ -51,6 +38,10 @@ class Evidence:
     todos_total: int | None
     committed: int
     unresolved_errors: int | None
+
+
+# The tasks table's columns the rule reads (schema m022, docs/success.md), in EvidenceRow's order.
+EVIDENCE = tuple(f.name for f in fields(EvidenceRow))
 
 
 def infer(t: HasEvidence) -> tuple[str, str]:
