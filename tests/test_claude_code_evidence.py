@@ -347,6 +347,30 @@ def test_the_fold_is_order_free():
     assert (s.next_prompt, s.committed) == ("thanks", 1)
 
 
+def test_tool_errors_folded_one_event_at_a_time_are_what_one_fold_gives():
+    """Each fold starts from the families the folds before it stored: a failure stored earlier still counts when a
+    later fold brings only calls, and one folded after a later call of its family is resolved."""
+    events = [
+        ToolCall(ts=1.0, agent="a", task="t", tool="Bash", ok=True),
+        ToolCall(ts=2.0, agent="a", task="t", tool="Bash", ok=False, call=False),
+        ToolCall(ts=3.0, agent="a", task="t", tool="Read", ok=True),
+        ToolCall(ts=4.0, agent="a", task="t", tool="Edit", ok=True),
+        PermissionDenial(ts=3.5, agent="a", task="t", tool="Write"),  # before the Edit family's latest call
+        ToolCall(ts=5.0, agent="a", task="t", tool="Grep", ok=True),
+    ]
+    whole = TaskState("a", "t")
+    fold_all(whole, [(e, float(e.ts), None) for e in events])
+    for order in (events, events[::-1]):
+        state = TaskState("a", "t")
+        for e in order:
+            fold_all(state, [(e, float(e.ts), None)])
+        assert (state.tool_families, state.unresolved_errors) == (whole.tool_families, whole.unresolved_errors)
+    assert whole.unresolved_errors == 1  # Bash's
+    calls_only = TaskState("a", "t")
+    fold_all(calls_only, [(e, float(e.ts), None) for e in events if type(e) is ToolCall and e.ok])
+    assert calls_only.unresolved_errors is None  # no failure: none to resolve
+
+
 # --- the rule ------------------------------------------------------------------------------------------------
 
 
@@ -439,6 +463,23 @@ def test_word_lists_are_data_agentmon_toml_replaces(tmp_path, monkeypatch):
             load()
     finally:
         claude_code_evidence.use({})
+
+
+def test_phrases_sharing_a_first_word_each_count_anywhere_in_the_prompt():
+    # The phrases are tried by their first word (a prompt without it skips them): each of several with the same
+    # first word still counts, a replaced list included, and the first word alone is no phrase.
+    try:
+        claude_code_evidence.use({"correction_anywhere": ["fix it", "fix these", "is broken", "Doesn’t build"]})
+        assert relation("please fix these now", None)[0] == "correction"
+        assert relation("can you fix it?", None)[0] == "correction"
+        assert relation("the page is broken again", None)[0] == "correction"
+        assert relation("it doesn't build", None)[0] == "correction"
+        assert relation("fix the build", None)[0] == "new"
+        assert relation("this is fine", None)[0] == "new"
+        assert relation("you forgot the tests", None)[0] == "new"  # a default phrase, no longer in the list
+    finally:
+        claude_code_evidence.use({})
+    assert relation("you forgot the tests", None)[0] == "correction"
 
 
 # --- calibration ------------------------------------------------------------------------------------------------

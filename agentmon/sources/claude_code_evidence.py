@@ -180,6 +180,9 @@ class Words:
     correction_starts: tuple[str, ...]  # each between blanks, as the prompt's words are
     correction_anywhere: tuple[str, ...]
     thanks_starts: tuple[str, ...]
+    # correction_anywhere by first word: a prompt has a phrase only if it has the phrase's first word, so one
+    # set test of its words skips the list for most prompts, and the rest try only the phrases that may match.
+    anywhere_by_first: dict[str, tuple[str, ...]]
     # The command patterns, compiled at their first use (most runs meet no command that needs them, and
     # compiling them takes longer than the rest of importing this module): checks (every kind's patterns in
     # one, a named group per kind, in CHECKS' order), wrappers, commit.
@@ -205,6 +208,11 @@ def compile_words(words: dict[str, Any]) -> Words:
     def phrases(items) -> tuple[str, ...]:
         return tuple(f" {_words(p)} " for p in items if _words(p))
 
+    by_first: dict[str, tuple[str, ...]] = {}
+    for phrase in phrases(words["correction_anywhere"]):
+        first = phrase.split()[0]
+        by_first[first] = (*by_first.get(first, ()), phrase)
+
     def one(patterns) -> str:
         return "|".join(f"(?:{p})" for p in patterns) or r"(?!)"
 
@@ -220,6 +228,7 @@ def compile_words(words: dict[str, Any]) -> Words:
         phrases(words["correction_starts"]),
         phrases(words["correction_anywhere"]),
         phrases(words["thanks_starts"]),
+        by_first,
         (checks or r"(?!)", rf"(?:(?:{one(words['wrappers'])})\s+)*", one(words["commit"])),
         frozenset(p.encode() for p in programs) if programs is not None else None,
     )
@@ -240,11 +249,15 @@ def _programs(pattern: str) -> set[str] | None:
 _PUNCTUATION = bytes.maketrans(b'!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~', b" " * 31)
 
 
+def _word_list(text: str) -> list[str]:
+    """Lowercase words, ASCII punctuation made blanks, a typographic apostrophe made a plain one: what phrases are
+    matched against. (As bytes: str.translate takes 30 µs on a prompt with one non-ASCII character, this 6.)"""
+    return text.lower().replace("\u2019", "'").encode().translate(_PUNCTUATION).decode().split()
+
+
 def _words(text: str) -> str:
-    """Lowercase words between single blanks, ASCII punctuation made blanks, a typographic apostrophe made a plain
-    one: what phrases are matched against. (As bytes: str.translate takes 30 µs on a prompt with one non-ASCII
-    character, this 6.)"""
-    return " ".join(text.lower().replace("\u2019", "'").encode().translate(_PUNCTUATION).decode().split())
+    """The words of `text` (_word_list) between single blanks."""
+    return " ".join(_word_list(text))
 
 
 WORDS = compile_words(DEFAULT_WORDS)
@@ -267,7 +280,7 @@ def prompt_hash(text: str) -> str:
     """A prompt's identity without its text, without its outer blanks: CRC-32 and Adler-32 of it, 16 hex digits.
     (Enough to tell a session's prompts apart; hashlib would load OpenSSL, 7 ms of every cold start.)"""
     data = text.strip().encode()
-    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    return (zlib.crc32(data) << 32 | zlib.adler32(data)).to_bytes(8, "big").hex()  # each as 8 hex digits
 
 
 def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
@@ -276,13 +289,17 @@ def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
     h = prompt_hash(text)
     if h == previous_hash:
         return "repeat", h
-    said = f" {_words(text[:PROMPT_CHARS])} "
+    found = _word_list(text[:PROMPT_CHARS])
+    said = f" {' '.join(found)} "
     w = WORDS
     if said.startswith(w.correction_starts):
         return "correction", h
-    for phrase in w.correction_anywhere:
-        if phrase in said:
-            return "correction", h
+    by_first = w.anywhere_by_first
+    if not by_first.keys().isdisjoint(found):
+        for first in by_first.keys() & found:
+            for phrase in by_first[first]:
+                if phrase in said:
+                    return "correction", h
     if said.startswith(w.thanks_starts):
         return "thanks", h
     return "new", h
@@ -410,6 +427,20 @@ class EvidenceTracker:
             if (at := TIMED.get(name)) is not None:
                 kept[at] = ts
 
+    def _put(self, agent: str, task: str, ts: float, name: str, value: Any) -> None:
+        """One field observed at `ts`, as `_note` keeps it (without building a dict of keywords: the calls at every
+        prompt and turn)."""
+        key = (agent, task)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = [ts, {}]
+        elif ts > pending[0]:
+            pending[0] = ts
+        kept = pending[1]
+        kept[name] = value
+        if (at := TIMED.get(name)) is not None:
+            kept[at] = ts
+
     def flush(self) -> list[TaskEvidence]:
         """What was noted since the last flush (the end of each chunk): an event per task."""
         for session in list(self.endings):
@@ -431,7 +462,7 @@ class EvidenceTracker:
 
     def _end_turn(self, session: str) -> None:
         ts, task, agent, state = self.endings.pop(session)
-        self._note(agent, task, ts, ending=state if isinstance(state, str) else self.classify(state))
+        self._put(agent, task, ts, "ending", state if isinstance(state, str) else self.classify(state))
 
     # --- prompts ------------------------------------------------------------------------------------------
 
@@ -443,17 +474,20 @@ class EvidenceTracker:
         if text is None:
             rel = "new"
         else:
-            # The previous prompt's hash, unless it is this prompt's own, read again (after a failed commit)
-            last = self._hashes.get(session)
-            rel, h = relation(text, last[1] if last is not None and last[0] != task else None)
+            if previous is None:  # the session's first prompt: no task before it to relate to
+                rel, h = "new", prompt_hash(text)
+            else:
+                # The previous prompt's hash, unless it is this prompt's own, read again (after a failed commit)
+                last = self._hashes.get(session)
+                rel, h = relation(text, last[1] if last is not None and last[0] != task else None)
             self._remember(self._hashes, session, (task, h))
-            self._note(agent, task, ts, prompt_hash=h)
+            self._put(agent, task, ts, "prompt_hash", h)
         if previous is not None:
-            self._note(agent, previous, ts, next_prompt=rel)
+            self._put(agent, previous, ts, "next_prompt", rel)
 
     def answer(self, ts: float, task: str, agent: str) -> None:
         """The person answered the assistant's question: the task goes on."""
-        self._note(agent, task, ts, next_prompt="answer")
+        self._put(agent, task, ts, "next_prompt", "answer")
 
     # --- tool calls and their results ---------------------------------------------------------------------
 
@@ -462,9 +496,8 @@ class EvidenceTracker:
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
             programs = WORDS.programs
-            said = bytes(raw_input)
-            if b"\\n" in said:  # JSON's escaped newline separates commands too
-                said = said.replace(b"\\n", b" ")
+            # (JSON's escaped newline separates commands too; replaced where it is not found, the input is kept.)
+            said = bytes(raw_input).replace(b"\\n", b" ")
             if programs is not None and programs.isdisjoint(said.translate(_SEPARATORS).split()):
                 return
             command = _decode(_command, raw_input)

@@ -209,7 +209,9 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
     line: one read before more lines of the task ends it as late as if it had been read after them."""
     first, last = state.first_ts, state.last_ts
     waited = state.end_ts - last if state.end_ts is not None and idle_ended(state) else None
-    marks: dict[tuple[str, int], float] = {}  # (tool, 0 a call / 1 a failure): its latest time here (_fold_tools)
+    # Per tool, its latest call that went out and its latest failure here (_fold_tools): two dicts, no tuple a call.
+    calls: dict[str, float] = {}
+    failures: dict[str, float] = {}
     for event, ts, cost_nanos in events:
         if ts < first:
             first = ts
@@ -218,41 +220,47 @@ def fold_all(state: TaskState, events: Sequence[tuple[object, float, int | None]
                 last = ts
             state.tool_calls += event.call
             state.tool_errors += not event.ok
-            mark = (event.tool, 0 if event.ok else 1)
-            if ts > marks.get(mark, -1.0):
-                marks[mark] = ts
+            latest = calls if event.ok else failures
+            if ts > latest.get(event.tool, -1.0):
+                latest[event.tool] = ts
         else:
             if ts > last and not (type(event) is TaskEnd and event.labeled_at is None and _idle(event.reason)):
                 last = ts
             _fold(state, event, ts, cost_nanos)
             if type(event) is PermissionDenial:
-                mark = (event.tool or UNNAMED, 1)
-                if ts > marks.get(mark, -1.0):
-                    marks[mark] = ts
+                tool = event.tool or UNNAMED
+                if ts > failures.get(tool, -1.0):
+                    failures[tool] = ts
     if waited is not None and last > state.last_ts and idle_ended(state):
         state.end_ts = max(cast(float, state.end_ts), last + waited)
     state.first_ts, state.last_ts = first, last
-    if marks:
-        _fold_tools(state, marks)
+    if calls or failures:
+        _fold_tools(state, calls, failures)
 
 
-def _fold_tools(state: TaskState, marks: dict[tuple[str, int], float]) -> None:
+def _fold_tools(state: TaskState, calls: dict[str, float], failures: dict[str, float]) -> None:
     """Tool errors left unresolved: per tool family (FAMILIES), the latest call that went out (a `tool_call` that
     is ok: Claude Code's at its tool_use) and the latest failure (an error, a permission the rules refused); a
     family whose latest failure came after its latest call is unresolved. Maxima, so order-free; kept as JSON,
     `{"family": [call, failure]}` in milliseconds (-1: none), keys sorted so that any order writes the same.
-    `marks`: the fold's latest call and failure per tool, gathered in fold_all's one pass over the events."""
-    kept: dict[str, list[int]] = _tools_decode(state.tool_families) if state.tool_families else {}
-    for (tool, i), ts in marks.items():
-        family = FAMILIES.get(tool, tool)
-        times = kept.get(family)
-        if times is None:
-            times = kept[family] = [-1, -1]
-        ms = int(ts * 1000)
-        if ms > times[i]:
-            times[i] = ms
+    `calls`, `failures`: the fold's latest of each per tool, gathered in fold_all's one pass over the events."""
+    stored = state.tool_families
+    kept: dict[str, list[int]] = _tools_decode(stored) if stored else {}
+    # Whether any family has a failure (a time >= 0): known from the stored ones, and from each failure kept below
+    # (a time above the one before, at least -1).
+    failed = stored is not None and any(failure >= 0 for _, failure in kept.values())
+    for i, by_tool in ((0, calls), (1, failures)):
+        for tool, ts in by_tool.items():
+            family = FAMILIES.get(tool, tool)
+            times = kept.get(family)
+            if times is None:
+                times = kept[family] = [-1, -1]
+            ms = int(ts * 1000)
+            if ms > times[i]:
+                times[i] = ms
+                failed = failed or i == 1
     state.tool_families = _tools_encode(kept).decode()
-    if any(failure >= 0 for _, failure in kept.values()):
+    if failed:
         # A failure whose call was read before a restart has no name ("tool"): any later call resolves it, as
         # a person reading on would take it (the parser does not keep every call's name across runs).
         latest = max(call for call, _ in kept.values())
