@@ -3,7 +3,9 @@
 A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
 lines spends about as long parsing lines as committing them, and the machine has more than one
 core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
-process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`.
+process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`. On Linux,
+while the ingester runs one thread, the child is a fork of it (no interpreter to start, nothing to import
+again); otherwise a new interpreter that imports what its parent did.
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
