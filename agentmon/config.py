@@ -84,6 +84,8 @@ class Config:
     alerts: AlertSettings | None = None  # [alerts]: where verdict changes are sent (agentmon.alerts)
     retention: Retention | None = None  # [retention]: days each kind of row is kept; None: the defaults
     evidence: dict | None = None  # [evidence]: word lists and command patterns (agentmon.sources.claude_code_evidence)
+    # limits_for's answers: `limits` is set once, by load()
+    _limits_memo: dict[str, Limits] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def follows_up(self, agent: str) -> bool:
         """Whether the store keeps follow-ups for this agent (its success requires none)."""
@@ -91,6 +93,12 @@ class Config:
 
     def limits_for(self, agent: str) -> Limits:
         """The defaults, then every matching [agents."glob"] section in file order, the last word winning."""
+        limits = self._limits_memo.get(agent)
+        if limits is None:  # asked for every task of every batch by the store (follows_up): match once per agent
+            limits = self._limits_memo[agent] = self._limits_for(agent)
+        return limits
+
+    def _limits_for(self, agent: str) -> Limits:
         from agentmon.report.metrics import DEFAULT_LIMITS
         from agentmon.report.verdict import Limits
 

@@ -228,6 +228,8 @@ class Prompt(NamedTuple):
 BEFORE_FIRST_PROMPT = ":before-first-prompt"
 LAUNCH, WARMUP, COMMAND, ASKED = "launch", "warmup", "command", "asked"  # SessionFact kinds
 RETRYING, ESC, CHAIN = "retrying", "esc", "chain"
+WATCH, LAST_PROMPT = "watch", "last_prompt"  # the evidence's (agentmon.sources.claude_code_evidence)
+TOOL = "tool"
 
 
 class SessionFact(NamedTuple):
@@ -236,8 +238,10 @@ class SessionFact(NamedTuple):
     (subagent `key` counts nothing), "command" (a slash command waiting for the model: task `value` of agent
     `key`, at `ts`), "asked" (the assistant's last words asked a question), "retrying" (API retries no answer
     ended yet, in task `value` of agent `key`), "esc" (the Esc of conversation `key` was counted at its tool
-    result: its marker is not), "chain" (inline sidechain line `key` is subagent `value`'s). `value` None: no
-    longer so."""
+    result: its marker is not), "chain" (inline sidechain line `key` is subagent `value`'s), "watch" (tool use
+    `key` is a check or a commit whose result the evidence waits for: `value` says which, of what task),
+    "last_prompt" (the session's latest prompt: its task and hash, for the next one to be compared with; `key`
+    ""), "tool" (call `key` of tool `value` had no result when its chunk ended). `value` None: no longer so."""
 
     session: str
     kind: str

@@ -222,7 +222,7 @@ class IngestSession:
         could not be read are in `unreachable`."""
         if self.ingester is not None:
             self.ingester.scan()
-            self.ingester.drain()
+            self.ingester.drain(idle_clock=self.clock)  # close_idle below then finds nothing left to end
         if self.hosts is not None:
             self.unreachable = self.hosts.once()
         if self.ingester is None or not self.ingester.stop.is_set():  # as _housekeeping: not after a cut pass

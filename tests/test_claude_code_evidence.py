@@ -312,6 +312,41 @@ def test_evidence_read_across_a_restart_is_what_one_pass_reads(tmp_path):
     assert (clean["p1"]["unresolved_errors"], clean["p2"]["unresolved_errors"]) == (1, None)  # Bash's, not Edit's
 
 
+def test_a_restart_between_a_call_and_its_result_or_between_two_prompts_loses_no_evidence(tmp_path):
+    """What the evidence waits for is stored with the line that taught it (a check's or a commit's call, a
+    session's latest prompt): `agentmon ingest` run by cron, or a restart, between any two lines reads as one pass."""
+    t = Transcript()
+    t.prompt("run the tests", "p1").use("Bash", "c1", command="cd app && pytest -q")
+    t.result("c1", "Exit code 1\n3 failed, 31 passed", is_error=True).say("3 tests fail.")
+    t.prompt("run the tests", "p2").use("Bash", "c2", command="git commit -am 'fix'")
+    t.result("c2", "[main 1a2b3c4] fix").use("Bash", "c3", command="npm run build").result("c3", "built in 2s")
+    t.say("Committed and built.")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
+    clean = _tasks(whole / "agentmon.db")
+    assert (clean["p1"]["check_kind"], clean["p1"]["check_ok"], clean["p1"]["next_prompt"]) == ("test", 0, "repeat")
+    assert (clean["p2"]["check_kind"], clean["p2"]["check_ok"], clean["p2"]["committed"]) == ("build", 1, 1)
+    lines = t.lines
+    for cut in range(1, len(lines)):  # one restart, after each line in turn
+        parts = tmp_path / f"cut{cut}"
+        for end in (cut, len(lines)):
+            t.lines = lines[:end]
+            t.write(parts)
+            ingest([parts / "projects"], parts / "agentmon.db", clock=lambda: BASE + 60)
+        assert _tasks(parts / "agentmon.db") == clean, cut
+    t.lines = lines
+
+
+def _tasks(db: Path) -> dict[str, dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
+    finally:
+        conn.close()
+
+
 def test_the_fold_is_order_free():
     events = [
         TaskEvidence(ts=1.0, agent="a", task="t", ending="cut_off"),

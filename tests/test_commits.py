@@ -308,13 +308,23 @@ def test_a_long_read_stops_when_asked_and_the_next_goes_on_from_there(tmp_path):
     assert dump(db) == dump(tmp_path / "clean.db")
 
 
-def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monkeypatch):
+def _dies(*args):
+    sys.stderr.write("out of luck\n")
+    sys.exit(3)
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monkeypatch, forked):
     """What the child wrote to its stderr before it ended is in the error the parent raises (and never on the
-    parent's own screen)."""
+    parent's own screen): a child forked from the parent, or started as a new interpreter (another thread runs)."""
     from agentmon.errors import AgentmonError
     from agentmon.store.writer import Store
 
-    monkeypatch.setattr(commits, "_BOOTSTRAP", "import sys; sys.stderr.write('out of luck\\n'); sys.exit(3)")
+    monkeypatch.setattr(commits, "_may_fork", lambda: forked)
+    if forked:
+        monkeypatch.setattr(commits, "serve", _dies)
+    else:
+        monkeypatch.setattr(commits, "_BOOTSTRAP", "import sys; sys.stderr.write('out of luck\\n'); sys.exit(3)")
     with Store(tmp_path / "a.db") as store:
         child = commits.CommitProcess.start(store)
         assert child is not None

@@ -93,6 +93,18 @@ def test_the_live_minutes_do_not_depend_on_how_often_the_fleet_writes(tmp_path):
     assert len(written["at-once"]["refund-agent"]) > 30_000
 
 
+def test_the_demo_writes_one_unreadable_line_shortly_after_launch(tmp_path):
+    """Once, not every minute: the quarantine count shows the path, and stays a count a person can read."""
+    fleet = DemoFleet(tmp_path / "logs", now=LAUNCH)
+    fleet.start()
+    bad = lambda: sum(p.read_text().count('"yesterday"') for p in (tmp_path / "logs").glob("*/events.jsonl"))
+    fleet.write_due(LAUNCH + 5)
+    assert bad() == 0  # the monitor opens clean
+    for i in range(20, 600):
+        fleet.write_due(LAUNCH + i / 2 + 10)
+    assert bad() == 1
+
+
 async def test_the_demo_screen_tells_it_at_80x24(tmp_path):
     """The monitor itself, on the demo's own clock: hold on drift at launch, listed first; no-go at 180 s."""
     from agentmon.tui.demo import DemoApp

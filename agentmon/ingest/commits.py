@@ -3,7 +3,9 @@
 A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
 lines spends about as long parsing lines as committing them, and the machine has more than one
 core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
-process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`.
+process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`. On Linux,
+while the ingester runs one thread, the child is a fork of it (no interpreter to start, nothing to import
+again); otherwise a new interpreter that imports what its parent did.
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
@@ -75,7 +77,12 @@ class CommitProcess:
     """Commit batches in a child process that shares this writer's lock on the database."""
 
     def __init__(
-        self, store: Store, proc: subprocess.Popen[bytes], stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes]
+        self,
+        store: Store,
+        proc: subprocess.Popen[bytes] | _Forked,
+        stdin: IO[bytes],
+        stdout: IO[bytes],
+        stderr: IO[bytes],
     ):
         self.store = store
         self.proc = proc
@@ -105,13 +112,16 @@ class CommitProcess:
         stderr = _scratch_file()  # closed in close(). The child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(lock_fd)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                pass_fds=(lock_fd,),
-            )
+            if _may_fork():
+                proc: subprocess.Popen[bytes] | _Forked = _Forked.start(str(store.path), lock_fd, stderr)
+            else:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(lock_fd)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    pass_fds=(lock_fd,),
+                )
         except OSError:
             stderr.close()
             return None
@@ -164,9 +174,6 @@ class CommitProcess:
             self.stdin.close()
         except OSError:
             pass
-        # While the child commits its last batch and exits: load what applies events here (a read that
-        # started a commit process then ends its idle tasks here), in time otherwise spent waiting.
-        self.store.applier  # noqa: B018 - made for its imports
         self.proc.wait()
         self.stdout.close()
         self.stderr.close()
@@ -196,6 +203,63 @@ def _scratch_file() -> IO[bytes]:
     return open(fd, "w+b")
 
 
+def _may_fork() -> bool:
+    """Whether the child may be a fork of this process: it then starts at once, with what this process has
+    imported (a new interpreter takes ~50 ms of a core to start and import the store). Only on Linux and only
+    while this process runs one thread: a fork copies no other thread, and a lock one held would stay held."""
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+class _Forked:
+    """A commit process forked from this one: what the parent uses of a subprocess.Popen."""
+
+    def __init__(self, pid: int, stdin: IO[bytes], stdout: IO[bytes]):
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, db: str, lock_fd: int, stderr: IO[bytes]) -> _Forked:
+        """Fork; the child serves `db` (see serve) and exits without running anything of this process's."""
+        down, up = os.pipe(), os.pipe()  # (read, write): batches to the child, answers from it
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (*down, *up):
+                os.close(fd)
+            raise
+        if pid == 0:  # the child: this process's open database, files and buffers are left as they are
+            code = 1
+            try:
+                os.close(down[1])
+                os.close(up[0])
+                os.dup2(stderr.fileno(), 2)
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - not the parent's (a TUI's, a test's)
+                gc.freeze()  # the parent's objects: never collected here, so never walked by the collector
+                with open(down[0], "rb") as batches, open(up[1], "wb") as answers:
+                    serve(db, lock_fd, batches, answers)
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:  # its last words, for the parent (CommitProcess._died)
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(down[0])
+        os.close(up[1])
+        return cls(pid, open(down[1], "wb"), open(up[0], "rb"))
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
 def _read_frame(stream: IO[bytes]) -> bytes | None:
     header = stream.read(_HEADER)
     if len(header) < _HEADER:
@@ -205,8 +269,9 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     return body if len(body) == n else None
 
 
-def serve(db: str, lock_fd: int) -> None:
-    """The child: commit each batch read from stdin and answer it on stdout, until end of input."""
+def serve(db: str, lock_fd: int, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> None:
+    """The child: commit each batch read from `stdin` and answer it on `stdout` (by default its own), until the
+    end of input."""
     import pickle
     import select
     import signal
@@ -220,7 +285,8 @@ def serve(db: str, lock_fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.set_threshold(GC_THRESHOLD)
     decoder = msgspec.msgpack.Decoder(Batch)
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
     settings = _read_frame(stdin)
     if settings is None:
         return

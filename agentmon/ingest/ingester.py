@@ -178,23 +178,24 @@ class Ingester:
     def run_once(self) -> IngestStats:
         """Scan the paths and ingest everything complete that is new."""
         self.scan()
-        self.drain()
+        self.drain(idle_clock=self.clock)
         if not self.stop.is_set():  # never after a cut pass: the lines it left may belong to the tasks it would end
             self.close_idle()
         return self.stats
 
-    def close_idle(self) -> None:
-        """End, unlabeled, the Claude Code tasks that have had no line for the idle timeout.
+    def close_idle(self, now: float | None = None) -> None:
+        """End, unlabeled, the Claude Code tasks that have had no line for the idle timeout (at `now`, by
+        default the ingester's clock).
 
         Idempotent: the end is a pure function of the task's last line, so a repeat changes nothing.
         """
-        if self.store.nothing_idle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock()):
+        now = self.clock() if now is None else now
+        if self.store.nothing_idle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, now):
             return  # a pass with nothing new writes nothing
         from agentmon.store.batch import Batch, CloseIdle
 
         self._commit(
-            Batch(host=self.fs.host, close_idle=CloseIdle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, self.clock())),
-            wait=True,
+            Batch(host=self.fs.host, close_idle=CloseIdle(CLAUDE_CODE_AGENTS, self.idle_task_seconds, now)), wait=True
         )
 
     def _publish_error(self) -> None:
@@ -216,8 +217,9 @@ class Ingester:
 
     # --- reading -----------------------------------------------------------------
 
-    def drain(self) -> None:
-        """Read every tracked file to its last complete line and commit."""
+    def drain(self, idle_clock: Callable[[], float] | None = None) -> None:
+        """Read every tracked file to its last complete line and commit. `idle_clock`: the caller ends the
+        idle tasks next, at this time; a commit process started for a large read does it before it ends."""
         # Local files only: a remote host's backlog is bound by its link, and each host has its own
         # ingester, so twenty hosts would start twenty commit processes.
         self._bulk, self.backlog = self.fs is LOCAL and self.backlog >= self.parallel_bytes, 0
@@ -231,6 +233,10 @@ class Ingester:
                 if t is not None:
                     self._drain_file(t)
             self.flush()
+            if idle_clock is not None and self.commits is not self._inline and not self.stop.is_set():
+                # The commit process ends the idle tasks too: it has the store's code loaded, which this
+                # process would load for that alone, after the last line.
+                self.close_idle(idle_clock())
         finally:
             self._bulk = False
             # A commit process, if _add_chunk started one, ends with the drain. Closing waits for it: a

@@ -523,10 +523,11 @@ def snapshot(
     }
 
 
-def orchestration_text(o: dict, money: Callable[[float], str] = lambda x: f"${x:.2f}") -> str | None:
+def orchestration_text(o: dict, money: Callable[[float], str] = lambda x: f"${x:.2f}", sep: str = " · ") -> str | None:
     """One line for a person: tasks with subagents against tasks without, and the subagents' share of spend
     ("subagents: 12 tasks 58% success $0.41/success · without: 30 tasks 70% $0.22/success · 31% of spend in
-    subagents"). A group with too few labelled tasks says so instead of a rate. None: no task had subagents."""
+    subagents"); `sep` goes before "without" (a newline where 80 columns must hold it). A group with too few
+    labelled tasks says so instead of a rate. None: no task had subagents."""
     w, wo = o.get("with_subagents"), o.get("without")
     if not w or not wo or not w["tasks"]:
         return None
@@ -535,7 +536,7 @@ def orchestration_text(o: dict, money: Callable[[float], str] = lambda x: f"${x:
         spent = f" · {share * 100:.0f}% of spend in subagents"
     else:  # no call had a price: what the tokens say
         spent = f" · {tokens * 100:.0f}% of tokens in subagents" if tokens is not None else ""
-    return f"subagents: {_group_text(w, ' success', money)} · without: {_group_text(wo, '', money)}{spent}"
+    return f"subagents: {_group_text(w, ' success', money)}{sep}without: {_group_text(wo, '', money)}{spent}"
 
 
 def _group_text(g: dict, success_word: str, money: Callable[[float], str]) -> str:

@@ -62,6 +62,7 @@ class Drift:
 ESCALATION = Drift(start=-40 * 60, ramp=30 * 60, by=0.08)
 TOOL_ERROR = Drift(start=-40 * 60, ramp=30 * 60, by=0.05)
 SUCCESS = Drift(start=-30 * 60, ramp=30 * 60, by=-0.53)
+BAD_LINE_AFTER = 20  # seconds after launch: the monitor opens clean, then shows a quarantined line
 
 
 class DemoFleet:
@@ -81,7 +82,8 @@ class DemoFleet:
         self.directory = Path(directory)
         self.clock = clock
         self.launch = clock() if now is None else now
-        self.rng = random.Random(seed)  # the evals and the odd unreadable line
+        self.rng = random.Random(seed)  # the evals
+        self._bad_written = False
         self.rngs = {p.agent: random.Random(f"{seed}:{p.agent}") for p in FLEET}
         self.queue: list[tuple[float, int, str, bytes]] = []
         self._seq = 0
@@ -198,7 +200,9 @@ class DemoFleet:
         for agent, lines in files.items():
             with open(self.directory / agent / "events.jsonl", "ab") as f:
                 f.write(b"".join(lines))
-        if files and self.rng.random() < 0.01:  # now and then a log line agentmon cannot read
+        if files and not self._bad_written and now >= self.launch + BAD_LINE_AFTER:
+            # Once, a log line agentmon cannot read: the top line counts it, `x` shows where and why.
+            self._bad_written = True
             with open(self.directory / "support-bot" / "events.jsonl", "ab") as f:
                 f.write(b'{"ts": "yesterday", "agent": "support-bot", "event": "task_end"}\n')
         return sum(map(len, files.values()))

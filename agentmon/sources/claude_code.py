@@ -33,10 +33,13 @@ from agentmon.events import (
     BEFORE_FIRST_PROMPT,
     CHAIN,
     ESC,
+    LAST_PROMPT,
     LAUNCH,
     RETRYING,
+    TOOL,
     TS_BOUNDS,
     TS_MAX,
+    WATCH,
     ApiError,
     Confirmation,
     Escalation,
@@ -61,6 +64,7 @@ from agentmon.sources import BOM, DEEP, behind_bom
 from agentmon.sources.claude_code_evidence import COMMAND_TOOLS, TODO_TOOLS, EvidenceTracker
 
 AGENT_PREFIX = "claude-code:"
+EVIDENCE_FACTS = (WATCH, LAST_PROMPT)  # the evidence's own, given back to it (EvidenceTracker.restore)
 # A person said no (at a permission prompt, or Esc on it): a rejected confirmation.
 REJECTIONS = (
     "The user doesn't want to proceed with this tool use",
@@ -308,6 +312,10 @@ class ClaudeCodeSource:
         self.new_facts: list[SessionFact] = []  # likewise (take_facts)
         self.new_held: list[Held] = []  # likewise: events of subagent lines whose launch is not known yet
         self.tool_names: dict[str, str] = {}
+        # Calls with no result read yet: tool_use id -> (session, name, ts). Those still open at a chunk's end are
+        # stored (a TOOL fact, `_open_stored`) for a result read after a restart to know its tool.
+        self._open: dict[str, tuple[str, str, float]] = {}
+        self._open_stored: set[str] = set()
         self._projects: dict[str, str] = {}  # project folder -> agent, decided once
         self._agents: dict[str, str] = {}  # file -> agent
         self._last_call: LlmCall | None = None  # the previous line's request, still in this chunk's events
@@ -328,7 +336,8 @@ class ClaudeCodeSource:
         self._from_start: dict[str, bool] = {}  # file -> read from its first byte in this run
         self._subagent: str | None = None  # the subagent whose line this is (None: the main conversation's)
         self._chains: dict[str, str] = {}  # an inline sidechain line's uuid -> its subagent (old layout)
-        self.evidence = EvidenceTracker(_said_ending)  # how each task went (agentmon.sources.claude_code_evidence)
+        # how each task went (agentmon.sources.claude_code_evidence); what it must remember is stored as our facts are
+        self.evidence = EvidenceTracker(_said_ending, lambda fact: self.new_facts.append(fact))
         self._watched = self.evidence.watched  # tool uses whose result the evidence needs
         self._endings = self.evidence.endings
 
@@ -358,6 +367,8 @@ class ClaudeCodeSource:
         self._warmups.clear()
         self._retrying.clear()
         self._esc.clear()
+        self._open.clear()  # the failed batch's facts are gone: its lines, read again, open their calls again
+        self._open_stored.clear()
         self.evidence.reset()
 
     def take_facts(self) -> list[SessionFact]:
@@ -377,8 +388,21 @@ class ClaudeCodeSource:
         return held
 
     def end_chunk(self) -> list[Event]:
-        """The evidence kept back while the chunk was read (how each session's last turn ended so far)."""
+        """The evidence kept back while the chunk was read (how each session's last turn ended so far); the calls
+        still waiting for their result, stored."""
+        if len(self._open) > len(self._open_stored):
+            for call, (session, name, ts) in self._open.items():
+                if call not in self._open_stored:
+                    self._open_stored.add(call)
+                    self.new_facts.append(SessionFact(session, TOOL, call, name, ts))
         return self.evidence.flush()  # type: ignore[return-value]  # TaskEvidence is an Event
+
+    def _answered(self, call: str) -> None:
+        """A call's result was read: no longer open (nor stored as open)."""
+        opened = self._open.pop(call, None)
+        if opened is not None and call in self._open_stored:
+            self._open_stored.discard(call)
+            self.new_facts.append(SessionFact(opened[0], TOOL, call, None, opened[2]))
 
     def parse(self, raw: bytes, path: str) -> list[Event]:
         try:
@@ -421,6 +445,7 @@ class ClaudeCodeSource:
                         and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                         and tool not in LAUNCHERS
                     ):
+                        self._answered(first.tool_use_id)  # type: ignore[arg-type]  # named: not None
                         if first.tool_use_id in self._watched:  # a check's or a commit's result
                             self.evidence.result(first.tool_use_id, ts, agent, False, lambda: _result(first.content))
                         return []
@@ -525,9 +550,14 @@ class ClaudeCodeSource:
                         self._remember(tool_names, block.id, name)
                     else:
                         tool_names[block.id] = name
+                    if len(self._open) >= TOOL_NAMES_KEPT:  # calls never answered (a session cut short): the older go
+                        for old in list(islice(self._open, TOOL_NAMES_KEPT // 2)):
+                            del self._open[old]
+                            self._open_stored.discard(old)
+                    self._open[block.id] = (session, name, ts)
                     events.append(ToolCall(ts=ts, agent=agent, task=task, tool=name, ok=True))
                     if name in EVIDENCE_TOOLS:
-                        self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main)
+                        self.evidence.tool_use(block.id, name, block.input, ts, task, agent, main, session)
                     if name == "AskUserQuestion":
                         events.append(Escalation(ts=ts, agent=agent, task=task, reason="asked the user a question"))
                     said = block
@@ -622,7 +652,12 @@ class ClaudeCodeSource:
         for block in content:
             if block.type != "tool_result":
                 continue
-            tool = names.get(block.tool_use_id or "")
+            call = block.tool_use_id or ""
+            tool = names.get(call)
+            if tool is None and session not in self.sessions:
+                self._load(session)  # its call, read before a restart, may be stored as open
+                tool = names.get(call)
+            self._answered(call)
             if (
                 tool is not None
                 and not block.is_error
@@ -746,6 +781,12 @@ class ClaudeCodeSource:
                 self._esc.add((session, None if key == MAIN else key))
             elif kind == CHAIN and value is not None:
                 self._chains.setdefault(key, value)
+            elif kind == TOOL and value is not None:
+                self.tool_names.setdefault(key, value)
+                self._open.setdefault(key, (session, value, ts))
+                self._open_stored.add(key)
+            elif kind in EVIDENCE_FACTS and value is not None:
+                self.evidence.restore(session, kind, key, value, ts)
         return prompts
 
     def _add_esc(self, esc: tuple[str, str | None], ts: float) -> None:

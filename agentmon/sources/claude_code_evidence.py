@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from agentmon.events import TaskEvidence
+from agentmon.events import LAST_PROMPT, WATCH, SessionFact, TaskEvidence
 
 # --- the data: word lists and command patterns (docs/success.md lists them; agentmon.toml's [evidence] replaces
 # any of them) -----------------------------------------------------------------------------------------------
@@ -391,27 +391,33 @@ class _Todos:
 
 
 class EvidenceTracker:
-    """What the parser remembers between lines to derive a task's evidence. Lost on a restart, as the parser's
-    other memory is (docs/success.md says what that changes).
+    """What the parser remembers between lines to derive a task's evidence. What a later line needs (a watched
+    call waiting for its result, a session's latest prompt) is also handed to `remember` as a SessionFact, stored
+    with the line that taught it, and given back by `restore` when the parser loads the session after a restart.
 
     Observations are noted per task and handed on once per chunk (`flush`), one event per task: most lines
     change some evidence of their task, and an event per change would cost the store more than the lines."""
 
-    def __init__(self, classify: Callable[[Any], str]) -> None:
+    def __init__(
+        self, classify: Callable[[Any], str], remember: Callable[[SessionFact], object] = lambda _: None
+    ) -> None:
         self.classify = classify  # the parser's: an assistant's last block -> its ending
-        # tool_use id -> (what its result decides, its task, the call's time, a check's kind or the tool's family)
-        self.watched: dict[str, tuple[str, str, float, str]] = {}
+        self.remember = remember
+        # tool_use id -> (what its result decides, its task, the call's time, a check's kind or "", its session)
+        self.watched: dict[str, tuple[str, str, float, str, str]] = {}
         # session -> (ts, task, agent, the ending or the assistant's last block): the main conversation's latest
         # state, set by the parser on each of its assistant lines, noted at a prompt or a chunk's end
         self.endings: dict[str, tuple[float, str, str, Any]] = {}
         self._pending: dict[tuple[str, str], list] = {}  # (agent, task) -> [latest ts, {field: value}]
         self._hashes: dict[str, tuple[str, str]] = {}  # session -> its latest prompt: (task, hash)
+        self._prompted: dict[str, float] = {}  # sessions whose latest prompt is new since the last flush: when
         self._todos: dict[str, _Todos] = {}
 
     def reset(self) -> None:
         """Forget what was noted for a batch that failed to commit: its lines are read again."""
         self._pending.clear()
         self.endings.clear()
+        self._prompted.clear()
 
     def _note(self, agent: str, task: str, ts: float, **fields: Any) -> None:
         """Fields observed at `ts`, sent with the task's next event: each with its own time where it has a slot
@@ -445,6 +451,10 @@ class EvidenceTracker:
         """What was noted since the last flush (the end of each chunk): an event per task."""
         for session in list(self.endings):
             self._end_turn(session)
+        for session, ts in self._prompted.items():  # stored once per chunk, not per prompt
+            if (latest := self._hashes.get(session)) is not None:
+                self.remember(SessionFact(session, LAST_PROMPT, "", f"{latest[1]} {latest[0]}", ts))
+        self._prompted.clear()
         out = [
             TaskEvidence(ts=ts, agent=agent, task=task, **fields)
             for (agent, task), (ts, fields) in self._pending.items()
@@ -481,6 +491,7 @@ class EvidenceTracker:
                 last = self._hashes.get(session)
                 rel, h = relation(text, last[1] if last is not None and last[0] != task else None)
             self._remember(self._hashes, session, (task, h))
+            self._prompted[session] = ts
             self._put(agent, task, ts, "prompt_hash", h)
         if previous is not None:
             self._put(agent, previous, ts, "next_prompt", rel)
@@ -491,7 +502,9 @@ class EvidenceTracker:
 
     # --- tool calls and their results ---------------------------------------------------------------------
 
-    def tool_use(self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool) -> None:
+    def tool_use(
+        self, call_id: str, name: str, raw_input: bytes, ts: float, task: str, agent: str, main: bool, session: str = ""
+    ) -> None:
         """A tool use: a check or a commit to watch, a todo list's state, a call that may resolve an error."""
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
@@ -505,10 +518,10 @@ class EvidenceTracker:
                 parts = commands(command.command)
                 kind = check_kind(parts)
                 if kind is not None:
-                    self._remember(self.watched, call_id, ("check", task, ts, kind))
+                    self._watch(call_id, ("check", task, ts, kind, session))
                     self._note(agent, task, ts, check=kind, check_at=ts, check_ok=None)
                 elif commits(parts):
-                    self._remember(self.watched, call_id, ("commit", task, ts, ""))
+                    self._watch(call_id, ("commit", task, ts, "", session))
         elif name in TODO_TOOLS and main:
             counts = self._todo_counts(name, raw_input, task)
             if counts is not None:
@@ -540,7 +553,8 @@ class EvidenceTracker:
         watched = self.watched.pop(call_id, None) if call_id else None
         if watched is None:
             return
-        what, task, at, detail = watched
+        what, task, at, detail, session = watched
+        self.remember(SessionFact(session, WATCH, call_id, None, ts))  # type: ignore[arg-type]  # not None here
         said = text()
         bad = failed(is_error, said)
         if what == "check":
@@ -556,6 +570,25 @@ class EvidenceTracker:
         """A tool's call failed: a watched check failed, a watched commit did not happen."""
         if call_id in self.watched:
             self.result(call_id, ts, agent, True, str)
+
+    def _watch(self, call_id: str, watched: tuple[str, str, float, str, str]) -> None:
+        self._remember(self.watched, call_id, watched)
+        what, task, at, detail, session = watched
+        self.remember(SessionFact(session, WATCH, call_id, msgspec.json.encode([what, task, at, detail]).decode(), at))
+
+    # --- across restarts ----------------------------------------------------------------------------------
+
+    def restore(self, session: str, kind: str, key: str, value: str, ts: float) -> None:
+        """A fact `remember` was given, loaded with its session after a restart; what this run learnt is newer."""
+        if kind == WATCH:
+            try:
+                what, task, at, detail = msgspec.json.decode(value)
+            except (msgspec.DecodeError, ValueError):
+                return  # not written by this version: the result will not be looked for
+            self.watched.setdefault(key, (what, task, at, detail, session))
+        elif kind == LAST_PROMPT:
+            h, _, task = value.partition(" ")
+            self._hashes.setdefault(session, (task, h))
 
     @staticmethod
     def _remember(kept: dict, key: str, value) -> None:

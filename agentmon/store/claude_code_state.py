@@ -1,8 +1,9 @@
 """What the Claude Code parser must remember across restarts, per session: the subagents launched (agentId ->
 task), the Warmup subagents, a slash command waiting for the model, whether the assistant's last words asked a
-question, API retries no answer ended yet, an Esc counted at its tool result. Written in the ingest transaction
-with the lines that taught it (agentmon.events.SessionFact), so a restart between any two lines reads on as if
-none happened; loaded with the session's prompts.
+question, API retries no answer ended yet, an Esc counted at its tool result, the calls still waiting for their
+result, and what the evidence waits for (a check's or a commit's result, the latest prompt's hash). Written in
+the ingest transaction with the lines that taught it (agentmon.events.SessionFact), so a restart between any two
+lines reads on as if none happened; loaded with the session's prompts.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 
 UNKNOWN, CONDITIONAL = "unknown", "conditional"  # genai-prices has no price / a time-dependent one
@@ -71,6 +70,8 @@ class PriceCache:
         """Write it if it learned something; a cache that cannot be written is only slower next time."""
         if not self.dirty or self.path is None:
             return
+        import tempfile  # only when there is something to write: its load (random, shutil) costs every run ~5 ms
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".prices-")

@@ -159,7 +159,7 @@ class AgentScreen(MonitorScreen):
             f" ({plural(m.api_retries, 'retried attempt', exact=True)} apart)",
             style="dim",
         )
-        if (orchestration := orchestration_text(m.orchestration, usd)) is not None:
+        if (orchestration := orchestration_text(m.orchestration, usd, sep="\n  ")) is not None:  # 80 columns
             why.append(f"\n  {orchestration}", style="dim")
         self.query_one("#why", Static).update(why)
         self.query_one("#tasks", Static).update(self._tasks())
