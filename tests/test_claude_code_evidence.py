@@ -189,6 +189,10 @@ def test_an_answer_to_the_assistants_question_is_no_next_prompt(tmp_path):
         ("cat tests/test_x.py", None),
         ("cd app\npytest -x", "test"),
         ("source .venv/bin/activate;pytest", "test"),
+        ("pytest>out.txt 2>&1", "test"),  # a redirection with no blank before it
+        ("make>build.log", "build"),
+        ("cd app &&\tpytest -q", "test"),  # a tab, escaped in the input's JSON
+        ("CI=1 pytest-3 -q", "test"),  # Debian's pytest-3: the pattern's word ends at the dash
     ],
 )
 def test_checks_are_recognised_by_command(command, kind):

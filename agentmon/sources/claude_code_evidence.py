@@ -306,8 +306,18 @@ def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
 
 
 _CHAIN = re.compile(r"&&|\|\||[;|\n]")
-_SEPARATORS = bytes.maketrans(b";&|()'\"`\\,:{}[]", b" " * 15)  # in a tool use's input, as JSON
+# What ends a program's name in a tool use's input, as JSON (a pattern's `\b` ends it at any other sign too: the
+# dash, which names may hold, is looked past in _may_name).
+_SEPARATORS = bytes.maketrans(b";&|()'\"`\\,:{}[]<>=", b" " * 18)
 _CHAINED = re.compile(r"[;&|\n]")
+
+
+def _may_name(programs: frozenset[bytes], words: list[bytes]) -> bool:
+    """Whether a command's words may start a check or a commit: one is a program the patterns name, or is one
+    followed by a dash (`pytest-3`). A quick look, not the match: a yes is decided by the patterns."""
+    return not programs.isdisjoint(words) or not programs.isdisjoint(
+        [w.partition(b"-")[0] for w in words if w.find(b"-") > 0]
+    )
 
 
 def commands(command: str) -> list[str]:
@@ -509,9 +519,9 @@ class EvidenceTracker:
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
             programs = WORDS.programs
-            # (JSON's escaped newline separates commands too; replaced where it is not found, the input is kept.)
-            said = bytes(raw_input).replace(b"\\n", b" ")
-            if programs is not None and programs.isdisjoint(said.translate(_SEPARATORS).split()):
+            # (JSON's escaped newlines and tabs separate words too; replaced where not found, the input is kept.)
+            said = bytes(raw_input).replace(b"\\n", b" ").replace(b"\\t", b" ")
+            if programs is not None and not _may_name(programs, said.translate(_SEPARATORS).split()):
                 return
             command = _decode(_command, raw_input)
             if command is not None and command.command:
