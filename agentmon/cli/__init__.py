@@ -1,7 +1,8 @@
 """The command line: thin commands over the library, a module per concern.
 
-`group` is the `agentmon` group (global options, errors as one line); `options` the options and helpers the
-commands share, `tables` their text tables; then the commands: `ingest`, `serve` (and `remote-files`),
+`group` is the `agentmon` group (global options); `options` the options and helpers the commands share,
+`tables` their text tables, `failures` every error as one line; then the commands: `ingest` (what it does:
+`reading`; `plain_ingest` runs the usual one without loading click), `serve` (and `remote-files`),
 `monitor` (`watch`, `demo`), `status`, `tasks` (and `label`, `calibrate`), `export` (and `golden export`),
 `gate`, `database` (`backup`, `prune`, `quarantine`), `bench`.
 """
@@ -21,7 +22,12 @@ def __getattr__(name: str) -> Any:
 
 
 def run() -> None:
-    """The `agentmon` command."""
-    from agentmon.cli.group import main
+    """The `agentmon` command: a plain `agentmon ingest` without click (agentmon.cli.plain_ingest), else click."""
+    import sys
 
-    main()
+    from agentmon.cli.plain_ingest import plain_ingest
+
+    if not plain_ingest(sys.argv[1:]):
+        from agentmon.cli.group import main
+
+        main()

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import sys
 from pathlib import Path
 
 import click
 
 from agentmon import __version__
+from agentmon.cli.failures import as_one_line
 from agentmon.cli.options import DB_IN_USE, WindowChoice
-from agentmon.errors import AgentmonError
-from agentmon.text import literal
 
 
 class Group(click.Group):
     """Turns AgentmonError, OS and SQLite errors into one line on stderr and exit code 1."""
 
     def invoke(self, ctx):
-        try:
+        with as_one_line(lambda: ctx.meta.get(DB_IN_USE)):
             return super().invoke(ctx)
-        except BrokenPipeError:  # `agentmon status | head`: the reader left, which is fine
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except (AgentmonError, OSError) as e:
-            click.echo(f"agentmon: {literal(str(e))}", err=True)
-            sys.exit(1)
-        except sqlite3.Error as e:  # a database that is not one, is damaged, or cannot be written
-            where = f" in {ctx.meta[DB_IN_USE]}" if DB_IN_USE in ctx.meta else ""
-            click.echo(f"agentmon: database error{literal(where)}: {literal(str(e))}", err=True)
-            sys.exit(1)
 
 
 @click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,8 +8,8 @@ import click
 
 from agentmon import config
 from agentmon.cli.group import main
-from agentmon.cli.ingest import _alerts, _stop_on_signals
 from agentmon.cli.options import _db, _remote, db_option, remote_options
+from agentmon.cli.reading import _alerts, _stop_on_signals
 from agentmon.errors import AgentmonError
 
 
