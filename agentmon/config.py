@@ -19,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,6 +141,8 @@ def load() -> Config:
     path = config_file()
     if path is None:
         return Config()
+    import tomllib  # only with a file: a re-run of `agentmon ingest` with none skips its parser
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

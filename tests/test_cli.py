@@ -109,13 +109,13 @@ def test_status_on_a_narrow_terminal_is_a_block_per_agent(fleet_db, monkeypatch)
     its figures packed into lines that fit; a pipe (or a wide terminal) still gets the table."""
     from click.testing import CliRunner
 
-    from agentmon import cli
+    from agentmon.cli import main, status
 
-    wide = CliRunner().invoke(cli.main, ["status", "--db", str(fleet_db)]).output
+    wide = CliRunner().invoke(main, ["status", "--db", str(fleet_db)]).output
     assert wide.splitlines()[1].split()[:3] == ["AGENT", "VERDICT", "TASKS"]
     assert max(map(len, wide.splitlines())) > 80
-    monkeypatch.setattr(cli, "_terminal_columns", lambda: 80)
-    out = CliRunner().invoke(cli.main, ["status", "--db", str(fleet_db)]).output.splitlines()
+    monkeypatch.setattr(status, "_terminal_columns", lambda: 80)
+    out = CliRunner().invoke(main, ["status", "--db", str(fleet_db)]).output.splitlines()
     assert "AGENT" not in "\n".join(out)
     head = next(i for i, line in enumerate(out) if line.startswith("refund-agent  HOLD  too few tasks: 4 of 30"))
     block = out[head + 1 : head + 4]
