@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import time
 
 import pytest
@@ -123,6 +124,28 @@ async def test_x_shows_quarantined_lines(tmp_path):
         assert "6 quarantined lines" in text_of(app.screen.query_one("#quarantine-title"))
         await pilot.press("escape")
         assert not isinstance(app.screen, QuarantineScreen)
+
+
+async def test_the_quarantined_lines_reason_is_whole_at_80_columns(tmp_path):
+    """The table's reason column is past the edge at 80 columns: the selected line is shown whole below it, on
+    screen however many lines the table holds."""
+    logs, db = tmp_path / "logs", tmp_path / "f.db"
+    shutil.copytree(FIXTURES / "native", logs)
+    (logs / "more.jsonl").write_text("".join(f'{{"ts": "nope {i}", "event": "task_end"}}\n' for i in range(40)))
+    ingest([logs], db)
+    app = make_app(db, window="all")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("x")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, QuarantineScreen) and len(app.screen.rows) == 46)
+        screen = app.screen
+        for row in (0, 1, 2):
+            await wait_in_app(pilot, lambda row=row: screen.query_one("#quarantine-table").cursor_row == row)
+            _, path, offset, reason, _ = screen.rows[row]
+            detail = screen.query_one("#quarantine-detail")
+            assert f"{path}:{offset}" in text_of(detail) and reason in text_of(detail)
+            assert detail.region.height and detail.region.bottom <= 23  # above the footer, not scrolled away
+            await pilot.press("down")
 
 
 async def test_question_mark_lists_every_key(fleet):

@@ -1,7 +1,9 @@
-"""`x`: the lines that could not be read, with file, offset and reason."""
+"""`x`: the lines that could not be read, with file, offset and reason. The table lists them a line each, its
+file cut to its end; the selected one is shown whole below it, where 80 columns still hold its reason."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
@@ -10,6 +12,7 @@ from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import clock, plain
 
 LIMIT = 1000
+FILE_CHARS = 32  # of a file's path in the table: its end, which names it (the whole path is in the detail)
 
 
 class QuarantineScreen(MonitorScreen):
@@ -18,11 +21,13 @@ class QuarantineScreen(MonitorScreen):
     def compose(self) -> ComposeResult:
         yield Static("quarantined lines", id="quarantine-title")
         yield DataTable(id="quarantine-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="quarantine-detail")
         yield Footer(show_command_palette=False)  # at 80 columns it would cut the keys
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("when", "file", "at byte", "reason", "line")
+        self.rows: list[tuple] = []  # as shown: (at, path, offset, reason, excerpt)
         self.load()
 
     def reload_on_fleet(self) -> None:
@@ -43,9 +48,26 @@ class QuarantineScreen(MonitorScreen):
     def show(self, rows: list[tuple], total: int) -> None:
         table = self.query_one(DataTable)
         table.clear()
+        self.rows = rows
         for at, path, offset, reason, excerpt in rows:
-            table.add_row(clock(at), plain(path), str(offset), plain(reason), plain(excerpt[:80]))
+            file = path if len(path) <= FILE_CHARS else "…" + path[-(FILE_CHARS - 1) :]
+            table.add_row(clock(at), plain(file), str(offset), plain(reason), plain(excerpt[:80]))
+        self._detail(table.cursor_row)
         shown = f", latest {len(rows)} shown" if total > len(rows) else ""
         self.query_one("#quarantine-title", Static).update(
             f"{total} quarantined line{'s' * (total != 1)}{shown} · esc back"
+        )
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._detail(event.cursor_row)
+
+    def _detail(self, row: int) -> None:
+        """The selected line whole: its file and byte, why it was put aside, and how it began (all literal)."""
+        rows = self.rows
+        if not 0 <= row < len(rows):
+            self.query_one("#quarantine-detail", Static).update("")
+            return
+        _, path, offset, reason, excerpt = rows[row]
+        self.query_one("#quarantine-detail", Static).update(
+            Text.assemble(plain(f"{path}:{offset}", "bold"), "\n", plain(reason), "\n", plain(excerpt[:400], "dim"))
         )
