@@ -3,11 +3,12 @@
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, ingest
 
 NATIVE = FIXTURES / "native"
 AGENT_KEYS = [
@@ -123,6 +124,26 @@ def test_status_on_a_narrow_terminal_is_a_block_per_agent(fleet_db, monkeypatch)
     said = " ".join(block)
     for column in ("tasks 4", "success 50.0%", "tool-err", "api-err", "spend $", "tokens in/out/cache-r/cache-w"):
         assert column in said, column
+    assert all(len(line) <= 80 for line in out), [line for line in out if len(line) > 80]
+
+
+def test_a_long_reason_wraps_between_words_on_a_narrow_terminal(tmp_path, monkeypatch):
+    """A reason longer than the line (what to run next, say) goes on under the name, indented, cut between words."""
+    from click.testing import CliRunner
+
+    from agentmon.cli import main, status
+
+    projects = tmp_path / "projects"
+    shutil.copytree(FIXTURES / "claude-code" / "projects", projects)
+    db = tmp_path / "cc.db"
+    ingest([projects], db)
+    monkeypatch.setattr(status, "_terminal_columns", lambda: 80)
+    out = CliRunner().invoke(main, ["status", "--db", str(db), "--window", "all"]).output.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("claude-code:") and "HOLD" in line)
+    assert all(len(line) <= 80 for line in out), [line for line in out if len(line) > 80]
+    reason = " ".join(line.strip() for line in out[head : head + 3])
+    assert "(agentmon tasks --unlabeled --disagreeing)" in reason  # whole words, whole options
+    assert out[head + 1].startswith("   ")
 
 
 def test_quarantine_lists_file_offset_and_reason(fleet_db):

@@ -152,7 +152,8 @@ def _table_or_blocks(rows: Sequence[tuple[str, ...]]) -> None:
         return
     header, *agents = rows
     for r in agents:
-        click.echo(f"{r[0]}  {r[1]}  {r[-1]}".rstrip())
+        for line in _name_and_reason(r[0], r[1], r[-1], columns):
+            click.echo(line)
         line = " "
         for name, value in zip(header[2:-1], r[2:-1]):
             item = f"  {name.lower()} {value}"
@@ -161,6 +162,23 @@ def _table_or_blocks(rows: Sequence[tuple[str, ...]]) -> None:
                 line = " "
             line += item
         click.echo(line)
+
+
+def _name_and_reason(name: str, verdict: str, reason: str, columns: int) -> list[str]:
+    """`name  VERDICT  reason`, the reason going on under it, indented, cut between words (never inside
+    `--an-option`); a name too long for the line leaves the reason a line of its own."""
+    import textwrap
+
+    head = f"{name}  {verdict}"
+    if len(head) + 12 > columns:  # no room beside it
+        return [
+            head,
+            *textwrap.wrap(reason, columns, initial_indent="   ", subsequent_indent="   ", break_on_hyphens=False),
+        ]
+    wrapped = textwrap.wrap(
+        reason, columns, initial_indent=f"{head}  ", subsequent_indent="   ", break_on_hyphens=False
+    )
+    return wrapped or [head]
 
 
 def _terminal_columns() -> int | None:
