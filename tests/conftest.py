@@ -41,6 +41,16 @@ def agents(db: Path, window: str = "all", now: float | None = None) -> dict[str,
         conn.close()
 
 
+def tasks_by_id(db: Path) -> dict[str, dict]:
+    """Every row of the tasks table, whole, by task id."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
+    finally:
+        conn.close()
+
+
 def totals(db: Path) -> dict:
     conn = sqlite3.connect(db)
     try:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import agents, ingest
+from conftest import agents, ingest, tasks_by_id
 
 from agentmon.events import PermissionDenial, TaskEvidence, ToolCall
 from agentmon.sources import claude_code_evidence
@@ -328,7 +328,7 @@ def test_a_restart_between_a_call_and_its_result_or_between_two_prompts_loses_no
     whole = tmp_path / "whole"
     whole.mkdir()
     ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
-    clean = _tasks(whole / "agentmon.db")
+    clean = tasks_by_id(whole / "agentmon.db")
     assert (clean["p1"]["check_kind"], clean["p1"]["check_ok"], clean["p1"]["next_prompt"]) == ("test", 0, "repeat")
     assert (clean["p2"]["check_kind"], clean["p2"]["check_ok"], clean["p2"]["committed"]) == ("build", 1, 1)
     lines = t.lines
@@ -338,17 +338,8 @@ def test_a_restart_between_a_call_and_its_result_or_between_two_prompts_loses_no
             t.lines = lines[:end]
             t.write(parts)
             ingest([parts / "projects"], parts / "agentmon.db", clock=lambda: BASE + 60)
-        assert _tasks(parts / "agentmon.db") == clean, cut
+        assert tasks_by_id(parts / "agentmon.db") == clean, cut
     t.lines = lines
-
-
-def _tasks(db: Path) -> dict[str, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
-    finally:
-        conn.close()
 
 
 def test_the_fold_is_order_free():

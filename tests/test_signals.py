@@ -2,12 +2,11 @@
 
 import json
 import random
-import sqlite3
 import subprocess
 import sys
 
 import pytest
-from conftest import agents, ingest
+from conftest import agents, ingest, tasks_by_id
 
 from agentmon import config
 from agentmon.report.verdict import Evidence, Limits, drift, verdict
@@ -23,13 +22,7 @@ def write(path, *lines: bytes) -> None:
     path.write_bytes(b"".join(lines))
 
 
-def task_rows(db) -> dict[str, dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["task"]: dict(r) for r in conn.execute("SELECT * FROM tasks")}
-    finally:
-        conn.close()
+task_rows = tasks_by_id  # every row whole, by task id
 
 
 def status(db, *args: str) -> str:
