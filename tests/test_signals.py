@@ -22,9 +22,6 @@ def write(path, *lines: bytes) -> None:
     path.write_bytes(b"".join(lines))
 
 
-task_rows = tasks_by_id  # every row whole, by task id
-
-
 def status(db, *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "agentmon.cli", "status", "--db", str(db), *args], capture_output=True, text=True
@@ -48,7 +45,7 @@ def test_permission_denials_count_by_their_own_time_and_per_task(db, logs):
     assert (a["permission_denials"], a["tool_calls"], a["permission_denial_rate"]) == (1, 4, 0.25)
     # its own signal: neither a tool error nor a rejected confirmation
     assert (a["tool_errors"], a["confirmation_rejection_rate"]) == (0, None)
-    assert task_rows(db)["t"]["permission_denials"] == 1
+    assert tasks_by_id(db)["t"]["permission_denials"] == 1
     # the hour of the denial, and the hour of the task's end, which holds no denial
     early = agents(db, "1h", now=T0 + 1800)["a"]
     assert (early["permission_denials"], early["permission_denial_rate"]) == (1, 0.25)
@@ -74,7 +71,7 @@ def test_failed_requests_and_retries_are_counted_apart(db, logs):
     a = agents(db)["a"]
     assert (a["llm_requests"], a["api_errors"], a["api_retries"]) == (3, 1, 2)
     assert a["api_error_rate"] == 0.25  # failed requests / (requests + failed requests)
-    assert task_rows(db)["t"]["api_errors"] == 1
+    assert tasks_by_id(db)["t"]["api_errors"] == 1
     out = status(db)
     assert "API-ERR" in out and "25.0% (2 retried)" in out
 
@@ -115,7 +112,7 @@ def test_a_task_whose_every_request_failed_is_a_failure_and_not_autonomous(db, l
         line(T0 + 900, "task_end", task="some-ok", outcome="unknown"),
     )
     ingest([logs], db)
-    rows = task_rows(db)
+    rows = tasks_by_id(db)
     assert (rows["dead"]["outcome"], rows["dead"]["reason"]) == ("failure", "failed on the API")
     assert rows["retried"]["outcome"] == rows["some-ok"]["outcome"] == "unknown"
     a = agents(db)["a"]
@@ -128,7 +125,7 @@ def test_a_persons_label_wins_over_failed_on_the_api(db, logs):
     label = line(T0 + 1800, "task_end", task="dead", outcome="success", labeled_at=T0 + 99999)
     write(logs / "a.jsonl", *API_FAILED_TASK, label)
     ingest([logs], db)
-    assert task_rows(db)["dead"]["outcome"] == "success"
+    assert tasks_by_id(db)["dead"]["outcome"] == "success"
     a = agents(db)["a"]
     assert (a["successes"], a["unlabeled_tasks"], a["autonomy_rate"]) == (1, 0, 1.0)
 
@@ -159,7 +156,7 @@ def test_failed_on_the_api_depends_on_no_order(tmp_path, seed):
     for i, chunk in enumerate((lines[:4], lines[4:])):  # two rounds: a task's state is reloaded between them
         write(logs / f"part{i}.jsonl", *chunk)
         ingest([logs], db, batch_lines=rng.choice([1, 3, 100]))
-    rows = task_rows(db)
+    rows = tasks_by_id(db)
     assert {t: (r["outcome"], r["reason"]) for t, r in rows.items()} == expected
     a = agents(db)["a"]
     assert (a["tasks"], a["unlabeled_tasks"], a["autonomy_rate"]) == (3, 1, pytest.approx(2 / 3))
