@@ -608,3 +608,50 @@ def test_a_prompt_read_again_after_a_failed_commit_is_no_repeat_of_itself():
         source.parse(raw, "projects/-work-app/s.jsonl")
     noted = {e.task: e for e in source.end_chunk()}
     assert noted["p1"].next_prompt == "new"
+
+
+def test_a_result_read_again_after_a_failed_commit_still_decides_the_check(tmp_path):
+    """The batch holding a check's result fails to commit (a full disk), and a service reads on in the same process:
+    the result, read again from the committed offset, still decides the check, and the stored call no longer waits
+    for its result (the parser reloads the session's facts after the failed commit, its fast path included)."""
+    from agentmon.errors import AgentmonError
+    from agentmon.ingest.ingester import Ingester
+    from agentmon.store.writer import Store
+
+    t = Transcript()
+    t.prompt("run the tests", "p1").use("Bash", "c1", command="pytest -q")
+    t.result("c1", "34 passed").say("All pass.")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
+    clean = _tasks(whole / "agentmon.db")
+    assert (clean["p1"]["check_kind"], clean["p1"]["check_ok"]) == ("test", 1)
+    lines, db = t.lines, tmp_path / "agentmon.db"
+    with Store(db) as store:
+        ingester = Ingester(store, [tmp_path / "projects"], clock=lambda: BASE + 60)
+        t.lines = lines[:2]  # the call, committed
+        t.write(tmp_path)
+        ingester.run_once()
+        t.lines = lines  # its result: the first commit of it fails
+        t.write(tmp_path)
+        commit, failed = store.commit, []
+
+        def full_once(batch):
+            if not failed:
+                failed.append(batch)
+                raise AgentmonError("database or disk is full")
+            return commit(batch)
+
+        store.commit = full_once  # type: ignore[method-assign]
+        with pytest.raises(AgentmonError):
+            ingester.run_once()
+        ingester.run_once()  # the next poll
+        ingester.close()
+    again = _tasks(db)
+    assert {k: v for k, v in again["p1"].items() if clean["p1"][k] != v} == {}
+    assert again == clean
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT kind, key FROM claude_code_state WHERE key = 'c1'").fetchall() == []
+    finally:
+        conn.close()
