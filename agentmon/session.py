@@ -222,7 +222,9 @@ class IngestSession:
         could not be read are in `unreachable`."""
         if self.ingester is not None:
             self.ingester.scan()
-            self.ingester.drain(idle_clock=self.clock)  # close_idle below then finds nothing left to end
+            # A commit process that a large read starts ends the idle tasks too (close_idle below then finds
+            # nothing left to end): not before the hosts are read, whose lines may belong to the tasks it would end.
+            self.ingester.drain(idle_clock=self.clock if self.hosts is None else None)
         if self.hosts is not None:
             self.unreachable = self.hosts.once()
         if self.ingester is None or not self.ingester.stop.is_set():  # as _housekeeping: not after a cut pass

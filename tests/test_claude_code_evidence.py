@@ -599,3 +599,87 @@ def test_a_prompt_read_again_after_a_failed_commit_is_no_repeat_of_itself():
         source.parse(raw, "projects/-work-app/s.jsonl")
     noted = {e.task: e for e in source.end_chunk()}
     assert noted["p1"].next_prompt == "new"
+
+
+def test_a_result_read_again_after_a_failed_commit_still_decides_the_check(tmp_path):
+    """The batch holding a check's result fails to commit (a full disk), and a service reads on in the same process:
+    the result, read again from the committed offset, still decides the check, and the stored call no longer waits
+    for its result (the parser reloads the session's facts after the failed commit, its fast path included)."""
+    from agentmon.errors import AgentmonError
+    from agentmon.ingest.ingester import Ingester
+    from agentmon.store.writer import Store
+
+    t = Transcript()
+    t.prompt("run the tests", "p1").use("Bash", "c1", command="pytest -q")
+    t.result("c1", "34 passed").say("All pass.")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
+    clean = _tasks(whole / "agentmon.db")
+    assert (clean["p1"]["check_kind"], clean["p1"]["check_ok"]) == ("test", 1)
+    lines, db = t.lines, tmp_path / "agentmon.db"
+    with Store(db) as store:
+        ingester = Ingester(store, [tmp_path / "projects"], clock=lambda: BASE + 60)
+        t.lines = lines[:2]  # the call, committed
+        t.write(tmp_path)
+        ingester.run_once()
+        t.lines = lines  # its result: the first commit of it fails
+        t.write(tmp_path)
+        commit, failed = store.commit, []
+
+        def full_once(batch):
+            if not failed:
+                failed.append(batch)
+                raise AgentmonError("database or disk is full")
+            return commit(batch)
+
+        store.commit = full_once  # type: ignore[method-assign]
+        with pytest.raises(AgentmonError):
+            ingester.run_once()
+        ingester.run_once()  # the next poll
+        ingester.close()
+    again = _tasks(db)
+    assert {k: v for k, v in again["p1"].items() if clean["p1"][k] != v} == {}
+    assert again == clean
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT kind, key FROM claude_code_state WHERE key = 'c1'").fetchall() == []
+    finally:
+        conn.close()
+
+
+def test_the_glance_at_a_commands_bytes_never_misses_a_check_or_a_commit():
+    """A differential property: random commands of program names, words that wrap or follow them, and the signs and
+    blanks that may join them; for each, the tool use's quick look at its input (as JSON, non-ASCII written as is,
+    as Claude Code writes it, or escaped) must never say "nothing here" where the patterns find a check or a commit."""
+    import random
+
+    programs = sorted(p.decode() for p in claude_code_evidence.WORDS.programs or ())
+    words = ["test", "run", "commit", "check", "build", "-q", "sudo", "npx", "python3 -m", "FOO=1", "cd app", "&&"]
+    joins = [*" \t\n\r\f;&|()'\"`\\,:{}[]<>=!@#$%^*+~?./-_", "\u00a0", "\u2003", "\u2028", "\x0b", "\x1c", "é", "…"]
+    rng = random.Random(20)
+    missed = []
+    for _ in range(20_000):
+        command = ""
+        for _ in range(rng.randint(1, 4)):
+            command += rng.choice(programs) if rng.random() < 0.5 else rng.choice(words)
+            command += "".join(rng.choice(joins) for _ in range(rng.randint(0, 2)))
+        parts = commands(command)
+        if check_kind(parts) is None and not commits(parts):
+            continue
+        for ascii_only in (False, True):
+            tracker = EvidenceTracker(lambda block: "answered")
+            raw = json.dumps({"command": command}, ensure_ascii=ascii_only).encode()
+            tracker.tool_use("c1", "Bash", raw, 1.0, "t", "a", True)
+            if "c1" not in tracker.watched:
+                missed.append(command)
+    assert missed[:10] == []
+    for command in (
+        "pytest.exe -q",
+        "tsc.cmd --noEmit",
+        "sudo\u00a0pytest",
+        "make!",
+    ):  # Windows' names; a no-break space
+        tracker = EvidenceTracker(lambda block: "answered")
+        tracker.tool_use("c1", "Bash", json.dumps({"command": command}).encode(), 1.0, "t", "a", True)
+        assert "c1" in tracker.watched, command

@@ -332,3 +332,44 @@ def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monke
             child.submit(Batch())
             child.settle()
         child.close()
+
+
+def _posix_locks(pid: int, path: Path) -> set[tuple[str, int, int]]:
+    """The POSIX locks `pid` holds on `path`, as Linux lists them (/proc/locks): (READ or WRITE, first, last byte)."""
+    st = os.stat(path)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    held = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields[:2]:  # a request waiting for a lock, not a lock
+            continue
+        _, kind, _, mode, owner, where, first, last = fields[:8]
+        if kind == "POSIX" and int(owner) == pid and where == inode:
+            held.add((mode, int(first), int(last)))
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux lists its locks in /proc/locks")
+@pytest.mark.parametrize("forked", [True, False])
+def test_a_commit_process_holds_the_locks_of_a_connection_of_its_own(tmp_path, monkeypatch, forked):
+    """SQLite keeps a connection's POSIX locks per process, and a fork inherits its parent's bookkeeping of them but
+    none of the locks: a forked child would commit holding neither the database's shared lock nor the WAL index's
+    (its "dead man's switch"). With its parent killed, a reader that comes and goes then takes itself for the last
+    connection, checkpoints and deletes the WAL under the child, and the child's next commits are lost. The child
+    holds both, forked or started anew."""
+    from agentmon.store.writer import Store
+
+    monkeypatch.setattr(commits, "_may_fork", lambda: forked)
+    db = tmp_path / "a.db"
+    with Store(db) as store:
+        child = commits.CommitProcess.start(store)
+        assert child is not None
+        child.submit(Batch())
+        assert child.settle()  # committed: the child's connection is open
+        shared = ("READ", 1073741826, 1073742335)  # SQLite's SHARED_FIRST .. + SHARED_SIZE - 1 (os_unix.c)
+        dead_mans_switch = ("READ", 128, 128)  # the WAL index's DMS byte
+        try:
+            assert shared in _posix_locks(child.proc.pid, db)
+            assert dead_mans_switch in _posix_locks(child.proc.pid, Path(f"{db}-shm"))
+        finally:
+            child.close()

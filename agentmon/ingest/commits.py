@@ -236,6 +236,7 @@ class _Forked:
                 os.close(up[0])
                 os.dup2(stderr.fileno(), 2)
                 sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - not the parent's (a TUI's, a test's)
+                _lock_as_a_connection(db)
                 gc.freeze()  # the parent's objects: never collected here, so never walked by the collector
                 with open(down[0], "rb") as batches, open(up[1], "wb") as answers:
                     serve(db, lock_fd, batches, answers)
@@ -258,6 +259,30 @@ class _Forked:
             _, status = os.waitpid(self.pid, 0)
             self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
+
+
+# The POSIX locks every SQLite connection to a WAL database holds while open (os_unix.c): a read lock on the
+# database's SHARED range (from PENDING_BYTE + 2, 510 bytes) and one on the WAL index's dead-man's-switch byte.
+_SHARED_RANGE = (0x40000000 + 2, 510)
+_DMS_BYTE = (128, 1)
+
+
+def _lock_as_a_connection(db: str) -> None:
+    """Hold, in a forked child, the locks its own connection will believe held: SQLite keeps a file's locks in a
+    per-process table, which a fork copies from the parent without the locks. Unheld, the parent's death would leave
+    the child's WAL to the next reader that closes (it checkpoints it and deletes it, taking itself for the last
+    connection). The descriptors stay open until the child exits: closing one would drop the locks."""
+    import fcntl
+
+    for path, (start, length) in ((db, _SHARED_RANGE), (f"{db}-shm", _DMS_BYTE)):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # no WAL index: no lock of it to hold
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, length, start)
+        except OSError:
+            pass  # an exclusive lock elsewhere (another process's recovery): the child's connection waits for it
 
 
 def _read_frame(stream: IO[bytes]) -> bytes | None:

@@ -444,6 +444,7 @@ class ClaudeCodeSource:
                         and not first.is_error
                         and (tool := self.tool_names.get(first.tool_use_id or "")) is not None
                         and tool not in LAUNCHERS
+                        and session in self.sessions  # else its stored facts first (after a reset): _results
                     ):
                         self._answered(first.tool_use_id)  # type: ignore[arg-type]  # named: not None
                         if first.tool_use_id in self._watched:  # a check's or a commit's result
@@ -653,10 +654,10 @@ class ClaudeCodeSource:
             if block.type != "tool_result":
                 continue
             call = block.tool_use_id or ""
+            if session not in self.sessions:
+                # its call, read before a restart or a failed commit, may be stored as open, or watched
+                self._load(session)
             tool = names.get(call)
-            if tool is None and session not in self.sessions:
-                self._load(session)  # its call, read before a restart, may be stored as open
-                tool = names.get(call)
             self._answered(call)
             if (
                 tool is not None

@@ -14,6 +14,7 @@ handed on at the end of each chunk (`flush`), one event per task, never once per
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Callable
@@ -306,18 +307,28 @@ def relation(text: str, previous_hash: str | None) -> tuple[str, str]:
 
 
 _CHAIN = re.compile(r"&&|\|\||[;|\n]")
-# What ends a program's name in a tool use's input, as JSON (a pattern's `\b` ends it at any other sign too: the
-# dash, which names may hold, is looked past in _may_name).
-_SEPARATORS = bytes.maketrans(b";&|()'\"`\\,:{}[]<>=", b" " * 18)
+# What ends a program's name in a tool use's input, as JSON: a pattern's `\b` ends it at any sign and any blank
+# (its wrappers' `\s+` and str.strip take Unicode ones too, written as is: every byte past ASCII), and at a
+# control character. Not at `_`, a word's.
+_SIGNS = bytes(b for b in range(256) if b > 127 or (not chr(b).isalnum() and b != ord("_")))
+_SEPARATORS = bytes.maketrans(_SIGNS, b" " * len(_SIGNS))
+_ESCAPE = re.compile(rb"\\(?:u[0-9a-fA-F]{4}|.)")  # of JSON: `\n`, `\t`, `\"`, `\u00a0`: each separates words
 _CHAINED = re.compile(r"[;&|\n]")
 
 
-def _may_name(programs: frozenset[bytes], words: list[bytes]) -> bool:
-    """Whether a command's words may start a check or a commit: one is a program the patterns name, or is one
-    followed by a dash (`pytest-3`). A quick look, not the match: a yes is decided by the patterns."""
-    return not programs.isdisjoint(words) or not programs.isdisjoint(
-        [w.partition(b"-")[0] for w in words if w.find(b"-") > 0]
-    )
+def _may_name(programs: frozenset[bytes], said: bytes) -> bool:
+    """Whether a command (its input's JSON, escapes made blanks) may start a check or a commit: one of its words is a
+    program the patterns name (`pytest-3`, `pytest.exe`: a sign ends the word), or it holds a name that has signs
+    (`vue-tsc`, `./gradlew`). A quick look, not the match: a yes is decided by the patterns."""
+    plain, signed = _names(programs)
+    return not plain.isdisjoint(said.translate(_SEPARATORS).split()) or any(name in said for name in signed)
+
+
+@functools.lru_cache(maxsize=4)
+def _names(programs: frozenset[bytes]) -> tuple[frozenset[bytes], tuple[bytes, ...]]:
+    """The programs' names that are one word, and those that have signs."""
+    signed = tuple(p for p in programs if p.translate(_SEPARATORS) != p)
+    return programs.difference(signed), signed
 
 
 def commands(command: str) -> list[str]:
@@ -519,9 +530,11 @@ class EvidenceTracker:
         if name in COMMAND_TOOLS:
             # Most commands name no program of a check or a commit: their raw input says so, undecoded.
             programs = WORDS.programs
-            # (JSON's escaped newlines and tabs separate words too; replaced where not found, the input is kept.)
-            said = bytes(raw_input).replace(b"\\n", b" ").replace(b"\\t", b" ")
-            if programs is not None and not _may_name(programs, said.translate(_SEPARATORS).split()):
+            # (JSON's escapes separate words too: `\n`, `\t`, `\"`. Replaced where not found, the input is kept.)
+            said = bytes(raw_input)
+            if b"\\" in said:
+                said = _ESCAPE.sub(b" ", said)
+            if programs is not None and not _may_name(programs, said):
                 return
             command = _decode(_command, raw_input)
             if command is not None and command.command:
