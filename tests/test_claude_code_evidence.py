@@ -615,7 +615,7 @@ def test_a_result_read_again_after_a_failed_commit_still_decides_the_check(tmp_p
     whole = tmp_path / "whole"
     whole.mkdir()
     ingest([t.write(whole)], whole / "agentmon.db", clock=lambda: BASE + 60)
-    clean = _tasks(whole / "agentmon.db")
+    clean = tasks_by_id(whole / "agentmon.db")
     assert (clean["p1"]["check_kind"], clean["p1"]["check_ok"]) == ("test", 1)
     lines, db = t.lines, tmp_path / "agentmon.db"
     with Store(db) as store:
@@ -638,7 +638,7 @@ def test_a_result_read_again_after_a_failed_commit_still_decides_the_check(tmp_p
             ingester.run_once()
         ingester.run_once()  # the next poll
         ingester.close()
-    again = _tasks(db)
+    again = tasks_by_id(db)
     assert {k: v for k, v in again["p1"].items() if clean["p1"][k] != v} == {}
     assert again == clean
     conn = sqlite3.connect(db)

@@ -308,23 +308,13 @@ def test_a_long_read_stops_when_asked_and_the_next_goes_on_from_there(tmp_path):
     assert dump(db) == dump(tmp_path / "clean.db")
 
 
-def _dies(*args):
-    sys.stderr.write("out of luck\n")
-    sys.exit(3)
-
-
-@pytest.mark.parametrize("forked", [True, False])
-def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monkeypatch, forked):
+def test_a_commit_process_that_dies_is_named_with_its_last_words(tmp_path, monkeypatch):
     """What the child wrote to its stderr before it ended is in the error the parent raises (and never on the
-    parent's own screen): a child forked from the parent, or started as a new interpreter (another thread runs)."""
+    parent's own screen)."""
     from agentmon.errors import AgentmonError
     from agentmon.store.writer import Store
 
-    monkeypatch.setattr(commits, "_may_fork", lambda: forked)
-    if forked:
-        monkeypatch.setattr(commits, "serve", _dies)
-    else:
-        monkeypatch.setattr(commits, "_BOOTSTRAP", "import sys; sys.stderr.write('out of luck\\n'); sys.exit(3)")
+    monkeypatch.setattr(commits, "_BOOTSTRAP", "import sys; sys.stderr.write('out of luck\\n'); sys.exit(3)")
     with Store(tmp_path / "a.db") as store:
         child = commits.CommitProcess.start(store)
         assert child is not None
@@ -350,16 +340,14 @@ def _posix_locks(pid: int, path: Path) -> set[tuple[str, int, int]]:
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux lists its locks in /proc/locks")
-@pytest.mark.parametrize("forked", [True, False])
-def test_a_commit_process_holds_the_locks_of_a_connection_of_its_own(tmp_path, monkeypatch, forked):
+def test_a_commit_process_holds_the_locks_of_a_connection_of_its_own(tmp_path):
     """SQLite keeps a connection's POSIX locks per process, and a fork inherits its parent's bookkeeping of them but
     none of the locks: a forked child would commit holding neither the database's shared lock nor the WAL index's
-    (its "dead man's switch"). With its parent killed, a reader that comes and goes then takes itself for the last
-    connection, checkpoints and deletes the WAL under the child, and the child's next commits are lost. The child
-    holds both, forked or started anew."""
+    (its "dead man's switch"). With its parent killed, a reader that comes and goes would take itself for the last
+    connection, checkpoint and delete the WAL under the child, and the child's next commits would be lost. So the
+    child is a new interpreter, and holds both."""
     from agentmon.store.writer import Store
 
-    monkeypatch.setattr(commits, "_may_fork", lambda: forked)
     db = tmp_path / "a.db"
     with Store(db) as store:
         child = commits.CommitProcess.start(store)

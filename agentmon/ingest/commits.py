@@ -3,9 +3,11 @@
 A large read of Claude Code transcripts (a first read of ~/.claude/projects) or of OTLP JSON
 lines spends about as long parsing lines as committing them, and the machine has more than one
 core. For such a read the ingester starts a `CommitProcess`, which commits each batch while this
-process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`. On Linux,
-while the ingester runs one thread, the child is a fork of it (no interpreter to start, nothing to import
-again); otherwise a new interpreter that imports what its parent did.
+process parses the next (see agentmon.ingest.ingester.PARALLEL_BYTES). Both kinds are `Commits`.
+
+The child is a new interpreter, never a fork of this process: SQLite keeps a file's POSIX locks in a table per
+process, which a fork copies without the locks, so a forked child's connection would commit holding none
+(tests/test_commits.py pins the locks the child holds).
 
 Exactly-once is unchanged: a batch still carries the offsets it advances, and the child applies
 them in the same transaction as its rows. At most one batch is in flight, and the next is sent
@@ -77,12 +79,7 @@ class CommitProcess:
     """Commit batches in a child process that shares this writer's lock on the database."""
 
     def __init__(
-        self,
-        store: Store,
-        proc: subprocess.Popen[bytes] | _Forked,
-        stdin: IO[bytes],
-        stdout: IO[bytes],
-        stderr: IO[bytes],
+        self, store: Store, proc: subprocess.Popen[bytes], stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes]
     ):
         self.store = store
         self.proc = proc
@@ -112,16 +109,13 @@ class CommitProcess:
         stderr = _scratch_file()  # closed in close(). The child's last words, if it has any: never into a TUI's screen
         try:
             # The child inherits the lock's descriptor: the lock stays held until both have exited.
-            if _may_fork():
-                proc: subprocess.Popen[bytes] | _Forked = _Forked.start(str(store.path), lock_fd, stderr)
-            else:
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(lock_fd)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    pass_fds=(lock_fd,),
-                )
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), str(store.path), str(lock_fd)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                pass_fds=(lock_fd,),
+            )
         except OSError:
             stderr.close()
             return None
@@ -203,88 +197,6 @@ def _scratch_file() -> IO[bytes]:
     return open(fd, "w+b")
 
 
-def _may_fork() -> bool:
-    """Whether the child may be a fork of this process: it then starts at once, with what this process has
-    imported (a new interpreter takes ~50 ms of a core to start and import the store). Only on Linux and only
-    while this process runs one thread: a fork copies no other thread, and a lock one held would stay held."""
-    import threading
-
-    return sys.platform == "linux" and threading.active_count() == 1
-
-
-class _Forked:
-    """A commit process forked from this one: what the parent uses of a subprocess.Popen."""
-
-    def __init__(self, pid: int, stdin: IO[bytes], stdout: IO[bytes]):
-        self.pid, self.stdin, self.stdout = pid, stdin, stdout
-        self.returncode: int | None = None
-
-    @classmethod
-    def start(cls, db: str, lock_fd: int, stderr: IO[bytes]) -> _Forked:
-        """Fork; the child serves `db` (see serve) and exits without running anything of this process's."""
-        down, up = os.pipe(), os.pipe()  # (read, write): batches to the child, answers from it
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (*down, *up):
-                os.close(fd)
-            raise
-        if pid == 0:  # the child: this process's open database, files and buffers are left as they are
-            code = 1
-            try:
-                os.close(down[1])
-                os.close(up[0])
-                os.dup2(stderr.fileno(), 2)
-                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - not the parent's (a TUI's, a test's)
-                _lock_as_a_connection(db)
-                gc.freeze()  # the parent's objects: never collected here, so never walked by the collector
-                with open(down[0], "rb") as batches, open(up[1], "wb") as answers:
-                    serve(db, lock_fd, batches, answers)
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            except BaseException:  # its last words, for the parent (CommitProcess._died)
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        os.close(down[0])
-        os.close(up[1])
-        return cls(pid, open(down[1], "wb"), open(up[0], "rb"))
-
-    def wait(self) -> int:
-        if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-
-# The POSIX locks every SQLite connection to a WAL database holds while open (os_unix.c): a read lock on the
-# database's SHARED range (from PENDING_BYTE + 2, 510 bytes) and one on the WAL index's dead-man's-switch byte.
-_SHARED_RANGE = (0x40000000 + 2, 510)
-_DMS_BYTE = (128, 1)
-
-
-def _lock_as_a_connection(db: str) -> None:
-    """Hold, in a forked child, the locks its own connection will believe held: SQLite keeps a file's locks in a
-    per-process table, which a fork copies from the parent without the locks. Unheld, the parent's death would leave
-    the child's WAL to the next reader that closes (it checkpoints it and deletes it, taking itself for the last
-    connection). The descriptors stay open until the child exits: closing one would drop the locks."""
-    import fcntl
-
-    for path, (start, length) in ((db, _SHARED_RANGE), (f"{db}-shm", _DMS_BYTE)):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue  # no WAL index: no lock of it to hold
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, length, start)
-        except OSError:
-            pass  # an exclusive lock elsewhere (another process's recovery): the child's connection waits for it
-
-
 def _read_frame(stream: IO[bytes]) -> bytes | None:
     header = stream.read(_HEADER)
     if len(header) < _HEADER:
@@ -294,9 +206,8 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     return body if len(body) == n else None
 
 
-def serve(db: str, lock_fd: int, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> None:
-    """The child: commit each batch read from `stdin` and answer it on `stdout` (by default its own), until the
-    end of input."""
+def serve(db: str, lock_fd: int) -> None:
+    """The child: commit each batch read from stdin and answer it on stdout, until end of input."""
     import pickle
     import select
     import signal
@@ -310,8 +221,7 @@ def serve(db: str, lock_fd: int, stdin: IO[bytes] | None = None, stdout: IO[byte
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.set_threshold(GC_THRESHOLD)
     decoder = msgspec.msgpack.Decoder(Batch)
-    stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     settings = _read_frame(stdin)
     if settings is None:
         return
