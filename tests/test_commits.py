@@ -361,3 +361,21 @@ def test_a_commit_process_holds_the_locks_of_a_connection_of_its_own(tmp_path):
             assert dead_mans_switch in _posix_locks(child.proc.pid, Path(f"{db}-shm"))
         finally:
             child.close()
+
+
+def test_a_commit_process_that_ends_before_its_first_read_leaves_the_ingest_inline(tmp_path, monkeypatch):
+    """Its settings could not be sent: no commit process, and nothing of one left behind (the collector's
+    threshold is the parent's own again), so the read commits inline."""
+    import gc
+
+    from agentmon.errors import AgentmonError
+    from agentmon.store.writer import Store
+
+    def dead(self, body):
+        raise AgentmonError("the commit process ended")
+
+    monkeypatch.setattr(commits.CommitProcess, "_send", dead)
+    before = gc.get_threshold()
+    with Store(tmp_path / "a.db") as store:
+        assert commits.CommitProcess.start(store) is None
+    assert gc.get_threshold() == before

@@ -126,7 +126,11 @@ class CommitProcess:
             except OSError:
                 pass  # above the system's limit: the first batch waits for the child to start
         child = cls(store, proc, proc.stdin, proc.stdout, stderr)
-        child._send(settings)
+        try:
+            child._send(settings)
+        except AgentmonError:  # it ended before its first read: commit inline, as without one
+            child.close()  # (which puts the collector's threshold back)
+            return None
         return child
 
     def submit(self, batch: Batch) -> list[Batch]:
