@@ -197,3 +197,29 @@ async def test_the_agent_screen_of_an_empty_window_says_no_data(tmp_path):
         assert isinstance(app.screen, AgentScreen)
         for chart in ("#outcome-chart", "#signal-chart", "#cost-chart"):
             assert "no data in this window" in text_of(app.screen.query_one(chart))
+
+
+async def test_a_chart_too_thin_to_draw_says_so_not_no_data(tmp_path):
+    """Claude Code's own transcripts: four tasks over a year, too few at any point to draw a rate. The charts say
+    that, not "no data" (the panel shows the window's rate), and that success there is inferred."""
+    import shutil
+
+    from conftest import FIXTURES
+
+    projects = tmp_path / "projects"
+    shutil.copytree(FIXTURES / "claude-code" / "projects", projects)
+    db = tmp_path / "cc.db"
+    ingest([projects], db)
+    from agentmon.config import Config
+
+    app = make_app(db, window="all", limits_for=Config().limits_for)  # as `agentmon watch` reads agentmon.toml
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, AgentScreen)
+        outcome = text_of(app.screen.query_one("#outcome-chart"))
+        assert f"too few a point to draw ({MIN_SAMPLES} needed)" in outcome
+        assert "no data in this window" not in outcome
+        assert "success (inferred) and autonomy, %" in outcome
+        assert "cost per successful task, $ (success inferred)" in text_of(app.screen.query_one("#cost-chart"))

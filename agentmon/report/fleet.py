@@ -64,6 +64,9 @@ class AgentDetail:
     rejections: list[tuple]  # (ts, task, action)
     eval_runs: list[tuple]  # (suite, run, newest_ts, cases, passed, critical_failed, agent_version)
     hosts: list[tuple[str, AgentMetrics]] = field(default_factory=list)  # by host, when it ran on several
+    # Whether the series' range holds any of the agent's counts: when it does and a chart has no point, each
+    # bucket counted too little to judge (MIN_SAMPLES), not nothing (history past its retention, a quiet window).
+    counted: bool = False
 
 
 def span(window: str, conn: sqlite3.Connection | None = None, now: float | None = None) -> float:
@@ -187,6 +190,7 @@ def agent_detail(
     return AgentDetail(
         view,
         width,
+        counted=agent in per_agent,
         failures=q(
             "SELECT end_ts, task, outcome, reason FROM tasks WHERE agent = ?"
             " AND outcome IN ('failure', 'abandoned') ORDER BY end_ts DESC LIMIT ?",

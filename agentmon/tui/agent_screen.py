@@ -10,12 +10,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from agentmon.report.calibration import calibration_words
-from agentmon.report.fleet import AgentDetail, agent_detail
+from agentmon.report.fleet import MIN_SAMPLES, AgentDetail, agent_detail
 from agentmon.report.metrics import orchestration_text, spend_text
 from agentmon.report.tasks import TaskRow
 from agentmon.text import NAME_LIMIT, literal
 from agentmon.tui.agent_tasks import label_task, latest_tasks, tasks_text
-from agentmon.tui.charts import line_chart
+from agentmon.tui.charts import NO_DATA, line_chart
 from agentmon.tui.monitor_screen import MonitorScreen
 from agentmon.tui.render import badge, clock, pct, plain, plain_name, plural, usd
 
@@ -99,6 +99,10 @@ class AgentScreen(MonitorScreen):
         now, width = self.monitor.clock(), detail.bucket_seconds
         color = not self.monitor.no_color
         s = detail.view.series
+        # Counts too thin to draw a point of (each a rate over MIN_SAMPLES or more) are not "no data": say which.
+        few = f"too few a point to draw ({MIN_SAMPLES} needed)" if detail.counted else NO_DATA
+        tasks_empty = few if m.tasks else NO_DATA
+        inferred = m.task_success_rate_source == "inferred"
         self.query_one("#outcome-chart", Static).update(
             line_chart(
                 {"success": s["task_success_rate"], "autonomy": s["autonomy_rate"]},
@@ -106,8 +110,9 @@ class AgentScreen(MonitorScreen):
                 12,
                 now,
                 width,
-                "success and autonomy, %",
+                f"success{' (inferred)' if inferred else ''} and autonomy, %",
                 color=color,
+                empty=tasks_empty,
             )
         )
         self.query_one("#signal-chart", Static).update(
@@ -123,6 +128,7 @@ class AgentScreen(MonitorScreen):
                 width,
                 "leading signals, %",
                 color=color,
+                empty=few if m.tasks or m.tool_calls else NO_DATA,
             )
         )
         self.query_one("#cost-chart", Static).update(
@@ -132,9 +138,10 @@ class AgentScreen(MonitorScreen):
                 9,
                 now,
                 width,
-                "cost per successful task, $",
+                f"cost per successful task, ${' (success inferred)' if inferred else ''}",
                 percent=False,
                 color=color,
+                empty=tasks_empty,
             )
         )
         self.query_one("#models", Static).update(self._models(detail))

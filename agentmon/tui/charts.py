@@ -8,6 +8,7 @@ import time
 from rich.text import Text
 
 _plotext_lock = threading.Lock()  # plotext keeps one global figure
+NO_DATA = "no data in this window"
 
 
 def line_chart(
@@ -19,18 +20,19 @@ def line_chart(
     title: str,
     percent: bool = True,
     color: bool = True,
+    empty: str = NO_DATA,
 ) -> Text:
     """Lines over time buckets ending at `now`; gaps where a bucket counted too little to judge.
 
-    With nothing to draw, no axes (plotext would invent a -1..1 scale): the title and "no data", as tall as a
-    chart, so the screen does not jump when data arrives."""
+    With nothing to draw, no axes (plotext would invent a -1..1 scale): the title and `empty` (why nothing is
+    drawn), as tall as a chart, so the screen does not jump when data arrives."""
     n = max((len(v) for v in series.values()), default=0)
     points = {
         name: [(i, v * 100 if percent else v) for i, v in enumerate(values) if v is not None]
         for name, values in series.items()
     }
     if not any(points.values()):
-        return _no_data(title, max(width, 20), max(height, 6))
+        return _no_data(title, empty, max(width, 20), max(height, 6))
     import plotext as plt
 
     with _plotext_lock:
@@ -52,12 +54,12 @@ def line_chart(
     return Text.from_ansi(chart)
 
 
-def _no_data(title: str, width: int, height: int) -> Text:
+def _no_data(title: str, why: str, width: int, height: int) -> Text:
     lines = [title.center(width)] + [""] * (height - 1)
-    lines[height // 2] = "no data in this window".center(width)
+    lines[height // 2] = why.center(width)
     out = Text("\n".join(line.rstrip() for line in lines))
     out.stylize("bold", 0, len(lines[0]))
-    out.highlight_words(["no data in this window"], style="dim")
+    out.highlight_words([why], style="dim")
     return out
 
 
