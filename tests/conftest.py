@@ -41,6 +41,17 @@ def agents(db: Path, window: str = "all", now: float | None = None) -> dict[str,
         conn.close()
 
 
+def cli(*args, code: int = 0) -> str:
+    """`agentmon ARGS…` run in this process; its output, once its exit code is `code`."""
+    from click.testing import CliRunner
+
+    from agentmon.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
 def tasks_by_id(db: Path) -> dict[str, dict]:
     """Every row of the tasks table, whole, by task id."""
     conn = sqlite3.connect(db)

@@ -8,7 +8,7 @@ import json
 import random
 
 import pytest
-from conftest import ingest
+from conftest import cli, ingest
 from test_claude_code_evidence import Transcript
 
 from agentmon.report.verdict import Evidence, Limits, verdict
@@ -123,15 +123,6 @@ def _status(cli, db) -> dict:
 
 
 def test_status_shows_the_calibration_and_the_verdict_reacts_to_it(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from agentmon.cli import main
-
-    def cli(*args) -> str:
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.output
-
     config = tmp_path / "agentmon.toml"
     config.write_text("[defaults]\nmin_tasks = 5\ncalibration_min_labels = 4\ncalibration_min_agreement = 0.75\n")
     monkeypatch.setenv("AGENTMON_CONFIG", str(config))
@@ -240,15 +231,6 @@ def test_the_calibration_in_one_line_for_a_person(decided, agreeing, enough, wor
 
 
 def test_disagreeing_lists_conflicting_evidence_then_undecided_tasks_first(tmp_path):
-    from click.testing import CliRunner
-
-    from agentmon.cli import main
-
-    def cli(*args) -> str:
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.output
-
     t = Transcript()
     t.prompt("task a", "pa").say("Done.")
     t.prompt("next b", "pb").use("Edit", "e1", file_path="x")  # pa: moved on, success; pb: cut off, unknown

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import agents, ingest, tasks_by_id
+from conftest import agents, cli, ingest, tasks_by_id
 
 from agentmon.events import PermissionDenial, TaskEvidence, ToolCall
 from agentmon.sources import claude_code_evidence
@@ -516,15 +516,6 @@ def test_phrases_sharing_a_first_word_each_count_anywhere_in_the_prompt():
 
 
 def test_calibrate_sets_the_rule_against_the_labels(tmp_path):
-    from click.testing import CliRunner
-
-    from agentmon.cli import main
-
-    def cli(*args) -> str:
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.output
-
     t = Transcript()
     t.prompt("task a", "pa").say("Done.")
     t.prompt("oops, that is wrong", "pb").say("Fixed.")  # pa: inferred failure (a correction)
@@ -556,15 +547,6 @@ def test_calibrate_sets_the_rule_against_the_labels(tmp_path):
 def test_every_rate_that_rests_on_inferred_outcomes_says_so(tmp_path):
     import csv
     import io
-
-    from click.testing import CliRunner
-
-    from agentmon.cli import main
-
-    def cli(*args) -> str:
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.output
 
     t = Transcript()
     for i in range(5):

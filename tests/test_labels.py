@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 from click.testing import CliRunner
-from conftest import FIXTURES, agents
+from conftest import FIXTURES, agents, cli
 
 from agentmon.cli import main
 from agentmon.config import labels_path
@@ -17,12 +17,6 @@ PROJECTS = FIXTURES / "claude-code" / "projects"
 CLAUDE = "claude-code:/work/demo"
 JAN = 1_768_000_000.0  # 2026-01-09T23:06:40Z
 JAN_START, FEB_START = 1_767_225_600.0, 1_769_904_000.0  # 2026-01-01, 2026-02-01 UTC
-
-
-def cli(*args) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def january_log(tmp_path):

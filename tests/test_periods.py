@@ -8,10 +8,8 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from click.testing import CliRunner
-from conftest import FIXTURES
+from conftest import FIXTURES, cli
 
-from agentmon.cli import main
 from agentmon.report.periods import parse_time, period_of
 
 NOW = 1_800_000_000.0
@@ -20,12 +18,6 @@ PROJECTS = FIXTURES / "claude-code" / "projects"
 
 def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-
-def cli(*args, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    return result.output
 
 
 # (task, start, end, outcome, cost in USD, input tokens, output tokens): Monday 2 Nov 2026 onwards

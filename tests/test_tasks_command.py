@@ -6,21 +6,13 @@ import shutil
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
-from conftest import FIXTURES, REALDATA, needs_realdata
+from conftest import FIXTURES, REALDATA, cli, needs_realdata
 
-from agentmon.cli import main
 from agentmon.report.tasks import PROMPT_CHARS, SIGNALS
 
 PROJECTS = FIXTURES / "claude-code" / "projects"
 CLAUDE = "claude-code:/work/demo"
 SESSION = "0b1e9a52-aaaa-4bbb-8ccc-000000000001"
-
-
-def cli(*args, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    return result.output
 
 
 def tasks_json(db, *args) -> list[dict]:
