@@ -267,18 +267,28 @@ def test_a_label_given_to_a_provisional_task_stays_with_it(tmp_path):
     assert [(row[5], row[8], row[10]) for row in provisional] == [("success", 0, 0)]  # the label alone
 
 
-def test_a_subagent_never_launched_moves_by_time_when_a_later_prompt_is_read(tmp_path):
-    """No Task result names it: its lines go by time, and a prompt read after them takes them from the task
-    before it: their counts, tokens and cost move; that task's last time stays (docs/claude-code.md)."""
+def orphan_files() -> Files:
+    """The session, and a subagent no Task result names (bg2's lines under another id)."""
     files = fixture_files()
     bg2 = next(lines for dest, lines in files if dest.name == "agent-bg2.jsonl")
     orphan = (
         files[0][0].parent / SESSION / "subagents" / "agent-orphan.jsonl",
         [line.replace(b"bg2", b"orphan") for line in bg2],
     )
-    files = [files[0], orphan]
+    return [files[0], orphan]
+
+
+def orphan_first(files: Files) -> list[tuple[int, int]]:
+    """The session up to its `/review` prompt, then the whole orphan, then the rest of the session."""
     p2 = next(i for i, line in enumerate(files[0][1]) if b"/review" in line)
-    got = run(tmp_path, files, [(0, p2), (1, len(orphan[1])), (0, len(files[0][1]))])
+    return [(0, p2), (1, len(files[1][1])), (0, len(files[0][1]))]
+
+
+def test_a_subagent_never_launched_moves_by_time_when_a_later_prompt_is_read(tmp_path):
+    """No Task result names it: its lines go by time, and a prompt read after them takes them from the task
+    before it: their counts, tokens and cost move; that task's last time stays (docs/claude-code.md)."""
+    files = orphan_files()
+    got = run(tmp_path, files, orphan_first(files))
     ref = reference(tmp_path, files)
     inferred = slice(-2, None)  # inferred_successes, inferred_failures: see the test below
     assert [r[: inferred.start] for r in got["agg_total"]] == [r[: inferred.start] for r in ref["agg_total"]]
@@ -297,13 +307,6 @@ def test_a_subagent_never_launched_moves_by_time_when_a_later_prompt_is_read(tmp
     "inferred outcome may stay as they made it (docs/success.md)",
 )
 def test_the_inferred_outcome_of_a_task_a_never_launched_subagent_leaves(tmp_path):
-    files = fixture_files()
-    bg2 = next(lines for dest, lines in files if dest.name == "agent-bg2.jsonl")
-    orphan = (
-        files[0][0].parent / SESSION / "subagents" / "agent-orphan.jsonl",
-        [line.replace(b"bg2", b"orphan") for line in bg2],
-    )
-    files = [files[0], orphan]
-    p2 = next(i for i, line in enumerate(files[0][1]) if b"/review" in line)
-    got = run(tmp_path, files, [(0, p2), (1, len(orphan[1])), (0, len(files[0][1]))])
+    files = orphan_files()
+    got = run(tmp_path, files, orphan_first(files))
     assert got["agg_total"] == reference(tmp_path, files)["agg_total"]
